@@ -1,0 +1,1 @@
+"""Adapters: the code that talks to Incus, Tart and Caddy on the ports' behalf."""

@@ -1,0 +1,1 @@
+"""Incus: workspaces as system containers (or VMs), driven through the REST API."""

@@ -1,0 +1,114 @@
+"""A thin, typed client for the Incus REST API over its unix socket.
+
+Incus answers every call with an envelope: ``sync`` (the result is in ``metadata``), ``async``
+(an operation to wait on) or ``error``. This module turns the envelope into Python values and
+typed errors, and hides operations behind an explicit ``wait_operation``. It knows nothing
+about workspaces.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tidepool.errors import (
+    ConflictError,
+    NotFoundError,
+    RuntimeOperationError,
+    RuntimeUnavailableError,
+    TimeoutExpiredError,
+)
+
+JSON = dict[str, Any]
+
+
+def unix_socket_client(socket_path: Path, timeout: float = 60.0) -> httpx.AsyncClient:
+    """An ``httpx.AsyncClient`` that speaks HTTP to incusd over its unix socket."""
+    transport = httpx.AsyncHTTPTransport(uds=str(socket_path))
+    return httpx.AsyncClient(transport=transport, base_url="http://incus", timeout=timeout)
+
+
+class IncusClient:
+    """Calls the Incus API; raises ``NotFoundError``/``ConflictError``/... at the edge."""
+
+    def __init__(self, http: httpx.AsyncClient) -> None:
+        self._http = http
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: JSON | None = None,
+        params: Mapping[str, str] | None = None,
+        content: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+    ) -> httpx.Response:
+        """Send one request and raise a typed error for any non-2xx answer."""
+        try:
+            response = await self._http.request(
+                method,
+                path,
+                json=json,
+                params=params,
+                content=content,
+                headers=headers,
+                timeout=timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT,
+            )
+        except httpx.TransportError as error:
+            raise RuntimeUnavailableError(
+                f"Cannot reach incusd ({error!r}). Is it running? Try `tidepool host init`."
+            ) from error
+        if response.status_code >= 400:
+            raise _error_for(response, method, path)
+        return response
+
+    async def sync(self, method: str, path: str, **kwargs: Any) -> Any:
+        """A call whose answer is a ``sync`` envelope; returns its ``metadata``."""
+        response = await self.request(method, path, **kwargs)
+        return response.json().get("metadata")
+
+    async def run(self, method: str, path: str, *, timeout: float = 300.0, **kwargs: Any) -> JSON:
+        """A call that starts an operation; waits for it and returns its metadata."""
+        response = await self.request(method, path, **kwargs)
+        body = response.json()
+        if body.get("type") != "async":
+            metadata: JSON = body.get("metadata") or {}
+            return metadata
+        return await self.wait_operation(body["operation"], timeout=timeout)
+
+    async def wait_operation(self, operation: str, *, timeout: float) -> JSON:
+        """Block until the operation ends; raise ``RuntimeOperationError`` if it failed."""
+        response = await self.request(
+            "GET",
+            f"{operation}/wait",
+            params={"timeout": str(int(timeout))},
+            timeout=timeout + 10,
+        )
+        metadata: JSON = response.json()["metadata"]
+        status = metadata.get("status_code")
+        if status == 200:
+            return metadata
+        if status in (103, 105):  # still running, or pending: the wait timed out
+            raise TimeoutExpiredError(f"Incus operation {operation} did not finish in {timeout}s.")
+        raise RuntimeOperationError(f"Incus: {metadata.get('err') or metadata.get('status')}")
+
+
+def _error_for(response: httpx.Response, method: str, path: str) -> Exception:
+    try:
+        message = response.json().get("error") or response.text
+    except ValueError:
+        message = response.text
+    where = f"{method} {path}"
+    if response.status_code == 404:
+        return NotFoundError(f"Incus: {message} ({where})")
+    if response.status_code == 409:
+        return ConflictError(f"Incus: {message} ({where})")
+    return RuntimeOperationError(f"Incus: {message} ({where}, HTTP {response.status_code})")

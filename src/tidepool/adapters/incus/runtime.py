@@ -1,0 +1,244 @@
+"""``IncusRuntime``: the ``Runtime`` port on Incus, through its REST API.
+
+Instances Tidepool made carry ``user.tidepool.managed=true`` so ``list()`` never touches
+anything else on the host. Workspace settings reach the instance as a file pushed before the
+first boot (``/etc/tidepool/workspace.env``), which the code-server service reads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import posixpath
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from tidepool.adapters.incus.client import IncusClient
+from tidepool.domain.names import validate_workspace_name
+from tidepool.errors import (
+    ConflictError,
+    InvalidInputError,
+    NotFoundError,
+    RuntimeOperationError,
+    TimeoutExpiredError,
+)
+from tidepool.ports import ExecResult, InstanceSpec, InstanceState, InstanceStatus
+
+MANAGED_KEY = "user.tidepool.managed"
+WORKSPACE_ENV_PATH = "/etc/tidepool/workspace.env"
+
+_STATUS = {
+    "Running": InstanceStatus.RUNNING,
+    "Stopped": InstanceStatus.STOPPED,
+    "Starting": InstanceStatus.STARTING,
+    "Stopping": InstanceStatus.STOPPING,
+    "Error": InstanceStatus.ERROR,
+}
+
+
+def render_env_file(environment: Mapping[str, str]) -> bytes:
+    """Render ``KEY=value`` lines that both systemd's EnvironmentFile and sh can read.
+
+    Keys and values are checked: a newline or quote could otherwise smuggle a second setting.
+    """
+    lines = []
+    for key, value in sorted(environment.items()):
+        if not key.isidentifier() or not key.isupper():
+            raise InvalidInputError(f"Environment key {key!r} must be an upper-case identifier.")
+        if any(ch in value for ch in "\n\r\"'\\$`"):
+            raise InvalidInputError(f"Environment value for {key} contains a forbidden character.")
+        lines.append(f"{key}={value}\n")
+    return "".join(lines).encode()
+
+
+class IncusRuntime:
+    """Workspace instances as Incus system containers (or VMs where the host allows)."""
+
+    def __init__(
+        self,
+        client: IncusClient,
+        *,
+        profile: str = "tidepool",
+        instance_type: str = "container",
+        poll_interval: float = 0.05,
+    ) -> None:
+        self._client = client
+        self._profile = profile
+        self._instance_type = instance_type
+        self._poll_interval = poll_interval
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    async def create(self, spec: InstanceSpec) -> InstanceState:
+        name = validate_workspace_name(spec.name)
+        env_file = render_env_file(spec.environment)
+        body: dict[str, Any] = {
+            "name": name,
+            "type": self._instance_type,
+            "source": {"type": "image", "alias": spec.image},
+            "profiles": [self._profile],
+            "config": {
+                MANAGED_KEY: "true",
+                "limits.cpu": str(spec.cpus),
+                "limits.memory": f"{spec.memory_mib}MiB",
+            },
+            "start": False,
+        }
+        try:
+            await self._client.sync("GET", f"/1.0/images/aliases/{spec.image}")
+        except NotFoundError:
+            raise NotFoundError(
+                f"Image {spec.image!r} is not in Incus; build it with `tidepool image build`."
+            ) from None
+        try:
+            await self._client.run("POST", "/1.0/instances", json=body, timeout=600)
+        except RuntimeOperationError as error:
+            if "already exists" in str(error):
+                raise ConflictError(f"An instance named {name!r} already exists.") from error
+            raise
+        if env_file:
+            await self.push_file(name, WORKSPACE_ENV_PATH, env_file)
+        return await self.state(name)
+
+    async def start(self, name: str) -> None:
+        if (await self.state(name)).status is InstanceStatus.RUNNING:
+            return
+        await self._change_state(name, {"action": "start"})
+
+    async def stop(self, name: str) -> None:
+        if (await self.state(name)).status is InstanceStatus.STOPPED:
+            return
+        await self._change_state(name, {"action": "stop", "timeout": 30, "force": False})
+
+    async def delete(self, name: str) -> None:
+        current = await self.state(name)
+        if current.status is not InstanceStatus.STOPPED:
+            await self._change_state(name, {"action": "stop", "force": True})
+        await self._client.run("DELETE", f"/1.0/instances/{name}")
+
+    async def state(self, name: str) -> InstanceState:
+        validate_workspace_name(name)
+        metadata = await self._client.sync("GET", f"/1.0/instances/{name}/state")
+        return _state_from(name, metadata)
+
+    async def list(self) -> Sequence[InstanceState]:
+        instances = await self._client.sync(
+            "GET", "/1.0/instances", params={"recursion": "2"}
+        )
+        return [
+            _state_from(item["name"], item.get("state") or {})
+            for item in instances
+            if item.get("config", {}).get(MANAGED_KEY) == "true"
+        ]
+
+    async def wait_for_ipv4(self, name: str, timeout: float) -> str:
+        deadline = time.monotonic() + timeout
+        while True:
+            current = await self.state(name)
+            if current.ipv4:
+                return current.ipv4
+            if current.status is InstanceStatus.STOPPED:
+                raise RuntimeOperationError(f"Instance {name!r} is stopped; it has no address.")
+            if time.monotonic() >= deadline:
+                raise TimeoutExpiredError(f"Instance {name!r} got no IPv4 address in {timeout}s.")
+            await asyncio.sleep(self._poll_interval)
+
+    async def exec(
+        self,
+        name: str,
+        argv: Sequence[str],
+        *,
+        user: int | None = None,
+        env: Mapping[str, str] | None = None,
+        timeout: float = 120.0,
+    ) -> ExecResult:
+        if not argv:
+            raise InvalidInputError("exec needs a command.")
+        body: dict[str, Any] = {
+            "command": list(argv),
+            "environment": dict(env or {}),
+            "wait-for-websocket": False,
+            "interactive": False,
+            "record-output": True,
+        }
+        if user is not None:
+            body["user"] = user
+            body["group"] = user
+        metadata = await self._client.run(
+            "POST", f"/1.0/instances/{name}/exec", json=body, timeout=timeout
+        )
+        result = metadata.get("metadata") or {}
+        outputs: Mapping[str, str] = result.get("output") or {}
+        stdout = await self._read_log(outputs.get("1"))
+        stderr = await self._read_log(outputs.get("2"))
+        return ExecResult(exit_code=int(result.get("return", -1)), stdout=stdout, stderr=stderr)
+
+    async def push_file(
+        self, name: str, path: str, content: bytes, *, mode: int = 0o644, uid: int = 0, gid: int = 0
+    ) -> None:
+        if not posixpath.isabs(path) or posixpath.normpath(path) != path:
+            raise InvalidInputError(f"{path!r} must be an absolute, normalised path.")
+        parent = posixpath.dirname(path)
+        await self._ensure_directory(name, parent)
+        await self._client.request(
+            "POST",
+            f"/1.0/instances/{name}/files",
+            params={"path": path},
+            content=content,
+            headers={
+                "X-Incus-type": "file",
+                "X-Incus-mode": f"{mode:04o}",
+                "X-Incus-uid": str(uid),
+                "X-Incus-gid": str(gid),
+                "X-Incus-write": "overwrite",
+                "Content-Type": "application/octet-stream",
+            },
+        )
+
+    async def _ensure_directory(self, name: str, path: str) -> None:
+        """Create ``path`` and its parents inside the instance (root-owned, 0755)."""
+        if path == "/":
+            return
+        try:
+            await self._client.request(
+                "HEAD", f"/1.0/instances/{name}/files", params={"path": path}
+            )
+            return
+        except NotFoundError:
+            pass
+        await self._ensure_directory(name, posixpath.dirname(path))
+        await self._client.request(
+            "POST",
+            f"/1.0/instances/{name}/files",
+            params={"path": path},
+            headers={"X-Incus-type": "directory", "X-Incus-mode": "0755"},
+        )
+
+    async def _change_state(self, name: str, action: Mapping[str, Any]) -> None:
+        await self._client.run("PUT", f"/1.0/instances/{name}/state", json=dict(action))
+
+    async def _read_log(self, log_path: str | None) -> str:
+        if not log_path:
+            return ""
+        response = await self._client.request("GET", log_path)
+        try:
+            await self._client.request("DELETE", log_path)
+        except NotFoundError:
+            pass
+        return response.content.decode(errors="replace")
+
+
+def _state_from(name: str, metadata: Mapping[str, Any]) -> InstanceState:
+    status = _STATUS.get(str(metadata.get("status")), InstanceStatus.UNKNOWN)
+    return InstanceState(name=name, status=status, ipv4=_global_ipv4(metadata))
+
+
+def _global_ipv4(metadata: Mapping[str, Any]) -> str | None:
+    for device, info in (metadata.get("network") or {}).items():
+        if device == "lo":
+            continue
+        for address in info.get("addresses") or []:
+            if address.get("family") == "inet" and address.get("scope") == "global":
+                return str(address["address"])
+    return None

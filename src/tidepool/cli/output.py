@@ -1,0 +1,58 @@
+"""Shared CLI plumbing: one console, step tables, and turning errors into exit codes."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import Callable, Coroutine, Iterable
+from typing import Any, NoReturn, ParamSpec, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from tidepool.errors import TidepoolError
+from tidepool.host.steps import StepResult
+
+console = Console()
+err_console = Console(stderr=True)
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+def friendly_errors(command: Callable[P, T]) -> Callable[P, T]:
+    """Print a ``TidepoolError`` as one readable line and exit non-zero, not a traceback."""
+
+    @functools.wraps(command)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            return command(*args, **kwargs)
+        except TidepoolError as error:
+            fail(str(error))
+
+    return wrapper
+
+
+def run_async(coroutine: Coroutine[Any, Any, T]) -> T:
+    return asyncio.run(coroutine)
+
+
+def print_steps(title: str, steps: Iterable[StepResult]) -> bool:
+    """Print a table of steps; return True if any changed something."""
+    table = Table(title=title, show_header=True, header_style="bold")
+    table.add_column("step")
+    table.add_column("")
+    table.add_column("detail", overflow="fold")
+    changed = False
+    for step in steps:
+        changed |= step.changed
+        mark = "[yellow]changed[/]" if step.changed else "[green]ok[/]"
+        table.add_row(step.name, mark, step.detail)
+    console.print(table)
+    return changed

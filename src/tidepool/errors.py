@@ -1,0 +1,60 @@
+"""Every error Tidepool raises on purpose, in one tree.
+
+::
+
+    TidepoolError
+    ├── InvalidInputError        bad input, refused before it reaches Incus, Caddy or a shell
+    ├── NotFoundError            the thing asked for does not exist
+    ├── ConflictError            the thing exists already, or its state forbids the action
+    ├── HostSetupError           the host cannot be prepared (not root, not Linux, apt failed)
+    ├── ImageBuildError          the workspace image could not be built
+    ├── RuntimeUnavailableError  the runtime daemon or CLI cannot be reached
+    ├── RuntimeOperationError    the runtime was reached but refused or failed an operation
+    ├── ProxyError               Caddy could not be started, reached or configured
+    └── TimeoutExpiredError      something did not happen in the time allowed
+
+Adapters map the failures of the systems they wrap onto these at the edge, so the layers above
+never see an ``httpx`` or ``subprocess`` exception.
+"""
+
+from __future__ import annotations
+
+
+class TidepoolError(Exception):
+    """Base of every error Tidepool raises deliberately; its message is meant for a person."""
+
+
+class InvalidInputError(TidepoolError):
+    """Input broke a rule (a name, an address, a port); nothing was changed."""
+
+
+class NotFoundError(TidepoolError):
+    """The workspace, instance, route or image does not exist."""
+
+
+class ConflictError(TidepoolError):
+    """The thing exists already, or its current state does not allow the action."""
+
+
+class HostSetupError(TidepoolError):
+    """The host cannot be prepared for Tidepool."""
+
+
+class ImageBuildError(TidepoolError):
+    """The workspace image could not be built."""
+
+
+class RuntimeUnavailableError(TidepoolError):
+    """The runtime (incusd, the tart CLI) cannot be reached at all."""
+
+
+class RuntimeOperationError(TidepoolError):
+    """The runtime was reached but an operation failed; the message quotes the runtime."""
+
+
+class ProxyError(TidepoolError):
+    """Caddy could not be started, reached or configured."""
+
+
+class TimeoutExpiredError(TidepoolError):
+    """Something Tidepool waited for did not happen in time."""

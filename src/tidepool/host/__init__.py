@@ -1,0 +1,1 @@
+"""Preparing a Linux host for Tidepool: packages, daemons, kernel limits, Incus preseed."""

@@ -1,0 +1,7 @@
+"""Building the workspace image: what goes in it and how its inputs are hashed."""
+
+CODE_SERVER_VERSION = "4.139.1"
+NODE_MAJOR = 24
+#: Bump when the image's recipe changes in a way its inputs' hash cannot see.
+IMAGE_REVISION = 1
+DEFAULT_IMAGE_ALIAS = f"tidepool/debian-12/code-server-{CODE_SERVER_VERSION}/r{IMAGE_REVISION}"

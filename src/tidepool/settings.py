@@ -1,0 +1,117 @@
+"""Tidepool's settings: ``TIDEPOOL_*`` environment variables over a TOML file over defaults.
+
+The TOML file is ``$TIDEPOOL_CONFIG`` if set, else ``/etc/tidepool/config.toml`` if it exists.
+Nothing is read at import time: call ``get_settings()``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from tidepool import images
+
+DEFAULT_CONFIG_FILE = Path("/etc/tidepool/config.toml")
+
+
+class Settings(BaseSettings):
+    """Every knob Tidepool has, validated once at start-up."""
+
+    model_config = SettingsConfigDict(env_prefix="TIDEPOOL_", extra="forbid")
+
+    data_dir: Path = Field(
+        default=Path("/var/lib/tidepool"),
+        description="State, logs, the Caddy config and its admin socket live here.",
+    )
+    cache_dir: Path = Field(
+        default=Path("/var/cache/tidepool"),
+        description="Slow build inputs (rootfs, code-server) cached by a hash of their inputs.",
+    )
+    http_host: str = Field(default="", description="Interface Caddy listens on; empty for all.")
+    http_port: int = Field(default=8080, ge=1, le=65535)
+    public_url: str = Field(
+        default="", description="Base URL printed for users; derived from the port if empty."
+    )
+
+    runtime: Literal["incus"] = "incus"
+    incus_socket: Path = Path("/var/lib/incus/unix.socket")
+    instance_type: Literal["container", "virtual-machine"] = "container"
+    bridge_name: str = "tidepoolbr0"
+    bridge_address: str = Field(
+        default="10.213.77.1/24",
+        description="The Incus bridge's own address and prefix; fixed, never auto-detected.",
+    )
+    storage_pool: str = "tidepool"
+    storage_driver: Literal["btrfs", "dir"] = "btrfs"
+    storage_size_gib: int = Field(default=40, ge=5)
+    workspace_cpus: int = Field(default=2, ge=1)
+    workspace_memory_mib: int = Field(default=2048, ge=256)
+    image_alias: str = images.DEFAULT_IMAGE_ALIAS
+    workspace_user: str = "dev"
+    code_server_version: str = images.CODE_SERVER_VERSION
+    node_major: int = images.NODE_MAJOR
+    trust_host_ca: bool = Field(
+        default=True,
+        description="Copy the host's extra CA certificates into images (TLS-inspecting proxies).",
+    )
+    debian_mirror: str = Field(
+        default="", description="Debian mirror for debootstrap; read from apt's sources if empty."
+    )
+
+    @field_validator("bridge_address")
+    @classmethod
+    def _bridge_is_an_interface(cls, value: str) -> str:
+        interface = ipaddress.IPv4Interface(value)
+        if interface.ip == interface.network.network_address or interface.network.prefixlen > 29:
+            raise ValueError("bridge_address must be a host address with a prefix, e.g. 10.1.2.1/24")
+        return str(interface)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        config_file = Path(os.environ.get("TIDEPOOL_CONFIG", DEFAULT_CONFIG_FILE))
+        toml = TomlConfigSettingsSource(settings_cls, toml_file=config_file)
+        return (init_settings, env_settings, toml)
+
+    @cached_property
+    def caddy_dir(self) -> Path:
+        return self.data_dir / "caddy"
+
+    @cached_property
+    def caddy_admin_socket(self) -> Path:
+        return self.caddy_dir / "admin.sock"
+
+    @cached_property
+    def log_dir(self) -> Path:
+        return self.data_dir / "logs"
+
+    @property
+    def workspace_base_url(self) -> str:
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        return f"http://localhost:{self.http_port}"
+
+    def workspace_url(self, name: str) -> str:
+        return f"{self.workspace_base_url}/workspace/{name}/"
+
+
+def get_settings() -> Settings:
+    """Read the settings now (environment, then the TOML file, then defaults)."""
+    return Settings()
