@@ -99,7 +99,9 @@ npm_fetch() {
     url=$(curl -fsSL "$(registry)/$name" \
         | jq -r --arg major "$range" \
             '[.versions[] | select(.version | startswith($major + "."))] | last | .dist.tarball')
-    [ -n "$url" ] && [ "$url" != null ] || die "no $spec in the npm registry"
+    if [ -z "$url" ] || [ "$url" = null ]; then
+        die "no $spec in the npm registry"
+    fi
     mkdir -p "$dest"
     curl -fsSL "$url" | tar -xz -C "$dest" --strip-components=1
 }
