@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from tidepool.cli import host
+from tidepool.cli import host, image
 
 app = typer.Typer(
     name="tidepool",
@@ -13,6 +13,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(host.app, name="host")
+app.add_typer(image.app, name="image")
 
 
 def main() -> None:

@@ -8,7 +8,7 @@ about workspaces.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import AsyncIterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +47,7 @@ class IncusClient:
         *,
         json: JSON | None = None,
         params: Mapping[str, str] | None = None,
-        content: bytes | None = None,
+        content: bytes | AsyncIterable[bytes] | None = None,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
     ) -> httpx.Response:

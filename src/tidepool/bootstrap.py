@@ -1,0 +1,47 @@
+"""The composition root: the one place that reads settings and builds adapters.
+
+Tests call the same functions with their own settings, or hand fakes straight to the services.
+Runtimes are found by name through the ``tidepool.runtimes`` entry points, so a third party can
+add one; an unknown name lists the installed ones.
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import entry_points
+
+from tidepool.adapters.caddy.admin import CaddyAdmin
+from tidepool.adapters.caddy.routes import CaddyRouteTable
+from tidepool.adapters.incus.client import IncusClient, unix_socket_client
+from tidepool.adapters.incus.runtime import IncusRuntime
+from tidepool.errors import InvalidInputError
+from tidepool.ports import RouteTable, Runtime
+from tidepool.settings import Settings
+
+
+def incus_client(settings: Settings) -> IncusClient:
+    return IncusClient(unix_socket_client(settings.incus_socket))
+
+
+def installed_runtimes() -> list[str]:
+    return sorted(ep.name for ep in entry_points(group="tidepool.runtimes"))
+
+
+def build_runtime(settings: Settings) -> Runtime:
+    """The runtime named by ``settings.runtime``."""
+    if settings.runtime not in installed_runtimes():
+        raise InvalidInputError(
+            f"Unknown runtime {settings.runtime!r}; installed: {', '.join(installed_runtimes())}."
+        )
+    if settings.runtime == "incus":
+        return IncusRuntime(incus_client(settings), instance_type=settings.instance_type)
+    (entry,) = entry_points(group="tidepool.runtimes", name=settings.runtime)
+    runtime: Runtime = entry.load().from_settings(settings)
+    return runtime
+
+
+def caddy_admin(settings: Settings) -> CaddyAdmin:
+    return CaddyAdmin.over_unix_socket(settings.caddy_admin_socket)
+
+
+def build_route_table(settings: Settings) -> RouteTable:
+    return CaddyRouteTable(caddy_admin(settings))
