@@ -10,11 +10,14 @@ from __future__ import annotations
 from importlib.metadata import entry_points
 
 from tidepool.adapters.caddy.admin import CaddyAdmin
+from tidepool.adapters.caddy.config import CaddyOptions
+from tidepool.adapters.caddy.process import CaddyProcess
 from tidepool.adapters.caddy.routes import CaddyRouteTable
 from tidepool.adapters.incus.client import IncusClient, unix_socket_client
 from tidepool.adapters.incus.runtime import IncusRuntime
 from tidepool.errors import InvalidInputError
 from tidepool.ports import RouteTable, Runtime
+from tidepool.services.instances import InstanceDefaults
 from tidepool.settings import Settings
 
 
@@ -45,3 +48,23 @@ def caddy_admin(settings: Settings) -> CaddyAdmin:
 
 def build_route_table(settings: Settings) -> RouteTable:
     return CaddyRouteTable(caddy_admin(settings))
+
+
+def caddy_options(settings: Settings) -> CaddyOptions:
+    return CaddyOptions(
+        admin_socket=settings.caddy_admin_socket,
+        storage_dir=settings.caddy_dir / "storage",
+        listen=f"{settings.http_host}:{settings.http_port}",
+    )
+
+
+def caddy_process(settings: Settings) -> CaddyProcess:
+    return CaddyProcess(caddy_options(settings), settings.caddy_dir)
+
+
+def instance_defaults(settings: Settings, image: str | None = None) -> InstanceDefaults:
+    return InstanceDefaults(
+        image=image or settings.image_alias,
+        cpus=settings.workspace_cpus,
+        memory_mib=settings.workspace_memory_mib,
+    )

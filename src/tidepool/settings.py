@@ -74,7 +74,9 @@ class Settings(BaseSettings):
     def _bridge_is_an_interface(cls, value: str) -> str:
         interface = ipaddress.IPv4Interface(value)
         if interface.ip == interface.network.network_address or interface.network.prefixlen > 29:
-            raise ValueError("bridge_address must be a host address with a prefix, e.g. 10.1.2.1/24")
+            raise ValueError(
+                "bridge_address must be a host address with a prefix, e.g. 10.1.2.1/24"
+            )
         return str(interface)
 
     @classmethod

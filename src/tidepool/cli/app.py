@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from tidepool.cli import host, image
+from tidepool.cli import caddy, checklist, host, image, vm
 
 app = typer.Typer(
     name="tidepool",
@@ -14,6 +14,11 @@ app = typer.Typer(
 )
 app.add_typer(host.app, name="host")
 app.add_typer(image.app, name="image")
+app.add_typer(vm.app, name="vm")
+app.add_typer(caddy.caddy_app, name="caddy")
+app.add_typer(caddy.route_app, name="route")
+app.command("verify")(checklist.verify_command)
+app.command("down")(checklist.down_command)
 
 
 def main() -> None:

@@ -16,8 +16,20 @@ _NAME_PATTERN = re.compile(r"[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?")
 
 #: Names that would collide with Tidepool's own URL scheme or Caddy's routes.
 RESERVED_NAMES = frozenset(
-    {"api", "app", "admin", "assets", "auth", "health", "login", "logout", "port",
-     "static", "workspace", "workspaces"}
+    {
+        "api",
+        "app",
+        "admin",
+        "assets",
+        "auth",
+        "health",
+        "login",
+        "logout",
+        "port",
+        "static",
+        "workspace",
+        "workspaces",
+    }
 )
 
 
@@ -51,8 +63,10 @@ def validate_ipv4(address: str) -> str:
         parsed = ipaddress.IPv4Address(address.strip())
     except (ipaddress.AddressValueError, AttributeError):
         raise InvalidInputError(f"{address!r} is not an IPv4 address.") from None
-    if parsed.is_multicast or parsed.is_unspecified or parsed == ipaddress.IPv4Address(
-        "255.255.255.255"
+    if (
+        parsed.is_multicast
+        or parsed.is_unspecified
+        or parsed == ipaddress.IPv4Address("255.255.255.255")
     ):
         raise InvalidInputError(f"{address} cannot be a workspace's address.")
     return str(parsed)

@@ -93,7 +93,5 @@ def ensure_packages(
 
 def os_codename(os_release: Path = Path("/etc/os-release")) -> tuple[str, str]:
     """``(ID, VERSION_CODENAME)`` from os-release, e.g. ``("debian", "bookworm")``."""
-    fields = dict(
-        line.split("=", 1) for line in os_release.read_text().splitlines() if "=" in line
-    )
+    fields = dict(line.split("=", 1) for line in os_release.read_text().splitlines() if "=" in line)
     return fields.get("ID", "").strip('"'), fields.get("VERSION_CODENAME", "").strip('"')

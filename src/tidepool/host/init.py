@@ -27,9 +27,13 @@ def check_host() -> None:
             "On macOS use the Tart runtime (see docs/macos.md)."
         )
     if os.geteuid() != 0:
-        raise HostSetupError("`tidepool host init` installs packages and starts daemons: run it as root.")
+        raise HostSetupError(
+            "`tidepool host init` installs packages and starts daemons: run it as root."
+        )
     if not os.path.exists("/usr/bin/apt-get"):
-        raise HostSetupError("Only Debian-family hosts (apt) are supported by `tidepool host init`.")
+        raise HostSetupError(
+            "Only Debian-family hosts (apt) are supported by `tidepool host init`."
+        )
 
 
 def system_steps(settings: Settings) -> Iterator[Callable[[], StepResult]]:

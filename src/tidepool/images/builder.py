@@ -104,9 +104,7 @@ async def build_image(
     cache = settings.cache_dir
     cache.mkdir(parents=True, exist_ok=True)
     rootfs_tar = rootfs.ensure_rootfs_tarball(inputs.rootfs, cache, report)
-    bundle_dir = (
-        bundle.ensure_bundle(inputs.bundle, cache, report) if inputs.bundle else None
-    )
+    bundle_dir = bundle.ensure_bundle(inputs.bundle, cache, report) if inputs.bundle else None
     with tempfile.TemporaryDirectory(dir=cache, prefix="image-") as temp:
         work = Path(temp)
         report("unpacking the rootfs")
@@ -115,8 +113,21 @@ async def build_image(
         _write_metadata(work, alias, key)
         report("packing the image")
         tarball = work / "image.tar"
-        run(["tar", "--numeric-owner", "--xattrs", "-C", str(work), "-cf", str(tarball),
-             "metadata.yaml", "templates", "rootfs"], error=ImageBuildError)
+        run(
+            [
+                "tar",
+                "--numeric-owner",
+                "--xattrs",
+                "-C",
+                str(work),
+                "-cf",
+                str(tarball),
+                "metadata.yaml",
+                "templates",
+                "rootfs",
+            ],
+            error=ImageBuildError,
+        )
         shutil.rmtree(work / "rootfs")
         report("importing into Incus")
         fingerprint = await import_unified_tarball(client, tarball, alias)

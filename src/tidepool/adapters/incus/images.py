@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -45,8 +46,6 @@ async def import_unified_tarball(client: IncusClient, tarball: Path, alias: str)
         )
     elif previous["fingerprint"] != fingerprint:
         await client.sync("PATCH", f"/1.0/images/aliases/{alias}", json={"target": fingerprint})
-        try:
+        with contextlib.suppress(NotFoundError):
             await client.run("DELETE", f"/1.0/images/{previous['fingerprint']}")
-        except NotFoundError:
-            pass
     return fingerprint

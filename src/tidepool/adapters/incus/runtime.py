@@ -8,6 +8,7 @@ first boot (``/etc/tidepool/workspace.env``), which the code-server service read
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import posixpath
 import time
 from collections.abc import Mapping, Sequence
@@ -123,9 +124,7 @@ class IncusRuntime:
         return _state_from(name, metadata)
 
     async def list(self) -> Sequence[InstanceState]:
-        instances = await self._client.sync(
-            "GET", "/1.0/instances", params={"recursion": "2"}
-        )
+        instances = await self._client.sync("GET", "/1.0/instances", params={"recursion": "2"})
         return [
             _state_from(item["name"], item.get("state") or {})
             for item in instances
@@ -222,10 +221,8 @@ class IncusRuntime:
         if not log_path:
             return ""
         response = await self._client.request("GET", log_path)
-        try:
+        with contextlib.suppress(NotFoundError):
             await self._client.request("DELETE", log_path)
-        except NotFoundError:
-            pass
         return response.content.decode(errors="replace")
 
 

@@ -1,0 +1,83 @@
+"""``tidepool caddy ...`` and ``tidepool route ...``: the front door by hand."""
+
+from __future__ import annotations
+
+import typer
+from rich.table import Table
+
+from tidepool import bootstrap
+from tidepool.adapters.caddy.process import ensure_base_config, wait_until_serving
+from tidepool.cli.output import console, friendly_errors, run_async
+from tidepool.domain.names import validate_ipv4, validate_workspace_name
+from tidepool.settings import get_settings
+
+caddy_app = typer.Typer(help="Start and stop Tidepool's Caddy.")
+route_app = typer.Typer(help="Add, remove and list workspace routes in Caddy.")
+NameOption = typer.Option(..., "--name", "-n", help="Workspace name (a DNS-safe slug).")
+
+
+@caddy_app.command("bootstrap")
+@friendly_errors
+def caddy_bootstrap() -> None:
+    """Start Caddy if it is not running and load Tidepool's base config (keeps routes)."""
+    settings = get_settings()
+    process = bootstrap.caddy_process(settings)
+    started = process.start()
+
+    async def configure() -> bool:
+        admin = bootstrap.caddy_admin(settings)
+        try:
+            await wait_until_serving(admin)
+            return await ensure_base_config(admin, bootstrap.caddy_options(settings))
+        finally:
+            await admin.aclose()
+
+    loaded = run_async(configure())
+    console.print(
+        f"Caddy {'started' if started else 'already running'} (pid {process.pid()}), "
+        f"{'base config loaded' if loaded else 'config in place'}; "
+        f"serving {settings.workspace_base_url}, admin API on unix:{settings.caddy_admin_socket}"
+    )
+
+
+@caddy_app.command("stop")
+@friendly_errors
+def caddy_stop() -> None:
+    """Stop Tidepool's Caddy (its routes are restored when it starts again)."""
+    stopped = bootstrap.caddy_process(get_settings()).stop()
+    console.print("Caddy stopped." if stopped else "Caddy was not running.")
+
+
+@route_app.command("add")
+@friendly_errors
+def route_add(
+    name: str = NameOption,
+    ip: str = typer.Option(..., "--ip", "-i", help="The instance's IPv4 address."),
+) -> None:
+    """Route /workspace/NAME/ to code-server at IP:8080."""
+    name, ip = validate_workspace_name(name), validate_ipv4(ip)
+    changed = run_async(bootstrap.build_route_table(get_settings()).add(name, ip))
+    if changed:
+        console.print(f"Route added: /workspace/{name}/ -> {ip}:8080")
+    else:
+        console.print(f"Route already present: /workspace/{name}/ -> {ip}:8080 (nothing changed)")
+
+
+@route_app.command("remove")
+@friendly_errors
+def route_remove(name: str = NameOption) -> None:
+    """Remove the route of workspace NAME."""
+    name = validate_workspace_name(name)
+    run_async(bootstrap.build_route_table(get_settings()).remove(name))
+    console.print(f"Route removed: /workspace/{name}/")
+
+
+@route_app.command("list")
+@friendly_errors
+def route_list() -> None:
+    """List every workspace route."""
+    routes = run_async(bootstrap.build_route_table(get_settings()).list())
+    table = Table("workspace", "upstream")
+    for name, address in sorted(routes.items()):
+        table.add_row(f"/workspace/{name}/", f"{address}:8080")
+    console.print(table if routes else "No routes.")

@@ -1,0 +1,1 @@
+"""Use cases: what Tidepool does, written against the ports only."""
