@@ -75,12 +75,14 @@ def ensure_bundle(inputs: BundleInputs, cache_dir: Path, report: Callable[[str],
     )
     version = subprocess.run(
         [str(work / "code-server" / "bin" / "code-server"), "--version"],
-        env={"PATH": path, "HOME": str(work)},
+        env={"PATH": path, "HOME": str(work), "XDG_CONFIG_HOME": str(work / ".config")},
         capture_output=True,
         text=True,
         check=False,
-    ).stdout
-    if not version.startswith(inputs.code_server_version):
+    ).stdout.strip()
+    if not version.splitlines() or not version.splitlines()[-1].startswith(
+        inputs.code_server_version
+    ):
         raise ImageBuildError(f"code-server did not install correctly: {version!r}")
     shutil.rmtree(work / ".config", ignore_errors=True)
     (work / ".complete").write_text(version)

@@ -45,6 +45,8 @@ class CaddyOptions:
     admin_socket: Path
     storage_dir: Path
     listen: str = ":8080"
+    #: The port code-server listens on inside every instance.
+    workspace_port: int = WORKSPACE_PORT
 
 
 def route_id(name: str) -> str:
@@ -89,7 +91,7 @@ BAD_PATH = page(
 )
 
 
-def workspace_routes(routes: Mapping[str, str]) -> list[JSON]:
+def workspace_routes(routes: Mapping[str, str], workspace_port: int = WORKSPACE_PORT) -> list[JSON]:
     """The routes that serve ``/workspace/...``."""
     return [
         {
@@ -139,7 +141,7 @@ def workspace_routes(routes: Mapping[str, str]) -> list[JSON]:
                                     "handler": "rewrite",
                                     "strip_path_prefix": "/workspace/{http.vars.tidepool_ws}",
                                 },
-                                proxy(f"{UPSTREAM_PLACEHOLDER}:{WORKSPACE_PORT}"),
+                                proxy(f"{UPSTREAM_PLACEHOLDER}:{workspace_port}"),
                             ]
                         },
                     ],
@@ -182,7 +184,7 @@ def base_config(options: CaddyOptions, routes: Mapping[str, str] | None = None) 
                         "listen": [options.listen],
                         "automatic_https": {"disable": True},
                         "routes": [
-                            *workspace_routes(routes or {}),
+                            *workspace_routes(routes or {}, options.workspace_port),
                             {"handle": [NOT_FOUND], "terminal": True},
                         ],
                     }

@@ -152,6 +152,7 @@ class IncusRuntime:
         env: Mapping[str, str] | None = None,
         timeout: float = 120.0,
     ) -> ExecResult:
+        validate_workspace_name(name)
         if not argv:
             raise InvalidInputError("exec needs a command.")
         body: dict[str, Any] = {
@@ -176,6 +177,7 @@ class IncusRuntime:
     async def push_file(
         self, name: str, path: str, content: bytes, *, mode: int = 0o644, uid: int = 0, gid: int = 0
     ) -> None:
+        validate_workspace_name(name)
         if not posixpath.isabs(path) or posixpath.normpath(path) != path:
             raise InvalidInputError(f"{path!r} must be an absolute, normalised path.")
         parent = posixpath.dirname(path)

@@ -1,0 +1,80 @@
+"""The Caddy config is pure data: check its shape and the rules it encodes."""
+
+import json
+import re
+from pathlib import Path
+
+from tidepool.adapters.caddy import config
+
+OPTIONS = config.CaddyOptions(admin_socket=Path("/run/t/admin.sock"), storage_dir=Path("/s"))
+
+
+def _server(cfg: dict) -> dict:  # type: ignore[type-arg]
+    return cfg["apps"]["http"]["servers"][config.SERVER_NAME]
+
+
+def _map_handler(cfg: dict) -> dict:  # type: ignore[type-arg]
+    for route in _server(cfg)["routes"]:
+        for handler in route.get("handle", []):
+            if handler.get("@id") == config.MAP_ID:
+                return handler
+    raise AssertionError("no map handler")
+
+
+def _proxy(cfg: dict) -> dict:  # type: ignore[type-arg]
+    text = json.dumps(cfg)
+    assert text.count('"reverse_proxy"') == 1, "one shared proxy, never one per workspace"
+    found = re.search(r'\{"handler": "reverse_proxy".*?"stream_close_delay": "[^"]+"\}', text)
+    assert found
+    return json.loads(found.group(0))  # type: ignore[no-any-return]
+
+
+def test_admin_listens_on_the_unix_socket_only() -> None:
+    cfg = config.base_config(OPTIONS)
+    assert cfg["admin"]["listen"] == "unix//run/t/admin.sock"
+
+
+def test_http_only_on_the_configured_port() -> None:
+    server = _server(config.base_config(OPTIONS))
+    assert server["listen"] == [":8080"]
+    assert server["automatic_https"] == {"disable": True}
+
+
+def test_each_workspace_is_one_mapping_and_the_proxy_is_shared() -> None:
+    routes = {f"ws{i}": f"10.0.0.{i}" for i in range(1, 50)}
+    cfg = config.base_config(OPTIONS, routes)
+    mappings = _map_handler(cfg)["mappings"]
+    assert config.routes_from_mappings(mappings) == routes
+    assert {m["@id"] for m in mappings} == {config.route_id(n) for n in routes}
+    _proxy(cfg)
+
+
+def test_proxy_keeps_websockets_across_reloads_and_disables_upstream_compression() -> None:
+    proxy = _proxy(config.base_config(OPTIONS))
+    assert proxy["transport"]["compression"] is False
+    assert proxy["stream_close_delay"]
+    assert proxy["upstreams"] == [{"dial": "{tidepool.upstream}:8080"}]
+
+
+def test_unsafe_path_pattern_catches_dot_segments_and_empty_segments() -> None:
+    pattern = re.compile(config._UNSAFE_PATH)
+    for bad in ["/workspace/a/../b/", "/workspace/a/./", "/workspace//a/", "/workspace/a/..",
+                "/workspace/a\\b"]:
+        assert pattern.search(bad), bad
+    for good in ["/workspace/a/", "/workspace/a/static/x..y.js", "/workspace/a/.vscode/x"]:
+        assert not pattern.search(good), good
+
+
+def test_name_pattern_matches_the_domain_rule() -> None:
+    pattern = re.compile(f"^{config.NAME_PATTERN}$")
+    assert pattern.match("my-ws-1")
+    assert not pattern.match("My")
+    assert not pattern.match("ws-")
+    assert not pattern.match("x" * 64)
+
+
+def test_unknown_workspace_page_is_html() -> None:
+    page = config.UNKNOWN_WORKSPACE
+    assert page["status_code"] == 404
+    assert page["headers"]["Content-Type"] == ["text/html; charset=utf-8"]
+    assert "No such workspace" in page["body"]

@@ -1,0 +1,55 @@
+"""Bad input at the command line: a readable message, a non-zero exit, nothing touched.
+
+The settings point at sockets that do not exist, so any command that got past validation
+would fail differently (cannot reach incusd/Caddy): the message proves where it stopped.
+"""
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from tidepool.cli.app import app
+
+
+@pytest.fixture(autouse=True)
+def _nowhere(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("TIDEPOOL_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("TIDEPOOL_INCUS_SOCKET", str(tmp_path / "no-incus.sock"))
+    monkeypatch.setenv("TIDEPOOL_CONFIG", str(tmp_path / "none.toml"))
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["route", "add", "-n", "Bad_Name", "-i", "10.0.0.1"], "Invalid workspace name"),
+        (["route", "add", "-n", "api", "-i", "10.0.0.1"], "reserved"),
+        (["route", "add", "-n", "ok", "-i", "not-an-ip"], "not an IPv4 address"),
+        (["route", "add", "-n", "ok", "-i", "10.0.0.1; rm -rf /"], "not an IPv4 address"),
+        (["route", "remove", "-n", "../x"], "Invalid workspace name"),
+        (["vm", "start", "-n", "-rf"], "Invalid workspace name"),
+        (["vm", "stop", "-n", "x" * 64], "at most 63"),
+        (["vm", "delete", "-n", "app"], "reserved"),
+        (["vm", "setup", "-n", "UPPER"], "Invalid workspace name"),
+        (["verify", "-n", "a$b"], "Invalid workspace name"),
+        (["down", "-n", "a b"], "Invalid workspace name"),
+    ],
+)
+def test_bad_input_is_refused_before_anything_is_reached(argv: list[str], message: str) -> None:
+    result = CliRunner().invoke(app, argv)
+    assert result.exit_code == 1
+    assert message in result.output
+    assert "Cannot reach" not in result.output
+
+
+def test_an_unreachable_incusd_is_a_clear_error_not_a_traceback() -> None:
+    result = CliRunner().invoke(app, ["vm", "stop", "-n", "fine"])
+    assert result.exit_code == 1
+    assert "Cannot reach incusd" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_an_unreachable_caddy_is_a_clear_error() -> None:
+    result = CliRunner().invoke(app, ["route", "list"])
+    assert result.exit_code == 1
+    assert "Cannot reach Caddy" in result.output

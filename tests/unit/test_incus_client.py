@@ -1,0 +1,152 @@
+"""The Incus adapter's edge, against httpx.MockTransport: envelopes, operations, errors."""
+
+import json
+from collections.abc import Callable
+
+import httpx
+import pytest
+
+from tidepool.adapters.incus.client import IncusClient
+from tidepool.adapters.incus.runtime import IncusRuntime, render_env_file
+from tidepool.errors import (
+    ConflictError,
+    InvalidInputError,
+    NotFoundError,
+    RuntimeOperationError,
+    RuntimeUnavailableError,
+)
+from tidepool.ports import InstanceStatus
+
+Handler = Callable[[httpx.Request], httpx.Response]
+
+
+def runtime(handler: Handler) -> IncusRuntime:
+    http = httpx.AsyncClient(transport=httpx.MockTransport(handler), base_url="http://incus")
+    return IncusRuntime(IncusClient(http))
+
+
+def sync(metadata: object, status: int = 200) -> httpx.Response:
+    return httpx.Response(status, json={"type": "sync", "metadata": metadata})
+
+
+def error(code: int, message: str) -> httpx.Response:
+    return httpx.Response(code, json={"type": "error", "error": message, "error_code": code})
+
+
+STATE = {
+    "status": "Running",
+    "network": {
+        "lo": {"addresses": [{"family": "inet", "address": "127.0.0.1", "scope": "local"}]},
+        "eth0": {"addresses": [
+            {"family": "inet6", "address": "fe80::1", "scope": "link"},
+            {"family": "inet", "address": "10.213.77.9", "scope": "global"},
+        ]},
+    },
+}
+
+
+async def test_state_reads_status_and_the_global_ipv4() -> None:
+    rt = runtime(lambda request: sync(STATE))
+    state = await rt.state("ws")
+    assert state.status is InstanceStatus.RUNNING
+    assert state.ipv4 == "10.213.77.9"
+
+
+async def test_a_missing_instance_is_not_found() -> None:
+    rt = runtime(lambda request: error(404, "Instance not found"))
+    with pytest.raises(NotFoundError, match="Instance not found"):
+        await rt.state("ws")
+
+
+async def test_a_failed_operation_quotes_incus() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/wait"):
+            return sync({"status_code": 400, "status": "Failure", "err": "disk quota exceeded"})
+        if request.url.path == "/1.0/instances/ws/state" and request.method == "GET":
+            return sync({"status": "Stopped", "network": {}})
+        return httpx.Response(202, json={"type": "async", "operation": "/1.0/operations/1"})
+
+    with pytest.raises(RuntimeOperationError, match="disk quota exceeded"):
+        await runtime(handler).start("ws")
+
+
+async def test_create_of_an_existing_name_is_a_conflict() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.startswith("/1.0/images/aliases/"):
+            return sync({"target": "abc"})
+        if request.url.path.endswith("/wait"):
+            return sync({"status_code": 400, "err": "Instance \"ws\" already exists"})
+        return httpx.Response(202, json={"type": "async", "operation": "/1.0/operations/1"})
+
+    from tidepool.ports import InstanceSpec
+
+    with pytest.raises(ConflictError):
+        await runtime(handler).create(InstanceSpec(name="ws", image="img"))
+
+
+async def test_create_from_a_missing_image_says_how_to_build_it() -> None:
+    from tidepool.ports import InstanceSpec
+
+    rt = runtime(lambda request: error(404, "not found"))
+    with pytest.raises(NotFoundError, match="tidepool image build"):
+        await rt.create(InstanceSpec(name="ws", image="nope"))
+
+
+async def test_create_sends_limits_and_marks_the_instance_as_ours() -> None:
+    seen: list[dict[str, object]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/1.0/instances" and request.method == "POST":
+            seen.append(json.loads(request.content))
+            return httpx.Response(202, json={"type": "async", "operation": "/1.0/operations/1"})
+        if request.url.path.endswith("/wait"):
+            return sync({"status_code": 200})
+        if request.url.path.endswith("/state"):
+            return sync({"status": "Stopped", "network": {}})
+        return sync({"target": "abc"})
+
+    from tidepool.ports import InstanceSpec
+
+    state = await runtime(handler).create(InstanceSpec("ws", "img", cpus=3, memory_mib=1024))
+    assert state.status is InstanceStatus.STOPPED
+    body = seen[0]
+    assert body["config"] == {
+        "user.tidepool.managed": "true", "limits.cpu": "3", "limits.memory": "1024MiB",
+    }
+    assert body["start"] is False
+
+
+async def test_an_unreachable_daemon_is_runtime_unavailable() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("no socket", request=request)
+
+    with pytest.raises(RuntimeUnavailableError, match="tidepool host init"):
+        await runtime(handler).state("ws")
+
+
+async def test_names_are_validated_before_any_request() -> None:
+    calls: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(request)
+        return sync(STATE)
+
+    rt = runtime(handler)
+    for bad in ["../x", "a/b", "UPPER", "x" * 64]:
+        with pytest.raises(InvalidInputError):
+            await rt.state(bad)
+        with pytest.raises(InvalidInputError):
+            await rt.exec(bad, ["true"])
+        with pytest.raises(InvalidInputError):
+            await rt.push_file(bad, "/etc/x", b"")
+    assert calls == []
+
+
+@pytest.mark.parametrize("value", ["a\nEVIL=1", "$(reboot)", "`id`", 'x"y', "a\\b"])
+def test_env_file_refuses_values_that_could_smuggle_settings(value: str) -> None:
+    with pytest.raises(InvalidInputError):
+        render_env_file({"WORKSPACE_NAME": value})
+
+
+def test_env_file_renders_sorted_lines() -> None:
+    assert render_env_file({"B": "2", "A": "x-y"}) == b"A=x-y\nB=2\n"
