@@ -31,6 +31,7 @@ class CaddyProcess:
         self.pid_file = caddy_dir / "caddy.pid"
         self.log_file = caddy_dir / "caddy.log"
         self.base_config_file = caddy_dir / "base.json"
+        self._child: subprocess.Popen[bytes] | None = None
 
     @property
     def autosave_file(self) -> Path:
@@ -77,6 +78,7 @@ class CaddyProcess:
                 env=self._env(),
                 start_new_session=True,
             )
+        self._child = process
         deadline = time.monotonic() + timeout
         while not self.options.admin_socket.exists():
             if process.poll() is not None or time.monotonic() > deadline:
@@ -97,6 +99,9 @@ class CaddyProcess:
             time.sleep(0.05)
         if self.pid() is not None:
             os.kill(pid, signal.SIGKILL)
+        if self._child is not None:  # started by this object: reap it
+            self._child.wait(timeout)
+            self._child = None
         self.pid_file.unlink(missing_ok=True)
         return True
 

@@ -1,0 +1,129 @@
+"""CaddyRouteTable against a real Caddy, with stand-in upstreams on loopback addresses."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+import pytest
+import websockets
+
+from support.caddy import RunningCaddy
+from support.rawhttp import raw_get
+from support.upstream import upstream
+from tidepool.adapters.caddy.admin import CaddyAdmin
+from tidepool.adapters.caddy.process import ensure_base_config, wait_until_serving
+from tidepool.adapters.caddy.routes import CaddyRouteTable
+from tidepool.errors import InvalidInputError, NotFoundError
+
+
+pytestmark = pytest.mark.caddy
+
+
+async def test_a_route_strips_its_prefix_and_reaches_its_own_upstream(
+    caddy: RunningCaddy, routes: CaddyRouteTable
+) -> None:
+    async with upstream("127.0.0.11", caddy.upstream_port), upstream(
+        "127.0.0.12", caddy.upstream_port
+    ), httpx.AsyncClient(base_url=caddy.base_url) as http:
+        assert await routes.add("alpha", "127.0.0.11") is True
+        assert await routes.add("beta", "127.0.0.12") is True
+        a = (await http.get("/workspace/alpha/static/x.js?v=1")).json()
+        b = (await http.get("/workspace/beta/")).json()
+    assert a == {"path": "/static/x.js?v=1", "host": "127.0.0.11"}
+    assert b == {"path": "/", "host": "127.0.0.12"}
+
+
+async def test_the_bare_path_redirects_to_the_trailing_slash(
+    caddy: RunningCaddy, routes: CaddyRouteTable
+) -> None:
+    await routes.add("alpha", "127.0.0.11")
+    async with httpx.AsyncClient(base_url=caddy.base_url) as http:
+        response = await http.get("/workspace/alpha")
+    assert response.status_code == 308
+    assert response.headers["location"] == "/workspace/alpha/"
+
+
+async def test_an_unknown_workspace_gets_a_clear_html_404(
+    caddy: RunningCaddy, routes: CaddyRouteTable
+) -> None:
+    async with httpx.AsyncClient(base_url=caddy.base_url) as http:
+        response = await http.get("/workspace/nobody/")
+        root = await http.get("/")
+    assert response.status_code == 404
+    assert response.headers["content-type"].startswith("text/html")
+    assert "No such workspace" in response.text and "nobody" in response.text
+    assert root.status_code == 404
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/workspace/alpha/../beta/", "/workspace/alpha/%2e%2e/beta/", "/workspace//beta/",
+     "/workspace/alpha/./x", "/workspace/alpha/..%2fbeta/"],
+)
+async def test_dot_segments_never_cross_from_one_workspace_to_another(
+    caddy: RunningCaddy, routes: CaddyRouteTable, path: str
+) -> None:
+    async with upstream("127.0.0.12", caddy.upstream_port):
+        await routes.add("beta", "127.0.0.12")
+        status, body = await raw_get(caddy.base_url, path)
+    assert status == 400
+    assert "127.0.0.12" not in body
+
+
+async def test_adding_an_existing_route_is_a_no_op_and_a_new_address_replaces_it(
+    routes: CaddyRouteTable,
+) -> None:
+    assert await routes.add("alpha", "127.0.0.11") is True
+    assert await routes.add("alpha", "127.0.0.11") is False
+    assert await routes.add("alpha", "127.0.0.13") is True
+    assert await routes.list() == {"alpha": "127.0.0.13"}
+
+
+async def test_removing_a_missing_route_is_a_clear_not_found(routes: CaddyRouteTable) -> None:
+    with pytest.raises(NotFoundError, match="no route for workspace 'ghost'"):
+        await routes.remove("ghost")
+
+
+async def test_bad_names_and_addresses_never_reach_caddy(routes: CaddyRouteTable) -> None:
+    for name, address in [("../x", "10.0.0.1"), ("ok", "10.0.0.1/8"), ("ok", "{http.vars.x}")]:
+        with pytest.raises(InvalidInputError):
+            await routes.add(name, address)
+    assert await routes.list() == {}
+
+
+async def test_replace_all_sets_exactly_the_given_routes(routes: CaddyRouteTable) -> None:
+    await routes.add("old", "127.0.0.20")
+    await routes.replace_all({"a": "127.0.0.21", "b": "127.0.0.22"})
+    assert await routes.list() == {"a": "127.0.0.21", "b": "127.0.0.22"}
+
+
+async def test_an_open_websocket_survives_other_workspaces_route_changes(
+    caddy: RunningCaddy, routes: CaddyRouteTable
+) -> None:
+    """Caddy reloads its whole config on every change; open terminals must not notice."""
+    async with upstream("127.0.0.11", caddy.upstream_port):
+        await routes.add("alpha", "127.0.0.11")
+        url = caddy.base_url.replace("http://", "ws://") + "/workspace/alpha/terminal"
+        async with websockets.connect(url) as socket:
+            await socket.send("before")
+            assert await socket.recv() == "127.0.0.11:before"
+            for i in range(10):
+                await routes.add(f"other-{i}", f"127.0.1.{i + 1}")
+                await routes.remove(f"other-{i}")
+                await socket.send(f"during-{i}")
+                assert await asyncio.wait_for(socket.recv(), 5) == f"127.0.0.11:during-{i}"
+            await routes.replace_all({"alpha": "127.0.0.11", "gamma": "127.0.0.30"})
+            await socket.send("after")
+            assert await asyncio.wait_for(socket.recv(), 5) == "127.0.0.11:after"
+
+
+async def test_routes_survive_a_caddy_restart(caddy: RunningCaddy, routes: CaddyRouteTable) -> None:
+    await routes.add("alpha", "127.0.0.11")
+    caddy.process.stop()
+    caddy.process.start()
+    admin = CaddyAdmin.over_unix_socket(caddy.options.admin_socket)
+    await wait_until_serving(admin)
+    assert await ensure_base_config(admin, caddy.options) is False
+    assert await CaddyRouteTable(admin).list() == {"alpha": "127.0.0.11"}
+    await admin.aclose()

@@ -1,0 +1,20 @@
+"""HTTP/1.1 GET with the path sent byte for byte (clients normalise ``..`` away)."""
+
+from __future__ import annotations
+
+import asyncio
+from urllib.parse import urlsplit
+
+
+async def raw_get(base_url: str, path: str) -> tuple[int, str]:
+    url = urlsplit(base_url)
+    reader, writer = await asyncio.open_connection(url.hostname, url.port)
+    writer.write(
+        f"GET {path} HTTP/1.1\r\nHost: {url.netloc}\r\nConnection: close\r\n\r\n".encode()
+    )
+    await writer.drain()
+    data = await asyncio.wait_for(reader.read(), 10)
+    writer.close()
+    await writer.wait_closed()
+    head, _, body = data.decode(errors="replace").partition("\r\n\r\n")
+    return int(head.split()[1]), body
