@@ -72,7 +72,7 @@ def vm_setup(name: str = NameOption) -> None:
         async with httpx.AsyncClient() as http:
             with console.status(f"Setting up {name}...") as status:
                 return await setup_instance(
-                    runtime, http, name, setup_plan(settings), report=status.update
+                    runtime, http, name, lambda: setup_plan(settings), report=status.update
                 )
 
     address = run_async(go())

@@ -105,7 +105,7 @@ async def setup_instance(
     runtime: Runtime,
     http: httpx.AsyncClient,
     name: str,
-    plan: SetupPlan,
+    plan: Callable[[], SetupPlan],
     *,
     ide_timeout: float = 120.0,
     report: Report = _quiet,
@@ -114,6 +114,7 @@ async def setup_instance(
 
     An instance made from the full image passes the first check and nothing is changed;
     one made from a plain base image is provisioned with the shared script (the fast path).
+    ``plan`` is called only when provisioning is needed (it may pack a large tarball).
     Returns the instance's address.
     """
     name = validate_workspace_name(name)
@@ -123,7 +124,7 @@ async def setup_instance(
     if (await runtime.exec(name, CODE_SERVER_ACTIVE)).ok:
         report("code-server is already installed and running")
     else:
-        await _provision(runtime, name, plan, report)
+        await _provision(runtime, name, plan(), report)
     report("waiting for code-server to answer")
     await wait_for_ide(http, state.ipv4, timeout=ide_timeout)
     return state.ipv4

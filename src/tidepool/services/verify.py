@@ -76,7 +76,7 @@ async def verify(
 
     page_url = f"{base_url}/workspace/{name}/"
     try:
-        page = await http.get(page_url, timeout=10.0)
+        page = await http.get(page_url, timeout=10.0, follow_redirects=True)
         ok = page.status_code == 200 and "vscode-workbench-web-configuration" in page.text
         checks.append(Check("workbench through Caddy", ok, f"{page_url} -> {page.status_code}"))
     except httpx.HTTPError as error:
