@@ -7,6 +7,8 @@ add one; an unknown name lists the installed ones.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from importlib.metadata import entry_points
 
 from tidepool.adapters.caddy.admin import CaddyAdmin
@@ -68,3 +70,23 @@ def instance_defaults(settings: Settings, image: str | None = None) -> InstanceD
         cpus=settings.workspace_cpus,
         memory_mib=settings.workspace_memory_mib,
     )
+
+
+@contextlib.asynccontextmanager
+async def opened_runtime(settings: Settings) -> AsyncIterator[Runtime]:
+    """The configured runtime, closed when the block ends."""
+    runtime = build_runtime(settings)
+    try:
+        yield runtime
+    finally:
+        await runtime.aclose()
+
+
+@contextlib.asynccontextmanager
+async def opened_route_table(settings: Settings) -> AsyncIterator[RouteTable]:
+    """Caddy's route table, closed when the block ends."""
+    routes = build_route_table(settings)
+    try:
+        yield routes
+    finally:
+        await routes.aclose()

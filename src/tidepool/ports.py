@@ -120,6 +120,10 @@ class Runtime(Protocol):
         """Write ``content`` to the absolute ``path`` inside the instance."""
         ...
 
+    async def aclose(self) -> None:
+        """Release connections and processes the runtime holds; it is not used afterwards."""
+        ...
+
 
 @runtime_checkable
 class RouteTable(Protocol):
@@ -145,4 +149,8 @@ class RouteTable(Protocol):
 
     async def replace_all(self, routes: Mapping[str, str]) -> None:
         """Make the routes exactly ``routes``, in one atomic change."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release the connection to the proxy; the table is not used afterwards."""
         ...

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
 import typer
 from rich.table import Table
 
@@ -9,11 +12,18 @@ from tidepool import bootstrap
 from tidepool.adapters.caddy.process import ensure_base_config, wait_until_serving
 from tidepool.cli.output import console, friendly_errors, run_async
 from tidepool.domain.names import validate_ipv4, validate_workspace_name
+from tidepool.ports import RouteTable
 from tidepool.settings import get_settings
 
 caddy_app = typer.Typer(help="Start and stop Tidepool's Caddy.")
 route_app = typer.Typer(help="Add, remove and list workspace routes in Caddy.")
 NameOption = typer.Option(..., "--name", "-n", help="Workspace name (a DNS-safe slug).")
+T = TypeVar("T")
+
+
+async def _with_routes(action: Callable[[RouteTable], Awaitable[T]]) -> T:
+    async with bootstrap.opened_route_table(get_settings()) as routes:
+        return await action(routes)
 
 
 @caddy_app.command("bootstrap")
@@ -56,7 +66,7 @@ def route_add(
 ) -> None:
     """Route /workspace/NAME/ to code-server at IP:8080."""
     name, ip = validate_workspace_name(name), validate_ipv4(ip)
-    changed = run_async(bootstrap.build_route_table(get_settings()).add(name, ip))
+    changed = run_async(_with_routes(lambda routes: routes.add(name, ip)))
     if changed:
         console.print(f"Route added: /workspace/{name}/ -> {ip}:8080")
     else:
@@ -68,7 +78,7 @@ def route_add(
 def route_remove(name: str = NameOption) -> None:
     """Remove the route of workspace NAME."""
     name = validate_workspace_name(name)
-    run_async(bootstrap.build_route_table(get_settings()).remove(name))
+    run_async(_with_routes(lambda routes: routes.remove(name)))
     console.print(f"Route removed: /workspace/{name}/")
 
 
@@ -76,7 +86,7 @@ def route_remove(name: str = NameOption) -> None:
 @friendly_errors
 def route_list() -> None:
     """List every workspace route."""
-    routes = run_async(bootstrap.build_route_table(get_settings()).list())
+    routes = run_async(_with_routes(lambda routes: routes.list()))
     table = Table("workspace", "upstream")
     for name, address in sorted(routes.items()):
         table.add_row(f"/workspace/{name}/", f"{address}:8080")

@@ -25,10 +25,14 @@ def verify_command(name: str = NameOption) -> None:
     name = validate_workspace_name(name)
 
     async def go() -> list[Check]:
-        async with httpx.AsyncClient() as http:
+        async with (
+            httpx.AsyncClient() as http,
+            bootstrap.opened_runtime(settings) as runtime,
+            bootstrap.opened_route_table(settings) as routes,
+        ):
             return await verify(
-                bootstrap.build_runtime(settings),
-                bootstrap.build_route_table(settings),
+                runtime,
+                routes,
                 http,
                 name,
                 settings.workspace_base_url,
@@ -52,12 +56,14 @@ def down_command(name: str = NameOption) -> None:
 
     async def go() -> list[str]:
         done = []
-        with contextlib.suppress(NotFoundError):
-            await bootstrap.build_route_table(settings).remove(name)
-            done.append("route removed")
-        with contextlib.suppress(NotFoundError):
-            await bootstrap.build_runtime(settings).delete(name)
-            done.append("instance deleted")
+        async with bootstrap.opened_route_table(settings) as routes:
+            with contextlib.suppress(NotFoundError):
+                await routes.remove(name)
+                done.append("route removed")
+        async with bootstrap.opened_runtime(settings) as runtime:
+            with contextlib.suppress(NotFoundError):
+                await runtime.delete(name)
+                done.append("instance deleted")
         return done
 
     done = run_async(go())

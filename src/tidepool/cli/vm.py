@@ -26,16 +26,12 @@ def vm_start(
     """Create the instance if needed, start it and print its IPv4 address."""
     settings = get_settings()
     validate_workspace_name(name)
+    defaults = bootstrap.instance_defaults(settings, image or None)
 
     async def go() -> str:
-        runtime = bootstrap.build_runtime(settings)
-        with console.status(f"Starting {name}...") as status:
-            result = await start_instance(
-                runtime,
-                name,
-                bootstrap.instance_defaults(settings, image or None),
-                report=status.update,
-            )
+        async with bootstrap.opened_runtime(settings) as runtime:
+            with console.status(f"Starting {name}...") as status:
+                result = await start_instance(runtime, name, defaults, report=status.update)
         return result.address
 
     address = run_async(go())
@@ -68,8 +64,7 @@ def vm_setup(name: str = NameOption) -> None:
     validate_workspace_name(name)
 
     async def go() -> str:
-        runtime = bootstrap.build_runtime(settings)
-        async with httpx.AsyncClient() as http:
+        async with bootstrap.opened_runtime(settings) as runtime, httpx.AsyncClient() as http:
             with console.status(f"Setting up {name}...") as status:
                 return await setup_instance(
                     runtime, http, name, lambda: setup_plan(settings), report=status.update
@@ -85,7 +80,12 @@ def vm_stop(name: str = NameOption) -> None:
     """Stop the instance (its disk and files are kept)."""
     settings = get_settings()
     validate_workspace_name(name)
-    run_async(bootstrap.build_runtime(settings).stop(name))
+
+    async def go() -> None:
+        async with bootstrap.opened_runtime(settings) as runtime:
+            await runtime.stop(name)
+
+    run_async(go())
     console.print(f"Instance [bold]{name}[/] stopped.")
 
 
@@ -95,5 +95,10 @@ def vm_delete(name: str = NameOption) -> None:
     """Delete the instance and its disk."""
     settings = get_settings()
     validate_workspace_name(name)
-    run_async(bootstrap.build_runtime(settings).delete(name))
+
+    async def go() -> None:
+        async with bootstrap.opened_runtime(settings) as runtime:
+            await runtime.delete(name)
+
+    run_async(go())
     console.print(f"Instance [bold]{name}[/] deleted.")
