@@ -1,0 +1,5 @@
+"""``python -m tidepool.cli``: the same as the ``tidepool`` command."""
+
+from tidepool.cli.app import main
+
+main()
