@@ -1,0 +1,423 @@
+"""``TartRuntime``: the ``Runtime`` port on Tart VMs (macOS), through the ``tart`` CLI.
+
+One workspace is one local Tart VM named ``{vm_prefix}{workspace}`` (``tidepool-ws-alice``): the
+prefix is how ``list()`` tells Tidepool's VMs from the user's own and from images such as
+``tidepool-alpine``. The life of a VM, in Tart's words:
+
+- create: ``tart clone IMAGE VM`` (a local image, or an OCI reference that Tart pulls), then
+  ``tart set VM --cpu N --memory MiB``;
+- start: ``tart run --no-graphics VM`` in the background, detached, its output appended to
+  ``{state_dir}/{VM}/tart-run.log``; Tidepool waits until ``tart get`` says ``running`` and
+  quotes the log if ``tart run`` dies instead;
+- ``tart ip VM --wait N``; ``tart exec VM ...`` (SSH for images without the guest agent);
+- ``tart stop VM --timeout N``; ``tart delete VM``.
+
+Apple's Virtualization.framework runs at most two VMs at once on a Mac; ``start`` counts the
+running VMs (``tart list``) and refuses with a ``ConflictError`` that names them before
+``tart run`` would fail.
+
+A Tart VM cannot be written to before its first boot, so the workspace's environment file is
+kept in the state directory and pushed to ``/etc/tidepool/workspace.env`` on the first start,
+as soon as the guest answers; code-server is then restarted to read it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import os
+import posixpath
+import shutil
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from tidepool.adapters.incus.runtime import WORKSPACE_ENV_PATH, render_env_file
+from tidepool.adapters.tart.cli import CommandResult, TartCLI, error_for
+from tidepool.adapters.tart.guest import GuestRunner, SSHSettings, wrap_command
+from tidepool.adapters.tart.parse import TartVM, TartVMInfo, parse_get, parse_ip, parse_list
+from tidepool.domain.names import validate_workspace_name
+from tidepool.errors import (
+    ConflictError,
+    InvalidInputError,
+    NotFoundError,
+    RuntimeOperationError,
+    TidepoolError,
+    TimeoutExpiredError,
+)
+from tidepool.ports import ExecResult, InstanceSpec, InstanceState, InstanceStatus
+
+log = logging.getLogger(__name__)
+
+#: Apple's limit on VMs running at once on one Mac.
+MAX_RUNNING_VMS = 2
+DEFAULT_SSH = SSHSettings()
+#: Restarts code-server so that it reads a newly delivered environment file (OpenRC or systemd).
+RESTART_CODE_SERVER = (
+    "sh",
+    "-c",
+    "if command -v rc-service >/dev/null 2>&1; then rc-service code-server restart; "
+    "elif command -v systemctl >/dev/null 2>&1; then systemctl try-restart code-server; fi",
+)
+_RUN_LOG = "tart-run.log"
+_ENV_FILE = "workspace.env"
+_ENV_DELIVERED = "workspace.env.delivered"
+
+
+class TartRuntime:
+    """Workspace instances as Tart VMs on a Mac."""
+
+    def __init__(
+        self,
+        *,
+        tart: str = "tart",
+        tart_home: Path | None = None,
+        state_dir: Path | None = None,
+        vm_prefix: str = "tidepool-ws-",
+        max_running_vms: int = MAX_RUNNING_VMS,
+        ssh: SSHSettings | None = DEFAULT_SSH,
+        ip_resolver: str | None = None,
+        command_timeout: float = 60.0,
+        clone_timeout: float = 3600.0,
+        boot_timeout: float = 180.0,
+        stop_timeout: int = 30,
+        poll_interval: float = 0.25,
+        extra_env: Mapping[str, str] | None = None,
+    ) -> None:
+        if max_running_vms < 1:
+            raise InvalidInputError("max_running_vms must be at least 1.")
+        self._tart = TartCLI(tart, tart_home=tart_home, extra_env=extra_env)
+        self._state_dir = state_dir or Path.home() / ".tidepool" / "tart"
+        self._prefix = vm_prefix
+        self._max_running = max_running_vms
+        self._ip_resolver = ip_resolver
+        self._command_timeout = command_timeout
+        self._clone_timeout = clone_timeout
+        self._boot_timeout = boot_timeout
+        self._stop_timeout = stop_timeout
+        self._poll = poll_interval
+        self._guest = GuestRunner(
+            self._tart,
+            ssh=ssh,
+            ssh_cli=TartCLI(ssh.executable, extra_env=extra_env) if ssh else None,
+            address_of=lambda vm: self._ip(vm, wait=min(30.0, self._boot_timeout)),
+            known_hosts_of=lambda vm: self._vm_dir(vm) / "known_hosts",
+        )
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._start_lock: asyncio.Lock | None = None
+
+    async def aclose(self) -> None:
+        """Nothing to release: every call is its own subprocess."""
+
+    # --- the port ---------------------------------------------------------------------------
+
+    async def create(self, spec: InstanceSpec) -> InstanceState:
+        name = validate_workspace_name(spec.name)
+        vm = self.vm_name(name)
+        env_file = render_env_file(spec.environment)
+        async with self._lock(vm):
+            if await self._info_or_none(vm) is not None:
+                raise ConflictError(f"An instance named {name!r} already exists (Tart VM {vm!r}).")
+            await self._clone(spec.image, vm)
+            try:
+                await self._tart.check(
+                    ["set", vm, "--cpu", str(spec.cpus), "--memory", str(spec.memory_mib)],
+                    timeout=self._command_timeout,
+                )
+                directory = self._vm_dir(vm)
+                shutil.rmtree(directory, ignore_errors=True)
+                directory.mkdir(parents=True)
+                if env_file:
+                    (directory / _ENV_FILE).write_bytes(env_file)
+            except BaseException:
+                await self._tart.run(["delete", vm], timeout=self._command_timeout)
+                raise
+        return await self.state(name)
+
+    async def start(self, name: str) -> None:
+        vm = self.vm_name(validate_workspace_name(name))
+        async with self._lock(vm):
+            if (await self._info(vm)).status is not InstanceStatus.RUNNING:
+                async with self._starting():
+                    await self._check_vm_limit(vm)
+                    await self._run(vm)
+            if self._environment_pending(vm):
+                await self._deliver_environment(name, vm)
+
+    async def stop(self, name: str) -> None:
+        vm = self.vm_name(validate_workspace_name(name))
+        async with self._lock(vm):
+            if (await self._info(vm)).status is InstanceStatus.STOPPED:
+                return
+            await self._stop(vm, grace=self._stop_timeout)
+
+    async def delete(self, name: str) -> None:
+        vm = self.vm_name(validate_workspace_name(name))
+        async with self._lock(vm):
+            if (await self._info(vm)).status is not InstanceStatus.STOPPED:
+                await self._stop(vm, grace=0)
+            deadline = time.monotonic() + self._command_timeout
+            while True:
+                try:
+                    await self._tart.check(["delete", vm], timeout=self._command_timeout)
+                    break
+                except ConflictError:  # `tart stop` killed it; the lock is not released yet
+                    if time.monotonic() >= deadline:
+                        raise
+                    await asyncio.sleep(self._poll)
+            await asyncio.to_thread(shutil.rmtree, self._vm_dir(vm), ignore_errors=True)
+
+    async def state(self, name: str) -> InstanceState:
+        vm = self.vm_name(validate_workspace_name(name))
+        info = await self._info(vm)
+        ipv4 = await self._ip_or_none(vm) if info.status is InstanceStatus.RUNNING else None
+        return InstanceState(name=name, status=info.status, ipv4=ipv4)
+
+    async def list(self) -> Sequence[InstanceState]:
+        managed = [
+            (workspace, vm)
+            for vm in await self._list_vms()
+            if vm.local and (workspace := self.workspace_name(vm.name)) is not None
+        ]
+        addresses = await asyncio.gather(
+            *(
+                self._ip_or_none(vm.name) if vm.status is InstanceStatus.RUNNING else _none()
+                for _, vm in managed
+            )
+        )
+        return [
+            InstanceState(name=workspace, status=vm.status, ipv4=address)
+            for (workspace, vm), address in zip(managed, addresses, strict=True)
+        ]
+
+    async def wait_for_ipv4(self, name: str, timeout: float) -> str:
+        vm = self.vm_name(validate_workspace_name(name))
+        if (await self._info(vm)).status is not InstanceStatus.RUNNING:
+            raise RuntimeOperationError(f"Instance {name!r} is not running; it has no address.")
+        return await self._ip(vm, wait=timeout)
+
+    async def exec(
+        self,
+        name: str,
+        argv: Sequence[str],
+        *,
+        user: int | None = None,
+        env: Mapping[str, str] | None = None,
+        timeout: float = 120.0,
+    ) -> ExecResult:
+        vm = self.vm_name(validate_workspace_name(name))
+        command = wrap_command(argv, user=user, env=env)
+        return await self._guest.run(vm, command, timeout=timeout)
+
+    async def push_file(
+        self, name: str, path: str, content: bytes, *, mode: int = 0o644, uid: int = 0, gid: int = 0
+    ) -> None:
+        if not posixpath.isabs(path) or posixpath.normpath(path) != path:
+            raise InvalidInputError(f"{path!r} must be an absolute, normalised path.")
+        vm = self.vm_name(validate_workspace_name(name))
+        # Create the file empty with its final owner and mode, then fill it, so that its
+        # content is never readable by anyone it is not meant for.
+        steps: tuple[tuple[Sequence[str], bytes | None], ...] = (
+            (["mkdir", "-p", posixpath.dirname(path)], None),
+            (["install", "-m", f"{mode:04o}", "-o", str(uid), "-g", str(gid), "/dev/null", path],
+             None),
+            (["tee", path], content),
+        )
+        for command, stdin in steps:
+            result = await self._guest.run(
+                vm, command, timeout=self._command_timeout, stdin=stdin
+            )
+            if not result.ok:
+                raise RuntimeOperationError(
+                    f"Writing {path} in {name!r} failed at `{command[0]}` (exit "
+                    f"{result.exit_code}): {result.stderr.strip()}"
+                )
+
+    # --- names and local state -------------------------------------------------------------
+
+    def vm_name(self, workspace: str) -> str:
+        """The Tart VM that holds ``workspace``."""
+        return f"{self._prefix}{workspace}"
+
+    def workspace_name(self, vm: str) -> str | None:
+        """The workspace a Tart VM holds, or None if Tidepool does not manage that VM."""
+        if not vm.startswith(self._prefix):
+            return None
+        try:
+            return validate_workspace_name(vm[len(self._prefix) :])
+        except InvalidInputError:
+            return None
+
+    def run_log(self, workspace: str) -> Path:
+        """Where ``tart run``'s output for ``workspace`` is captured."""
+        return self._vm_dir(self.vm_name(workspace)) / _RUN_LOG
+
+    def _vm_dir(self, vm: str) -> Path:
+        return self._state_dir / vm
+
+    def _lock(self, vm: str) -> asyncio.Lock:
+        return self._locks.setdefault(vm, asyncio.Lock())
+
+    def _starting(self) -> asyncio.Lock:
+        """One start at a time, so two starts cannot both pass the VM-limit check."""
+        if self._start_lock is None:
+            self._start_lock = asyncio.Lock()
+        return self._start_lock
+
+    # --- Tart calls -------------------------------------------------------------------------
+
+    async def _info(self, vm: str) -> TartVMInfo:
+        try:
+            text = await self._tart.check(
+                ["get", vm, "--format", "json"], timeout=self._command_timeout
+            )
+        except NotFoundError:
+            workspace = self.workspace_name(vm) or vm
+            raise NotFoundError(f"No instance named {workspace!r} (Tart VM {vm!r}).") from None
+        return parse_get(text)
+
+    async def _info_or_none(self, vm: str) -> TartVMInfo | None:
+        try:
+            return await self._info(vm)
+        except NotFoundError:
+            return None
+
+    async def _list_vms(self) -> Sequence[TartVM]:
+        text = await self._tart.check(
+            ["list", "--source", "local", "--format", "json"], timeout=self._command_timeout
+        )
+        return parse_list(text)
+
+    async def _clone(self, image: str, vm: str) -> None:
+        remote = "/" in image  # local VM names cannot contain "/" (Clone.swift)
+        if not remote and await self._info_or_none(image) is None:
+            raise NotFoundError(
+                f"Image {image!r} is not in Tart; build it with `tidepool image build --runtime "
+                "tart` or give an OCI reference such as ghcr.io/cirruslabs/ubuntu:latest."
+            )
+        try:
+            await self._tart.check(["clone", image, vm], timeout=self._clone_timeout)
+        except RuntimeOperationError as error:
+            text = str(error)
+            if remote and any(mark in text for mark in ("code: 404", "MANIFEST_UNKNOWN",
+                                                        "NAME_UNKNOWN")):
+                raise NotFoundError(f"Image {image!r} is not in its registry: {text}") from error
+            raise
+
+    async def _check_vm_limit(self, vm: str) -> None:
+        running = [v.name for v in await self._list_vms() if v.status is InstanceStatus.RUNNING]
+        if len(running) >= self._max_running:
+            raise ConflictError(
+                f"Cannot start {vm!r}: macOS runs at most {self._max_running} VMs at once and "
+                f"{len(running)} are running ({', '.join(running)}). Stop one of them first."
+            )
+
+    async def _run(self, vm: str) -> None:
+        """``tart run --no-graphics`` in the background; wait until Tart reports it running."""
+        directory = self._vm_dir(vm)
+        directory.mkdir(parents=True, exist_ok=True)
+        log_path = directory / _RUN_LOG
+        offset = log_path.stat().st_size if log_path.exists() else 0
+        pid = await self._tart.spawn_detached(
+            ["run", "--no-graphics", vm], log_path=log_path, timeout=self._command_timeout
+        )
+        deadline = time.monotonic() + self._boot_timeout
+        while True:
+            if (await self._info(vm)).status is InstanceStatus.RUNNING:
+                return
+            if not _process_alive(pid):
+                said = await asyncio.to_thread(_read_from, log_path, offset)
+                result = CommandResult(("tart", "run", vm), 1, "", said)
+                raise error_for(result, f"`tart run --no-graphics {vm}` stopped at once")
+            if time.monotonic() >= deadline:
+                raise TimeoutExpiredError(
+                    f"Tart did not report {vm!r} running within {self._boot_timeout:g}s; "
+                    f"see {log_path}."
+                )
+            await asyncio.sleep(self._poll)
+
+    async def _stop(self, vm: str, *, grace: int) -> None:
+        await self._tart.check(
+            ["stop", vm, "--timeout", str(grace)], timeout=grace + self._command_timeout
+        )
+        deadline = time.monotonic() + self._command_timeout
+        while (await self._info(vm)).status is InstanceStatus.RUNNING:
+            if time.monotonic() >= deadline:
+                raise TimeoutExpiredError(f"Tart still reports {vm!r} running after `tart stop`.")
+            await asyncio.sleep(self._poll)
+
+    async def _ip(self, vm: str, *, wait: float) -> str:
+        args = ["ip", vm, "--wait", str(max(0, math.ceil(wait)))]
+        if self._ip_resolver:
+            args += ["--resolver", self._ip_resolver]
+        result = await self._tart.run(args, timeout=wait + self._command_timeout)
+        if result.exit_code != 0:
+            if "no IP address found" in result.message:
+                raise TimeoutExpiredError(
+                    f"{vm!r} got no IPv4 address in {wait:g}s. Tart says: {result.message}"
+                )
+            raise error_for(result, f"`tart ip {vm}`")
+        return parse_ip(result.stdout)
+
+    async def _ip_or_none(self, vm: str) -> str | None:
+        try:
+            return await self._ip(vm, wait=0)
+        except TimeoutExpiredError:
+            return None
+
+    # --- the environment file ---------------------------------------------------------------
+
+    def _environment_pending(self, vm: str) -> bool:
+        directory = self._vm_dir(vm)
+        return (directory / _ENV_FILE).exists() and not (directory / _ENV_DELIVERED).exists()
+
+    async def _deliver_environment(self, name: str, vm: str) -> None:
+        """Push the environment file once the guest answers, then restart code-server."""
+        content = (self._vm_dir(vm) / _ENV_FILE).read_bytes()
+        deadline = time.monotonic() + self._boot_timeout
+        while True:
+            try:
+                await self.push_file(name, WORKSPACE_ENV_PATH, content)
+                break
+            except (RuntimeOperationError, TimeoutExpiredError) as error:
+                if time.monotonic() >= deadline:
+                    raise RuntimeOperationError(
+                        f"Could not write {WORKSPACE_ENV_PATH} into {name!r} within "
+                        f"{self._boot_timeout:g}s: {error}"
+                    ) from error
+                await asyncio.sleep(self._poll)
+        (self._vm_dir(vm) / _ENV_DELIVERED).touch()
+        try:
+            result = await self._guest.run(
+                vm, list(RESTART_CODE_SERVER), timeout=self._command_timeout
+            )
+            if not result.ok:
+                log.info("code-server was not restarted in %s: %s", name, result.stderr.strip())
+        except TidepoolError as error:
+            log.info("code-server was not restarted in %s: %s", name, error)
+
+
+def _process_alive(pid: int) -> bool:
+    """Whether ``pid`` runs; a zombie (dead, not yet reaped by init) counts as dead."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    with contextlib.suppress(OSError, IndexError):
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    return True
+
+
+def _read_from(path: Path, offset: int) -> str:
+    with open(path, "rb") as handle:
+        handle.seek(offset)
+        return handle.read().decode(errors="replace")
+
+
+async def _none() -> None:
+    return None
