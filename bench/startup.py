@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import statistics
 import time
@@ -26,6 +27,7 @@ import httpx
 from tidepool import bootstrap
 from tidepool.adapters.incus.client import IncusClient
 from tidepool.adapters.incus.runtime import MANAGED_KEY
+from tidepool.errors import NotFoundError
 from tidepool.ports import RouteTable, Runtime
 from tidepool.services.ide import wait_for_ide
 from tidepool.services.instances import start_instance
@@ -45,8 +47,9 @@ async def until_ok(http: httpx.AsyncClient, url: str, timeout: float = 120) -> N
         await asyncio.sleep(0.05)
 
 
-async def tidepool_cold(settings: Settings, runtime: Runtime, routes: RouteTable,
-                        http: httpx.AsyncClient, name: str) -> dict[str, float]:
+async def tidepool_cold(
+    settings: Settings, runtime: Runtime, routes: RouteTable, http: httpx.AsyncClient, name: str
+) -> dict[str, float]:
     started = time.monotonic()
     result = await start_instance(runtime, name, bootstrap.instance_defaults(settings))
     phases = dict(result.phases)
@@ -58,8 +61,9 @@ async def tidepool_cold(settings: Settings, runtime: Runtime, routes: RouteTable
     return phases
 
 
-async def tidepool_restart(settings: Settings, runtime: Runtime, http: httpx.AsyncClient,
-                           name: str) -> dict[str, float]:
+async def tidepool_restart(
+    settings: Settings, runtime: Runtime, http: httpx.AsyncClient, name: str
+) -> dict[str, float]:
     await runtime.stop(name)
     started = time.monotonic()
     result = await start_instance(runtime, name, bootstrap.instance_defaults(settings))
@@ -76,23 +80,33 @@ async def raw_ipv4(client: IncusClient, runtime: Runtime, name: str) -> None:
         await asyncio.sleep(0.05)
 
 
-async def floor_cold(settings: Settings, client: IncusClient, runtime: Runtime,
-                     http: httpx.AsyncClient, name: str) -> dict[str, float]:
+async def floor_cold(
+    settings: Settings, client: IncusClient, runtime: Runtime, http: httpx.AsyncClient, name: str
+) -> dict[str, float]:
     """A raw Incus launch to IPv4, plus code-server's own start-up time."""
     started = time.monotonic()
-    await client.run("POST", "/1.0/instances", json={
-        "name": name, "type": "container", "profiles": ["tidepool"], "start": True,
-        "source": {"type": "image", "alias": settings.image_alias},
-        "config": {MANAGED_KEY: "true"},
-    }, timeout=300)
+    await client.run(
+        "POST",
+        "/1.0/instances",
+        json={
+            "name": name,
+            "type": "container",
+            "profiles": ["tidepool"],
+            "start": True,
+            "source": {"type": "image", "alias": settings.image_alias},
+            "config": {MANAGED_KEY: "true"},
+        },
+        timeout=300,
+    )
     await raw_ipv4(client, runtime, name)
     launch = time.monotonic() - started
     ide = await code_server_own_time(runtime, http, name)
     return {"launch_to_ipv4": launch, "code_server_to_workbench": ide, "total": launch + ide}
 
 
-async def floor_restart(client: IncusClient, runtime: Runtime, http: httpx.AsyncClient,
-                        name: str) -> dict[str, float]:
+async def floor_restart(
+    client: IncusClient, runtime: Runtime, http: httpx.AsyncClient, name: str
+) -> dict[str, float]:
     await client.run("PUT", f"/1.0/instances/{name}/state", json={"action": "stop"})
     started = time.monotonic()
     await client.run("PUT", f"/1.0/instances/{name}/state", json={"action": "start"})
@@ -125,7 +139,10 @@ async def main(runs: int) -> dict[str, Any]:
     settings = get_settings()
     client = bootstrap.incus_client(settings)
     results: dict[str, list[dict[str, float]]] = {
-        "tidepool_cold": [], "floor_cold": [], "tidepool_restart": [], "floor_restart": []
+        "tidepool_cold": [],
+        "floor_cold": [],
+        "tidepool_restart": [],
+        "floor_restart": [],
     }
     async with (
         bootstrap.opened_runtime(settings) as runtime,
@@ -138,16 +155,16 @@ async def main(runs: int) -> dict[str, Any]:
                 # Alternate which goes first so neither always meets a warmer machine.
                 results["floor_cold"].append(await floor_cold(settings, client, runtime, http, raw))
                 results["tidepool_cold"].append(
-                    await tidepool_cold(settings, runtime, routes, http, ours))
+                    await tidepool_cold(settings, runtime, routes, http, ours)
+                )
                 results["tidepool_restart"].append(
-                    await tidepool_restart(settings, runtime, http, ours))
+                    await tidepool_restart(settings, runtime, http, ours)
+                )
                 results["floor_restart"].append(await floor_restart(client, runtime, http, raw))
             finally:
                 for name in (ours, raw):
-                    try:
+                    with contextlib.suppress(NotFoundError):  # the floor has no route
                         await routes.remove(name)
-                    except Exception:  # noqa: BLE001, S110 - the floor has no route
-                        pass
                     await runtime.delete(name)
     await client.aclose()
     medians = {key: summary(samples) for key, samples in results.items()}
@@ -160,7 +177,8 @@ async def main(runs: int) -> dict[str, Any]:
         ),
         "ratio_restart_vs_floor": round(
             medians["tidepool_restart"]["ide_ready_through_caddy"]
-            / medians["floor_restart"]["total"], 3
+            / medians["floor_restart"]["total"],
+            3,
         ),
         "target_ratio": 1.2,
     }

@@ -70,9 +70,7 @@ async def test_workbench_explorer_extensions_terminal_and_editor(
     workspace: Workspace, page: Page, artifacts: Path
 ) -> None:
     marker = f"marker-{uuid.uuid4().hex[:8]}.txt"
-    await workspace.runtime.exec(
-        workspace.name, ["sudo", "-u", "dev", "touch", f"{HOME}/{marker}"]
-    )
+    await workspace.runtime.exec(workspace.name, ["sudo", "-u", "dev", "touch", f"{HOME}/{marker}"])
     await open_workbench(page, workspace)
     assert page.url.startswith(workspace.url)
 

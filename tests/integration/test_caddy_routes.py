@@ -16,16 +16,17 @@ from tidepool.adapters.caddy.process import ensure_base_config, wait_until_servi
 from tidepool.adapters.caddy.routes import CaddyRouteTable
 from tidepool.errors import InvalidInputError, NotFoundError
 
-
 pytestmark = pytest.mark.caddy
 
 
 async def test_a_route_strips_its_prefix_and_reaches_its_own_upstream(
     caddy: RunningCaddy, routes: CaddyRouteTable
 ) -> None:
-    async with upstream("127.0.0.11", caddy.upstream_port), upstream(
-        "127.0.0.12", caddy.upstream_port
-    ), httpx.AsyncClient(base_url=caddy.base_url) as http:
+    async with (
+        upstream("127.0.0.11", caddy.upstream_port),
+        upstream("127.0.0.12", caddy.upstream_port),
+        httpx.AsyncClient(base_url=caddy.base_url) as http,
+    ):
         assert await routes.add("alpha", "127.0.0.11") is True
         assert await routes.add("beta", "127.0.0.12") is True
         a = (await http.get("/workspace/alpha/static/x.js?v=1")).json()
@@ -58,8 +59,13 @@ async def test_an_unknown_workspace_gets_a_clear_html_404(
 
 @pytest.mark.parametrize(
     "path",
-    ["/workspace/alpha/../beta/", "/workspace/alpha/%2e%2e/beta/", "/workspace//beta/",
-     "/workspace/alpha/./x", "/workspace/alpha/..%2fbeta/"],
+    [
+        "/workspace/alpha/../beta/",
+        "/workspace/alpha/%2e%2e/beta/",
+        "/workspace//beta/",
+        "/workspace/alpha/./x",
+        "/workspace/alpha/..%2fbeta/",
+    ],
 )
 async def test_dot_segments_never_cross_from_one_workspace_to_another(
     caddy: RunningCaddy, routes: CaddyRouteTable, path: str

@@ -28,7 +28,11 @@ ROOT = Path(__file__).resolve().parents[2]
 def tidepool(*argv: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "tidepool.cli", *argv],
-        capture_output=True, text=True, timeout=1800, check=False, cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+        check=False,
+        cwd=ROOT,
     )
 
 
@@ -94,8 +98,9 @@ async def test_setup_provisions_a_plain_base_instance_and_is_idempotent(runtime:
         async with httpx.AsyncClient() as http:
             address = await setup_instance(runtime, http, name, lambda: setup_plan(settings))
             calls: list[str] = []
-            again = await setup_instance(runtime, http, name, lambda: setup_plan(settings),
-                                         report=calls.append)
+            again = await setup_instance(
+                runtime, http, name, lambda: setup_plan(settings), report=calls.append
+            )
         assert again == address
         assert calls[0] == "code-server is already installed and running"
         user = await runtime.exec(name, ["id", "-u", "dev"])

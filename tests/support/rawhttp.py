@@ -9,9 +9,7 @@ from urllib.parse import urlsplit
 async def raw_get(base_url: str, path: str) -> tuple[int, str]:
     url = urlsplit(base_url)
     reader, writer = await asyncio.open_connection(url.hostname, url.port)
-    writer.write(
-        f"GET {path} HTTP/1.1\r\nHost: {url.netloc}\r\nConnection: close\r\n\r\n".encode()
-    )
+    writer.write(f"GET {path} HTTP/1.1\r\nHost: {url.netloc}\r\nConnection: close\r\n\r\n".encode())
     await writer.drain()
     data = await asyncio.wait_for(reader.read(), 10)
     writer.close()

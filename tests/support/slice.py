@@ -51,8 +51,9 @@ async def running_workspace(settings: Settings, name: str) -> AsyncIterator[Work
         await wait_for_ide(http, started.address, timeout=120)
     await routes.add(name, started.address)
     try:
-        yield Workspace(name, started.address, settings.workspace_url(name), runtime, routes,
-                        settings)
+        yield Workspace(
+            name, started.address, settings.workspace_url(name), runtime, routes, settings
+        )
     finally:
         if started.created:
             with contextlib.suppress(NotFoundError):

@@ -58,8 +58,13 @@ def test_proxy_keeps_websockets_across_reloads_and_disables_upstream_compression
 
 def test_unsafe_path_pattern_catches_dot_segments_and_empty_segments() -> None:
     pattern = re.compile(config._UNSAFE_PATH)
-    for bad in ["/workspace/a/../b/", "/workspace/a/./", "/workspace//a/", "/workspace/a/..",
-                "/workspace/a\\b"]:
+    for bad in [
+        "/workspace/a/../b/",
+        "/workspace/a/./",
+        "/workspace//a/",
+        "/workspace/a/..",
+        "/workspace/a\\b",
+    ]:
         assert pattern.search(bad), bad
     for good in ["/workspace/a/", "/workspace/a/static/x..y.js", "/workspace/a/.vscode/x"]:
         assert not pattern.search(good), good

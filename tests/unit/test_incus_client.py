@@ -37,10 +37,12 @@ STATE = {
     "status": "Running",
     "network": {
         "lo": {"addresses": [{"family": "inet", "address": "127.0.0.1", "scope": "local"}]},
-        "eth0": {"addresses": [
-            {"family": "inet6", "address": "fe80::1", "scope": "link"},
-            {"family": "inet", "address": "10.213.77.9", "scope": "global"},
-        ]},
+        "eth0": {
+            "addresses": [
+                {"family": "inet6", "address": "fe80::1", "scope": "link"},
+                {"family": "inet", "address": "10.213.77.9", "scope": "global"},
+            ]
+        },
     },
 }
 
@@ -75,7 +77,7 @@ async def test_create_of_an_existing_name_is_a_conflict() -> None:
         if request.url.path.startswith("/1.0/images/aliases/"):
             return sync({"target": "abc"})
         if request.url.path.endswith("/wait"):
-            return sync({"status_code": 400, "err": "Instance \"ws\" already exists"})
+            return sync({"status_code": 400, "err": 'Instance "ws" already exists'})
         return httpx.Response(202, json={"type": "async", "operation": "/1.0/operations/1"})
 
     from tidepool.ports import InstanceSpec
@@ -111,7 +113,9 @@ async def test_create_sends_limits_and_marks_the_instance_as_ours() -> None:
     assert state.status is InstanceStatus.STOPPED
     body = seen[0]
     assert body["config"] == {
-        "user.tidepool.managed": "true", "limits.cpu": "3", "limits.memory": "1024MiB",
+        "user.tidepool.managed": "true",
+        "limits.cpu": "3",
+        "limits.memory": "1024MiB",
     }
     assert body["start"] is False
 

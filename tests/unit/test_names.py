@@ -42,8 +42,19 @@ def test_ipv4_addresses_are_accepted_and_normalised(address: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "address", ["", "10.0.0", "10.0.0.256", "::1", "example.com", "0.0.0.0", "224.0.0.1",
-                "10.0.0.1:8080", "10.0.0.1/24", "255.255.255.255"]
+    "address",
+    [
+        "",
+        "10.0.0",
+        "10.0.0.256",
+        "::1",
+        "example.com",
+        "0.0.0.0",
+        "224.0.0.1",
+        "10.0.0.1:8080",
+        "10.0.0.1/24",
+        "255.255.255.255",
+    ],
 )
 def test_things_that_are_not_a_workspace_address_are_refused(address: str) -> None:
     with pytest.raises(InvalidInputError):
