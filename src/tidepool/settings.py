@@ -44,7 +44,21 @@ class Settings(BaseSettings):
         default="", description="Base URL printed for users; derived from the port if empty."
     )
 
-    runtime: Literal["incus"] = "incus"
+    database_url: str = Field(
+        default="",
+        description="SQLAlchemy URL; empty means SQLite at DATA_DIR/tidepool.db. "
+        "PostgreSQL: postgresql+psycopg://user:pass@host/db",
+    )
+    queue: Literal["database", "sqs"] = Field(
+        default="database", description="Where reconcile jobs wait: the database, or SQS."
+    )
+    sqs_queue_url: str = ""
+    sqs_endpoint_url: str = Field(default="", description="ElasticMQ or another SQS endpoint.")
+    sqs_region: str = "us-east-1"
+    worker_lease_seconds: float = Field(default=60.0, gt=1)
+    resync_interval_seconds: float = Field(default=30.0, gt=0)
+
+    runtime: Literal["incus", "tart"] = "incus"
     incus_socket: Path = Path("/var/lib/incus/unix.socket")
     instance_type: Literal["container", "virtual-machine"] = "container"
     bridge_name: str = "tidepoolbr0"
@@ -99,6 +113,15 @@ class Settings(BaseSettings):
     @cached_property
     def caddy_admin_socket(self) -> Path:
         return self.caddy_dir / "admin.sock"
+
+    @cached_property
+    def api_socket(self) -> Path:
+        """The control plane's HTTP API listens here; Caddy and the CLI connect to it."""
+        return self.data_dir / "api.sock"
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'tidepool.db'}"
 
     @cached_property
     def log_dir(self) -> Path:
