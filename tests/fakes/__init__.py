@@ -1,0 +1,1 @@
+"""Stand-ins for programs Tidepool drives that cannot run here (``tart``: only on a Mac)."""
