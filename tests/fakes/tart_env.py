@@ -8,6 +8,7 @@ also answers as ``ssh`` when called through a symlink of that name, for the fall
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +51,11 @@ class FakeTart:
         state = self.read()
         state["registry"][reference] = knobs
         self.write(state)
+
+    def tart(self, *args: str) -> None:
+        """Run the fake ``tart`` directly, as a user at the Mac would (outside Tidepool)."""
+        subprocess.run([str(FAKE_TART), *args], env={"PATH": "/usr/bin:/bin", **self.env},
+                       check=True, capture_output=True)
 
     def vm(self, name: str) -> dict[str, Any]:
         vm: dict[str, Any] = self.read()["vms"][name]
