@@ -57,6 +57,7 @@ def caddy_options(settings: Settings) -> CaddyOptions:
         admin_socket=settings.caddy_admin_socket,
         storage_dir=settings.caddy_dir / "storage",
         listen=f"{settings.http_host}:{settings.http_port}",
+        api_socket=settings.api_socket,
     )
 
 

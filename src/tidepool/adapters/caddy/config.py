@@ -47,6 +47,8 @@ class CaddyOptions:
     listen: str = ":8080"
     #: The port code-server listens on inside every instance.
     workspace_port: int = WORKSPACE_PORT
+    #: The control plane's API socket; ``/api/*`` is proxied there when set.
+    api_socket: Path | None = None
 
 
 def route_id(name: str) -> str:
@@ -168,6 +170,25 @@ def proxy(dial: str) -> JSON:
     }
 
 
+def api_routes(api_socket: Path | None) -> list[JSON]:
+    """``/api`` and ``/api/*`` to the control plane over its unix socket."""
+    if api_socket is None:
+        return []
+    return [
+        {
+            "match": [{"path": ["/api", "/api/*"]}],
+            "handle": [
+                {
+                    "handler": "reverse_proxy",
+                    "upstreams": [{"dial": f"unix/{api_socket}"}],
+                    "flush_interval": -1,
+                }
+            ],
+            "terminal": True,
+        }
+    ]
+
+
 def base_config(options: CaddyOptions, routes: Mapping[str, str] | None = None) -> JSON:
     """The whole config: admin on a unix socket, HTTP only, the workspace routes."""
     return {
@@ -184,6 +205,7 @@ def base_config(options: CaddyOptions, routes: Mapping[str, str] | None = None) 
                         "listen": [options.listen],
                         "automatic_https": {"disable": True},
                         "routes": [
+                            *api_routes(options.api_socket),
                             *workspace_routes(routes or {}, options.workspace_port),
                             {"handle": [NOT_FOUND], "terminal": True},
                         ],

@@ -1,0 +1,16 @@
+"""``/api/health``: is the API up and can it read the database."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from tidepool.api.deps import Plane
+from tidepool.api.schemas import Health
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/health", response_model=Health)
+async def health(plane: Plane) -> Health:
+    await plane.store.list(limit=1)
+    return Health(status="ok", database="ok")

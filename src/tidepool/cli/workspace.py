@@ -1,0 +1,154 @@
+"""``tidepool workspace ...``: workspaces through the control plane's API."""
+
+from __future__ import annotations
+
+import json
+import webbrowser
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import typer
+from rich.table import Table
+
+from tidepool.cli.output import console, fail, friendly_errors, run_async
+from tidepool.client import JSON, ApiClient
+from tidepool.domain.names import validate_workspace_name
+from tidepool.settings import get_settings
+
+app = typer.Typer(help="Create, list, start, stop and delete workspaces (needs `tidepool serve`).")
+T = TypeVar("T")
+UrlOption = typer.Option("", "--url", help="API base URL (default: the local API socket).")
+JsonOption = typer.Option(False, "--json", help="Print JSON for scripts.")
+WaitOption = typer.Option(True, "--wait/--no-wait", help="Follow progress until it settles.")
+PHASES = {
+    "instance_created": "instance created",
+    "booted": "booted",
+    "ide_healthy": "IDE healthy",
+    "route_live": "route live",
+}
+SETTLED = {"running", "stopped", "deleted", "failed"}
+
+
+def _call(url: str, action: Callable[[ApiClient], Awaitable[T]]) -> T:
+    async def go() -> T:
+        client = ApiClient.connect(socket=get_settings().api_socket, url=url)
+        try:
+            return await action(client)
+        finally:
+            await client.aclose()
+
+    return run_async(go())
+
+
+def _print(workspace: JSON, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(workspace, indent=2))
+        return
+    table = Table(show_header=False)
+    for key in ("name", "status", "desired", "owner", "image", "address", "url", "error"):
+        if workspace.get(key):
+            table.add_row(key, str(workspace[key]))
+    console.print(table)
+
+
+async def _follow(client: ApiClient, name: str, until: set[str]) -> JSON:
+    """Show status changes and start-up phases live, until the status is one of ``until``."""
+    with console.status(f"{name}: waiting...") as status:
+        async for event in client.events(name):
+            if event["kind"] == "phase":
+                label = PHASES.get(event["value"], event["value"])
+                console.print(f"  [green]✓[/] {label} [dim]({event['detail']})[/]")
+            elif event["kind"] == "status":
+                status.update(f"{name}: {event['value']}...")
+                if event["value"] in until:
+                    break
+    return await client.get(name) if "deleted" not in until else {"name": name, "status": "deleted"}
+
+
+def _act(name: str, action: str, wait: bool, as_json: bool, url: str, until: set[str]) -> None:
+    validate_workspace_name(name)
+
+    async def go(client: ApiClient) -> JSON:
+        workspace = await (client.create(name) if action == "create" else client.act(name, action))
+        if wait and not as_json:
+            workspace = await _follow(client, name, until)
+        return workspace
+
+    workspace = _call(url, go)
+    _print(workspace, as_json)
+    if wait and workspace.get("status") == "failed":
+        fail(f"Workspace {name} failed: {workspace.get('error')}")
+
+
+@app.command("create")
+@friendly_errors
+def create(
+    name: str, wait: bool = WaitOption, as_json: bool = JsonOption, url: str = UrlOption
+) -> None:
+    """Create a workspace and (by default) follow it until it runs."""
+    _act(name, "create", wait, as_json, url, {"running", "failed"})
+
+
+@app.command("start")
+@friendly_errors
+def start(
+    name: str, wait: bool = WaitOption, as_json: bool = JsonOption, url: str = UrlOption
+) -> None:
+    """Start a stopped (or failed) workspace."""
+    _act(name, "start", wait, as_json, url, {"running", "failed"})
+
+
+@app.command("stop")
+@friendly_errors
+def stop(
+    name: str, wait: bool = WaitOption, as_json: bool = JsonOption, url: str = UrlOption
+) -> None:
+    """Stop a workspace; its files are kept."""
+    _act(name, "stop", wait, as_json, url, {"stopped", "failed"})
+
+
+@app.command("delete")
+@friendly_errors
+def delete(
+    name: str, wait: bool = WaitOption, as_json: bool = JsonOption, url: str = UrlOption
+) -> None:
+    """Delete a workspace and its instance, files included."""
+    _act(name, "delete", wait, as_json, url, {"deleted", "failed"})
+
+
+@app.command("list")
+@friendly_errors
+def list_(
+    status: str = typer.Option("", "--status", help="Only workspaces in this status."),
+    as_json: bool = JsonOption,
+    url: str = UrlOption,
+) -> None:
+    """List workspaces."""
+    page = _call(url, lambda client: client.list(status or None))
+    if as_json:
+        print(json.dumps(page, indent=2))
+        return
+    table = Table("name", "status", "url", "error")
+    for item in page["items"]:
+        table.add_row(item["name"], item["status"], item["url"], item["error"])
+    console.print(table if page["items"] else "No workspaces.")
+
+
+@app.command("show")
+@friendly_errors
+def show(name: str, as_json: bool = JsonOption, url: str = UrlOption) -> None:
+    """Show one workspace."""
+    validate_workspace_name(name)
+    _print(_call(url, lambda client: client.get(name)), as_json)
+
+
+@app.command("open")
+@friendly_errors
+def open_(name: str, url: str = UrlOption) -> None:
+    """Print the workspace's URL and open it in a browser if there is one."""
+    validate_workspace_name(name)
+    workspace: dict[str, Any] = _call(url, lambda client: client.get(name))
+    if workspace["status"] != "running":
+        fail(f"Workspace {name} is {workspace['status']}; start it first.")
+    print(workspace["url"])
+    webbrowser.open(workspace["url"])

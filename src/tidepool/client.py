@@ -1,0 +1,104 @@
+"""A client for Tidepool's API, used by the CLI and by tests.
+
+It talks to ``tidepool serve`` over the API's unix socket by default (no network, works even
+while Caddy restarts), or to a URL (``--url http://host:8080``) through Caddy.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tidepool.errors import (
+    ConflictError,
+    InvalidInputError,
+    NotFoundError,
+    RuntimeUnavailableError,
+    TidepoolError,
+)
+
+JSON = dict[str, Any]
+
+
+class ApiClient:
+    def __init__(self, http: httpx.AsyncClient) -> None:
+        self._http = http
+
+    @classmethod
+    def connect(cls, *, socket: Path | None = None, url: str = "") -> ApiClient:
+        if url:
+            return cls(httpx.AsyncClient(base_url=url.rstrip("/"), timeout=30))
+        if socket is None:
+            raise InvalidInputError("Give the API's socket or URL.")
+        transport = httpx.AsyncHTTPTransport(uds=str(socket))
+        return cls(httpx.AsyncClient(transport=transport, base_url="http://tidepool", timeout=30))
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def _call(self, method: str, path: str, **kwargs: Any) -> JSON:
+        try:
+            response = await self._http.request(method, f"/api{path}", **kwargs)
+        except httpx.TransportError as error:
+            raise RuntimeUnavailableError(
+                f"Cannot reach the Tidepool API ({error!r}); is `tidepool serve` running?"
+            ) from error
+        if response.status_code >= 400:
+            raise _error(response)
+        body: JSON = response.json()
+        return body
+
+    async def create(self, name: str, image: str | None = None) -> JSON:
+        body: JSON = {"name": name}
+        if image:
+            body["image"] = image
+        return await self._call("POST", "/workspaces", json=body)
+
+    async def list(self, status: str | None = None, limit: int = 500) -> JSON:
+        params: JSON = {"limit": limit}
+        if status:
+            params["status"] = status
+        return await self._call("GET", "/workspaces", params=params)
+
+    async def get(self, name: str) -> JSON:
+        return await self._call("GET", f"/workspaces/{name}")
+
+    async def act(self, name: str, action: str) -> JSON:
+        if action == "delete":
+            return await self._call("DELETE", f"/workspaces/{name}")
+        return await self._call("POST", f"/workspaces/{name}/{action}")
+
+    async def events(self, name: str, after: int = 0) -> AsyncIterator[JSON]:
+        """Follow the workspace's server-sent events until the caller stops reading."""
+        headers = {"Last-Event-ID": str(after)} if after else {}
+        async with self._http.stream(
+            "GET", f"/api/workspaces/{name}/events", headers=headers, timeout=None
+        ) as response:
+            if response.status_code >= 400:
+                await response.aread()
+                raise _error(response)
+            data: list[str] = []
+            async for line in response.aiter_lines():
+                if line.startswith("data:"):
+                    data.append(line[5:].strip())
+                elif not line and data:
+                    yield json.loads("\n".join(data))
+                    data = []
+
+
+def _error(response: httpx.Response) -> TidepoolError:
+    try:
+        detail = str(response.json().get("detail", response.text))
+    except ValueError:
+        detail = response.text
+    if response.status_code == 404:
+        return NotFoundError(detail)
+    if response.status_code == 409:
+        return ConflictError(detail)
+    if 400 <= response.status_code < 500:
+        return InvalidInputError(detail)
+    return RuntimeUnavailableError(f"Tidepool API error {response.status_code}: {detail}")

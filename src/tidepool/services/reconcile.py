@@ -1,0 +1,142 @@
+"""The reconciler: drives one workspace's instance and route toward what the database says.
+
+Every step is idempotent, so running a reconcile twice, or again after a crash halfway, ends
+in the same place: an instance that exists is not created again, a running one is not started
+again, a route that is present is not added again. The status moves only along the state
+machine, and each move is saved (with optimistic concurrency) before the next step.
+
+A workspace is ``running`` only when its IDE answers and its route is live.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+import httpx
+
+from tidepool.domain.workspace import Desired, Status, Workspace
+from tidepool.errors import NotFoundError
+from tidepool.ports import InstanceSpec, RouteTable, Runtime, WorkspaceStore
+from tidepool.services.ide import wait_for_ide
+from tidepool.services.workspaces import instance_name
+
+
+@dataclass(frozen=True, slots=True)
+class ReconcileLimits:
+    cpus: int = 2
+    memory_mib: int = 2048
+    boot_timeout: float = 120.0
+    ide_timeout: float = 120.0
+
+
+class Reconciler:
+    def __init__(
+        self,
+        store: WorkspaceStore,
+        runtime: Runtime,
+        routes: RouteTable,
+        http: httpx.AsyncClient,
+        limits: ReconcileLimits = ReconcileLimits(),
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._store = store
+        self._runtime = runtime
+        self._routes = routes
+        self._http = http
+        self._limits = limits
+        self._clock = clock
+
+    async def reconcile(self, workspace_id: str) -> Workspace:
+        """Take the workspace one full pass toward its desired state; return where it ended.
+
+        Raises whatever a port raises; the worker decides whether to retry or mark it failed.
+        ``ConflictError`` means the user changed the workspace meanwhile: re-run.
+        """
+        workspace = await self._store.get_by_id(workspace_id)
+        if workspace.settled:
+            return workspace
+        if workspace.desired is Desired.DELETED:
+            return await self._delete(workspace)
+        if workspace.desired is Desired.STOPPED:
+            return await self._stop(workspace)
+        return await self._run(workspace)
+
+    async def _move(
+        self, workspace: Workspace, status: Status, detail: str = "", **changes: object
+    ) -> Workspace:
+        moved = workspace.move_to(status)
+        if changes:
+            moved = replace(moved, **changes)  # type: ignore[arg-type]
+        return await self._store.save(moved, event=("status", status.value, detail))
+
+    async def _phase(self, workspace: Workspace, phase: str, started: float) -> None:
+        elapsed = self._clock() - started
+        await self._store.add_event(workspace.id, "phase", phase, f"{elapsed:.2f}s")
+
+    async def _ensure_instance(self, workspace: Workspace) -> Workspace:
+        instance = instance_name(workspace)
+        try:
+            await self._runtime.state(instance)
+        except NotFoundError:
+            started = self._clock()
+            await self._runtime.create(
+                InstanceSpec(
+                    name=instance,
+                    image=workspace.image,
+                    cpus=self._limits.cpus,
+                    memory_mib=self._limits.memory_mib,
+                    environment={"WORKSPACE_NAME": workspace.name},
+                )
+            )
+            await self._phase(workspace, "instance_created", started)
+        return workspace
+
+    async def _run(self, workspace: Workspace) -> Workspace:
+        started = self._clock()
+        if workspace.status in (Status.PENDING, Status.FAILED, Status.CREATING):
+            workspace = await self._move(workspace, Status.CREATING)
+            await self._ensure_instance(workspace)
+        if workspace.status is not Status.STARTING:
+            workspace = await self._move(workspace, Status.STARTING)
+        instance = instance_name(workspace)
+        await self._runtime.start(instance)
+        address = await self._runtime.wait_for_ipv4(instance, timeout=self._limits.boot_timeout)
+        await self._phase(workspace, "booted", started)
+        await wait_for_ide(self._http, address, timeout=self._limits.ide_timeout)
+        await self._phase(workspace, "ide_healthy", started)
+        await self._routes.add(workspace.name, address)
+        await self._phase(workspace, "route_live", started)
+        return await self._move(workspace, Status.RUNNING, address=address, error="")
+
+    async def _stop(self, workspace: Workspace) -> Workspace:
+        if workspace.status in (Status.PENDING, Status.CREATING):
+            workspace = await self._move(workspace, Status.CREATING)
+            await self._ensure_instance(workspace)
+            return await self._move(workspace, Status.STOPPED)
+        if workspace.status is not Status.STOPPING:
+            workspace = await self._move(workspace, Status.STOPPING)
+        with contextlib.suppress(NotFoundError):
+            await self._routes.remove(workspace.name)
+        await self._runtime.stop(instance_name(workspace))
+        return await self._move(workspace, Status.STOPPED)
+
+    async def _delete(self, workspace: Workspace) -> Workspace:
+        if workspace.status is not Status.DELETING:
+            workspace = await self._move(workspace, Status.DELETING)
+        with contextlib.suppress(NotFoundError):
+            await self._routes.remove(workspace.name)
+        with contextlib.suppress(NotFoundError):
+            await self._runtime.delete(instance_name(workspace))
+        return await self._move(workspace, Status.DELETED, address=None)
+
+    async def mark_failed(self, workspace_id: str, error: str) -> Workspace:
+        """Record a permanent failure; a later start, stop or delete recovers."""
+        workspace = await self._store.get_by_id(workspace_id)
+        if workspace.status is Status.DELETED:
+            return workspace
+        return await self._store.save(
+            workspace.move_to(Status.FAILED, error=error), event=("status", "failed", error)
+        )

@@ -1,0 +1,164 @@
+"""The worker: claims reconcile jobs, runs them, retries what may pass, records what won't.
+
+Several workers (in one process or many, against PostgreSQL) can run at once: each job is
+leased to one worker, and the lease is extended while the work goes on. A killed worker just
+lets its lease run out; the job is handed out again and the idempotent reconcile picks up
+where the dead one stopped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+import uuid
+from dataclasses import dataclass
+
+from tidepool.errors import (
+    ConflictError,
+    NotFoundError,
+    ProxyError,
+    RuntimeUnavailableError,
+    TidepoolError,
+    TimeoutExpiredError,
+)
+from tidepool.ports import Job, JobQueue, RouteTable, Runtime, WorkspaceStore
+from tidepool.services.reconcile import Reconciler
+from tidepool.services.resync import resync
+
+log = logging.getLogger(__name__)
+
+#: Failures that may pass on their own: the daemon restarting, Caddy restarting, a slow boot.
+TRANSIENT = (RuntimeUnavailableError, ProxyError, TimeoutExpiredError)
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerSettings:
+    lease_seconds: float = 60.0
+    max_attempts: int = 5
+    base_backoff: float = 1.0
+    max_backoff: float = 60.0
+    idle_poll: float = 0.2
+    concurrency: int = 4
+    resync_interval: float = 30.0
+
+
+def backoff(attempts: int, settings: WorkerSettings) -> float:
+    return float(min(settings.max_backoff, settings.base_backoff * 2 ** max(0, attempts - 1)))
+
+
+class Worker:
+    def __init__(
+        self,
+        store: WorkspaceStore,
+        queue: JobQueue,
+        runtime: Runtime,
+        routes: RouteTable,
+        reconciler: Reconciler,
+        settings: WorkerSettings = WorkerSettings(),
+    ) -> None:
+        self._store = store
+        self._queue = queue
+        self._runtime = runtime
+        self._routes = routes
+        self._reconciler = reconciler
+        self._settings = settings
+        self.name = f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Work until ``stop`` is set, then let in-flight jobs finish (their leases protect
+        them if this process is killed instead)."""
+        await self.resync_safely()
+        slots = asyncio.Semaphore(self._settings.concurrency)
+        tasks: set[asyncio.Task[None]] = set()
+        next_resync = asyncio.get_running_loop().time() + self._settings.resync_interval
+        while not stop.is_set():
+            if asyncio.get_running_loop().time() >= next_resync:
+                await self.resync_safely()
+                next_resync = asyncio.get_running_loop().time() + self._settings.resync_interval
+            await slots.acquire()
+            job = await self._claim()
+            if job is None:
+                slots.release()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), self._settings.idle_poll)
+                continue
+            task = asyncio.create_task(self._run_job(job))
+            tasks.add(task)
+
+            def finished(done: asyncio.Task[None]) -> None:
+                tasks.discard(done)
+                slots.release()
+
+            task.add_done_callback(finished)
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _claim(self) -> Job | None:
+        try:
+            return await self._queue.claim(self.name, self._settings.lease_seconds)
+        except TidepoolError as error:
+            log.warning("claiming a job failed: %s", error)
+            return None
+
+    async def resync_safely(self) -> None:
+        try:
+            await resync(self._store, self._runtime, self._routes)
+        except TidepoolError as error:
+            log.warning("resync failed, will try again: %s", error)
+
+    async def run_once(self) -> bool:
+        """Claim and run one job if one is due (for tests and tools); False if none was."""
+        job = await self._claim()
+        if job is None:
+            return False
+        await self._run_job(job)
+        return True
+
+    async def _run_job(self, job: Job) -> None:
+        keeper = asyncio.create_task(self._keep_lease(job))
+        try:
+            await self._reconciler.reconcile(job.workspace_id)
+        except ConflictError:
+            await self._queue.retry(job, 0, "changed while reconciling")
+        except NotFoundError as error:
+            if await self._workspace_exists(job.workspace_id):
+                await self._fail(job, str(error))
+            else:
+                await self._queue.complete(job)
+        except TRANSIENT as error:
+            if job.attempts + 1 >= self._settings.max_attempts:
+                await self._fail(job, f"{error} (after {job.attempts + 1} attempts)")
+            else:
+                delay = backoff(job.attempts + 1, self._settings)
+                log.info("job %s: %s; retrying in %.1fs", job.workspace_id, error, delay)
+                await self._queue.retry(job, delay, str(error))
+        except TidepoolError as error:
+            await self._fail(job, str(error))
+        except Exception as error:
+            log.exception("job %s crashed", job.workspace_id)
+            await self._fail(job, f"internal error: {error!r}")
+        else:
+            await self._queue.complete(job)
+        finally:
+            keeper.cancel()
+
+    async def _workspace_exists(self, workspace_id: str) -> bool:
+        try:
+            await self._store.get_by_id(workspace_id)
+        except NotFoundError:
+            return False
+        return True
+
+    async def _fail(self, job: Job, error: str) -> None:
+        log.warning("workspace %s failed: %s", job.workspace_id, error)
+        with contextlib.suppress(TidepoolError):
+            await self._reconciler.mark_failed(job.workspace_id, error)
+        await self._queue.complete(job)
+
+    async def _keep_lease(self, job: Job) -> None:
+        while True:
+            await asyncio.sleep(self._settings.lease_seconds / 3)
+            with contextlib.suppress(TidepoolError):
+                await self._queue.extend(job, self._settings.lease_seconds)
