@@ -1,9 +1,15 @@
 """A Caddy started for one test session."""
 
+import contextlib
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 
+from support.ports import free_port
+from tidepool.adapters.caddy.admin import CaddyAdmin
 from tidepool.adapters.caddy.config import CaddyOptions
-from tidepool.adapters.caddy.process import CaddyProcess
+from tidepool.adapters.caddy.process import CaddyProcess, ensure_base_config, wait_until_serving
+from tidepool.adapters.caddy.routes import CaddyRouteTable
 
 
 @dataclass
@@ -12,3 +18,30 @@ class RunningCaddy:
     options: CaddyOptions
     base_url: str
     upstream_port: int
+
+
+@contextlib.asynccontextmanager
+async def private_caddy(
+    directory: Path, upstream_port: int | None = None
+) -> AsyncIterator[tuple[RunningCaddy, CaddyRouteTable]]:
+    """A Caddy of its own on a free loopback port, with its route table, stopped after."""
+    port = free_port()
+    options = CaddyOptions(
+        admin_socket=directory / "admin.sock",
+        storage_dir=directory / "storage",
+        listen=f"127.0.0.1:{port}",
+        workspace_port=upstream_port or free_port(),
+    )
+    process = CaddyProcess(options, directory)
+    process.start()
+    admin = CaddyAdmin.over_unix_socket(options.admin_socket)
+    try:
+        await wait_until_serving(admin)
+        await ensure_base_config(admin, options)
+        yield (
+            RunningCaddy(process, options, f"http://127.0.0.1:{port}", options.workspace_port),
+            CaddyRouteTable(admin),
+        )
+    finally:
+        await admin.aclose()
+        process.stop()
