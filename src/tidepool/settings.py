@@ -55,6 +55,12 @@ class Settings(BaseSettings):
     sqs_queue_url: str = ""
     sqs_endpoint_url: str = Field(default="", description="ElasticMQ or another SQS endpoint.")
     sqs_region: str = "us-east-1"
+    instance_prefix: str = Field(
+        default="ws",
+        pattern=r"^[a-z][a-z0-9]{0,7}$",
+        description="Instances the control plane makes are named PREFIX-<id>; resync removes "
+        "only instances with this prefix that no workspace owns.",
+    )
     worker_lease_seconds: float = Field(default=60.0, gt=1)
     resync_interval_seconds: float = Field(default=30.0, gt=0)
 

@@ -52,10 +52,16 @@ async def live_workspaces(store: WorkspaceStore, page_size: int = 500) -> AsyncI
             return
 
 
-async def resync(store: WorkspaceStore, runtime: Runtime, routes: RouteTable) -> ResyncReport:
+async def resync(
+    store: WorkspaceStore, runtime: Runtime, routes: RouteTable, *, instance_prefix: str = "ws"
+) -> ResyncReport:
     report = ResyncReport()
     workspaces = [w async for w in live_workspaces(store)]
-    instances = {i.name: i for i in await runtime.list() if is_control_plane_instance(i.name)}
+    instances = {
+        i.name: i
+        for i in await runtime.list()
+        if is_control_plane_instance(i.name, instance_prefix)
+    }
     by_instance = {instance_name(w): w for w in workspaces}
 
     for name in sorted(set(instances) - set(by_instance)):

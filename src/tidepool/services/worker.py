@@ -42,6 +42,7 @@ class WorkerSettings:
     idle_poll: float = 0.2
     concurrency: int = 4
     resync_interval: float = 30.0
+    instance_prefix: str = "ws"
 
 
 def backoff(attempts: int, settings: WorkerSettings) -> float:
@@ -104,7 +105,12 @@ class Worker:
 
     async def resync_safely(self) -> None:
         try:
-            await resync(self._store, self._runtime, self._routes)
+            await resync(
+                self._store,
+                self._runtime,
+                self._routes,
+                instance_prefix=self._settings.instance_prefix,
+            )
         except TidepoolError as error:
             log.warning("resync failed, will try again: %s", error)
 

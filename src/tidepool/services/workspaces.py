@@ -19,15 +19,19 @@ CONFLICT_RETRIES = 5
 
 
 class WorkspaceService:
-    def __init__(self, store: WorkspaceStore, *, default_image: str) -> None:
+    def __init__(
+        self, store: WorkspaceStore, *, default_image: str, instance_prefix: str = "ws"
+    ) -> None:
         self._store = store
         self._default_image = default_image
+        self._instance_prefix = instance_prefix
 
     async def create(self, name: str, *, owner: str, image: str | None = None) -> Workspace:
         """A new workspace, ``pending``, with its first reconcile job enqueued."""
         name = validate_workspace_name(name)
         workspace = Workspace(name=name, owner=owner, image=image or self._default_image)
-        workspace = replace(workspace, runtime_state={"instance": instance_name(workspace)})
+        instance = f"{self._instance_prefix}-{workspace.id[:16]}"
+        workspace = replace(workspace, runtime_state={"instance": instance})
         return await self._store.add(workspace)
 
     async def get(self, name: str) -> Workspace:
@@ -68,15 +72,13 @@ def instance_name(workspace: Workspace) -> str:
     """The runtime instance behind a workspace: derived from its id, never from its name.
 
     A name can be reused once its workspace is deleted; an id cannot, so the old and the new
-    workspace never fight over one instance.
+    workspace never fight over one instance. The name is fixed at creation and kept in the
+    adapter-private state.
     """
-    return f"ws-{workspace.id[:16]}"
+    return str(workspace.runtime_state.get("instance") or f"ws-{workspace.id[:16]}")
 
 
-def is_control_plane_instance(name: str) -> bool:
-    """True for instances made by the control plane (``instance_name``), not by hand."""
-    return (
-        name.startswith("ws-")
-        and len(name) == 19
-        and all(c in "0123456789abcdef" for c in name[3:])
-    )
+def is_control_plane_instance(name: str, prefix: str = "ws") -> bool:
+    """True for instances this control plane makes (``PREFIX-`` and 16 hex digits)."""
+    head, _, tail = name.partition("-")
+    return head == prefix and len(tail) == 16 and all(c in "0123456789abcdef" for c in tail)
