@@ -128,6 +128,14 @@ debian_install_node() {
 
 alpine_install_node() {
     command -v node >/dev/null 2>&1 || apk add --no-cache nodejs npm
+    # code-server from npm refuses to install (its postinstall checks) or run on another Node.js
+    # major; the standalone release brings its own. Say so now, not after a long npm install.
+    if [ "$CODE_SERVER_INSTALL" != standalone ] \
+        && ! node --version 2>/dev/null | grep -q "^v$NODE_MAJOR\."; then
+        die "code-server $CODE_SERVER_VERSION needs Node.js $NODE_MAJOR but this Alpine release \
+has $(node --version 2>/dev/null || echo none): use an Alpine release whose nodejs is $NODE_MAJOR, \
+or set NODE_MAJOR and CODE_SERVER_VERSION to a pair it has"
+    fi
     mkdir -p "$(node_bin)"
     ln -sf "$(command -v node)" "$(node_bin)/node"
 }
@@ -257,6 +265,8 @@ depend() {
 
 start_pre() {
     export HOME=\$(getent passwd $TIDEPOOL_USER | cut -d: -f6)
+    # start-stop-daemon opens output_log after dropping to command_user: the user must own it.
+    checkpath --file --owner "\$command_user" --mode 0640 /var/log/code-server.log
 }
 EOF
     chmod 755 /etc/init.d/code-server
