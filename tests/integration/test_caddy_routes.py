@@ -133,3 +133,41 @@ async def test_routes_survive_a_caddy_restart(caddy: RunningCaddy, routes: Caddy
     assert await ensure_base_config(admin, caddy.options) is False
     assert await CaddyRouteTable(admin).list() == {"alpha": "127.0.0.11"}
     await admin.aclose()
+
+
+async def test_a_forwarded_port_reaches_the_dev_server_with_its_prefix_stripped(
+    caddy: RunningCaddy, routes: CaddyRouteTable
+) -> None:
+    await routes.add("alpha", "127.0.0.11")
+    async with upstream("127.0.0.11", 8081), httpx.AsyncClient(base_url=caddy.base_url) as http:
+        page = (await http.get("/workspace/alpha/port/8081/app/index.html?x=1")).json()
+        bare = await http.get("/workspace/alpha/port/8081")
+        url = caddy.base_url.replace("http://", "ws://") + "/workspace/alpha/port/8081/hmr"
+        async with websockets.connect(url) as socket:
+            await socket.send("reload")
+            echoed = await socket.recv()
+    assert page == {"path": "/app/index.html?x=1", "host": "127.0.0.11"}
+    assert bare.status_code == 308
+    assert bare.headers["location"] == "/workspace/alpha/port/8081/"
+    assert echoed == "127.0.0.11:reload"
+
+
+@pytest.mark.parametrize("port", ["9000", "8080", "22", "8086", "abc"])
+async def test_a_port_outside_the_allowed_range_is_refused(
+    caddy: RunningCaddy, routes: CaddyRouteTable, port: str
+) -> None:
+    await routes.add("alpha", "127.0.0.11")
+    async with httpx.AsyncClient(base_url=caddy.base_url) as http:
+        response = await http.get(f"/workspace/alpha/port/{port}/")
+    assert response.status_code == 404
+    assert "Port not forwarded" in response.text
+
+
+async def test_a_port_nobody_listens_on_gets_a_clear_page_quickly(
+    caddy: RunningCaddy, routes: CaddyRouteTable
+) -> None:
+    await routes.add("alpha", "127.0.0.11")
+    async with httpx.AsyncClient(base_url=caddy.base_url, timeout=10) as http:
+        response = await http.get("/workspace/alpha/port/8085/")
+    assert response.status_code == 502
+    assert "Nothing is answering" in response.text

@@ -1,6 +1,5 @@
 """The Caddy config is pure data: check its shape and the rules it encodes."""
 
-import json
 import re
 from pathlib import Path
 
@@ -21,12 +20,25 @@ def _map_handler(cfg: dict) -> dict:  # type: ignore[type-arg]
     raise AssertionError("no map handler")
 
 
+def _proxies(cfg: object) -> list[dict]:  # type: ignore[type-arg]
+    """Every reverse_proxy handler in the config, wherever it is nested."""
+    found = []
+    if isinstance(cfg, dict):
+        if cfg.get("handler") == "reverse_proxy":
+            found.append(cfg)
+        for value in cfg.values():
+            found += _proxies(value)
+    elif isinstance(cfg, list):
+        for value in cfg:
+            found += _proxies(value)
+    return found
+
+
 def _proxy(cfg: dict) -> dict:  # type: ignore[type-arg]
-    text = json.dumps(cfg)
-    assert text.count('"reverse_proxy"') == 1, "one shared proxy, never one per workspace"
-    found = re.search(r'\{"handler": "reverse_proxy".*?"stream_close_delay": "[^"]+"\}', text)
-    assert found
-    return json.loads(found.group(0))  # type: ignore[no-any-return]
+    """The IDE's proxy; there is one for the IDE and one for forwarded ports, whatever N is."""
+    proxies = _proxies(cfg)
+    assert len(proxies) == 2, "shared proxies, never one per workspace"
+    return next(p for p in proxies if p["upstreams"][0]["dial"].endswith(":8080"))
 
 
 def test_admin_listens_on_the_unix_socket_only() -> None:
@@ -83,3 +95,22 @@ def test_unknown_workspace_page_is_html() -> None:
     assert page["status_code"] == 404
     assert page["headers"]["Content-Type"] == ["text/html; charset=utf-8"]
     assert "No such workspace" in page["body"]
+
+
+def test_only_the_configured_ports_are_forwarded() -> None:
+    cfg = config.base_config(OPTIONS)
+    forwarded = next(p for p in _proxies(cfg) if "fwd" in p["upstreams"][0]["dial"])
+    assert forwarded["upstreams"] == [{"dial": "{tidepool.upstream}:{http.regexp.fwd.1}"}]
+    patterns = re.findall(
+        r'"pattern": "(\^/workspace/\[\^/\]\+/port/\([0-9|]+\)/)"', __import__("json").dumps(cfg)
+    )
+    assert patterns == ["^/workspace/[^/]+/port/(8081|8082|8083|8084|8085)/"]
+    narrow = config.base_config(config.CaddyOptions(Path("/a"), Path("/s"), forward_ports=(3000,)))
+    assert "port/(3000)/" in __import__("json").dumps(narrow)
+
+
+def test_an_upstream_that_does_not_answer_gets_a_page_not_a_hang() -> None:
+    cfg = config.base_config(OPTIONS)
+    server = _server(cfg)
+    assert server["errors"]["routes"][0]["handle"][0]["body"].count("Nothing answered") == 1
+    assert all(p["transport"]["dial_timeout"] for p in _proxies(cfg))

@@ -35,6 +35,9 @@ UPSTREAM_PLACEHOLDER = "{tidepool.upstream}"
 WORKSPACE_PORT = 8080
 #: Proxied WebSockets (open terminals) outlive a config reload by this long.
 STREAM_CLOSE_DELAY = "24h"
+DEFAULT_FORWARD_PORTS = (8081, 8082, 8083, 8084, 8085)
+#: An upstream that does not answer gets a clear page after this, not a hang.
+DIAL_TIMEOUT = "5s"
 _UNSAFE_PATH = r"(^|/)\.\.?(/|$)|//|\\"
 
 
@@ -49,6 +52,8 @@ class CaddyOptions:
     workspace_port: int = WORKSPACE_PORT
     #: The control plane's API socket; ``/api/*`` is proxied there when set.
     api_socket: Path | None = None
+    #: Ports inside a workspace reachable at ``/workspace/{name}/port/{port}/``.
+    forward_ports: tuple[int, ...] = DEFAULT_FORWARD_PORTS
 
 
 def route_id(name: str) -> str:
@@ -60,7 +65,7 @@ def mapping(name: str, address: str) -> JSON:
     return {"@id": route_id(name), "input": name, "outputs": [address]}
 
 
-def page(status: int, title: str, message: str) -> JSON:
+def page(status: int | str, title: str, message: str) -> JSON:
     """A small, self-contained HTML page as a static response."""
     body = (
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'
@@ -85,6 +90,13 @@ UNKNOWN_WORKSPACE = page(
     "Check the name, or start it with <code>tidepool workspace start</code>.",
 )
 NOT_FOUND = page(404, "Not found", "Workspaces live at <code>/workspace/NAME/</code>.")
+UPSTREAM_DOWN = page(
+    "{http.error.status_code}",
+    "Nothing is answering",
+    "Nothing answered at this address inside the workspace "
+    "(<code>{http.error.status_code}</code>). If the workspace is starting, wait a moment; "
+    "if this is your dev server, check that it is running and listens on 0.0.0.0.",
+)
 BAD_PATH = page(
     400,
     "Bad path",
@@ -93,7 +105,62 @@ BAD_PATH = page(
 )
 
 
-def workspace_routes(routes: Mapping[str, str], workspace_port: int = WORKSPACE_PORT) -> list[JSON]:
+FORWARD_PREFIX = "/workspace/{http.vars.tidepool_ws}/port/{http.regexp.fwd.1}"
+
+
+def port_routes(forward_ports: tuple[int, ...]) -> list[JSON]:
+    """``/workspace/{name}/port/{port}/...`` to ``{address}:{port}``, for allowed ports only.
+
+    Runs inside the workspace route, after the name was looked up; the path is already known
+    to be free of dot segments.
+    """
+    ports = "|".join(str(p) for p in forward_ports)
+    prefix = "^/workspace/[^/]+/port/"
+    return [
+        {
+            "match": [{"path_regexp": {"name": "fwd", "pattern": f"{prefix}({ports})$"}}],
+            "handle": [
+                {
+                    "handler": "static_response",
+                    "status_code": 308,
+                    "headers": {
+                        "Location": ["/workspace/{http.vars.tidepool_ws}/port/{http.regexp.fwd.1}/"]
+                    },
+                }
+            ],
+            "terminal": True,
+        },
+        {
+            "match": [{"path_regexp": {"name": "fwd", "pattern": f"{prefix}({ports})/"}}],
+            "handle": [
+                {
+                    "handler": "rewrite",
+                    "strip_path_prefix": FORWARD_PREFIX,
+                },
+                proxy(f"{UPSTREAM_PLACEHOLDER}:{{http.regexp.fwd.1}}"),
+            ],
+            "terminal": True,
+        },
+        {
+            "match": [{"path_regexp": {"pattern": f"{prefix}"}}],
+            "handle": [
+                page(
+                    404,
+                    "Port not forwarded",
+                    "Only ports " + ", ".join(str(p) for p in forward_ports) + " of a workspace "
+                    "are reachable, at <code>/workspace/NAME/port/PORT/</code>.",
+                )
+            ],
+            "terminal": True,
+        },
+    ]
+
+
+def workspace_routes(
+    routes: Mapping[str, str],
+    workspace_port: int = WORKSPACE_PORT,
+    forward_ports: tuple[int, ...] = DEFAULT_FORWARD_PORTS,
+) -> list[JSON]:
     """The routes that serve ``/workspace/...``."""
     return [
         {
@@ -137,6 +204,7 @@ def workspace_routes(routes: Mapping[str, str], workspace_port: int = WORKSPACE_
                             "handle": [UNKNOWN_WORKSPACE],
                             "terminal": True,
                         },
+                        *port_routes(forward_ports),
                         {
                             "handle": [
                                 {
@@ -164,7 +232,7 @@ def proxy(dial: str) -> JSON:
     return {
         "handler": "reverse_proxy",
         "upstreams": [{"dial": dial}],
-        "transport": {"protocol": "http", "compression": False},
+        "transport": {"protocol": "http", "compression": False, "dial_timeout": DIAL_TIMEOUT},
         "flush_interval": -1,
         "stream_close_delay": STREAM_CLOSE_DELAY,
     }
@@ -204,9 +272,12 @@ def base_config(options: CaddyOptions, routes: Mapping[str, str] | None = None) 
                     SERVER_NAME: {
                         "listen": [options.listen],
                         "automatic_https": {"disable": True},
+                        "errors": {"routes": [{"handle": [UPSTREAM_DOWN]}]},
                         "routes": [
                             *api_routes(options.api_socket),
-                            *workspace_routes(routes or {}, options.workspace_port),
+                            *workspace_routes(
+                                routes or {}, options.workspace_port, options.forward_ports
+                            ),
                             {"handle": [NOT_FOUND], "terminal": True},
                         ],
                     }
