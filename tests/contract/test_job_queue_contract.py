@@ -1,0 +1,162 @@
+"""One suite for what every ``JobQueue`` must keep, whatever carries the jobs.
+
+The worker relies on exactly these rules (see ``tidepool.ports.JobQueue``): a published job
+can be claimed; a claimed job is hidden from other workers until its lease ends; ``complete``
+removes it; ``retry`` brings it back after the delay with the attempt counted; ``extend``
+keeps it hidden. Each queue enters through the ``jobs`` fixture: a ``QueueUnderTest`` with the
+queue and a way to put a job for a new workspace into it. The SQS queue runs against moto's
+SQS server on loopback.
+
+Leases here are one second (SQS counts whole seconds), so each wait is 1.5 s: long enough
+for the lease to end, short enough to keep the suite quick.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass
+
+import pytest
+
+from support.sqs import SqsServer, sqs_server
+from tidepool.adapters.sqs import SqsJobQueue
+from tidepool.ports import Job, JobQueue
+
+LEASE = 1.0
+PAST_LEASE = 1.5
+WORKER = "contract-worker"
+
+
+@dataclass
+class QueueUnderTest:
+    queue: JobQueue
+    #: Puts a reconcile job for a new workspace called ``name``; returns the workspace id.
+    publish: Callable[[str], Awaitable[str]]
+
+
+@pytest.fixture(scope="session")
+def sqs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SqsServer]:
+    with sqs_server(tmp_path_factory.mktemp("sqs-contract")) as server:
+        yield server
+
+
+async def sqs_queue(server: SqsServer) -> AsyncIterator[QueueUnderTest]:
+    # wait_seconds=0: the suite asks "is nothing there?" often, and moto answers at once.
+    queue = SqsJobQueue(
+        server.create_queue(),
+        endpoint_url=server.endpoint_url,
+        region="us-east-1",
+        wait_seconds=0,
+    )
+
+    async def publish(name: str) -> str:
+        workspace_id = f"{name}-{uuid.uuid4().hex[:8]}"
+        await queue.publish(workspace_id, 1)
+        return workspace_id
+
+    try:
+        yield QueueUnderTest(queue, publish)
+    finally:
+        await queue.aclose()
+
+
+# The database queues join by adding their names here and a branch below, e.g. "memory"
+# (``tidepool.store.memory.memory_store()``) and "sqlite" (``open_store`` on a migrated file),
+# whose ``publish`` is ``store.add(Workspace(name=..., owner=..., image=...))``.
+QUEUES = ["sqs"]
+
+
+@pytest.fixture(params=QUEUES)
+async def jobs(request: pytest.FixtureRequest) -> AsyncIterator[QueueUnderTest]:
+    if request.param == "sqs":
+        server: SqsServer = request.getfixturevalue("sqs")
+        async for under_test in sqs_queue(server):
+            yield under_test
+        return
+    raise AssertionError(f"no branch for the queue {request.param!r}")
+
+
+async def claim(jobs: QueueUnderTest, lease: float = LEASE) -> Job | None:
+    return await jobs.queue.claim(WORKER, lease)
+
+
+async def test_an_empty_queue_has_nothing_to_claim(jobs: QueueUnderTest) -> None:
+    assert await claim(jobs) is None
+
+
+async def test_claim_returns_a_published_job(jobs: QueueUnderTest) -> None:
+    workspace_id = await jobs.publish("alpha")
+    job = await claim(jobs)
+    assert job is not None
+    assert job.workspace_id == workspace_id
+    assert job.attempts == 0
+    assert job.id
+
+
+async def test_each_published_job_goes_to_one_claim(jobs: QueueUnderTest) -> None:
+    published = {await jobs.publish("alpha"), await jobs.publish("beta")}
+    first, second = await claim(jobs), await claim(jobs)
+    assert first is not None and second is not None
+    assert {first.workspace_id, second.workspace_id} == published
+    assert await claim(jobs) is None
+
+
+async def test_a_claimed_job_is_hidden_until_its_lease_ends(jobs: QueueUnderTest) -> None:
+    workspace_id = await jobs.publish("alpha")
+    job = await claim(jobs)
+    assert job is not None
+    assert await claim(jobs) is None, "a second worker got a job that is leased"
+    await asyncio.sleep(PAST_LEASE)
+    again = await claim(jobs)
+    assert again is not None, "the job did not come back when its lease ended"
+    assert again.workspace_id == workspace_id
+
+
+async def test_complete_removes_the_job(jobs: QueueUnderTest) -> None:
+    await jobs.publish("alpha")
+    job = await claim(jobs)
+    assert job is not None
+    await jobs.queue.complete(job)
+    assert await claim(jobs) is None
+    await asyncio.sleep(PAST_LEASE)
+    assert await claim(jobs) is None, "a completed job came back after its lease"
+
+
+async def test_retry_brings_the_job_back_after_the_delay_and_counts_it(
+    jobs: QueueUnderTest,
+) -> None:
+    workspace_id = await jobs.publish("alpha")
+    job = await claim(jobs, lease=30)
+    assert job is not None
+    await jobs.queue.retry(job, LEASE, "the runtime is restarting")
+    assert await claim(jobs) is None, "a job came back before its retry delay"
+    await asyncio.sleep(PAST_LEASE)
+    again = await claim(jobs, lease=30)
+    assert again is not None
+    assert again.workspace_id == workspace_id
+    assert again.attempts == job.attempts + 1
+
+
+async def test_retry_without_delay_is_claimable_at_once(jobs: QueueUnderTest) -> None:
+    workspace_id = await jobs.publish("alpha")
+    job = await claim(jobs, lease=30)
+    assert job is not None
+    await jobs.queue.retry(job, 0, "changed while reconciling")
+    again = await claim(jobs, lease=30)
+    assert again is not None
+    assert again.workspace_id == workspace_id
+
+
+async def test_extend_keeps_the_job_hidden_past_its_first_lease(jobs: QueueUnderTest) -> None:
+    workspace_id = await jobs.publish("alpha")
+    job = await claim(jobs)
+    assert job is not None
+    await jobs.queue.extend(job, 3)
+    await asyncio.sleep(PAST_LEASE)
+    assert await claim(jobs) is None, "an extended lease ended at its first deadline"
+    await asyncio.sleep(2.0)
+    again = await claim(jobs)
+    assert again is not None, "the extended lease never ended"
+    assert again.workspace_id == workspace_id
