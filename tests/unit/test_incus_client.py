@@ -98,6 +98,8 @@ async def test_create_sends_limits_and_marks_the_instance_as_ours() -> None:
     seen: list[dict[str, object]] = []
 
     def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/1.0/instances/ws" and request.method == "GET" and not seen:
+            return error(404, "Instance not found")
         if request.url.path == "/1.0/instances" and request.method == "POST":
             seen.append(json.loads(request.content))
             return httpx.Response(202, json={"type": "async", "operation": "/1.0/operations/1"})
@@ -118,6 +120,18 @@ async def test_create_sends_limits_and_marks_the_instance_as_ours() -> None:
         "limits.memory": "1024MiB",
     }
     assert body["start"] is False
+
+
+async def test_an_error_envelope_from_an_operation_wait_is_a_typed_error() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/wait"):
+            return httpx.Response(200, json={"type": "error", "error": "boom", "metadata": None})
+        if request.url.path == "/1.0/instances/ws/state" and request.method == "GET":
+            return sync({"status": "Stopped", "network": {}})
+        return httpx.Response(202, json={"type": "async", "operation": "/1.0/operations/1"})
+
+    with pytest.raises(RuntimeOperationError, match="boom"):
+        await runtime(handler).start("ws")
 
 
 async def test_an_unreachable_daemon_is_runtime_unavailable() -> None:

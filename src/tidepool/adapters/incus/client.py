@@ -92,7 +92,10 @@ class IncusClient:
             params={"timeout": str(int(timeout))},
             timeout=timeout + 10,
         )
-        metadata: JSON = response.json()["metadata"]
+        body = response.json()
+        metadata: JSON | None = body.get("metadata")
+        if body.get("type") == "error" or metadata is None:
+            raise RuntimeOperationError(f"Incus: {body.get('error') or 'operation failed'}")
         status = metadata.get("status_code")
         if status == 200:
             return metadata

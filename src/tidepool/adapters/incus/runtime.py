@@ -92,10 +92,12 @@ class IncusRuntime:
             raise NotFoundError(
                 f"Image {spec.image!r} is not in Incus; build it with `tidepool image build`."
             ) from None
+        if await self._exists(name):
+            raise ConflictError(f"An instance named {name!r} already exists.")
         try:
             await self._client.run("POST", "/1.0/instances", json=body, timeout=600)
         except RuntimeOperationError as error:
-            if "already exists" in str(error):
+            if "already exists" in str(error) or "UNIQUE constraint" in str(error):
                 raise ConflictError(f"An instance named {name!r} already exists.") from error
             raise
         if env_file:
@@ -108,15 +110,28 @@ class IncusRuntime:
         await self._change_state(name, {"action": "start"})
 
     async def stop(self, name: str) -> None:
+        """Stop cleanly; an instance that ignores the request (still booting) is forced."""
         if (await self.state(name)).status is InstanceStatus.STOPPED:
             return
-        await self._change_state(name, {"action": "stop", "timeout": 30, "force": False})
+        try:
+            await self._change_state(name, {"action": "stop", "timeout": 30, "force": False})
+        except (RuntimeOperationError, TimeoutExpiredError):
+            if (await self.state(name)).status is InstanceStatus.STOPPED:
+                return
+            await self._change_state(name, {"action": "stop", "force": True})
 
     async def delete(self, name: str) -> None:
         current = await self.state(name)
         if current.status is not InstanceStatus.STOPPED:
             await self._change_state(name, {"action": "stop", "force": True})
         await self._client.run("DELETE", f"/1.0/instances/{name}")
+
+    async def _exists(self, name: str) -> bool:
+        try:
+            await self._client.sync("GET", f"/1.0/instances/{name}")
+        except NotFoundError:
+            return False
+        return True
 
     async def state(self, name: str) -> InstanceState:
         validate_workspace_name(name)
