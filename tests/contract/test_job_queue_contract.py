@@ -17,11 +17,13 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
 from support.sqs import SqsServer, sqs_server
 from tidepool.adapters.sqs import SqsJobQueue
+from tidepool.domain.workspace import Workspace
 from tidepool.ports import Job, JobQueue
 
 LEASE = 1.0
@@ -62,20 +64,47 @@ async def sqs_queue(server: SqsServer) -> AsyncIterator[QueueUnderTest]:
         await queue.aclose()
 
 
-# The database queues join by adding their names here and a branch below, e.g. "memory"
-# (``tidepool.store.memory.memory_store()``) and "sqlite" (``open_store`` on a migrated file),
-# whose ``publish`` is ``store.add(Workspace(name=..., owner=..., image=...))``.
+async def database_queue(kind: str, scratch: Path) -> AsyncIterator[QueueUnderTest]:
+    """The database queue; its ``publish`` is what a request does: add a workspace."""
+    # Imported here so the SQS half of the suite runs before the store package lands.
+    from tidepool.store import migrate
+    from tidepool.store.memory import memory_store
+    from tidepool.store.sql import open_store
+
+    if kind == "memory":
+        store, queue = memory_store()
+    else:
+        url = f"sqlite:///{scratch / 'jobs.db'}"
+        await asyncio.to_thread(migrate.upgrade, url)
+        store, queue = open_store(url)
+
+    async def publish(name: str) -> str:
+        workspace = await store.add(Workspace(name=name, owner="contract", image="image"))
+        return workspace.id
+
+    try:
+        yield QueueUnderTest(queue, publish)
+    finally:
+        await queue.aclose()
+        closer = getattr(store, "aclose", None)
+        if closer is not None:
+            await closer()
+
+
+#: Every queue the suite runs over. The database queues join by adding "memory" and "sqlite"
+#: here once ``tidepool.store`` exists; their branch is ``database_queue`` above.
 QUEUES = ["sqs"]
 
 
 @pytest.fixture(params=QUEUES)
-async def jobs(request: pytest.FixtureRequest) -> AsyncIterator[QueueUnderTest]:
+async def jobs(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[QueueUnderTest]:
     if request.param == "sqs":
         server: SqsServer = request.getfixturevalue("sqs")
         async for under_test in sqs_queue(server):
             yield under_test
-        return
-    raise AssertionError(f"no branch for the queue {request.param!r}")
+    else:
+        async for under_test in database_queue(request.param, tmp_path):
+            yield under_test
 
 
 async def claim(jobs: QueueUnderTest, lease: float = LEASE) -> Job | None:
