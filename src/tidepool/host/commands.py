@@ -15,12 +15,19 @@ def run(
     env: Mapping[str, str] | None = None,
     error: type[Exception] = HostSetupError,
     timeout: float = 1800,
+    input_text: str | None = None,
 ) -> str:
     """Run ``argv``, return its stdout; raise ``error`` quoting its output if it fails."""
     full_env = {**os.environ, **(env or {})}
     try:
         done = subprocess.run(
-            list(argv), env=full_env, capture_output=True, text=True, timeout=timeout, check=False
+            list(argv),
+            env=full_env,
+            input=input_text,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
         )
     except FileNotFoundError as missing:
         raise error(f"{argv[0]} is not installed.") from missing

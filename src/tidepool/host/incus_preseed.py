@@ -72,12 +72,19 @@ async def ensure_storage_pool(client: IncusClient, settings: Settings) -> StepRe
 
 
 def profile_body(settings: Settings) -> dict[str, Any]:
-    """The ``tidepool`` profile: one NIC on the bridge and a root disk on the pool."""
+    """The ``tidepool`` profile: one isolated NIC on the bridge and a root disk on the pool."""
     return {
         "description": "Tidepool workspaces",
         "config": {},
         "devices": {
-            "eth0": {"type": "nic", "name": "eth0", "network": settings.bridge_name},
+            # Port isolation: a workspace cannot talk to another workspace on the bridge, so
+            # code-server's --auth none is reachable from the host (Caddy) only.
+            "eth0": {
+                "type": "nic",
+                "name": "eth0",
+                "network": settings.bridge_name,
+                "security.port_isolation": "true",
+            },
             "root": {"type": "disk", "path": "/", "pool": settings.storage_pool},
         },
     }

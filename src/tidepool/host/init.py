@@ -12,11 +12,11 @@ from collections.abc import Callable, Iterator
 
 from tidepool.adapters.incus.client import IncusClient, unix_socket_client
 from tidepool.errors import HostSetupError
-from tidepool.host import apt, daemons, incus_preseed, sysctl
+from tidepool.host import apt, daemons, firewall, incus_preseed, sysctl
 from tidepool.host.steps import StepResult
 from tidepool.settings import Settings
 
-INCUS_PACKAGES = ("incus", "dnsmasq-base", "lxcfs")
+INCUS_PACKAGES = ("incus", "dnsmasq-base", "lxcfs", "nftables")
 
 
 def check_host() -> None:
@@ -49,6 +49,11 @@ def system_steps(settings: Settings) -> Iterator[Callable[[], StepResult]]:
     yield sysctl.ensure_limits
     yield daemons.ensure_lxcfs
     yield lambda: daemons.ensure_incusd(settings.incus_socket)
+
+
+def firewall_step(settings: Settings) -> StepResult:
+    """After the bridge exists: the host answers workspaces' DNS and DHCP, nothing else."""
+    return firewall.ensure_firewall(settings.bridge_name)
 
 
 async def preseed(settings: Settings) -> list[StepResult]:
