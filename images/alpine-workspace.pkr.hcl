@@ -72,8 +72,9 @@ variable "node_major" {
 }
 
 variable "npm_registry" {
-  type    = string
-  default = "https://registry.npmjs.org"
+  type        = string
+  default     = ""
+  description = "npm registry for code-server; empty means npm's own configuration. Pass -var npm_registry=$(npm config get registry) to use the Mac's."
 }
 
 locals {
