@@ -39,6 +39,10 @@ def build_runtime(settings: Settings) -> Runtime:
         )
     if settings.runtime == "incus":
         return IncusRuntime(incus_client(settings), instance_type=settings.instance_type)
+    if settings.runtime == "tart":
+        from tidepool.adapters.tart.runtime import TartRuntime
+
+        return TartRuntime(state_dir=settings.data_dir / "tart")
     (entry,) = entry_points(group="tidepool.runtimes", name=settings.runtime)
     runtime: Runtime = entry.load().from_settings(settings)
     return runtime

@@ -8,23 +8,39 @@ import typer
 from tidepool import bootstrap
 from tidepool.cli.output import console, friendly_errors, run_async
 from tidepool.domain.names import validate_workspace_name
+from tidepool.errors import InvalidInputError
 from tidepool.images import bundle
-from tidepool.images.builder import image_inputs
+from tidepool.images.inputs import BundleInputs, host_extra_ca, provisioning_script
 from tidepool.services.instances import SetupPlan, setup_instance, start_instance
 from tidepool.settings import Settings, get_settings
 
 app = typer.Typer(help="Start, set up, stop and delete one workspace instance.")
 NameOption = typer.Option(..., "--name", "-n", help="Workspace name (a DNS-safe slug).")
+RuntimeOption = typer.Option(
+    None, "--runtime", help="incus (Linux) or tart (macOS); default: the `runtime` setting."
+)
+
+
+def _settings(runtime: str | None) -> Settings:
+    settings = get_settings()
+    if runtime is None:
+        return settings
+    if runtime not in ("incus", "tart"):
+        raise InvalidInputError(f"Unknown runtime {runtime!r}; use incus or tart.")
+    return settings.model_copy(update={"runtime": runtime})
 
 
 @app.command("start")
 @friendly_errors
 def vm_start(
     name: str = NameOption,
-    image: str = typer.Option("", "--image", help="Incus image alias (default: the built one)."),
+    image: str = typer.Option(
+        "", "--image", help="Image: an Incus alias, or a Tart image or OCI reference."
+    ),
+    runtime: str | None = RuntimeOption,
 ) -> None:
     """Create the instance if needed, start it and print its IPv4 address."""
-    settings = get_settings()
+    settings = _settings(runtime)
     validate_workspace_name(name)
     defaults = bootstrap.instance_defaults(settings, image or None)
 
@@ -40,8 +56,10 @@ def vm_start(
 
 
 def setup_plan(settings: Settings) -> SetupPlan:
-    """Push the host's cached code-server bundle if there is one, else install with npm."""
-    inputs = image_inputs(settings)
+    """Push the host's cached code-server bundle if there is one, else install with npm.
+
+    The bundle is built for the Incus image (Debian, x86-64); a Tart VM installs from npm.
+    """
     environment = {
         "TIDEPOOL_USER": settings.workspace_user,
         "CODE_SERVER_VERSION": settings.code_server_version,
@@ -49,18 +67,24 @@ def setup_plan(settings: Settings) -> SetupPlan:
         "CODE_SERVER_INSTALL": "npm",
     }
     tarball = None
-    if inputs.bundle is not None:
-        tarball = bundle.cached_bundle_tarball(inputs.bundle, settings.cache_dir)
+    if settings.runtime == "incus":
+        inputs = BundleInputs(settings.code_server_version, settings.node_major)
+        tarball = bundle.cached_bundle_tarball(inputs, settings.cache_dir)
     if tarball is None:
         environment["NPM_REGISTRY"] = bundle.npm_registry()
-    return SetupPlan(inputs.script, environment, inputs.extra_ca, tarball)
+    return SetupPlan(
+        provisioning_script().read_bytes(),
+        environment,
+        host_extra_ca(settings.trust_host_ca),
+        tarball,
+    )
 
 
 @app.command("setup")
 @friendly_errors
-def vm_setup(name: str = NameOption) -> None:
+def vm_setup(name: str = NameOption, runtime: str | None = RuntimeOption) -> None:
     """Make sure code-server is installed, configured and running in the instance."""
-    settings = get_settings()
+    settings = _settings(runtime)
     validate_workspace_name(name)
 
     async def go() -> str:
@@ -76,9 +100,9 @@ def vm_setup(name: str = NameOption) -> None:
 
 @app.command("stop")
 @friendly_errors
-def vm_stop(name: str = NameOption) -> None:
+def vm_stop(name: str = NameOption, runtime: str | None = RuntimeOption) -> None:
     """Stop the instance (its disk and files are kept)."""
-    settings = get_settings()
+    settings = _settings(runtime)
     validate_workspace_name(name)
 
     async def go() -> None:
@@ -91,9 +115,9 @@ def vm_stop(name: str = NameOption) -> None:
 
 @app.command("delete")
 @friendly_errors
-def vm_delete(name: str = NameOption) -> None:
+def vm_delete(name: str = NameOption, runtime: str | None = RuntimeOption) -> None:
     """Delete the instance and its disk."""
-    settings = get_settings()
+    settings = _settings(runtime)
     validate_workspace_name(name)
 
     async def go() -> None:
