@@ -1,0 +1,120 @@
+"""One async engine per process, and the few things that differ between SQLite and PostgreSQL.
+
+The store's methods are written once, over this: they ask for a ``read()`` or a ``write()``
+transaction and for ``now()``, and the backend's quirks stay here.
+
+SQLite. Every connection turns on WAL (readers never wait for the writer), a busy timeout (a
+writer waits for the lock instead of failing at once) and foreign keys. Write transactions
+start with ``BEGIN IMMEDIATE``: a deferred transaction that reads first and writes later can
+fail with "database is locked" no matter the timeout, because SQLite cannot upgrade a stale
+snapshot; taking the write lock up front makes concurrent writers queue instead. Reads stay
+deferred so they never wait for a writer. For that, the driver's own transaction handling is
+switched off and SQLAlchemy's ``begin`` event issues the BEGIN (the recipe in SQLAlchemy's
+SQLite documentation).
+
+PostgreSQL. Leases are compared with the database's clock, not each worker's, so workers on
+hosts whose clocks drift still agree on when a lease has run out.
+
+Failures to reach the database (refused, dropped, locked past the timeout) become
+``RuntimeUnavailableError``, the error every caller already treats as transient: the worker
+backs off and tries again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from tidepool.errors import RuntimeUnavailableError
+from tidepool.store.tables import UtcDateTime
+from tidepool.store.urls import async_url, backend_name
+
+#: How long a SQLite writer waits for another writer's lock before giving up.
+SQLITE_BUSY_TIMEOUT_MS = 15_000
+_WRITE = "tidepool_write"
+_UNREACHABLE = (sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.TimeoutError)
+
+
+def sqlite_pragmas(dbapi_connection: Any) -> None:
+    """WAL, the busy timeout and foreign keys, for a fresh SQLite connection (any driver)."""
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+    finally:
+        cursor.close()
+
+
+class Database:
+    """The engine shared by the store and the queue; closed once by whichever closes first."""
+
+    def __init__(self, url: str) -> None:
+        self.backend = backend_name(url)
+        if self.backend == "sqlite":
+            self.engine: AsyncEngine = create_async_engine(async_url(url))
+            _take_over_sqlite_transactions(self.engine)
+        else:
+            self.engine = create_async_engine(
+                async_url(url), pool_size=10, max_overflow=10, pool_pre_ping=True
+            )
+        self._closed = False
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncConnection]:
+        """A transaction that only reads: one consistent view, never waits for writers."""
+        async with self._transaction(write=False) as connection:
+            yield connection
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[AsyncConnection]:
+        """A transaction that writes; committed when the block ends, rolled back on error."""
+        async with self._transaction(write=True) as connection:
+            yield connection
+
+    @asynccontextmanager
+    async def _transaction(self, *, write: bool) -> AsyncIterator[AsyncConnection]:
+        try:
+            async with self.engine.connect() as connection:
+                if write:
+                    await connection.execution_options(**{_WRITE: True})
+                async with connection.begin():
+                    yield connection
+        except _UNREACHABLE as error:
+            reason = getattr(error, "orig", None) or error
+            raise RuntimeUnavailableError(
+                f"The {self.backend} database cannot be reached or stays locked: {reason}"
+            ) from error
+
+    def now(self, plus_seconds: float = 0.0) -> sa.ColumnElement[datetime]:
+        """The current time plus ``plus_seconds``, as a SQL expression for leases and delays."""
+        delta = timedelta(seconds=plus_seconds)
+        if self.backend == "postgresql":
+            return sa.func.now() + sa.literal(delta, sa.Interval())
+        return sa.literal(datetime.now(UTC) + delta, UtcDateTime())
+
+    async def aclose(self) -> None:
+        """Close every pooled connection; later calls do nothing."""
+        if not self._closed:
+            self._closed = True
+            await self.engine.dispose()
+
+
+def _take_over_sqlite_transactions(engine: AsyncEngine) -> None:
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Stop the driver from issuing its own BEGIN; "_on_begin" below issues ours.
+        dbapi_connection.isolation_level = None
+        sqlite_pragmas(dbapi_connection)
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(connection: Connection) -> None:
+        immediate = connection.get_execution_options().get(_WRITE, False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
