@@ -30,7 +30,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
 from tidepool.domain.workspace import Desired, Status, Workspace
-from tidepool.errors import ConflictError, NotFoundError
+from tidepool.errors import ConflictError, NotFoundError, RuntimeUnavailableError
 from tidepool.ports import Job, JobQueue, WorkspaceStore
 from tidepool.store import migrate
 from tidepool.store.memory import memory_store
@@ -526,3 +526,24 @@ async def test_concurrent_claimers_never_hold_one_job_at_once(backend: Backend) 
     assert overlaps == []
     assert sorted(claimed) == sorted(ids), "a job was claimed twice, or never"
     assert await claim(backend.queue) is None
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+async def test_a_database_that_cannot_be_reached_is_a_transient_error(
+    kind: str, tmp_path: Path
+) -> None:
+    """The worker retries ``RuntimeUnavailableError`` with backoff; a raw driver error would
+    escape it."""
+    if kind == "sqlite":
+        url = f"sqlite:///{tmp_path / 'no-such-folder' / 'tidepool.db'}"
+    else:  # nothing listens on loopback port 1
+        url = "postgresql://tidepool:tidepool@127.0.0.1:1/tidepool_test"
+    store, queue = open_store(url)
+    try:
+        with pytest.raises(RuntimeUnavailableError, match="cannot be reached"):
+            await store.get("alpha")
+        with pytest.raises(RuntimeUnavailableError, match="cannot be reached"):
+            await queue.claim(WORKER, LONG_LEASE)
+    finally:
+        await queue.aclose()
+        await store.aclose()
