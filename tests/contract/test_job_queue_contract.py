@@ -93,7 +93,7 @@ async def database_queue(kind: str, scratch: Path) -> AsyncIterator[QueueUnderTe
 
 #: Every queue the suite runs over. The database queues join by adding "memory" and "sqlite"
 #: here once ``tidepool.store`` exists; their branch is ``database_queue`` above.
-QUEUES = ["sqs"]
+QUEUES = ["sqs", "memory", "sqlite"]
 
 
 @pytest.fixture(params=QUEUES)

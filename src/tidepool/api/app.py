@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from fastapi import FastAPI, Request, Response
+from fastapi.staticfiles import StaticFiles
 
 from tidepool import __version__
 from tidepool.api import problems
 from tidepool.api.deps import ControlPlane
 from tidepool.api.routers import health, workspaces
+from tidepool.web import STATIC_DIR
 
 MAX_BODY_BYTES = 16 * 1024
 
@@ -26,6 +28,7 @@ def create_app(plane: ControlPlane) -> FastAPI:
     problems.install(app)
     app.include_router(workspaces.router, prefix="/api")
     app.include_router(health.router, prefix="/api")
+    app.mount("/app", StaticFiles(directory=STATIC_DIR, html=True), name="web")
 
     @app.middleware("http")
     async def limit_body(

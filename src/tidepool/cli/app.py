@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from tidepool.cli import caddy, checklist, host, image, vm
+from tidepool.cli import caddy, checklist, host, image, serve, vm, workspace
 
 app = typer.Typer(
     name="tidepool",
@@ -19,6 +19,8 @@ app.add_typer(caddy.caddy_app, name="caddy")
 app.add_typer(caddy.route_app, name="route")
 app.command("verify")(checklist.verify_command)
 app.command("down")(checklist.down_command)
+app.command("serve")(serve.serve_command)
+app.add_typer(workspace.app, name="workspace")
 
 
 def main() -> None:

@@ -239,12 +239,23 @@ def proxy(dial: str) -> JSON:
 
 
 def api_routes(api_socket: Path | None) -> list[JSON]:
-    """``/api`` and ``/api/*`` to the control plane over its unix socket."""
+    """``/api/*`` and the web app ``/app/*`` to the control plane over its unix socket."""
     if api_socket is None:
         return []
     return [
         {
-            "match": [{"path": ["/api", "/api/*"]}],
+            "match": [{"path": ["/"]}],
+            "handle": [
+                {
+                    "handler": "static_response",
+                    "status_code": 302,
+                    "headers": {"Location": ["/app/"]},
+                }
+            ],
+            "terminal": True,
+        },
+        {
+            "match": [{"path": ["/api", "/api/*", "/app", "/app/*"]}],
             "handle": [
                 {
                     "handler": "reverse_proxy",
@@ -253,7 +264,7 @@ def api_routes(api_socket: Path | None) -> list[JSON]:
                 }
             ],
             "terminal": True,
-        }
+        },
     ]
 
 

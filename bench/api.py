@@ -1,0 +1,146 @@
+"""Latency and throughput of the control plane's API, over uvicorn, with 1,000 workspaces.
+
+Prints JSON: p50/p95 of ``GET /api/workspaces`` (the first page of 50) with 1,000 workspaces
+stored and of ``POST /api/workspaces``, each beside ``GET /api/health`` measured the same way
+(the baseline: the same server, framework and connection, no store work), and sustained
+requests per second under wrk (2 threads, 16 connections) for the list and the baseline.
+The server is one uvicorn process on loopback with the SQLite store, as ``tidepool serve``
+runs by default.
+
+    apt-get install -y wrk        # the load generator (Debian's package)
+    .venv/bin/python bench/api.py [--seconds 10] [--samples 300]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+from tidepool.store import migrate
+from tidepool.store.sql import open_store
+
+from tidepool.domain.workspace import Workspace
+
+HERE = Path(__file__).resolve().parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def seed(url: str, count: int) -> None:
+    store, queue = open_store(url)
+    for i in range(count):
+        await store.add(Workspace(name=f"seed-{i:05d}", owner="bench", image="bench-image"))
+    await queue.aclose()
+    await store.aclose()
+
+
+def latency(
+    client: httpx.Client, method: str, path: str, samples: int, body: Any = None
+) -> dict[str, float]:
+    times = []
+    for i in range(samples):
+        payload = {"name": f"post-{i:05d}-{os.getpid() % 1000}"} if body == "new" else body
+        started = time.perf_counter()
+        response = client.request(method, path, json=payload)
+        times.append(time.perf_counter() - started)
+        assert response.status_code < 300, response.text
+    times.sort()
+    return {
+        "p50_ms": round(statistics.median(times) * 1000, 2),
+        "p95_ms": round(times[int(len(times) * 0.95) - 1] * 1000, 2),
+    }
+
+
+def wrk(url: str, seconds: float) -> float:
+    done = subprocess.run(
+        ["wrk", "-t2", "-c16", f"-d{int(seconds)}s", url],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    match = re.search(r"Requests/sec:\s+([\d.]+)", done.stdout)
+    assert match, done.stdout
+    return float(match.group(1))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--samples", type=int, default=300)
+    parser.add_argument("--workspaces", type=int, default=1000)
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is missing: apt-get install -y wrk")
+    with tempfile.TemporaryDirectory(prefix="tidepool-bench-api-") as temp:
+        url = f"sqlite:///{Path(temp) / 'bench.db'}"
+        migrate.upgrade(url)
+        asyncio.run(seed(url, args.workspaces))
+        port = free_port()
+        server = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "--factory",
+                "_api_app:app",
+                "--app-dir",
+                str(HERE),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--log-level",
+                "warning",
+                "--no-access-log",
+            ],
+            env={**os.environ, "TIDEPOOL_BENCH_DATABASE_URL": url},
+        )
+        base = f"http://127.0.0.1:{port}"
+        try:
+            with httpx.Client(base_url=base, timeout=10) as client:
+                for _ in range(200):
+                    try:
+                        if client.get("/api/health").status_code == 200:
+                            break
+                    except httpx.TransportError:
+                        time.sleep(0.05)
+                for _ in range(20):  # warm up
+                    client.get("/api/workspaces")
+                results: dict[str, Any] = {
+                    "benchmark": "api",
+                    "workspaces_stored": args.workspaces,
+                    "baseline_health": latency(client, "GET", "/api/health", args.samples),
+                    "list": latency(client, "GET", "/api/workspaces", args.samples),
+                    "create": latency(client, "POST", "/api/workspaces", args.samples, "new"),
+                }
+            results["rps_baseline_health"] = round(wrk(f"{base}/api/health", args.seconds), 1)
+            results["rps_list"] = round(wrk(f"{base}/api/workspaces", args.seconds), 1)
+            results["rps_ratio_list_vs_baseline"] = round(
+                results["rps_list"] / results["rps_baseline_health"], 3
+            )
+            results["targets"] = {"list_p50_ms": 20, "rps": 1000}
+        finally:
+            server.terminate()
+            server.wait()
+    print(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()

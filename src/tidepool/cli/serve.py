@@ -1,0 +1,32 @@
+"""``tidepool serve``: API, worker and Caddy in one process."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+from tidepool.cli.output import console, friendly_errors
+from tidepool.settings import get_settings
+
+
+@friendly_errors
+def serve_command() -> None:
+    """Run the control plane: the API at /api, the worker, and Caddy. Stops on SIGTERM."""
+    from tidepool.server import serve  # the server's dependencies load only when serving
+
+    settings = get_settings()
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        console.print(f"Tidepool serving {settings.workspace_base_url} (API: /api)")
+        await serve(settings, stop)
+
+    asyncio.run(main())
+    console.print("Tidepool stopped.")

@@ -1,0 +1,158 @@
+// Tidepool's web app: lists the user's workspaces, follows them live over server-sent
+// events (one stream for all of them, no polling), and creates, starts, stops and deletes.
+"use strict";
+
+const PHASES = { instance_created: "instance created", booted: "booted",
+  ide_healthy: "IDE healthy", route_live: "route live" };
+const ACTIONS_BY_STATUS = {
+  pending: ["stop", "delete"], creating: ["stop", "delete"], starting: ["stop", "delete"],
+  running: ["open", "stop", "delete"], stopping: ["delete"], stopped: ["start", "delete"],
+  deleting: [], failed: ["retry", "stop", "delete"],
+};
+const byId = new Map();   // workspace id -> {data, element, phases}
+const list = document.getElementById("workspaces");
+
+function csrfHeaders() {
+  const token = document.cookie.split("; ").find((c) => c.startsWith("tidepool_csrf="));
+  return token ? { "X-CSRF-Token": decodeURIComponent(token.split("=")[1]) } : {};
+}
+
+async function api(method, path, body) {
+  const response = await fetch(`/api${path}`, {
+    method, credentials: "same-origin",
+    headers: { "Content-Type": "application/json", ...csrfHeaders() },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  if (response.status === 401) { window.location.href = "/app/login"; throw new Error("sign in"); }
+  const data = await response.json().catch(() => ({}));
+  if (!response.ok) throw new Error(data.detail || `HTTP ${response.status}`);
+  return data;
+}
+
+function render(entry) {
+  const { data, element } = entry;
+  element.querySelector(".name").textContent = data.name;
+  const status = element.querySelector(".status");
+  status.textContent = data.status;
+  status.dataset.status = data.status;
+  const allowed = ACTIONS_BY_STATUS[data.status] || [];
+  const open = element.querySelector(".open");
+  open.href = data.url;
+  open.setAttribute("aria-disabled", String(!allowed.includes("open")));
+  open.setAttribute("aria-label", `Open ${data.name} in VS Code`);
+  for (const action of ["start", "stop", "delete", "retry"]) {
+    const button = element.querySelector(`.${action}`);
+    button.disabled = !allowed.includes(action);
+    button.hidden = action === "retry" ? data.status !== "failed" : false;
+    button.setAttribute("aria-label", `${button.textContent} ${data.name}`);
+  }
+  const error = element.querySelector(".error");
+  error.hidden = !data.error;
+  error.textContent = data.error ? `Failed: ${data.error}` : "";
+  const phases = element.querySelector(".phases");
+  phases.replaceChildren(...(data.status === "starting" || data.status === "creating"
+    ? entry.phases.map((p) => Object.assign(document.createElement("li"), { textContent: p }))
+    : []));
+}
+
+function upsert(data) {
+  let entry = byId.get(data.id);
+  if (!entry) {
+    const element = document.getElementById("row").content.firstElementChild.cloneNode(true);
+    element.dataset.name = data.name;
+    entry = { data, element, phases: [] };
+    byId.set(data.id, entry);
+    wire(entry);
+    list.append(element);
+  }
+  entry.data = data;
+  render(entry);
+  updateEmpty();
+}
+
+function remove(id) {
+  const entry = byId.get(id);
+  if (!entry) return;
+  entry.element.remove();
+  byId.delete(id);
+  updateEmpty();
+}
+
+function updateEmpty() {
+  document.getElementById("empty").hidden = byId.size > 0;
+}
+
+function wire(entry) {
+  const act = (action) => async () => {
+    try { upsert(await api(action === "delete" ? "DELETE" : "POST",
+      `/workspaces/${entry.data.name}${action === "delete" ? "" : `/${action}`}`)); }
+    catch (error) { alert(error.message); }
+  };
+  entry.element.querySelector(".start").addEventListener("click", act("start"));
+  entry.element.querySelector(".retry").addEventListener("click", act("start"));
+  entry.element.querySelector(".stop").addEventListener("click", act("stop"));
+  entry.element.querySelector(".delete").addEventListener("click", () => confirmDelete(entry, act("delete")));
+}
+
+function confirmDelete(entry, doDelete) {
+  const dialog = document.getElementById("confirm-delete");
+  const input = document.getElementById("confirm-input");
+  const button = document.getElementById("confirm-button");
+  document.getElementById("confirm-name").textContent = entry.data.name;
+  input.value = "";
+  button.disabled = true;
+  input.oninput = () => { button.disabled = input.value !== entry.data.name; };
+  dialog.onclose = () => { if (dialog.returnValue === "delete") doDelete(); };
+  dialog.showModal();
+  input.focus();
+}
+
+function follow() {
+  const source = new EventSource("/api/events", { withCredentials: true });
+  source.onmessage = async (message) => {
+    const event = JSON.parse(message.data);
+    const entry = byId.get(event.workspace_id);
+    if (event.kind === "phase" && entry) {
+      entry.phases.push(PHASES[event.value] || event.value);
+      render(entry);
+      return;
+    }
+    if (event.kind !== "status" && event.kind !== "request") return;
+    if (event.value === "deleted") { remove(event.workspace_id); return; }
+    if (event.kind === "status" && event.value === "starting" && entry) entry.phases = [];
+    try { upsert(await api("GET", `/workspaces/${event.name}`)); } catch (_) { /* gone */ }
+  };
+}
+
+document.getElementById("create").addEventListener("submit", async (submit) => {
+  submit.preventDefault();
+  const form = submit.target;
+  const error = document.getElementById("create-error");
+  error.textContent = "";
+  if (!form.name.checkValidity()) {
+    error.textContent = "Use a lowercase letter first, then lowercase letters, digits and hyphens.";
+    form.name.focus();
+    return;
+  }
+  const body = { name: form.name.value };
+  if (form.image.value) body.image = form.image.value;
+  try {
+    upsert(await api("POST", "/workspaces", body));
+    form.reset();
+  } catch (failure) {
+    error.textContent = failure.message;
+  }
+});
+
+(async function start() {
+  try {
+    const me = await api("GET", "/me").catch(() => null);
+    if (me) document.getElementById("who").textContent = `Signed in as ${me.name}`;
+    const page = await api("GET", "/workspaces?limit=500");
+    page.items.forEach(upsert);
+  } finally {
+    document.getElementById("loading").hidden = true;
+    updateEmpty();
+  }
+  follow();
+})();

@@ -1,0 +1,136 @@
+"""``tidepool serve`` as a real process for integration tests, on ports and paths of its own."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from support.ports import free_port
+from tidepool.client import JSON, ApiClient
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class ServeProcess:
+    data_dir: Path
+    port: int
+    database_url: str
+    prefix: str = "tpt"
+    extra_env: dict[str, str] = field(default_factory=dict)
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def api_socket(self) -> Path:
+        return self.data_dir / "api.sock"
+
+    @property
+    def caddy_admin_socket(self) -> Path:
+        return self.data_dir / "caddy" / "admin.sock"
+
+    def env(self) -> dict[str, str]:
+        return {
+            **os.environ,
+            "TIDEPOOL_DATA_DIR": str(self.data_dir),
+            "TIDEPOOL_HTTP_HOST": "127.0.0.1",
+            "TIDEPOOL_HTTP_PORT": str(self.port),
+            "TIDEPOOL_PUBLIC_URL": self.base_url,
+            "TIDEPOOL_DATABASE_URL": self.database_url,
+            "TIDEPOOL_INSTANCE_PREFIX": self.prefix,
+            "TIDEPOOL_WORKER_LEASE_SECONDS": "4",
+            "TIDEPOOL_RESYNC_INTERVAL_SECONDS": "2",
+            "TIDEPOOL_WORKSPACE_MEMORY_MIB": "1024",
+            **self.extra_env,
+        }
+
+    def start(self, timeout: float = 60) -> None:
+        self.api_socket.unlink(missing_ok=True)
+        log = (self.data_dir / "serve.log").open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "tidepool.cli", "serve"],
+            env=self.env(),
+            stdout=log,
+            stderr=log,
+            cwd=ROOT,
+        )
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.process.poll() is not None:
+                raise AssertionError(f"tidepool serve exited: {self.log()[-3000:]}")
+            if self.api_socket.exists():
+                transport = httpx.HTTPTransport(uds=str(self.api_socket))
+                with (
+                    httpx.Client(transport=transport, base_url="http://t") as http,
+                    contextlib.suppress(httpx.HTTPError),
+                ):
+                    if http.get("/api/health").status_code == 200:
+                        return
+            if time.monotonic() > deadline:
+                raise AssertionError(f"tidepool serve did not come up: {self.log()[-3000:]}")
+            time.sleep(0.1)
+
+    def kill(self) -> None:
+        """SIGKILL: no clean-up of any kind, as in a crash. Caddy keeps running."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait()
+
+    def stop(self) -> int:
+        """SIGTERM and wait for the clean shutdown; returns the exit code."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout=60)
+
+    def log(self) -> str:
+        path = self.data_dir / "serve.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    @contextlib.asynccontextmanager
+    async def api(self) -> AsyncIterator[ApiClient]:
+        client = ApiClient.connect(socket=self.api_socket)
+        try:
+            yield client
+        finally:
+            await client.aclose()
+
+
+@contextlib.contextmanager
+def running_serve(data_dir: Path, database_url: str, **kwargs: object) -> Iterator[ServeProcess]:
+    serve = ServeProcess(data_dir, free_port(), database_url, **kwargs)  # type: ignore[arg-type]
+    serve.start()
+    try:
+        yield serve
+    finally:
+        if serve.process and serve.process.poll() is None:
+            serve.stop()
+        # Caddy outlives a SIGKILLed serve: stop whatever is left.
+        pid_file = data_dir / "caddy" / "caddy.pid"
+        with contextlib.suppress(OSError, ValueError):
+            os.kill(int(pid_file.read_text()), signal.SIGTERM)
+
+
+async def wait_for_status(
+    client: ApiClient, name: str, wanted: set[str], timeout: float = 180
+) -> JSON:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        workspace = await client.get(name)
+        if workspace["status"] in wanted:
+            return workspace
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"{name} stuck in {workspace['status']}: {workspace}")
+        await asyncio.sleep(0.2)

@@ -1,0 +1,151 @@
+"""The API through an ASGI transport, with the in-memory store: shapes, errors, events."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from tidepool.api.app import create_app
+from tidepool.api.deps import ControlPlane
+from tidepool.domain.workspace import Status
+from tidepool.ports import WorkspaceStore
+from tidepool.services.workspaces import WorkspaceService
+from tidepool.store.memory import memory_store
+
+
+@pytest.fixture
+def store() -> WorkspaceStore:
+    return memory_store()[0]
+
+
+@pytest.fixture
+async def api(store: WorkspaceStore) -> AsyncIterator[httpx.AsyncClient]:
+    plane = ControlPlane(WorkspaceService(store, default_image="img"), store,
+                         "http://tidepool.test", event_poll=0.01)
+    transport = httpx.ASGITransport(app=create_app(plane))
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        yield client
+
+
+def assert_problem(response: httpx.Response, status: int, *fragments: str) -> None:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    body = response.json()
+    assert body["status"] == status
+    for fragment in fragments:
+        assert fragment in body["detail"], body
+
+
+async def test_create_is_accepted_pending_with_a_location(api: httpx.AsyncClient) -> None:
+    response = await api.post("/api/workspaces", json={"name": "dev1"})
+    assert response.status_code == 202
+    assert response.headers["location"] == "/api/workspaces/dev1"
+    body = response.json()
+    assert body["status"] == "pending" and body["desired"] == "running"
+    assert body["url"] == "http://tidepool.test/workspace/dev1/"
+    assert body["image"] == "img"
+
+
+async def test_list_is_paginated_and_filtered(api: httpx.AsyncClient, store: WorkspaceStore
+                                              ) -> None:
+    for i in range(5):
+        await api.post("/api/workspaces", json={"name": f"ws{i}"})
+    first = (await api.get("/api/workspaces", params={"limit": 2})).json()
+    assert first["total"] == 5 and [w["name"] for w in first["items"]] == ["ws0", "ws1"]
+    rest = (await api.get("/api/workspaces", params={"limit": 2, "offset": 4})).json()
+    assert [w["name"] for w in rest["items"]] == ["ws4"]
+    workspace = await store.get("ws3")
+    await store.save(workspace.move_to(Status.CREATING))
+    creating = (await api.get("/api/workspaces", params={"status": "creating"})).json()
+    assert [w["name"] for w in creating["items"]] == ["ws3"]
+
+
+@pytest.mark.parametrize(
+    ("body", "fragments"),
+    [
+        ({"name": "Bad_Name"}, ("name", "DNS-safe")),
+        ({"name": "ok", "extra": 1}, ("extra", "not a known field")),
+        ({"name": 5}, ("name",)),
+        ({}, ("name",)),
+        ({"name": "x" * 64}, ("name",)),
+        ({"name": "ok", "image": "../../etc"}, ("image",)),
+    ],
+)
+async def test_bad_bodies_are_422_problems_and_change_nothing(
+    api: httpx.AsyncClient, body: dict[str, object], fragments: tuple[str, ...]
+) -> None:
+    assert_problem(await api.post("/api/workspaces", json=body), 422, *fragments)
+    assert (await api.get("/api/workspaces")).json()["total"] == 0
+
+
+async def test_reserved_names_are_refused(api: httpx.AsyncClient) -> None:
+    assert_problem(await api.post("/api/workspaces", json={"name": "api"}), 400, "reserved")
+
+
+async def test_bad_query_parameters_are_422(api: httpx.AsyncClient) -> None:
+    assert_problem(await api.get("/api/workspaces", params={"limit": "0"}), 422, "limit")
+    assert_problem(await api.get("/api/workspaces", params={"status": "sleepy"}), 422, "status")
+    assert_problem(await api.get("/api/workspaces", params={"offset": "-1"}), 422, "offset")
+
+
+async def test_an_oversized_body_is_413(api: httpx.AsyncClient) -> None:
+    response = await api.post("/api/workspaces", content=b"{" + b" " * 20_000 + b"}",
+                              headers={"content-type": "application/json"})
+    assert_problem(response, 413, "limited")
+
+
+async def test_duplicate_is_409_and_missing_is_404(api: httpx.AsyncClient) -> None:
+    await api.post("/api/workspaces", json={"name": "dup"})
+    assert_problem(await api.post("/api/workspaces", json={"name": "dup"}), 409, "dup")
+    assert_problem(await api.get("/api/workspaces/nobody"), 404)
+    assert_problem(await api.post("/api/workspaces/nobody/start"), 404)
+    assert_problem(await api.get("/api/workspaces/BAD"), 400, "Invalid workspace name")
+
+
+async def test_actions_the_status_forbids_are_409(api: httpx.AsyncClient) -> None:
+    await api.post("/api/workspaces", json={"name": "w"})
+    assert_problem(await api.post("/api/workspaces/w/start"), 409, "start", "pending")
+    stopped = await api.post("/api/workspaces/w/stop")
+    assert stopped.status_code == 202 and stopped.json()["desired"] == "stopped"
+    first = await api.delete("/api/workspaces/w")
+    second = await api.delete("/api/workspaces/w")
+    assert first.status_code == second.status_code == 202
+    assert second.json()["desired"] == "deleted"
+
+
+async def test_events_stream_status_changes_and_phases(
+    api: httpx.AsyncClient, store: WorkspaceStore
+) -> None:
+    await api.post("/api/workspaces", json={"name": "ev"})
+    workspace = await store.get("ev")
+
+    async def progress() -> None:
+        await asyncio.sleep(0.05)
+        moved = await store.save(workspace.move_to(Status.CREATING),
+                                 event=("status", "creating", ""))
+        await store.add_event(moved.id, "phase", "instance_created", "0.10s")
+        moved = await store.save(moved.move_to(Status.DELETING), event=("status", "deleting", ""))
+        await store.save(moved.move_to(Status.DELETED), event=("status", "deleted", ""))
+
+    task = asyncio.create_task(progress())
+    seen = []
+    async with api.stream("GET", "/api/workspaces/ev/events") as response:
+        assert response.headers["content-type"].startswith("text/event-stream")
+        async for line in response.aiter_lines():
+            if line.startswith("data:"):
+                event = json.loads(line[5:])
+                seen.append((event["kind"], event["value"]))
+    await task
+    assert seen == [("status", "pending"), ("status", "creating"),
+                    ("phase", "instance_created"), ("status", "deleting"), ("status", "deleted")]
+
+
+async def test_health_and_openapi(api: httpx.AsyncClient) -> None:
+    assert (await api.get("/api/health")).json() == {"status": "ok", "database": "ok"}
+    spec = (await api.get("/api/openapi.json")).json()
+    assert "/api/workspaces/{name}/events" in spec["paths"]
+    assert (await api.get("/api/docs")).status_code == 200

@@ -1,0 +1,209 @@
+"""The reconciler and worker against in-memory fakes: convergence, failure, recovery, drift."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import httpx
+import pytest
+
+from tidepool.adapters.fakes.routes import InMemoryRouteTable
+from tidepool.adapters.fakes.runtime import InMemoryRuntime
+from tidepool.domain.workspace import Action, Status
+from tidepool.errors import ConflictError, NotFoundError
+from tidepool.ports import InstanceStatus, JobQueue, WorkspaceStore
+from tidepool.services.reconcile import ReconcileLimits, Reconciler
+from tidepool.services.resync import resync
+from tidepool.services.worker import Worker, WorkerSettings
+from tidepool.services.workspaces import WorkspaceService, instance_name
+from tidepool.store.memory import memory_store
+
+IMAGE = "tidepool-workspace"
+
+
+def healthy_ide() -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=httpx.MockTransport(lambda r: httpx.Response(200)))
+
+
+@dataclass
+class Plane:
+    store: WorkspaceStore
+    queue: JobQueue
+    runtime: InMemoryRuntime
+    routes: InMemoryRouteTable
+    service: WorkspaceService
+    worker: Worker
+
+    async def drain(self, limit: int = 50) -> None:
+        """Run due jobs until none is left (bounded)."""
+        for _ in range(limit):
+            if not await self.worker.run_once():
+                return
+        raise AssertionError("jobs kept coming")
+
+
+def build(runtime: InMemoryRuntime | None = None, http: httpx.AsyncClient | None = None,
+          max_attempts: int = 3) -> Plane:
+    store, queue = memory_store()
+    runtime = runtime or InMemoryRuntime(images=[IMAGE])
+    routes = InMemoryRouteTable()
+    reconciler = Reconciler(store, runtime, routes, http or healthy_ide(),
+                            ReconcileLimits(ide_timeout=0.5, boot_timeout=0.5))
+    worker = Worker(store, queue, runtime, routes, reconciler,
+                    WorkerSettings(base_backoff=0, max_backoff=0, max_attempts=max_attempts,
+                                   lease_seconds=30))
+    return Plane(store, queue, runtime, routes,
+                 WorkspaceService(store, default_image=IMAGE), worker)
+
+
+@pytest.fixture
+async def plane() -> AsyncIterator[Plane]:
+    yield build()
+
+
+async def test_create_converges_to_running_with_a_live_route(plane: Plane) -> None:
+    created = await plane.service.create("dev1", owner="ann")
+    assert created.status is Status.PENDING
+    await plane.drain()
+    workspace = await plane.service.get("dev1")
+    assert workspace.status is Status.RUNNING
+    assert plane.routes.routes == {"dev1": workspace.address}
+    instance = plane.runtime.instances[instance_name(workspace)]
+    assert instance.status is InstanceStatus.RUNNING
+    events = await plane.store.events(workspace.id)
+    statuses = [e.value for e in events if e.kind == "status"]
+    phases = [e.value for e in events if e.kind == "phase"]
+    assert statuses == ["pending", "creating", "starting", "running"]
+    assert phases == ["instance_created", "booted", "ide_healthy", "route_live"]
+
+
+async def test_running_means_the_ide_answers_and_the_route_is_live() -> None:
+    unhealthy = httpx.AsyncClient(transport=httpx.MockTransport(lambda r: httpx.Response(503)))
+    plane = build(http=unhealthy, max_attempts=2)
+    await plane.service.create("sick", owner="ann")
+    await plane.drain()
+    workspace = await plane.service.get("sick")
+    assert workspace.status is Status.FAILED
+    assert "not healthy" in workspace.error and "2 attempts" in workspace.error
+    assert plane.routes.routes == {}
+
+
+async def test_a_slow_runtime_still_converges() -> None:
+    plane = build(InMemoryRuntime(images=[IMAGE], delay=0.02))
+    await plane.service.create("slow", owner="ann")
+    await plane.drain()
+    assert (await plane.service.get("slow")).status is Status.RUNNING
+
+
+async def test_a_permanent_failure_is_recorded_and_start_again_recovers() -> None:
+    plane = build(InMemoryRuntime(images=[IMAGE], fail_on="start", fail_times=1))
+    await plane.service.create("flaky", owner="ann")
+    await plane.drain()
+    failed = await plane.service.get("flaky")
+    assert failed.status is Status.FAILED
+    assert "Injected failure at 'start'" in failed.error
+    await plane.service.request("flaky", Action.START)
+    await plane.drain()
+    assert (await plane.service.get("flaky")).status is Status.RUNNING
+    assert len(plane.runtime.instances) == 1, "the retry reused the instance"
+
+
+async def test_a_missing_image_fails_with_a_clear_message(plane: Plane) -> None:
+    await plane.service.create("noimg", owner="ann", image="nope")
+    await plane.drain()
+    failed = await plane.service.get("noimg")
+    assert failed.status is Status.FAILED
+    assert "nope" in failed.error
+
+
+async def test_a_transient_proxy_outage_is_retried(plane: Plane) -> None:
+    plane.routes.unavailable = True
+    await plane.service.create("later", owner="ann")
+    assert await plane.worker.run_once()
+    assert (await plane.service.get("later")).status is Status.STARTING
+    plane.routes.unavailable = False
+    await plane.drain()
+    assert (await plane.service.get("later")).status is Status.RUNNING
+
+
+async def test_stop_then_start_then_delete_and_the_name_is_free_again(plane: Plane) -> None:
+    await plane.service.create("cycle", owner="ann")
+    await plane.drain()
+    await plane.service.request("cycle", Action.STOP)
+    await plane.drain()
+    stopped = await plane.service.get("cycle")
+    assert stopped.status is Status.STOPPED and plane.routes.routes == {}
+    await plane.service.request("cycle", Action.START)
+    await plane.drain()
+    assert (await plane.service.get("cycle")).status is Status.RUNNING
+    await plane.service.request("cycle", Action.DELETE)
+    await plane.service.request("cycle", Action.DELETE)  # harmless
+    await plane.drain()
+    with pytest.raises(NotFoundError):
+        await plane.service.get("cycle")
+    assert plane.runtime.instances == {} and plane.routes.routes == {}
+    again = await plane.service.create("cycle", owner="ann")
+    assert again.status is Status.PENDING
+
+
+async def test_an_action_the_status_forbids_is_a_conflict_naming_both(plane: Plane) -> None:
+    await plane.service.create("busy", owner="ann")
+    await plane.drain()
+    with pytest.raises(ConflictError, match=r"start.*running"):
+        await plane.service.request("busy", Action.START)
+    with pytest.raises(ConflictError):
+        await plane.service.create("busy", owner="bob")
+
+
+async def test_concurrent_actions_are_serialized_and_neither_is_lost(plane: Plane) -> None:
+    await plane.service.create("race", owner="ann")
+    await plane.drain()
+    await asyncio.gather(
+        plane.service.request("race", Action.STOP),
+        plane.service.request("race", Action.DELETE),
+    )
+    workspace = await plane.store.get("race")
+    assert workspace.desired.value == "deleted"
+    requests = [e.value for e in await plane.store.events(workspace.id) if e.kind == "request"]
+    assert sorted(requests) == ["delete", "stop"]
+
+
+async def test_resync_repairs_a_restarted_proxy_and_reports_a_vanished_instance(
+    plane: Plane,
+) -> None:
+    for name in ("one", "two"):
+        await plane.service.create(name, owner="ann")
+    await plane.drain()
+    two = await plane.service.get("two")
+    plane.routes.restart()  # the proxy forgot everything
+    del plane.runtime.instances[instance_name(two)]  # an instance deleted behind our back
+    await plane.routes.add("ghost", "10.9.9.9")
+    report = await resync(plane.store, plane.runtime, plane.routes)
+    assert report.routes_restored == ["one"]
+    assert report.vanished == ["two"]
+    assert report.orphan_routes_removed == ["ghost"]
+    assert set(plane.routes.routes) == {"one"}
+    assert (await plane.service.get("two")).status is Status.FAILED
+
+
+async def test_resync_removes_orphan_instances_and_leaves_hand_made_ones(plane: Plane) -> None:
+    from tidepool.ports import InstanceSpec
+
+    await plane.runtime.create(InstanceSpec(name="ws-00000000000000ff", image=IMAGE))
+    await plane.runtime.create(InstanceSpec(name="test", image=IMAGE))
+    report = await resync(plane.store, plane.runtime, plane.routes)
+    assert report.orphan_instances_removed == ["ws-00000000000000ff"]
+    assert set(plane.runtime.instances) == {"test"}
+
+
+async def test_an_instance_stopped_behind_our_back_is_started_again(plane: Plane) -> None:
+    await plane.service.create("nap", owner="ann")
+    await plane.drain()
+    workspace = await plane.service.get("nap")
+    plane.runtime.crash(instance_name(workspace))
+    report = await resync(plane.store, plane.runtime, plane.routes)
+    assert report.requeued == ["nap"]
+    await plane.drain()
+    assert (await plane.service.get("nap")).status is Status.RUNNING
