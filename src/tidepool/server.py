@@ -69,6 +69,8 @@ class CaddySupervisor:
             if stop.is_set():
                 return
             current = self.process.pid()
+            if pid is None:
+                pid = current  # Caddy wrote its pid file after we first looked
             if current is None or current != pid:
                 log.warning("Caddy is gone or was restarted; bringing it back")
                 try:
@@ -126,6 +128,8 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
             asyncio.create_task(supervisor.watch(stop), name="caddy-supervisor"),
             asyncio.create_task(server.serve(), name="api"),
         ]
+        for task in tasks:
+            task.add_done_callback(_report_crash)
         log.info(
             "tidepool serve: API on %s, Caddy on %s",
             settings.api_socket,
@@ -151,6 +155,12 @@ def job_queues(settings: Settings, outbox: JobQueue) -> tuple[JobQueue, OutboxRe
         sqs = SqsJobQueue.from_settings(settings)
         return sqs, OutboxRelay(outbox, sqs)
     return outbox, None
+
+
+def _report_crash(task: asyncio.Task[None]) -> None:
+    """A background task that ends early is a bug: say so loudly instead of going quiet."""
+    if not task.cancelled() and task.exception() is not None:
+        log.error("%s stopped: %r", task.get_name(), task.exception(), exc_info=task.exception())
 
 
 def api_server(plane: ControlPlane, settings: Settings) -> uvicorn.Server:

@@ -58,15 +58,16 @@ class ServeProcess:
         }
 
     def start(self, timeout: float = 60) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
         self.api_socket.unlink(missing_ok=True)
-        log = (self.data_dir / "serve.log").open("ab")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "tidepool.cli", "serve"],
-            env=self.env(),
-            stdout=log,
-            stderr=log,
-            cwd=ROOT,
-        )
+        with (self.data_dir / "serve.log").open("ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "tidepool.cli", "serve"],
+                env=self.env(),
+                stdout=log,
+                stderr=log,
+                cwd=ROOT,
+            )
         deadline = time.monotonic() + timeout
         while True:
             if self.process.poll() is not None:

@@ -25,8 +25,17 @@ def serve_command() -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(signal.SIGUSR1, _dump_tasks)
         console.print(f"Tidepool serving {settings.workspace_base_url} (API: /api)")
         await serve(settings, stop)
 
     asyncio.run(main())
     console.print("Tidepool stopped.")
+
+
+def _dump_tasks() -> None:
+    """SIGUSR1: print every asyncio task's stack to stderr, to see what a stuck server awaits."""
+    import sys
+
+    for task in asyncio.all_tasks():
+        task.print_stack(file=sys.stderr)

@@ -101,9 +101,12 @@ class Worker:
             return await self._queue.claim(self.name, self._settings.lease_seconds)
         except TidepoolError as error:
             log.warning("claiming a job failed: %s", error)
-            return None
+        except Exception:
+            log.exception("claiming a job crashed")
+        return None
 
     async def resync_safely(self) -> None:
+        """A failed resync is logged and tried again at the next interval, never fatal."""
         try:
             await resync(
                 self._store,
@@ -113,6 +116,8 @@ class Worker:
             )
         except TidepoolError as error:
             log.warning("resync failed, will try again: %s", error)
+        except Exception:
+            log.exception("resync crashed, will try again")
 
     async def run_once(self) -> bool:
         """Claim and run one job if one is due (for tests and tools); False if none was."""
@@ -123,6 +128,13 @@ class Worker:
         return True
 
     async def _run_job(self, job: Job) -> None:
+        """Run one job; whatever happens, the worker goes on (the lease covers the rest)."""
+        try:
+            await self._attempt(job)
+        except Exception:
+            log.exception("job %s could not be settled; its lease will expire", job.workspace_id)
+
+    async def _attempt(self, job: Job) -> None:
         keeper = asyncio.create_task(self._keep_lease(job))
         try:
             await self._reconciler.reconcile(job.workspace_id)

@@ -7,6 +7,7 @@ itself; whole-config changes go through ``/load``. Errors become ``ProxyError`` 
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,10 @@ from typing import Any
 import httpx
 
 from tidepool.errors import NotFoundError, ProxyError
+
+
+CONNECT_ATTEMPTS = 10
+CONNECT_BACKOFF = 0.05
 
 
 class CaddyAdmin:
@@ -36,18 +41,22 @@ class CaddyAdmin:
 
     async def _send(self, method: str, path: str, body: Any = None) -> httpx.Response:
         content = None if body is None else json.dumps(body, separators=(",", ":"))
-        try:
-            response = await self._http.request(
-                method,
-                path,
-                content=content,
-                headers={"Content-Type": "application/json"} if content is not None else None,
-            )
-        except httpx.TransportError as error:
-            raise ProxyError(
-                f"Cannot reach Caddy's admin API ({error!r}); is it running? "
-                "Try `tidepool caddy bootstrap`."
-            ) from error
+        headers = {"Content-Type": "application/json"} if content is not None else None
+        for attempt in range(CONNECT_ATTEMPTS):
+            try:
+                response = await self._http.request(method, path, content=content, headers=headers)
+                break
+            except httpx.ConnectError as error:
+                # A config load restarts the admin endpoint: its socket is briefly gone.
+                if attempt + 1 < CONNECT_ATTEMPTS:
+                    await asyncio.sleep(CONNECT_BACKOFF)
+                    continue
+                raise ProxyError(
+                    f"Cannot reach Caddy's admin API ({error!r}); is it running? "
+                    "Try `tidepool caddy bootstrap`."
+                ) from error
+            except httpx.TransportError as error:
+                raise ProxyError(f"Caddy's admin API failed: {error!r}") from error
         if response.status_code == 404 or (
             response.status_code == 400 and "unknown object ID" in response.text
         ):

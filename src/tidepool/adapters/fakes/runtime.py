@@ -66,8 +66,9 @@ class FakeInstance:
 
 
 #: ``exec_handler(instance, argv, user, env)``: an ``ExecResult`` to answer, None to pass.
-ExecHandler = Callable[[FakeInstance, Sequence[str], int | None, Mapping[str, str]],
-                       ExecResult | None]
+ExecHandler = Callable[
+    [FakeInstance, Sequence[str], int | None, Mapping[str, str]], ExecResult | None
+]
 
 
 class InMemoryRuntime:
@@ -267,8 +268,9 @@ def _guest(instance: FakeInstance, argv: list[str], uid: int, env: dict[str, str
         return ExecResult(0, f"{uid}\n", "")
     if program == "printenv":
         values = [env[key] for key in args if key in env]
-        return ExecResult(0 if len(values) == len(args) else 1,
-                          "".join(f"{v}\n" for v in values), "")
+        return ExecResult(
+            0 if len(values) == len(args) else 1, "".join(f"{v}\n" for v in values), ""
+        )
     if program == "sh" and len(args) == 2 and args[0] == "-c" and args[1].startswith("exit "):
         return ExecResult(int(args[1].split()[1]), "", "")
     if program == "cat":
@@ -280,7 +282,11 @@ def _guest(instance: FakeInstance, argv: list[str], uid: int, env: dict[str, str
         entry = instance.files.get(args[2])
         if entry is None:
             return ExecResult(1, "", f"stat: cannot statx '{args[2]}': No such file or directory\n")
-        text = (args[1].replace("%a", f"{entry.mode:o}").replace("%u", str(entry.uid))
-                .replace("%g", str(entry.gid)))
+        text = (
+            args[1]
+            .replace("%a", f"{entry.mode:o}")
+            .replace("%u", str(entry.uid))
+            .replace("%g", str(entry.gid))
+        )
         return ExecResult(0, text + "\n", "")
     return ExecResult(127, "", f"{program}: not found\n")

@@ -142,8 +142,9 @@ class IncusRuntime:
         instances = await self._client.sync("GET", "/1.0/instances", params={"recursion": "2"})
         return [
             _state_from(item["name"], item.get("state") or {})
-            for item in instances
-            if item.get("config", {}).get(MANAGED_KEY) == "true"
+            for item in instances or []
+            # An instance being created or deleted may have no config (null) yet or any more.
+            if (item.get("config") or {}).get(MANAGED_KEY) == "true"
         ]
 
     async def wait_for_ipv4(self, name: str, timeout: float) -> str:

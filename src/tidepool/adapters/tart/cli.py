@@ -50,7 +50,7 @@ class CommandResult:
     @property
     def message(self) -> str:
         """Tart's own words: stderr, or stdout for the few messages Tart prints there."""
-        return (self.stderr.strip() or self.stdout.strip() or f"exit code {self.exit_code}")
+        return self.stderr.strip() or self.stdout.strip() or f"exit code {self.exit_code}"
 
 
 def error_for(result: CommandResult, what: str) -> TidepoolError:

@@ -114,11 +114,16 @@ class GuestRunner:
         if self._ssh.user != "root" and remote[:1] != ["sudo"]:
             remote = ["sudo", "-n", "--", *remote]
         options = [
-            "-o", "BatchMode=yes",
-            "-o", "StrictHostKeyChecking=accept-new",
-            "-o", f"UserKnownHostsFile={self._known_hosts_of(vm)}",
-            "-o", f"ConnectTimeout={self._ssh.connect_timeout}",
-            "-o", "LogLevel=ERROR",
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "StrictHostKeyChecking=accept-new",
+            "-o",
+            f"UserKnownHostsFile={self._known_hosts_of(vm)}",
+            "-o",
+            f"ConnectTimeout={self._ssh.connect_timeout}",
+            "-o",
+            "LogLevel=ERROR",
         ]
         if self._ssh.identity is not None:
             options += ["-o", "IdentitiesOnly=yes", "-i", str(self._ssh.identity)]

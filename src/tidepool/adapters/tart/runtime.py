@@ -221,14 +221,14 @@ class TartRuntime:
         # content is never readable by anyone it is not meant for.
         steps: tuple[tuple[Sequence[str], bytes | None], ...] = (
             (["mkdir", "-p", posixpath.dirname(path)], None),
-            (["install", "-m", f"{mode:04o}", "-o", str(uid), "-g", str(gid), "/dev/null", path],
-             None),
+            (
+                ["install", "-m", f"{mode:04o}", "-o", str(uid), "-g", str(gid), "/dev/null", path],
+                None,
+            ),
             (["tee", path], content),
         )
         for command, stdin in steps:
-            result = await self._guest.run(
-                vm, command, timeout=self._command_timeout, stdin=stdin
-            )
+            result = await self._guest.run(vm, command, timeout=self._command_timeout, stdin=stdin)
             if not result.ok:
                 raise RuntimeOperationError(
                     f"Writing {path} in {name!r} failed at `{command[0]}` (exit "
@@ -301,8 +301,9 @@ class TartRuntime:
             await self._tart.check(["clone", image, vm], timeout=self._clone_timeout)
         except RuntimeOperationError as error:
             text = str(error)
-            if remote and any(mark in text for mark in ("code: 404", "MANIFEST_UNKNOWN",
-                                                        "NAME_UNKNOWN")):
+            if remote and any(
+                mark in text for mark in ("code: 404", "MANIFEST_UNKNOWN", "NAME_UNKNOWN")
+            ):
                 raise NotFoundError(f"Image {image!r} is not in its registry: {text}") from error
             raise
 
