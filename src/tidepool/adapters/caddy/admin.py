@@ -16,7 +16,6 @@ import httpx
 
 from tidepool.errors import NotFoundError, ProxyError
 
-
 CONNECT_ATTEMPTS = 10
 CONNECT_BACKOFF = 0.05
 
