@@ -5,11 +5,11 @@ from __future__ import annotations
 import os
 
 from fastapi import FastAPI
-from tidepool.store.sql import open_store
 
 from tidepool.api.app import create_app
 from tidepool.api.deps import ControlPlane
 from tidepool.services.workspaces import WorkspaceService
+from tidepool.store.sql import open_store
 
 
 def app() -> FastAPI:

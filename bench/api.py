@@ -29,10 +29,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from tidepool.store import migrate
-from tidepool.store.sql import open_store
 
 from tidepool.domain.workspace import Workspace
+from tidepool.store import migrate
+from tidepool.store.sql import open_store
 
 HERE = Path(__file__).resolve().parent
 

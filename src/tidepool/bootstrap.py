@@ -17,6 +17,7 @@ from tidepool.adapters.caddy.process import CaddyProcess
 from tidepool.adapters.caddy.routes import CaddyRouteTable
 from tidepool.adapters.incus.client import IncusClient, unix_socket_client
 from tidepool.adapters.incus.runtime import IncusRuntime
+from tidepool.auth.users import UserFile
 from tidepool.errors import InvalidInputError
 from tidepool.ports import RouteTable, Runtime
 from tidepool.services.instances import InstanceDefaults
@@ -57,7 +58,11 @@ def build_route_table(settings: Settings) -> RouteTable:
 
 
 def caddy_options(settings: Settings) -> CaddyOptions:
+    """Caddy's options, users included (read now: they change while Tidepool runs)."""
+    users = UserFile(settings.users_file).load() if settings.auth == "basic" else None
     return CaddyOptions(
+        users=tuple((u.name, u.password_hash) for u in users) if users is not None else None,
+        admins=tuple(u.name for u in users or () if u.admin),
         admin_socket=settings.caddy_admin_socket,
         storage_dir=settings.caddy_dir / "storage",
         listen=f"{settings.http_host}:{settings.http_port}",

@@ -135,10 +135,12 @@ class RouteTable(Protocol):
     A route sends ``/workspace/{name}/...`` to port 8080 of ``address`` with the prefix stripped.
     """
 
-    async def add(self, name: str, address: str) -> bool:
+    async def add(self, name: str, address: str, owner: str = "") -> bool:
         """Route ``name`` to ``address``; return False if that exact route existed (a no-op).
 
-        A route of the same name to another address is replaced.
+        A route of the same name to another address (or owner) is replaced. With
+        authentication on, only ``owner`` (and admins) get through; an empty owner means
+        admins only.
         """
         ...
 

@@ -11,7 +11,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 import uvicorn
@@ -24,6 +26,7 @@ from tidepool.adapters.sqs import SqsJobQueue
 from tidepool.adapters.sqs_relay import OutboxRelay
 from tidepool.api.app import create_app
 from tidepool.api.deps import ControlPlane
+from tidepool.auth.users import UserFile
 from tidepool.domain.workspace import Status
 from tidepool.ports import JobQueue, WorkspaceStore
 from tidepool.services.reconcile import ReconcileLimits, Reconciler
@@ -45,24 +48,33 @@ class CaddySupervisor:
     process: CaddyProcess
     admin: CaddyAdmin
     store: WorkspaceStore
+    options: Callable[[], caddy_config.CaddyOptions]
+    #: Users are added and removed while Tidepool runs: a change reloads Caddy's accounts.
+    users_file: Path
 
-    async def routes_from_database(self) -> dict[str, str]:
-        return {
-            w.name: w.address
-            async for w in live_workspaces(self.store)
-            if w.status is Status.RUNNING and w.address
-        }
+    def users_version(self) -> float:
+        return self.users_file.stat().st_mtime if self.users_file.exists() else 0.0
+
+    async def routes_from_database(self) -> tuple[dict[str, str], dict[str, str]]:
+        """``({name: address}, {name: owner})`` of every running workspace."""
+        routes, owners = {}, {}
+        async for w in live_workspaces(self.store):
+            if w.status is Status.RUNNING and w.address:
+                routes[w.name], owners[w.name] = w.address, w.owner
+        return routes, owners
 
     async def rebuild(self) -> None:
-        """Start Caddy if needed and load the whole config, routes from the database."""
+        """Start Caddy if needed and load the whole config: routes from the database, users
+        from the users file."""
         await asyncio.to_thread(self.process.start)
         await wait_until_serving(self.admin)
-        routes = await self.routes_from_database()
-        await self.admin.load(caddy_config.base_config(self.process.options, routes))
+        routes, owners = await self.routes_from_database()
+        await self.admin.load(caddy_config.base_config(self.options(), routes, owners))
         log.info("Caddy config rebuilt from the database: %d routes", len(routes))
 
     async def watch(self, stop: asyncio.Event) -> None:
         pid = self.process.pid()
+        users = self.users_version()
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), CADDY_CHECK_SECONDS)
@@ -71,6 +83,10 @@ class CaddySupervisor:
             current = self.process.pid()
             if pid is None:
                 pid = current  # Caddy wrote its pid file after we first looked
+            if users != self.users_version():
+                users = self.users_version()
+                log.info("users changed; reloading Caddy's accounts")
+                current = None  # rebuild below
             if current is None or current != pid:
                 log.warning("Caddy is gone or was restarted; bringing it back")
                 try:
@@ -92,7 +108,13 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
         httpx.AsyncClient() as http,
     ):
         admin = bootstrap.caddy_admin(settings)
-        supervisor = CaddySupervisor(bootstrap.caddy_process(settings), admin, store)
+        supervisor = CaddySupervisor(
+            bootstrap.caddy_process(settings),
+            admin,
+            store,
+            lambda: bootstrap.caddy_options(settings),
+            settings.users_file,
+        )
         await supervisor.rebuild()
         reconciler = Reconciler(
             store,
@@ -120,6 +142,8 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
             ),
             store=store,
             public_url=settings.workspace_base_url,
+            auth=settings.auth == "basic",
+            admins=UserFile(settings.users_file).admins,
         )
         server = api_server(plane, settings)
         tasks = [

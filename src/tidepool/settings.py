@@ -64,6 +64,12 @@ class Settings(BaseSettings):
     worker_lease_seconds: float = Field(default=60.0, gt=1)
     resync_interval_seconds: float = Field(default=30.0, gt=0)
 
+    auth: Literal["none", "basic"] = Field(
+        default="none",
+        description="none: anyone who reaches :8080 may use every workspace (a single user); "
+        "basic: Caddy asks for a user name and password, and each user sees only their own.",
+    )
+
     runtime: Literal["incus", "tart"] = "incus"
     incus_socket: Path = Path("/var/lib/incus/unix.socket")
     instance_type: Literal["container", "virtual-machine"] = "container"
@@ -124,6 +130,10 @@ class Settings(BaseSettings):
     def api_socket(self) -> Path:
         """The control plane's HTTP API listens here; Caddy and the CLI connect to it."""
         return self.data_dir / "api.sock"
+
+    @cached_property
+    def users_file(self) -> Path:
+        return self.data_dir / "users.json"
 
     @property
     def resolved_database_url(self) -> str:

@@ -54,8 +54,12 @@ class FakeTart:
 
     def tart(self, *args: str) -> None:
         """Run the fake ``tart`` directly, as a user at the Mac would (outside Tidepool)."""
-        subprocess.run([str(FAKE_TART), *args], env={"PATH": "/usr/bin:/bin", **self.env},
-                       check=True, capture_output=True)
+        subprocess.run(
+            [str(FAKE_TART), *args],
+            env={"PATH": "/usr/bin:/bin", **self.env},
+            check=True,
+            capture_output=True,
+        )
 
     def vm(self, name: str) -> dict[str, Any]:
         vm: dict[str, Any] = self.read()["vms"][name]

@@ -11,7 +11,7 @@ import json
 from collections.abc import AsyncIterator
 from http import HTTPStatus
 
-from websockets.asyncio.server import ServerConnection, serve
+from websockets.asyncio.server import ServerConnection, serve, unix_serve
 from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 
@@ -19,7 +19,15 @@ from websockets.http11 import Request, Response
 def _answer(connection: ServerConnection, request: Request) -> Response | None:
     if request.headers.get("Upgrade", "").lower() == "websocket":
         return None
-    body = json.dumps({"path": request.path, "host": connection.local_address[0]}).encode()
+    local = connection.local_address
+    body = json.dumps(
+        {
+            "path": request.path,
+            "host": local[0] if isinstance(local, tuple) else "unix",
+            "authorization": request.headers.get("Authorization"),
+            "user": request.headers.get("X-Tidepool-User"),
+        }
+    ).encode()
     headers = Headers({"Content-Type": "application/json", "Content-Length": str(len(body))})
     return Response(HTTPStatus.OK.value, "OK", headers, body)
 
@@ -27,6 +35,13 @@ def _answer(connection: ServerConnection, request: Request) -> Response | None:
 async def _echo(connection: ServerConnection) -> None:
     async for message in connection:
         await connection.send(f"{connection.local_address[0]}:{message}")
+
+
+@contextlib.asynccontextmanager
+async def unix_upstream(path: str) -> AsyncIterator[str]:
+    """The same stand-in on a unix socket (where the control plane's API listens)."""
+    async with unix_serve(_echo, path, process_request=_answer):
+        yield path
 
 
 @contextlib.asynccontextmanager

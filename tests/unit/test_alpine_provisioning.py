@@ -158,9 +158,7 @@ def provision(tmp_path: Path, **env: str) -> Provisioned:
 @pytest.fixture(scope="module")
 def provisioned(tmp_path_factory: pytest.TempPathFactory) -> Provisioned:
     result = provision(tmp_path_factory.mktemp("alpine"))
-    logs = "".join(
-        f"--- {log.name}\n{log.read_text()}" for log in sorted(result.out.glob("*.log"))
-    )
+    logs = "".join(f"--- {log.name}\n{log.read_text()}" for log in sorted(result.out.glob("*.log")))
     assert result.returncode == 0, logs
     return result
 
@@ -169,8 +167,18 @@ def test_packages_come_from_apk_with_nodejs_for_the_npm_install(provisioned: Pro
     apk = provisioned.calls_to("apk")
     assert ["update"] in apk
     added = {package for call in apk if call[:2] == ["add", "--no-cache"] for package in call[2:]}
-    assert {"bash", "curl", "wget", "jq", "git", "openssh", "make", "python3", "nodejs",
-            "npm"} <= added
+    assert {
+        "bash",
+        "curl",
+        "wget",
+        "jq",
+        "git",
+        "openssh",
+        "make",
+        "python3",
+        "nodejs",
+        "npm",
+    } <= added
     assert not provisioned.calls_to("curl") and not provisioned.calls_to("wget")
 
 
@@ -208,12 +216,15 @@ def test_the_service_starts_code_server_with_its_command_line(provisioned: Provi
     home = str(provisioned.out.parent / "home" / "dev")
     assert recorded[:3] == [f"HOME={home}", f"PWD={home}", "WORKSPACE_NAME=ws-alpine"]
     assert [line.removeprefix("ARG=") for line in recorded[3:]] == [
-        "--bind-addr", "0.0.0.0:8080",
-        "--auth", "none",
+        "--bind-addr",
+        "0.0.0.0:8080",
+        "--auth",
+        "none",
         "--disable-telemetry",
         "--disable-update-check",
         "--disable-workspace-trust",
-        "--app-name", "ws-alpine",
+        "--app-name",
+        "ws-alpine",
         home,
     ]
     # The log file is made the user's before start-stop-daemon opens it as that user.
@@ -223,7 +234,7 @@ def test_the_service_starts_code_server_with_its_command_line(provisioned: Provi
 
 
 def test_settings_turn_telemetry_and_update_checks_off(provisioned: Provisioned) -> None:
-    settings = (provisioned.out.parent / "home/dev/.local/share/code-server/User/settings.json")
+    settings = provisioned.out.parent / "home/dev/.local/share/code-server/User/settings.json"
     text = settings.read_text()
     assert '"telemetry.telemetryLevel": "off"' in text
     assert '"update.mode": "none"' in text
@@ -240,8 +251,13 @@ def test_a_node_major_code_server_cannot_use_fails_before_npm(tmp_path: Path) ->
 def test_alpine_setup_needs_the_shared_script(tmp_path: Path) -> None:
     lonely = tmp_path / "alpine-setup.sh"
     shutil.copy(SCRIPTS / "alpine-setup.sh", lonely)
-    completed = subprocess.run(["sh", str(lonely)], capture_output=True, text=True, timeout=30,
-                               env={"PATH": "/usr/bin:/bin"})
+    completed = subprocess.run(
+        ["sh", str(lonely)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={"PATH": "/usr/bin:/bin"},
+    )
     assert completed.returncode == 1
     assert "workspace-setup.sh not found" in completed.stderr
 

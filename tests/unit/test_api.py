@@ -24,8 +24,9 @@ def store() -> WorkspaceStore:
 
 @pytest.fixture
 async def api(store: WorkspaceStore) -> AsyncIterator[httpx.AsyncClient]:
-    plane = ControlPlane(WorkspaceService(store, default_image="img"), store,
-                         "http://tidepool.test", event_poll=0.01)
+    plane = ControlPlane(
+        WorkspaceService(store, default_image="img"), store, "http://tidepool.test", event_poll=0.01
+    )
     transport = httpx.ASGITransport(app=create_app(plane))
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
         yield client
@@ -50,8 +51,9 @@ async def test_create_is_accepted_pending_with_a_location(api: httpx.AsyncClient
     assert body["image"] == "img"
 
 
-async def test_list_is_paginated_and_filtered(api: httpx.AsyncClient, store: WorkspaceStore
-                                              ) -> None:
+async def test_list_is_paginated_and_filtered(
+    api: httpx.AsyncClient, store: WorkspaceStore
+) -> None:
     for i in range(5):
         await api.post("/api/workspaces", json={"name": f"ws{i}"})
     first = (await api.get("/api/workspaces", params={"limit": 2})).json()
@@ -93,8 +95,11 @@ async def test_bad_query_parameters_are_422(api: httpx.AsyncClient) -> None:
 
 
 async def test_an_oversized_body_is_413(api: httpx.AsyncClient) -> None:
-    response = await api.post("/api/workspaces", content=b"{" + b" " * 20_000 + b"}",
-                              headers={"content-type": "application/json"})
+    response = await api.post(
+        "/api/workspaces",
+        content=b"{" + b" " * 20_000 + b"}",
+        headers={"content-type": "application/json"},
+    )
     assert_problem(response, 413, "limited")
 
 
@@ -125,8 +130,9 @@ async def test_events_stream_status_changes_and_phases(
 
     async def progress() -> None:
         await asyncio.sleep(0.05)
-        moved = await store.save(workspace.move_to(Status.CREATING),
-                                 event=("status", "creating", ""))
+        moved = await store.save(
+            workspace.move_to(Status.CREATING), event=("status", "creating", "")
+        )
         await store.add_event(moved.id, "phase", "instance_created", "0.10s")
         moved = await store.save(moved.move_to(Status.DELETING), event=("status", "deleting", ""))
         await store.save(moved.move_to(Status.DELETED), event=("status", "deleted", ""))
@@ -140,8 +146,13 @@ async def test_events_stream_status_changes_and_phases(
                 event = json.loads(line[5:])
                 seen.append((event["kind"], event["value"]))
     await task
-    assert seen == [("status", "pending"), ("status", "creating"),
-                    ("phase", "instance_created"), ("status", "deleting"), ("status", "deleted")]
+    assert seen == [
+        ("status", "pending"),
+        ("status", "creating"),
+        ("phase", "instance_created"),
+        ("status", "deleting"),
+        ("status", "deleted"),
+    ]
 
 
 async def test_health_and_openapi(api: httpx.AsyncClient) -> None:

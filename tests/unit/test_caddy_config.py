@@ -112,5 +112,5 @@ def test_only_the_configured_ports_are_forwarded() -> None:
 def test_an_upstream_that_does_not_answer_gets_a_page_not_a_hang() -> None:
     cfg = config.base_config(OPTIONS)
     server = _server(cfg)
-    assert server["errors"]["routes"][0]["handle"][0]["body"].count("Nothing answered") == 1
+    assert server["errors"]["routes"][-1]["handle"][0]["body"].count("Nothing answered") == 1
     assert all(p["transport"]["dial_timeout"] for p in _proxies(cfg))

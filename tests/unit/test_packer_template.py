@@ -68,7 +68,9 @@ def test_the_template_is_formatted_as_packer_fmt_writes_it() -> None:
     assert packer, "packer is not installed: apt-get install -y packer"
     completed = subprocess.run(
         [packer, "fmt", "-check", "-diff", str(TEMPLATE)],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert completed.returncode == 0, completed.stdout + completed.stderr
 

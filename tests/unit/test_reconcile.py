@@ -44,18 +44,32 @@ class Plane:
         raise AssertionError("jobs kept coming")
 
 
-def build(runtime: InMemoryRuntime | None = None, http: httpx.AsyncClient | None = None,
-          max_attempts: int = 3) -> Plane:
+def build(
+    runtime: InMemoryRuntime | None = None,
+    http: httpx.AsyncClient | None = None,
+    max_attempts: int = 3,
+) -> Plane:
     store, queue = memory_store()
     runtime = runtime or InMemoryRuntime(images=[IMAGE])
     routes = InMemoryRouteTable()
-    reconciler = Reconciler(store, runtime, routes, http or healthy_ide(),
-                            ReconcileLimits(ide_timeout=0.5, boot_timeout=0.5))
-    worker = Worker(store, queue, runtime, routes, reconciler,
-                    WorkerSettings(base_backoff=0, max_backoff=0, max_attempts=max_attempts,
-                                   lease_seconds=30))
-    return Plane(store, queue, runtime, routes,
-                 WorkspaceService(store, default_image=IMAGE), worker)
+    reconciler = Reconciler(
+        store,
+        runtime,
+        routes,
+        http or healthy_ide(),
+        ReconcileLimits(ide_timeout=0.5, boot_timeout=0.5),
+    )
+    worker = Worker(
+        store,
+        queue,
+        runtime,
+        routes,
+        reconciler,
+        WorkerSettings(base_backoff=0, max_backoff=0, max_attempts=max_attempts, lease_seconds=30),
+    )
+    return Plane(
+        store, queue, runtime, routes, WorkspaceService(store, default_image=IMAGE), worker
+    )
 
 
 @pytest.fixture

@@ -211,8 +211,9 @@ async def test_images_without_the_agent_are_reached_over_ssh(
     fake.add_image("no-agent", agent=False)
     await make(runtime, "alice", image="no-agent", environment={"WORKSPACE_NAME": "alice"})
     await runtime.start("alice")  # delivers the environment file over SSH
-    result = await runtime.exec("alice", ["printenv", "GREETING"], user=1000,
-                                env={"GREETING": "it's $HOME; rm -rf /"})
+    result = await runtime.exec(
+        "alice", ["printenv", "GREETING"], user=1000, env={"GREETING": "it's $HOME; rm -rf /"}
+    )
     assert (result.exit_code, result.stdout) == (0, "it's $HOME; rm -rf /\n")
     written = await runtime.exec("alice", ["cat", "/etc/tidepool/workspace.env"])
     assert written.stdout == "WORKSPACE_NAME=alice\n"
@@ -268,7 +269,9 @@ def test_parse_list_reads_tarts_pretty_json_and_the_older_running_flag() -> None
     )
     first, second = parse_list(text)
     assert (first.name, first.local, first.status) == (
-        "tidepool-ws-alice", True, InstanceStatus.RUNNING
+        "tidepool-ws-alice",
+        True,
+        InstanceStatus.RUNNING,
     )
     assert (second.local, second.status) == (False, InstanceStatus.STOPPED)
     assert parse_get('{"CPU": 2, "Memory": 4096, "State": "suspended"}').status is (

@@ -10,7 +10,7 @@ from fastapi.staticfiles import StaticFiles
 from tidepool import __version__
 from tidepool.api import problems
 from tidepool.api.deps import ControlPlane
-from tidepool.api.routers import health, workspaces
+from tidepool.api.routers import health, me, workspaces
 from tidepool.web import STATIC_DIR
 
 MAX_BODY_BYTES = 16 * 1024
@@ -28,6 +28,7 @@ def create_app(plane: ControlPlane) -> FastAPI:
     problems.install(app)
     app.include_router(workspaces.router, prefix="/api")
     app.include_router(health.router, prefix="/api")
+    app.include_router(me.router, prefix="/api")
     app.mount("/app", StaticFiles(directory=STATIC_DIR, html=True), name="web")
 
     @app.middleware("http")

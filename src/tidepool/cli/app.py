@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from tidepool.cli import caddy, checklist, host, image, serve, vm, workspace
+from tidepool.cli import caddy, checklist, host, image, serve, user, vm, workspace
 
 app = typer.Typer(
     name="tidepool",
@@ -21,6 +21,7 @@ app.command("verify")(checklist.verify_command)
 app.command("down")(checklist.down_command)
 app.command("serve")(serve.serve_command)
 app.add_typer(workspace.app, name="workspace")
+app.add_typer(user.app, name="user")
 
 
 def main() -> None:

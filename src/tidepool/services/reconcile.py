@@ -107,7 +107,7 @@ class Reconciler:
         await self._phase(workspace, "booted", started)
         await wait_for_ide(self._http, address, timeout=self._limits.ide_timeout)
         await self._phase(workspace, "ide_healthy", started)
-        await self._routes.add(workspace.name, address)
+        await self._routes.add(workspace.name, address, workspace.owner)
         await self._phase(workspace, "route_live", started)
         return await self._move(workspace, Status.RUNNING, address=address, error="")
 

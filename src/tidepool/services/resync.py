@@ -96,7 +96,7 @@ async def resync(
                 report.requeued.append(workspace.name)
                 continue
             if workspace.address and current_routes.get(workspace.name) != workspace.address:
-                await routes.add(workspace.name, workspace.address)
+                await routes.add(workspace.name, workspace.address, workspace.owner)
                 await store.add_event(workspace.id, "phase", "route_live", "restored by resync")
                 report.routes_restored.append(workspace.name)
         elif not workspace.settled and workspace.status is not Status.FAILED:

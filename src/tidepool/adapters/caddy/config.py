@@ -54,15 +54,30 @@ class CaddyOptions:
     api_socket: Path | None = None
     #: Ports inside a workspace reachable at ``/workspace/{name}/port/{port}/``.
     forward_ports: tuple[int, ...] = DEFAULT_FORWARD_PORTS
+    #: ``(name, bcrypt hash)`` of every user when ``basic`` auth is on; None when auth is off.
+    users: tuple[tuple[str, str], ...] | None = None
+    #: Users who may open every workspace.
+    admins: tuple[str, ...] = ()
+
+    @property
+    def auth(self) -> bool:
+        return self.users is not None
 
 
 def route_id(name: str) -> str:
     return f"{ROUTE_ID_PREFIX}{name}"
 
 
-def mapping(name: str, address: str) -> JSON:
-    """One workspace in the map: its name in, its instance's address out."""
-    return {"@id": route_id(name), "input": name, "outputs": [address]}
+OWNER_PLACEHOLDER = "{tidepool.owner}"
+USER_PLACEHOLDER = "{http.auth.user.id}"
+AUTH_ID = "tidepool-auth"
+#: Caddy tells the API who the request is from in this header (any client value is replaced).
+USER_HEADER = "X-Tidepool-User"
+
+
+def mapping(name: str, address: str, owner: str = "") -> JSON:
+    """One workspace in the map: its name in; its instance's address and its owner out."""
+    return {"@id": route_id(name), "input": name, "outputs": [address, owner]}
 
 
 def page(status: int | str, title: str, message: str) -> JSON:
@@ -156,10 +171,28 @@ def port_routes(forward_ports: tuple[int, ...]) -> list[JSON]:
     ]
 
 
+def ownership_route(admins: tuple[str, ...]) -> JSON:
+    """Someone else's workspace answers exactly like a missing one: names do not leak."""
+    return {
+        "match": [
+            {
+                "not": [
+                    {"vars": {OWNER_PLACEHOLDER: [USER_PLACEHOLDER]}},
+                    {"vars": {USER_PLACEHOLDER: list(admins)}},
+                ]
+            }
+        ],
+        "handle": [UNKNOWN_WORKSPACE],
+        "terminal": True,
+    }
+
+
 def workspace_routes(
     routes: Mapping[str, str],
     workspace_port: int = WORKSPACE_PORT,
     forward_ports: tuple[int, ...] = DEFAULT_FORWARD_PORTS,
+    owners: Mapping[str, str] | None = None,
+    admins: tuple[str, ...] | None = None,
 ) -> list[JSON]:
     """The routes that serve ``/workspace/...``."""
     return [
@@ -192,9 +225,11 @@ def workspace_routes(
                     "handler": "map",
                     "@id": MAP_ID,
                     "source": "{http.vars.tidepool_ws}",
-                    "destinations": [UPSTREAM_PLACEHOLDER],
-                    "defaults": [""],
-                    "mappings": [mapping(n, a) for n, a in sorted(routes.items())],
+                    "destinations": [UPSTREAM_PLACEHOLDER, OWNER_PLACEHOLDER],
+                    "defaults": ["", ""],
+                    "mappings": [
+                        mapping(n, a, (owners or {}).get(n, "")) for n, a in sorted(routes.items())
+                    ],
                 },
                 {
                     "handler": "subroute",
@@ -204,6 +239,7 @@ def workspace_routes(
                             "handle": [UNKNOWN_WORKSPACE],
                             "terminal": True,
                         },
+                        *([ownership_route(admins)] if admins is not None else []),
                         *port_routes(forward_ports),
                         {
                             "handle": [
@@ -232,6 +268,8 @@ def proxy(dial: str) -> JSON:
     return {
         "handler": "reverse_proxy",
         "upstreams": [{"dial": dial}],
+        # The user's credentials stay at the door: a workspace never sees them.
+        "headers": {"request": {"delete": ["Authorization"]}},
         "transport": {"protocol": "http", "compression": False, "dial_timeout": DIAL_TIMEOUT},
         "flush_interval": -1,
         "stream_close_delay": STREAM_CLOSE_DELAY,
@@ -261,6 +299,7 @@ def api_routes(api_socket: Path | None) -> list[JSON]:
                     "handler": "reverse_proxy",
                     "upstreams": [{"dial": f"unix/{api_socket}"}],
                     "flush_interval": -1,
+                    "headers": {"request": {"set": {USER_HEADER: [USER_PLACEHOLDER]}}},
                 }
             ],
             "terminal": True,
@@ -268,7 +307,46 @@ def api_routes(api_socket: Path | None) -> list[JSON]:
     ]
 
 
-def base_config(options: CaddyOptions, routes: Mapping[str, str] | None = None) -> JSON:
+def auth_route(users: tuple[tuple[str, str], ...]) -> JSON:
+    """Basic auth in front of everything but ``/``; ``hash_cache`` keeps bcrypt off the hot path.
+
+    Not terminal: it authenticates, then the routes after it run with ``{http.auth.user.id}``.
+    """
+    return {
+        "match": [{"path": ["/api", "/api/*", "/app", "/app/*", "/workspace", "/workspace/*"]}],
+        "handle": [
+            {
+                "handler": "authentication",
+                "@id": AUTH_ID,
+                "providers": {
+                    "http_basic": {
+                        "accounts": [{"username": n, "password": h} for n, h in users],
+                        "hash": {"algorithm": "bcrypt"},
+                        "hash_cache": {},
+                        "realm": "Tidepool",
+                    }
+                },
+            }
+        ],
+    }
+
+
+SIGN_IN = page(401, "Sign in required", "Sign in with your Tidepool user name and password.")
+
+
+def error_routes() -> list[JSON]:
+    """Pages for errors raised inside Caddy: sign-in required, or an upstream not answering."""
+    return [
+        {"match": [{"vars": {"{http.error.status_code}": ["401"]}}], "handle": [SIGN_IN]},
+        {"handle": [UPSTREAM_DOWN]},
+    ]
+
+
+def base_config(
+    options: CaddyOptions,
+    routes: Mapping[str, str] | None = None,
+    owners: Mapping[str, str] | None = None,
+) -> JSON:
     """The whole config: admin on a unix socket, HTTP only, the workspace routes."""
     return {
         "admin": {
@@ -283,11 +361,16 @@ def base_config(options: CaddyOptions, routes: Mapping[str, str] | None = None) 
                     SERVER_NAME: {
                         "listen": [options.listen],
                         "automatic_https": {"disable": True},
-                        "errors": {"routes": [{"handle": [UPSTREAM_DOWN]}]},
+                        "errors": {"routes": error_routes()},
                         "routes": [
+                            *([auth_route(options.users)] if options.users is not None else []),
                             *api_routes(options.api_socket),
                             *workspace_routes(
-                                routes or {}, options.workspace_port, options.forward_ports
+                                routes or {},
+                                options.workspace_port,
+                                options.forward_ports,
+                                owners,
+                                options.admins if options.auth else None,
                             ),
                             {"handle": [NOT_FOUND], "terminal": True},
                         ],

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 
 from tidepool.adapters.caddy import config
 from tidepool.adapters.caddy.admin import CaddyAdmin
+from tidepool.auth.users import validate_user_name
 from tidepool.domain.names import validate_ipv4, validate_workspace_name
 from tidepool.errors import NotFoundError, ProxyError
 
@@ -23,16 +24,18 @@ class CaddyRouteTable:
     async def aclose(self) -> None:
         await self._admin.aclose()
 
-    async def add(self, name: str, address: str) -> bool:
+    async def add(self, name: str, address: str, owner: str = "") -> bool:
         name = validate_workspace_name(name)
         address = validate_ipv4(address)
-        entry = config.mapping(name, address)
+        if owner:
+            validate_user_name(owner)
+        entry = config.mapping(name, address, owner)
         try:
             current = await self._admin.get(f"/id/{config.route_id(name)}")
         except NotFoundError:
             current = None
         if current is not None:
-            if current.get("outputs") == [address]:
+            if current.get("outputs") == [address, owner]:
                 return False
             await self._admin.patch(f"/id/{config.route_id(name)}", entry)
             return True

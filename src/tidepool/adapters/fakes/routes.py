@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from tidepool.auth.users import validate_user_name
 from tidepool.domain.names import validate_ipv4, validate_workspace_name
 from tidepool.errors import NotFoundError, ProxyError
 
@@ -16,6 +17,8 @@ from tidepool.errors import NotFoundError, ProxyError
 class InMemoryRouteTable:
     def __init__(self) -> None:
         self.routes: dict[str, str] = {}
+        #: The owner recorded with each route (who may pass when authentication is on).
+        self.owners: dict[str, str] = {}
         self.unavailable = False
         #: How many times the table was changed (each change is a config reload in Caddy).
         self.changes = 0
@@ -28,12 +31,15 @@ class InMemoryRouteTable:
         if self.unavailable:
             raise ProxyError("Injected: the proxy is unavailable.")
 
-    async def add(self, name: str, address: str) -> bool:
+    async def add(self, name: str, address: str, owner: str = "") -> bool:
         self._check()
         name, address = validate_workspace_name(name), validate_ipv4(address)
-        if self.routes.get(name) == address:
+        if owner:
+            validate_user_name(owner)
+        if self.routes.get(name) == address and self.owners.get(name) == owner:
             return False
         self.routes[name] = address
+        self.owners[name] = owner
         self.changes += 1
         return True
 

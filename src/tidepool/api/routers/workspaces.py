@@ -7,20 +7,21 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query, Response, status
 from fastapi.responses import StreamingResponse
 
-from tidepool.api.deps import LOCAL_OWNER, Plane
+from tidepool.api.deps import Identity, Me, Plane
 from tidepool.api.schemas import WorkspaceCreate, WorkspacePublic, WorkspacesPublic
 from tidepool.api.sse import event_stream
-from tidepool.domain.workspace import Action, Status
+from tidepool.domain.workspace import Action, Status, Workspace
+from tidepool.errors import NotFoundError
 
 router = APIRouter(prefix="/workspaces", tags=["workspaces"])
 
 
 @router.post("", status_code=status.HTTP_202_ACCEPTED, response_model=WorkspacePublic)
 async def create_workspace(
-    body: WorkspaceCreate, plane: Plane, response: Response
+    body: WorkspaceCreate, plane: Plane, me: Me, response: Response
 ) -> WorkspacePublic:
     """Create a workspace; it starts in ``pending`` and the worker brings it up."""
-    workspace = await plane.workspaces.create(body.name, owner=LOCAL_OWNER, image=body.image)
+    workspace = await plane.workspaces.create(body.name, owner=me.name, image=body.image)
     response.headers["Location"] = f"/api/workspaces/{workspace.name}"
     return WorkspacePublic.of(workspace, plane.public_url)
 
@@ -28,11 +29,15 @@ async def create_workspace(
 @router.get("", response_model=WorkspacesPublic)
 async def list_workspaces(
     plane: Plane,
+    me: Me,
     status_filter: Annotated[Status | None, Query(alias="status")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> WorkspacesPublic:
-    page = await plane.workspaces.list(status=status_filter, limit=limit, offset=offset)
+    owner = None if me.admin else me.name
+    page = await plane.workspaces.list(
+        status=status_filter, owner=owner, limit=limit, offset=offset
+    )
     return WorkspacesPublic(
         items=[WorkspacePublic.of(w, plane.public_url) for w in page.items],
         total=page.total,
@@ -41,39 +46,49 @@ async def list_workspaces(
     )
 
 
+async def _visible(name: str, plane: Plane, me: Identity) -> Workspace:
+    """The workspace if ``me`` may see it; someone else's answers 404, so names don't leak."""
+    workspace = await plane.workspaces.get(name)
+    if not me.may_see(workspace.owner):
+        raise NotFoundError(f"There is no workspace {name!r}.")
+    return workspace
+
+
 @router.get("/{name}", response_model=WorkspacePublic)
-async def get_workspace(name: str, plane: Plane) -> WorkspacePublic:
-    return WorkspacePublic.of(await plane.workspaces.get(name), plane.public_url)
+async def get_workspace(name: str, plane: Plane, me: Me) -> WorkspacePublic:
+    return WorkspacePublic.of(await _visible(name, plane, me), plane.public_url)
 
 
-async def _act(name: str, action: Action, plane: Plane) -> WorkspacePublic:
+async def _act(name: str, action: Action, plane: Plane, me: Identity) -> WorkspacePublic:
+    await _visible(name, plane, me)
     return WorkspacePublic.of(await plane.workspaces.request(name, action), plane.public_url)
 
 
 @router.post("/{name}/start", status_code=status.HTTP_202_ACCEPTED, response_model=WorkspacePublic)
-async def start_workspace(name: str, plane: Plane) -> WorkspacePublic:
-    return await _act(name, Action.START, plane)
+async def start_workspace(name: str, plane: Plane, me: Me) -> WorkspacePublic:
+    return await _act(name, Action.START, plane, me)
 
 
 @router.post("/{name}/stop", status_code=status.HTTP_202_ACCEPTED, response_model=WorkspacePublic)
-async def stop_workspace(name: str, plane: Plane) -> WorkspacePublic:
-    return await _act(name, Action.STOP, plane)
+async def stop_workspace(name: str, plane: Plane, me: Me) -> WorkspacePublic:
+    return await _act(name, Action.STOP, plane, me)
 
 
 @router.delete("/{name}", status_code=status.HTTP_202_ACCEPTED, response_model=WorkspacePublic)
-async def delete_workspace(name: str, plane: Plane) -> WorkspacePublic:
+async def delete_workspace(name: str, plane: Plane, me: Me) -> WorkspacePublic:
     """Delete the workspace and its instance; deleting twice is harmless."""
-    return await _act(name, Action.DELETE, plane)
+    return await _act(name, Action.DELETE, plane, me)
 
 
 @router.get("/{name}/events", response_class=StreamingResponse)
 async def workspace_events(
     name: str,
     plane: Plane,
+    me: Me,
     last_event_id: Annotated[int, Header(ge=0)] = 0,
 ) -> StreamingResponse:
     """Server-sent events: each status change and each start-up phase, as they happen."""
-    workspace = await plane.workspaces.get(name)
+    workspace = await _visible(name, plane, me)
     return StreamingResponse(
         event_stream(plane.store, workspace.id, last_event_id, plane.event_poll),
         media_type="text/event-stream",

@@ -1,0 +1,1 @@
+"""Who is asking: Tidepool's users, and how Caddy and the API learn who a request is from."""

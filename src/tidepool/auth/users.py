@@ -1,0 +1,90 @@
+"""Tidepool's users: names, bcrypt password hashes and an admin flag, in one JSON file.
+
+Caddy's ``basic_auth`` checks passwords against these hashes (with its hash cache, so bcrypt
+runs once per credential, not per request); the API only ever sees the name Caddy vouched
+for. Passwords are never stored, logged or echoed; the file is readable by root only.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import bcrypt
+
+from tidepool.errors import ConflictError, InvalidInputError, NotFoundError
+
+USER_NAME = re.compile(r"[a-z][a-z0-9._-]{0,31}")
+MIN_PASSWORD_LENGTH = 8
+BCRYPT_ROUNDS = 12
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    name: str
+    password_hash: str
+    admin: bool = False
+
+
+def validate_user_name(name: str) -> str:
+    if not USER_NAME.fullmatch(name or ""):
+        raise InvalidInputError(
+            f"Invalid user name {name!r}: a lowercase letter first, then up to 31 lowercase "
+            "letters, digits, dots, underscores or hyphens."
+        )
+    return name
+
+
+def hash_password(password: str) -> str:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise InvalidInputError(f"Passwords need at least {MIN_PASSWORD_LENGTH} characters.")
+    if len(password.encode()) > 72:
+        raise InvalidInputError("Passwords are limited to 72 bytes (bcrypt's limit).")
+    return bcrypt.hashpw(password.encode(), bcrypt.gensalt(BCRYPT_ROUNDS)).decode()
+
+
+class UserFile:
+    """The users, read fresh from disk on each call (it changes rarely and is tiny)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def load(self) -> list[User]:
+        if not self.path.exists():
+            return []
+        data = json.loads(self.path.read_text())
+        return [User(**item) for item in data.get("users", [])]
+
+    def _save(self, users: list[User]) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        partial = self.path.with_suffix(".partial")
+        partial.write_text(json.dumps({"users": [asdict(u) for u in users]}, indent=1))
+        os.chmod(partial, 0o600)
+        partial.replace(self.path)
+
+    def get(self, name: str) -> User:
+        for user in self.load():
+            if user.name == name:
+                return user
+        raise NotFoundError(f"There is no user {name!r}.")
+
+    def add(self, name: str, password: str, *, admin: bool = False) -> User:
+        name = validate_user_name(name)
+        users = self.load()
+        if any(u.name == name for u in users):
+            raise ConflictError(f"User {name!r} exists already.")
+        user = User(name, hash_password(password), admin)
+        self._save([*users, user])
+        return user
+
+    def remove(self, name: str) -> None:
+        users = self.load()
+        if not any(u.name == name for u in users):
+            raise NotFoundError(f"There is no user {name!r}.")
+        self._save([u for u in users if u.name != name])
+
+    def admins(self) -> frozenset[str]:
+        return frozenset(u.name for u in self.load() if u.admin)
