@@ -160,3 +160,53 @@ async def test_health_and_openapi(api: httpx.AsyncClient) -> None:
     spec = (await api.get("/api/openapi.json")).json()
     assert "/api/workspaces/{name}/events" in spec["paths"]
     assert (await api.get("/api/docs")).status_code == 200
+
+
+@pytest.fixture
+async def guarded(store: WorkspaceStore) -> AsyncIterator[httpx.AsyncClient]:
+    """The API as Caddy reaches it with basic auth on: ann and bob, root is an admin."""
+    plane = ControlPlane(
+        WorkspaceService(store, default_image="img"),
+        store,
+        "http://tidepool.test",
+        event_poll=0.01,
+        auth=True,
+        admins=lambda: frozenset({"root"}),
+    )
+    transport = httpx.ASGITransport(app=create_app(plane))
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        yield client
+
+
+def as_user(name: str) -> dict[str, str]:
+    return {"X-Tidepool-User": name}
+
+
+async def test_each_user_sees_and_acts_on_only_their_own(guarded: httpx.AsyncClient) -> None:
+    created = await guarded.post("/api/workspaces", json={"name": "anns"}, headers=as_user("ann"))
+    assert created.json()["owner"] == "ann"
+    await guarded.post("/api/workspaces", json={"name": "bobs"}, headers=as_user("bob"))
+    listed = (await guarded.get("/api/workspaces", headers=as_user("bob"))).json()
+    assert [w["name"] for w in listed["items"]] == ["bobs"] and listed["total"] == 1
+    for method, path in [
+        ("GET", "/api/workspaces/anns"),
+        ("POST", "/api/workspaces/anns/stop"),
+        ("DELETE", "/api/workspaces/anns"),
+        ("GET", "/api/workspaces/anns/events"),
+    ]:
+        response = await guarded.request(method, path, headers=as_user("bob"))
+        assert_problem(response, 404)
+        assert response.json() == (
+            await guarded.request(method, path.replace("anns", "nobody"), headers=as_user("bob"))
+        ).json() | {"detail": response.json()["detail"]}
+    assert (await guarded.get("/api/workspaces/anns", headers=as_user("ann"))).json()[
+        "desired"
+    ] == "running", "bob's attempts changed nothing"
+    every = (await guarded.get("/api/workspaces", headers=as_user("root"))).json()
+    assert every["total"] == 2
+    me = (await guarded.get("/api/me", headers=as_user("root"))).json()
+    assert me == {"name": "root", "admin": True}
+
+
+async def test_with_auth_on_an_empty_user_is_refused(guarded: httpx.AsyncClient) -> None:
+    assert_problem(await guarded.get("/api/workspaces", headers=as_user("")), 401)
