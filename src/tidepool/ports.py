@@ -242,8 +242,15 @@ class WorkspaceStore(Protocol):
         """Append a start-up phase (or any event) to the workspace's log."""
         ...
 
-    async def events(self, workspace_id: str, after: int = 0) -> Sequence[Event]:
-        """The workspace's events with ``seq > after``, oldest first."""
+    async def events(
+        self, workspace_id: str | None, after: int = 0, limit: int = 1000
+    ) -> Sequence[Event]:
+        """The workspace's events (every workspace's if None) with ``seq > after``, oldest
+        first, at most ``limit``."""
+        ...
+
+    async def latest_event_seq(self) -> int:
+        """The ``seq`` of the newest event of any workspace (0 if there is none)."""
         ...
 
     async def enqueue(self, workspace_id: str) -> None:

@@ -210,3 +210,23 @@ async def test_each_user_sees_and_acts_on_only_their_own(guarded: httpx.AsyncCli
 
 async def test_with_auth_on_an_empty_user_is_refused(guarded: httpx.AsyncClient) -> None:
     assert_problem(await guarded.get("/api/workspaces", headers=as_user("")), 401)
+
+
+async def test_the_live_feed_carries_only_what_the_user_may_see(store: WorkspaceStore) -> None:
+    """The stream behind /api/events (the endpoint itself never ends, so it is driven here)."""
+    from tidepool.api.sse import all_events_stream
+
+    service = WorkspaceService(store, default_image="img")
+    await service.create("before", owner="bob")  # history: not replayed, the list has it
+
+    async def visible(workspace_id: str) -> str | None:
+        workspace = await store.get_by_id(workspace_id)
+        return workspace.name if workspace.owner == "bob" else None
+
+    stream = all_events_stream(store, visible, 0, poll=0.01)
+    assert await anext(stream) == "retry: 1000\n\n"
+    await service.create("anns", owner="ann")
+    await service.create("bobs", owner="bob")
+    event = json.loads((await anext(stream)).split("data: ", 1)[1])
+    assert (event["name"], event["value"]) == ("bobs", "pending")
+    await stream.aclose()

@@ -29,6 +29,7 @@ def create_app(plane: ControlPlane) -> FastAPI:
     app.include_router(workspaces.router, prefix="/api")
     app.include_router(health.router, prefix="/api")
     app.include_router(me.router, prefix="/api")
+    app.include_router(workspaces.events_router, prefix="/api")
     app.mount("/app", StaticFiles(directory=STATIC_DIR, html=True), name="web")
 
     @app.middleware("http")

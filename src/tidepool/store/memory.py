@@ -167,8 +167,15 @@ class InMemoryWorkspaceStore:
             raise NotFoundError(f"No workspace with id {workspace_id!r}.")
         self.state.append_event(workspace_id, kind, value, detail)
 
-    async def events(self, workspace_id: str, after: int = 0) -> Sequence[Event]:
-        return [e for e in self.state.events if e.workspace_id == workspace_id and e.seq > after]
+    async def latest_event_seq(self) -> int:
+        return self.state.events[-1].seq if self.state.events else 0
+
+    async def events(
+        self, workspace_id: str | None, after: int = 0, limit: int = 1000
+    ) -> Sequence[Event]:
+        return [
+            e for e in self.state.events if e.seq > after and workspace_id in (None, e.workspace_id)
+        ][:limit]
 
     async def enqueue(self, workspace_id: str) -> None:
         if workspace_id not in self.state.workspaces:

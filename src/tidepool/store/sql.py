@@ -156,12 +156,22 @@ class SqlWorkspaceStore:
                 raise NotFoundError(f"No workspace with id {workspace_id!r}.")
             await _append_event(connection, workspace_id, kind, value, detail)
 
-    async def events(self, workspace_id: str, after: int = 0) -> Sequence[Event]:
+    async def latest_event_seq(self) -> int:
+        async with self._db.read() as connection:
+            latest = await connection.scalar(sa.select(sa.func.max(workspace_events.c.seq)))
+        return int(latest or 0)
+
+    async def events(
+        self, workspace_id: str | None, after: int = 0, limit: int = 1000
+    ) -> Sequence[Event]:
         query = (
             sa.select(workspace_events)
-            .where(workspace_events.c.workspace_id == workspace_id, workspace_events.c.seq > after)
+            .where(workspace_events.c.seq > after)
             .order_by(workspace_events.c.seq)
+            .limit(limit)
         )
+        if workspace_id is not None:
+            query = query.where(workspace_events.c.workspace_id == workspace_id)
         async with self._db.read() as connection:
             rows = (await connection.execute(query)).mappings().all()
         return [

@@ -9,7 +9,7 @@ from fastapi.responses import StreamingResponse
 
 from tidepool.api.deps import Identity, Me, Plane
 from tidepool.api.schemas import WorkspaceCreate, WorkspacePublic, WorkspacesPublic
-from tidepool.api.sse import event_stream
+from tidepool.api.sse import all_events_stream, event_stream
 from tidepool.domain.workspace import Action, Status, Workspace
 from tidepool.errors import NotFoundError
 
@@ -91,6 +91,35 @@ async def workspace_events(
     workspace = await _visible(name, plane, me)
     return StreamingResponse(
         event_stream(plane.store, workspace.id, last_event_id, plane.event_poll),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )
+
+
+events_router = APIRouter(tags=["workspaces"])
+
+
+@events_router.get("/events", response_class=StreamingResponse)
+async def all_events(
+    plane: Plane,
+    me: Me,
+    last_event_id: Annotated[int, Header(ge=0)] = 0,
+) -> StreamingResponse:
+    """Server-sent events of every workspace the user may see: the web app's live feed."""
+    names: dict[str, str | None] = {}
+
+    async def visible(workspace_id: str) -> str | None:
+        if workspace_id not in names:
+            try:
+                workspace = await plane.store.get_by_id(workspace_id)
+            except NotFoundError:
+                names[workspace_id] = None
+            else:
+                names[workspace_id] = workspace.name if me.may_see(workspace.owner) else None
+        return names[workspace_id]
+
+    return StreamingResponse(
+        all_events_stream(plane.store, visible, last_event_id, plane.event_poll),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )
