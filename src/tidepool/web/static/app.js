@@ -109,7 +109,7 @@ function confirmDelete(entry, doDelete) {
 
 function follow() {
   const source = new EventSource("/api/events", { withCredentials: true });
-  source.onmessage = async (message) => {
+  const onEvent = async (message) => {
     const event = JSON.parse(message.data);
     const entry = byId.get(event.workspace_id);
     if (event.kind === "phase" && entry) {
@@ -122,6 +122,8 @@ function follow() {
     if (event.kind === "status" && event.value === "starting" && entry) entry.phases = [];
     try { upsert(await api("GET", `/workspaces/${event.name}`)); } catch (_) { /* gone */ }
   };
+  // The server names each event by its kind.
+  for (const kind of ["status", "phase", "request"]) source.addEventListener(kind, onEvent);
 }
 
 document.getElementById("create").addEventListener("submit", async (submit) => {

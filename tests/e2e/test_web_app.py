@@ -1,0 +1,127 @@
+"""The web app in a real browser, signed in with basic auth, against a real `tidepool serve`.
+
+Sign in, create a workspace and watch it reach `running` live (server-sent events, no
+polling), open the IDE, stop it, start it, delete it (typing the name to confirm). Each
+page is saved as a screenshot in test-artifacts/.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from playwright.async_api import Browser, Page, expect
+
+from support.serve import ServeProcess, running_serve
+from tidepool.auth.users import UserFile
+
+pytestmark = [pytest.mark.e2e, pytest.mark.incus]
+USER, PASSWORD = "ann", "ann-password-1"
+START_TIMEOUT = 120_000
+
+
+@pytest.fixture(scope="module")
+def web(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeProcess]:
+    data = tmp_path_factory.mktemp("web") / "data"
+    data.mkdir()
+    UserFile(data / "users.json").add(USER, PASSWORD)
+    with running_serve(
+        data,
+        f"sqlite:///{data / 'tidepool.db'}",
+        prefix="tpw",
+        extra_env={"TIDEPOOL_AUTH": "basic"},
+    ) as serve:
+        yield serve
+
+
+@pytest.fixture
+async def page(browser: Browser) -> AsyncIterator[Page]:
+    context = await browser.new_context(
+        viewport={"width": 1100, "height": 800},
+        http_credentials={"username": USER, "password": PASSWORD},
+    )
+    yield await context.new_page()
+    await context.close()
+
+
+def row(page: Page, name: str):  # type: ignore[no-untyped-def]
+    return page.locator(f'.workspace[data-name="{name}"]')
+
+
+async def test_without_signing_in_the_app_refuses(web: ServeProcess, browser: Browser) -> None:
+    context = await browser.new_context()
+    response = await context.request.get(f"{web.base_url}/app/")
+    assert response.status == 401
+    assert "Sign in required" in await response.text()
+    wrong = await browser.new_context(http_credentials={"username": USER, "password": "nope"})
+    assert (await wrong.request.get(f"{web.base_url}/api/workspaces")).status == 401
+    await context.close()
+    await wrong.close()
+
+
+async def test_create_watch_open_stop_start_delete(
+    web: ServeProcess, page: Page, artifacts: Path
+) -> None:
+    await page.goto(f"{web.base_url}/app/")
+    await expect(page.locator("#who")).to_have_text(f"Signed in as {USER}")
+    await expect(page.locator("#empty")).to_be_visible()
+    await page.screenshot(path=artifacts / "app-empty.png")
+
+    # A bad name is refused in the page, with a message read out to screen readers.
+    await page.get_by_label("Name", exact=True).fill("Bad Name")
+    await page.get_by_role("button", name="Create").click()
+    await expect(page.locator("#create-error")).to_contain_text("lowercase letter first")
+
+    await page.get_by_label("Name", exact=True).fill("webby")
+    await page.get_by_role("button", name="Create").click()
+    workspace = row(page, "webby")
+    await expect(workspace).to_be_visible()
+    await expect(workspace.locator(".phases li").first).to_be_visible(timeout=START_TIMEOUT)
+    await page.screenshot(path=artifacts / "app-starting.png")
+    await expect(workspace.locator(".status")).to_have_text("running", timeout=START_TIMEOUT)
+    await page.screenshot(path=artifacts / "app-running.png")
+
+    async with page.context.expect_page() as opened:
+        await workspace.get_by_role("link", name="Open webby in VS Code").click()
+    ide = await opened.value
+    await ide.locator(".monaco-workbench").wait_for(timeout=90_000)
+    assert ide.url.startswith(f"{web.base_url}/workspace/webby/")
+    await ide.screenshot(path=artifacts / "app-ide.png")
+    await ide.close()
+
+    await workspace.get_by_role("button", name="Stop webby").click()
+    await expect(workspace.locator(".status")).to_have_text("stopped", timeout=START_TIMEOUT)
+    await expect(workspace.get_by_role("link", name="Open webby in VS Code")).to_have_attribute(
+        "aria-disabled", "true"
+    )
+    await page.screenshot(path=artifacts / "app-stopped.png")
+    await workspace.get_by_role("button", name="Start webby").click()
+    await expect(workspace.locator(".status")).to_have_text("running", timeout=START_TIMEOUT)
+
+    await workspace.get_by_role("button", name="Delete webby").click()
+    dialog = page.locator("#confirm-delete")
+    await expect(dialog).to_be_visible()
+    confirm = dialog.get_by_role("button", name="Delete")
+    await expect(confirm).to_be_disabled()
+    await dialog.get_by_label("Workspace name").fill("webby")
+    await page.screenshot(path=artifacts / "app-confirm-delete.png")
+    await confirm.click()
+    await expect(workspace).to_have_count(0, timeout=START_TIMEOUT)
+    await expect(page.locator("#empty")).to_be_visible()
+
+
+async def test_the_app_fits_a_narrow_window(
+    web: ServeProcess, browser: Browser, artifacts: Path
+) -> None:
+    context = await browser.new_context(
+        viewport={"width": 380, "height": 720},
+        http_credentials={"username": USER, "password": PASSWORD},
+    )
+    page = await context.new_page()
+    await page.goto(f"{web.base_url}/app/")
+    await expect(page.get_by_role("button", name="Create")).to_be_visible()
+    width = await page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 380, "no horizontal scrolling on a phone-sized window"
+    await page.screenshot(path=artifacts / "app-narrow.png")
+    await context.close()
