@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import httpx
 
 from tidepool import bootstrap
-from tidepool.adapters.caddy.process import ensure_base_config, wait_until_serving
+from tidepool.adapters.caddy.process import CaddyProcess, ensure_base_config, wait_until_serving
 from tidepool.errors import NotFoundError
 from tidepool.ports import RouteTable, Runtime
 from tidepool.services.ide import wait_for_ide
@@ -30,20 +30,23 @@ class Workspace:
     settings: Settings
 
 
-async def ensure_caddy(settings: Settings) -> None:
-    bootstrap.caddy_process(settings).start()
+async def ensure_caddy(settings: Settings) -> CaddyProcess | None:
+    """Tidepool's Caddy, started if it was not running; the process if this call started it."""
+    process = bootstrap.caddy_process(settings)
+    started = process.start()
     admin = bootstrap.caddy_admin(settings)
     try:
         await wait_until_serving(admin)
         await ensure_base_config(admin, bootstrap.caddy_options(settings))
     finally:
         await admin.aclose()
+    return process if started else None
 
 
 @contextlib.asynccontextmanager
 async def running_workspace(settings: Settings, name: str) -> AsyncIterator[Workspace]:
     """A routed workspace with a healthy IDE; deleted afterwards if this call created it."""
-    await ensure_caddy(settings)
+    caddy = await ensure_caddy(settings)
     runtime = bootstrap.build_runtime(settings)
     routes = bootstrap.build_route_table(settings)
     started = await start_instance(runtime, name, bootstrap.instance_defaults(settings))
@@ -61,3 +64,5 @@ async def running_workspace(settings: Settings, name: str) -> AsyncIterator[Work
             await runtime.delete(name)
         await routes.aclose()
         await runtime.aclose()
+        if caddy is not None:  # leave the machine as the test found it
+            caddy.stop()

@@ -28,6 +28,10 @@ from typing import Any
 JSON = dict[str, Any]
 
 SERVER_NAME = "tidepool"
+#: Bumped whenever the config's shape changes: a Caddy that resumes an older shape (from its
+#: autosave) gets the new one, with its routes carried over.
+CONFIG_VERSION = 2
+CONFIG_ID = f"tidepool-config-v{CONFIG_VERSION}"
 MAP_ID = "tidepool-workspaces"
 ROUTE_ID_PREFIX = "tidepool-route-"
 NAME_PATTERN = "[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?"
@@ -359,6 +363,7 @@ def base_config(
             "http": {
                 "servers": {
                     SERVER_NAME: {
+                        "@id": CONFIG_ID,
                         "listen": [options.listen],
                         "automatic_https": {"disable": True},
                         "errors": {"routes": error_routes()},
@@ -384,3 +389,12 @@ def base_config(
 def routes_from_mappings(mappings: list[JSON]) -> dict[str, str]:
     """Read ``{name: address}`` back from the map handler's mappings."""
     return {m["input"]: m["outputs"][0] for m in mappings if m.get("outputs")}
+
+
+def owners_from_mappings(mappings: list[JSON]) -> dict[str, str]:
+    """Read ``{name: owner}`` back (older configs had no owner: empty)."""
+    return {
+        m["input"]: (m["outputs"][1] if len(m["outputs"]) > 1 else "")
+        for m in mappings
+        if m.get("outputs")
+    }

@@ -107,16 +107,21 @@ class CaddyProcess:
 
 
 async def ensure_base_config(admin: CaddyAdmin, options: config.CaddyOptions) -> bool:
-    """Load the base config unless Caddy already has Tidepool's map; keep existing routes.
+    """Load the base config unless Caddy already runs this version of it; keep its routes.
 
     Returns True if the config was (re)loaded.
     """
     try:
-        await admin.get(f"/id/{config.MAP_ID}")
+        await admin.get(f"/id/{config.CONFIG_ID}")
         return False
     except NotFoundError:
         pass
-    await admin.load(config.base_config(options))
+    try:  # an older Tidepool's config: carry its routes over
+        mappings = await admin.get(f"/id/{config.MAP_ID}/mappings") or []
+    except NotFoundError:
+        mappings = []
+    routes = config.routes_from_mappings(mappings)
+    await admin.load(config.base_config(options, routes, config.owners_from_mappings(mappings)))
     return True
 
 
