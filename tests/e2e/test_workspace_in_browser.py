@@ -91,8 +91,8 @@ async def test_workbench_explorer_extensions_terminal_and_editor(
     await expect(terminal.first).to_be_visible(timeout=30_000)
     await asyncio.sleep(1.0)  # let the shell print its prompt
     token = uuid.uuid4().hex
-    await page.keyboard.type(f"echo {token} > ~/from-terminal.txt\n")
-    owner, content = await read_in_container(workspace, f"{HOME}/from-terminal.txt")
+    await page.keyboard.type(f"echo {token} > ~/from-terminal-{token}.txt\n")
+    owner, content = await read_in_container(workspace, f"{HOME}/from-terminal-{token}.txt")
     assert owner == "dev"
     assert content.strip() == token
     await page.screenshot(path=artifacts / "ide-terminal.png")
@@ -102,8 +102,8 @@ async def test_workbench_explorer_extensions_terminal_and_editor(
     await workspace.routes.remove("other-e2e")
     second = uuid.uuid4().hex
     await page.locator(".terminal-wrapper").first.click()
-    await page.keyboard.type(f"echo {second} > ~/after-reload.txt\n")
-    _, content = await read_in_container(workspace, f"{HOME}/after-reload.txt")
+    await page.keyboard.type(f"echo {second} > ~/after-reload-{second}.txt\n")
+    _, content = await read_in_container(workspace, f"{HOME}/after-reload-{second}.txt")
     assert content.strip() == second
     await expect(page.locator(".terminal-wrapper .xterm")).to_have_count(1)
 
