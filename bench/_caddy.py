@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import http.client
 import json
+import re
+import socket
 import statistics
 import subprocess
 import tempfile
@@ -105,3 +107,23 @@ def throughput(host: str, port: int, path: str, seconds: float, clients: int = 8
 
 def median_ms(samples: list[float]) -> float:
     return round(statistics.median(samples) * 1000, 2)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wrk_rps(url: str, seconds: float, headers: dict[str, str] | None = None) -> float:
+    """Requests per second from wrk (2 threads, 16 connections); non-2xx answers fail it."""
+    argv = ["wrk", "-t2", "-c16", f"-d{int(seconds)}s"]
+    for key, value in (headers or {}).items():
+        argv += ["-H", f"{key}: {value}"]
+    done = subprocess.run([*argv, url], capture_output=True, text=True, check=True)
+    if "Non-2xx" in done.stdout:
+        raise RuntimeError(f"errors under load: {done.stdout}")
+    match = re.search(r"Requests/sec:\s+([\d.]+)", done.stdout)
+    if match is None:
+        raise RuntimeError(done.stdout)
+    return float(match.group(1))

@@ -17,9 +17,7 @@ import argparse
 import asyncio
 import json
 import os
-import re
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -30,17 +28,12 @@ from typing import Any
 
 import httpx
 
+from _caddy import free_port, wrk_rps
 from tidepool.domain.workspace import Workspace
 from tidepool.store import migrate
 from tidepool.store.sql import open_store
 
 HERE = Path(__file__).resolve().parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def seed(url: str, count: int) -> None:
@@ -66,18 +59,6 @@ def latency(
         "p50_ms": round(statistics.median(times) * 1000, 2),
         "p95_ms": round(times[int(len(times) * 0.95) - 1] * 1000, 2),
     }
-
-
-def wrk(url: str, seconds: float) -> float:
-    done = subprocess.run(
-        ["wrk", "-t2", "-c16", f"-d{int(seconds)}s", url],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    match = re.search(r"Requests/sec:\s+([\d.]+)", done.stdout)
-    assert match, done.stdout
-    return float(match.group(1))
 
 
 def main() -> None:
@@ -130,8 +111,8 @@ def main() -> None:
                     "list": latency(client, "GET", "/api/workspaces", args.samples),
                     "create": latency(client, "POST", "/api/workspaces", args.samples, "new"),
                 }
-            results["rps_baseline_health"] = round(wrk(f"{base}/api/health", args.seconds), 1)
-            results["rps_list"] = round(wrk(f"{base}/api/workspaces", args.seconds), 1)
+            results["rps_baseline_health"] = round(wrk_rps(f"{base}/api/health", args.seconds), 1)
+            results["rps_list"] = round(wrk_rps(f"{base}/api/workspaces", args.seconds), 1)
             results["rps_ratio_list_vs_baseline"] = round(
                 results["rps_list"] / results["rps_baseline_health"], 3
             )

@@ -18,11 +18,8 @@ import asyncio
 import base64
 import contextlib
 import json
-import re
 import shutil
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -30,19 +27,13 @@ from typing import Any
 
 import bcrypt
 
-from _caddy import static_upstream
+from _caddy import free_port, static_upstream, wrk_rps
 from tidepool.adapters.caddy import config
 from tidepool.adapters.caddy.admin import CaddyAdmin
 from tidepool.adapters.caddy.process import CaddyProcess, wait_until_serving
 
 UPSTREAM = "127.0.0.50"
 USER, PASSWORD = "ann", "bench-password"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def configure(process: CaddyProcess, workspaces: int) -> None:
@@ -56,20 +47,7 @@ async def configure(process: CaddyProcess, workspaces: int) -> None:
 
 
 def wrk(port: int, seconds: float, headers: dict[str, str]) -> float:
-    argv = ["wrk", "-t2", "-c16", f"-d{int(seconds)}s"]
-    for key, value in headers.items():
-        argv += ["-H", f"{key}: {value}"]
-    done = subprocess.run(
-        [*argv, f"http://127.0.0.1:{port}/workspace/ws0/static/app.js"],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    if "Non-2xx" in done.stdout:
-        raise RuntimeError(f"errors under load: {done.stdout}")
-    match = re.search(r"Requests/sec:\s+([\d.]+)", done.stdout)
-    assert match, done.stdout
-    return float(match.group(1))
+    return wrk_rps(f"http://127.0.0.1:{port}/workspace/ws0/static/app.js", seconds, headers)
 
 
 def main() -> None:

@@ -14,23 +14,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import socket
 import time
 from typing import Any
 
-from _caddy import median_ms, private_caddy, static_upstream, throughput
+from _caddy import free_port, median_ms, private_caddy, static_upstream, throughput
 from tidepool.adapters.caddy import config
 from tidepool.adapters.caddy.admin import CaddyAdmin
 from tidepool.adapters.caddy.process import CaddyProcess, ensure_base_config
 from tidepool.adapters.caddy.routes import CaddyRouteTable
 
 UPSTREAM = "127.0.0.50"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _address(i: int) -> str:
@@ -117,13 +110,13 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5.0, help="per throughput run")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
-    upstream_port = _free_port()
+    upstream_port = free_port()
     results: dict[str, Any] = {"benchmark": "routes", "sizes": {}}
     with static_upstream(UPSTREAM, upstream_port):
         for size in sizes:
             row: dict[str, Any] = {}
             for shape, runner in (("map", bench_map), ("full_routes", bench_full)):
-                port = _free_port()
+                port = free_port()
                 with private_caddy(f"127.0.0.1:{port}", upstream_port) as process:
                     repeat = args.repeat if size < 10_000 or shape == "map" else 3
                     row[shape] = asyncio.run(runner(process, size, repeat))

@@ -29,26 +29,43 @@ def format_event(event: Event, name: str = "") -> str:
     return f"id: {event.seq}\nevent: {event.kind}\ndata: {data}\n\n"
 
 
-async def event_stream(
-    store: WorkspaceStore, workspace_id: str, after: int, poll: float
+async def _follow(
+    store: WorkspaceStore,
+    workspace_id: str | None,
+    after: int,
+    poll: float,
+    name_of: Callable[[str], Awaitable[str | None]],
+    end_on_deleted: bool,
 ) -> AsyncIterator[str]:
+    """Read the event log after ``after`` every ``poll`` seconds and emit what ``name_of``
+    lets through, with a keep-alive comment when nothing happens for a while."""
     yield "retry: 1000\n\n"
     idle = 0.0
     while True:
         events = await store.events(workspace_id, after=after)
         for event in events:
-            yield format_event(event)
             after = event.seq
-            if event.kind == "status" and event.value == "deleted":
+            name = await name_of(event.workspace_id)
+            if name is not None:
+                yield format_event(event, name)
+            if end_on_deleted and event.kind == "status" and event.value == "deleted":
                 return
-        if events:
+        idle = 0.0 if events else idle + poll
+        if idle >= HEARTBEAT_SECONDS:
             idle = 0.0
-        else:
-            idle += poll
-            if idle >= HEARTBEAT_SECONDS:
-                idle = 0.0
-                yield ": keep-alive\n\n"
+            yield ": keep-alive\n\n"
         await asyncio.sleep(poll)
+
+
+def event_stream(
+    store: WorkspaceStore, workspace_id: str, after: int, poll: float, name: str = ""
+) -> AsyncIterator[str]:
+    """One workspace's events, from ``after``; the stream ends after ``deleted``."""
+
+    async def named(_: str) -> str:
+        return name
+
+    return _follow(store, workspace_id, after, poll, named, end_on_deleted=True)
 
 
 async def all_events_stream(
@@ -61,20 +78,5 @@ async def all_events_stream(
     name, or None to hide it): the web app's one live feed for its whole list."""
     if after == 0:
         after = await store.latest_event_seq()  # live from now: the list was just loaded
-    yield "retry: 1000\n\n"
-    idle = 0.0
-    while True:
-        events = await store.events(None, after=after)
-        for event in events:
-            after = event.seq
-            name = await visible(event.workspace_id)
-            if name is not None:
-                yield format_event(event, name)
-        if events:
-            idle = 0.0
-        else:
-            idle += poll
-            if idle >= HEARTBEAT_SECONDS:
-                idle = 0.0
-                yield ": keep-alive\n\n"
-        await asyncio.sleep(poll)
+    async for chunk in _follow(store, None, after, poll, visible, end_on_deleted=False):
+        yield chunk

@@ -90,7 +90,7 @@ async def workspace_events(
     """Server-sent events: each status change and each start-up phase, as they happen."""
     workspace = await _visible(name, plane, me)
     return StreamingResponse(
-        event_stream(plane.store, workspace.id, last_event_id, plane.event_poll),
+        event_stream(plane.store, workspace.id, last_event_id, plane.event_poll, workspace.name),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )
