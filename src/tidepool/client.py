@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 
+from tidepool.adapters.caddy.config import USER_HEADER
 from tidepool.errors import (
     ConflictError,
     InvalidInputError,
@@ -29,13 +30,20 @@ class ApiClient:
         self._http = http
 
     @classmethod
-    def connect(cls, *, socket: Path | None = None, url: str = "") -> ApiClient:
+    def connect(cls, *, socket: Path | None = None, url: str = "", user: str = "") -> ApiClient:
+        """Through Caddy (``url``) or the API's socket; over the socket, root on the host may
+        act as ``user`` (Caddy replaces that header on everything that comes through it)."""
         if url:
             return cls(httpx.AsyncClient(base_url=url.rstrip("/"), timeout=30))
         if socket is None:
             raise InvalidInputError("Give the API's socket or URL.")
         transport = httpx.AsyncHTTPTransport(uds=str(socket))
-        return cls(httpx.AsyncClient(transport=transport, base_url="http://tidepool", timeout=30))
+        headers = {USER_HEADER: user} if user else {}
+        return cls(
+            httpx.AsyncClient(
+                transport=transport, base_url="http://tidepool", timeout=30, headers=headers
+            )
+        )
 
     async def aclose(self) -> None:
         await self._http.aclose()

@@ -7,17 +7,22 @@ page is saved as a screenshot in test-artifacts/.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from playwright.async_api import Browser, Page, expect
 
-from support.serve import ServeProcess, running_serve
+from support.serve import ServeProcess, running_serve, wait_for_status
+from tidepool import bootstrap
 from tidepool.auth.users import UserFile
+from tidepool.settings import get_settings
 
 pytestmark = [pytest.mark.e2e, pytest.mark.incus]
 USER, PASSWORD = "ann", "ann-password-1"
+OTHER, OTHER_PASSWORD = "bob", "bob-password-1"
 START_TIMEOUT = 120_000
 
 
@@ -26,6 +31,7 @@ def web(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeProcess]:
     data = tmp_path_factory.mktemp("web") / "data"
     data.mkdir()
     UserFile(data / "users.json").add(USER, PASSWORD)
+    UserFile(data / "users.json").add(OTHER, OTHER_PASSWORD)
     with running_serve(
         data,
         f"sqlite:///{data / 'tidepool.db'}",
@@ -125,3 +131,33 @@ async def test_the_app_fits_a_narrow_window(
     assert width <= 380, "no horizontal scrolling on a phone-sized window"
     await page.screenshot(path=artifacts / "app-narrow.png")
     await context.close()
+
+
+async def test_a_dev_server_in_a_workspace_is_reachable_by_its_owner_only(
+    web: ServeProcess,
+) -> None:
+    async with web.api(user=USER) as api:
+        await api.create("devsrv")
+        workspace = await wait_for_status(api, "devsrv", {"running", "failed"})
+        assert workspace["status"] == "running", workspace
+    async with bootstrap.opened_runtime(get_settings()) as runtime:
+        instance = next(i.name for i in await runtime.list() if i.ipv4 == workspace["address"])
+        await runtime.exec(instance, ["sh", "-c", "echo dev-server-page > /tmp/index.html"])
+        await runtime.exec(
+            instance,
+            ["sh", "-c", "cd /tmp && nohup python3 -m http.server 8081 >/dev/null 2>&1 &"],
+        )
+        url = f"{web.base_url}/workspace/devsrv/port/8081/index.html"
+        async with httpx.AsyncClient() as http:
+            for _ in range(50):
+                owner = await http.get(url, auth=(USER, PASSWORD))
+                if owner.status_code == 200:
+                    break
+                await asyncio.sleep(0.2)
+            other = await http.get(url, auth=(OTHER, OTHER_PASSWORD))
+            nobody = await http.get(url)
+    assert owner.status_code == 200 and owner.text.strip() == "dev-server-page"
+    assert other.status_code == 404 and "dev-server-page" not in other.text
+    assert nobody.status_code == 401
+    async with web.api(user=USER) as api:
+        await api.act("devsrv", "delete")

@@ -101,8 +101,8 @@ class ServeProcess:
         return path.read_text(errors="replace") if path.exists() else ""
 
     @contextlib.asynccontextmanager
-    async def api(self) -> AsyncIterator[ApiClient]:
-        client = ApiClient.connect(socket=self.api_socket)
+    async def api(self, user: str = "") -> AsyncIterator[ApiClient]:
+        client = ApiClient.connect(socket=self.api_socket, user=user)
         try:
             yield client
         finally:
