@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from fastapi import FastAPI
+from starlette.types import ASGIApp
 
 from tidepool.api.app import create_app
 from tidepool.api.deps import ControlPlane
@@ -12,7 +12,7 @@ from tidepool.services.workspaces import WorkspaceService
 from tidepool.store.sql import open_store
 
 
-def app() -> FastAPI:
+def app() -> ASGIApp:
     store, _queue = open_store(os.environ["TIDEPOOL_BENCH_DATABASE_URL"])
     service = WorkspaceService(store, default_image="bench-image")
     return create_app(ControlPlane(service, store, "http://localhost:8080"))

@@ -66,11 +66,14 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--samples", type=int, default=300)
     parser.add_argument("--workspaces", type=int, default=1000)
+    parser.add_argument(
+        "--database-url", default="", help="an empty PostgreSQL database (default: SQLite)"
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is missing: apt-get install -y wrk")
     with tempfile.TemporaryDirectory(prefix="tidepool-bench-api-") as temp:
-        url = f"sqlite:///{Path(temp) / 'bench.db'}"
+        url = args.database_url or f"sqlite:///{Path(temp) / 'bench.db'}"
         migrate.upgrade(url)
         asyncio.run(seed(url, args.workspaces))
         port = free_port()
@@ -106,6 +109,7 @@ def main() -> None:
                     client.get("/api/workspaces")
                 results: dict[str, Any] = {
                     "benchmark": "api",
+                    "database": url.split(":", 1)[0],
                     "workspaces_stored": args.workspaces,
                     "baseline_health": latency(client, "GET", "/api/health", args.samples),
                     "list": latency(client, "GET", "/api/workspaces", args.samples),
