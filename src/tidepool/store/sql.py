@@ -30,6 +30,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tidepool.domain.workspace import Desired, Status, Workspace, now
@@ -71,17 +72,15 @@ class SqlWorkspaceStore:
         return workspace
 
     async def get(self, name: str) -> Workspace:
-        async with self._db.read() as connection:
-            query = sa.select(workspaces).where(workspaces.c.name == name, _LIVE)
-            row = (await connection.execute(query)).mappings().first()
+        query = sa.select(workspaces).where(workspaces.c.name == name, _LIVE)
+        row = await self._db.read_in_thread(lambda c: c.execute(query).mappings().first())
         if row is None:
             raise NotFoundError(f"No workspace named {name!r}.")
         return _workspace(row)
 
     async def get_by_id(self, workspace_id: str) -> Workspace:
-        async with self._db.read() as connection:
-            query = sa.select(workspaces).where(workspaces.c.id == workspace_id)
-            row = (await connection.execute(query)).mappings().first()
+        query = sa.select(workspaces).where(workspaces.c.id == workspace_id)
+        row = await self._db.read_in_thread(lambda c: c.execute(query).mappings().first())
         if row is None:
             raise NotFoundError(f"No workspace with id {workspace_id!r}.")
         return _workspace(row)
@@ -114,10 +113,13 @@ class SqlWorkspaceStore:
             .limit(limit)
             .offset(offset)
         )
-        async with self._db.read() as connection:
-            total = (await connection.execute(count)).scalar_one()
-            rows = (await connection.execute(query)).mappings().all()
-        return Page(items=[_workspace(row) for row in rows], total=total)
+
+        def page(connection: Connection) -> Page:
+            total = connection.execute(count).scalar_one()
+            rows = connection.execute(query).mappings().all()
+            return Page(items=[_workspace(row) for row in rows], total=total)
+
+        return await self._db.read_in_thread(page)
 
     async def save(
         self,

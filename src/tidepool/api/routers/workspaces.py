@@ -33,17 +33,20 @@ async def list_workspaces(
     status_filter: Annotated[Status | None, Query(alias="status")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
-) -> WorkspacesPublic:
+) -> Response:
     owner = None if me.admin else me.name
     page = await plane.workspaces.list(
         status=status_filter, owner=owner, limit=limit, offset=offset
     )
-    return WorkspacesPublic(
+    body = WorkspacesPublic(
         items=[WorkspacePublic.of(w, plane.public_url) for w in page.items],
         total=page.total,
         limit=limit,
         offset=offset,
     )
+    # Serialized once, here: FastAPI would validate the page again before dumping it, which
+    # doubled the cost of the busiest endpoint.
+    return Response(body.model_dump_json(), media_type="application/json")
 
 
 async def _visible(name: str, plane: Plane, me: Identity) -> Workspace:
