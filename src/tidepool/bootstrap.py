@@ -67,6 +67,9 @@ def caddy_options(settings: Settings) -> CaddyOptions:
         storage_dir=settings.caddy_dir / "storage",
         listen=f"{settings.http_host}:{settings.http_port}",
         api_socket=settings.api_socket,
+        tls=settings.tls,
+        domain=settings.domain,
+        https_listen=f"{settings.http_host}:{settings.https_port}",
     )
 
 

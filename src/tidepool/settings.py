@@ -12,7 +12,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -70,6 +70,18 @@ class Settings(BaseSettings):
         "basic: Caddy asks for a user name and password, and each user sees only their own.",
     )
 
+    tls: Literal["off", "internal", "acme"] = Field(
+        default="off",
+        description="internal: HTTPS with a certificate from Caddy's own CA (a LAN); acme: from "
+        "a public CA (the domain must reach this host on 80/443); HTTP then redirects to HTTPS.",
+    )
+    domain: str = Field(
+        default="",
+        pattern=r"^$|^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)+$",
+        description="The host name users open; required when tls is on.",
+    )
+    https_port: int = Field(default=8443, ge=1, le=65535)
+
     runtime: Literal["incus", "tart"] = "incus"
     incus_socket: Path = Path("/var/lib/incus/unix.socket")
     instance_type: Literal["container", "virtual-machine"] = "container"
@@ -94,6 +106,12 @@ class Settings(BaseSettings):
     debian_mirror: str = Field(
         default="", description="Debian mirror for debootstrap; read from apt's sources if empty."
     )
+
+    @model_validator(mode="after")
+    def _tls_needs_a_domain(self) -> Settings:
+        if self.tls != "off" and not self.domain:
+            raise ValueError("tls needs a domain (the host name users open)")
+        return self
 
     @field_validator("bridge_address")
     @classmethod
@@ -147,6 +165,9 @@ class Settings(BaseSettings):
     def workspace_base_url(self) -> str:
         if self.public_url:
             return self.public_url.rstrip("/")
+        if self.tls != "off":
+            port = "" if self.https_port == 443 else f":{self.https_port}"
+            return f"https://{self.domain}{port}"
         return f"http://localhost:{self.http_port}"
 
     def workspace_url(self, name: str) -> str:

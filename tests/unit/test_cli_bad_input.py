@@ -53,3 +53,10 @@ def test_an_unreachable_caddy_is_a_clear_error() -> None:
     result = CliRunner().invoke(app, ["route", "list"])
     assert result.exit_code == 1
     assert "Cannot reach Caddy" in result.output
+
+
+def test_invalid_settings_are_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TIDEPOOL_TLS", "internal")
+    result = CliRunner().invoke(app, ["route", "list"])
+    assert result.exit_code == 1
+    assert "Invalid settings" in result.output and "tls needs a domain" in result.output

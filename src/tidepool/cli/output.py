@@ -8,6 +8,7 @@ from collections.abc import Callable, Coroutine, Iterable
 from typing import Any, NoReturn, ParamSpec, TypeVar
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
@@ -35,6 +36,12 @@ def friendly_errors(command: Callable[P, T]) -> Callable[P, T]:
             return command(*args, **kwargs)
         except TidepoolError as error:
             fail(str(error))
+        except ValidationError as error:  # the settings (environment or config file)
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc']) or 'settings'}: {e['msg']}"
+                for e in error.errors()
+            )
+            fail(f"Invalid settings: {problems}")
 
     return wrapper
 

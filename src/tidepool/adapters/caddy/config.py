@@ -62,6 +62,12 @@ class CaddyOptions:
     users: tuple[tuple[str, str], ...] | None = None
     #: Users who may open every workspace.
     admins: tuple[str, ...] = ()
+    #: ``off``: HTTP on ``listen``. ``internal``: HTTPS on ``https_listen`` with a certificate
+    #: from Caddy's own CA (a LAN), ``acme``: from Let's Encrypt/ZeroSSL (a public domain);
+    #: then ``listen`` only redirects to HTTPS.
+    tls: str = "off"
+    domain: str = ""
+    https_listen: str = ":8443"
 
     @property
     def auth(self) -> bool:
@@ -351,7 +357,34 @@ def base_config(
     routes: Mapping[str, str] | None = None,
     owners: Mapping[str, str] | None = None,
 ) -> JSON:
-    """The whole config: admin on a unix socket, HTTP only, the workspace routes."""
+    """The whole config: admin on a unix socket, the workspace routes, TLS if asked for."""
+    main = {
+        "@id": CONFIG_ID,
+        "listen": [options.listen],
+        "automatic_https": {"disable": True},
+        "errors": {"routes": error_routes()},
+        "routes": [
+            *([auth_route(options.users)] if options.users is not None else []),
+            *api_routes(options.api_socket),
+            *workspace_routes(
+                routes or {},
+                options.workspace_port,
+                options.forward_ports,
+                owners,
+                options.admins if options.auth else None,
+            ),
+            {"handle": [NOT_FOUND], "terminal": True},
+        ],
+    }
+    servers: JSON = {SERVER_NAME: main}
+    apps: JSON = {"http": {"servers": servers}}
+    if options.tls != "off":
+        main["listen"] = [options.https_listen]
+        main["automatic_https"] = {"disable_redirects": True}
+        main["tls_connection_policies"] = [{}]
+        servers[f"{SERVER_NAME}-redirect"] = redirect_server(options)
+        apps["tls"] = tls_app(options)
+        apps["pki"] = {"certificate_authorities": {"local": {"install_trust": False}}}
     return {
         "admin": {
             "listen": f"unix/{options.admin_socket}",
@@ -359,30 +392,45 @@ def base_config(
         },
         "storage": {"module": "file_system", "root": str(options.storage_dir)},
         "logging": {"logs": {"default": {"level": "WARN"}}},
-        "apps": {
-            "http": {
-                "servers": {
-                    SERVER_NAME: {
-                        "@id": CONFIG_ID,
-                        "listen": [options.listen],
-                        "automatic_https": {"disable": True},
-                        "errors": {"routes": error_routes()},
-                        "routes": [
-                            *([auth_route(options.users)] if options.users is not None else []),
-                            *api_routes(options.api_socket),
-                            *workspace_routes(
-                                routes or {},
-                                options.workspace_port,
-                                options.forward_ports,
-                                owners,
-                                options.admins if options.auth else None,
-                            ),
-                            {"handle": [NOT_FOUND], "terminal": True},
-                        ],
+        "apps": apps,
+    }
+
+
+def redirect_server(options: CaddyOptions) -> JSON:
+    """Plain HTTP only sends people to HTTPS (308 keeps the method)."""
+    port = options.https_listen.rsplit(":", 1)[-1]
+    suffix = "" if port == "443" else f":{port}"
+    return {
+        "listen": [options.listen],
+        "automatic_https": {"disable": True},
+        "routes": [
+            {
+                "handle": [
+                    {
+                        "handler": "static_response",
+                        "status_code": 308,
+                        "headers": {
+                            "Location": [
+                                f"https://{{http.request.host}}{suffix}{{http.request.uri}}"
+                            ]
+                        },
                     }
-                }
+                ]
             }
-        },
+        ],
+    }
+
+
+def tls_app(options: CaddyOptions) -> JSON:
+    """A certificate for ``domain``, from Caddy's internal CA or by ACME, renewed by Caddy.
+
+    The internal CA's root is not added to the host's trust store (Caddy would by default):
+    users install it themselves (``DATA_DIR/caddy/storage/pki/authorities/local/root.crt``).
+    """
+    issuer = {"module": "internal"} if options.tls == "internal" else {"module": "acme"}
+    return {
+        "certificates": {"automate": [options.domain]},
+        "automation": {"policies": [{"subjects": [options.domain], "issuers": [issuer]}]},
     }
 
 
