@@ -12,18 +12,14 @@ const ACTIONS_BY_STATUS = {
 const byId = new Map();   // workspace id -> {data, element, phases}
 const list = document.getElementById("workspaces");
 
-function csrfHeaders() {
-  const token = document.cookie.split("; ").find((c) => c.startsWith("tidepool_csrf="));
-  return token ? { "X-CSRF-Token": decodeURIComponent(token.split("=")[1]) } : {};
-}
-
 async function api(method, path, body) {
   const response = await fetch(`/api${path}`, {
     method, credentials: "same-origin",
-    headers: { "Content-Type": "application/json", ...csrfHeaders() },
+    headers: { "Content-Type": "application/json" },
     body: body === undefined ? undefined : JSON.stringify(body),
   });
-  if (response.status === 401) { window.location.href = "/app/login"; throw new Error("sign in"); }
+  // Signed out (or the password changed): reloading makes the browser ask again.
+  if (response.status === 401) { window.location.reload(); throw new Error("sign in"); }
   const data = await response.json().catch(() => ({}));
   if (!response.ok) throw new Error(data.detail || `HTTP ${response.status}`);
   return data;
