@@ -70,6 +70,7 @@ def caddy_options(settings: Settings) -> CaddyOptions:
         tls=settings.tls,
         domain=settings.domain,
         https_listen=f"{settings.http_host}:{settings.https_port}",
+        preview_domain=settings.preview_domain,
     )
 
 

@@ -81,6 +81,12 @@ class Settings(BaseSettings):
         description="The host name users open; required when tls is on.",
     )
     https_port: int = Field(default=8443, ge=1, le=65535)
+    preview_domain: str = Field(
+        default="",
+        pattern=r"^$|^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)+$",
+        description="If set, PORT--NAME.PREVIEW_DOMAIN also reaches a workspace's forwarded "
+        "port (needs wildcard DNS to this host), for dev servers that cannot live under a path.",
+    )
 
     runtime: Literal["incus", "tart"] = "incus"
     incus_socket: Path = Path("/var/lib/incus/unix.socket")

@@ -136,3 +136,45 @@ async def test_traversal_cannot_reach_another_users_workspace(base: str, path: s
     status, body = await raw_get(base, path, {"Authorization": f"Basic {credentials}"})
     assert status == 400
     assert "127.0.0.12" not in body
+
+
+@contextlib.asynccontextmanager
+async def preview_caddy(directory: Path) -> AsyncIterator[str]:
+    """Preview hosts on: PORT--NAME.preview.test reaches a forwarded port, path untouched."""
+    options = config.CaddyOptions(
+        admin_socket=directory / "admin.sock",
+        storage_dir=directory / "storage",
+        listen=f"127.0.0.1:{free_port()}",
+        workspace_port=free_port(),
+        users=tuple((name, _hash(pw)) for name, pw in PASSWORDS.items()),
+        admins=("root",),
+        preview_domain="preview.test",
+    )
+    process = CaddyProcess(options, directory)
+    process.start()
+    admin = CaddyAdmin.over_unix_socket(options.admin_socket)
+    try:
+        await wait_until_serving(admin)
+        await admin.load(config.base_config(options, {"alpha": "127.0.0.11"}, {"alpha": "ann"}))
+        async with upstream("127.0.0.11", 8081), upstream("127.0.0.11", options.workspace_port):
+            yield f"http://{options.listen}"
+    finally:
+        await admin.aclose()
+        process.stop()
+
+
+async def test_a_preview_host_reaches_the_owners_dev_server_only(tmp_path: Path) -> None:
+    async with preview_caddy(tmp_path) as base, httpx.AsyncClient(base_url=base) as http:
+        host = {"Host": "8081--alpha.preview.test"}
+        owner = await http.get("/assets/app.js?v=2", headers=host, auth=ANN)
+        other = await http.get("/assets/app.js", headers=host, auth=BOB)
+        nobody = await http.get("/assets/app.js", headers=host)
+        unknown = await http.get("/", headers={"Host": "8081--ghost.preview.test"}, auth=ANN)
+        api_path = await http.get("/api/workspaces", headers=host, auth=ANN)
+    assert owner.status_code == 200
+    assert (owner.json()["path"], owner.json()["host"]) == ("/assets/app.js?v=2", "127.0.0.11")
+    assert owner.json()["authorization"] is None
+    assert other.status_code == 404 and "No such workspace" in other.text
+    assert nobody.status_code == 401
+    assert unknown.status_code == 404
+    assert api_path.json()["path"] == "/api/workspaces", "a preview host belongs to the app"

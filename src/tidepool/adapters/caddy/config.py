@@ -20,6 +20,7 @@ Request handling, in order:
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +31,7 @@ JSON = dict[str, Any]
 SERVER_NAME = "tidepool"
 #: Bumped whenever the config's shape changes: a Caddy that resumes an older shape (from its
 #: autosave) gets the new one, with its routes carried over.
-CONFIG_VERSION = 2
+CONFIG_VERSION = 3
 CONFIG_ID = f"tidepool-config-v{CONFIG_VERSION}"
 MAP_ID = "tidepool-workspaces"
 ROUTE_ID_PREFIX = "tidepool-route-"
@@ -68,6 +69,9 @@ class CaddyOptions:
     tls: str = "off"
     domain: str = ""
     https_listen: str = ":8443"
+    #: When set, ``{port}--{name}.{preview_domain}`` also reaches a forwarded port, for dev
+    #: servers that cannot live under a path prefix (wildcard DNS points it at this host).
+    preview_domain: str = ""
 
     @property
     def auth(self) -> bool:
@@ -197,6 +201,93 @@ def ownership_route(admins: tuple[str, ...]) -> JSON:
     }
 
 
+def access_routes(admins: tuple[str, ...] | None) -> list[JSON]:
+    """An unknown workspace (and, with sign-in on, someone else's) gets the 404 page."""
+    return [
+        {
+            "match": [{"vars": {UPSTREAM_PLACEHOLDER: [""]}}],
+            "handle": [UNKNOWN_WORKSPACE],
+            "terminal": True,
+        },
+        *([ownership_route(admins)] if admins is not None else []),
+    ]
+
+
+def lookup_routes(
+    routes: Mapping[str, str],
+    owners: Mapping[str, str] | None,
+    preview: JSON | None,
+) -> list[JSON]:
+    """Find the workspace a request is for, by path or by preview host, then look it up.
+
+    Not terminal: they only set variables. The map is evaluated lazily, where its outputs are
+    first used, so requests for ``/api`` or ``/app`` never pay for it.
+    """
+    found = [
+        {
+            "match": [{"path_regexp": {"name": "ws", "pattern": f"^/workspace/({NAME_PATTERN})/"}}],
+            "handle": [{"handler": "vars", "tidepool_ws": "{http.regexp.ws.1}"}],
+        }
+    ]
+    if preview is not None:
+        found.append(
+            {
+                "match": [preview],
+                "handle": [
+                    {
+                        "handler": "vars",
+                        "tidepool_ws": "{http.regexp.pv.2}",
+                        "tidepool_port": "{http.regexp.pv.1}",
+                    }
+                ],
+            }
+        )
+    found.append(
+        {
+            "handle": [
+                {
+                    "handler": "map",
+                    "@id": MAP_ID,
+                    "source": "{http.vars.tidepool_ws}",
+                    "destinations": [UPSTREAM_PLACEHOLDER, OWNER_PLACEHOLDER],
+                    "defaults": ["", ""],
+                    "mappings": [
+                        mapping(n, a, (owners or {}).get(n, "")) for n, a in sorted(routes.items())
+                    ],
+                }
+            ]
+        }
+    )
+    return found
+
+
+def preview_matcher(options: CaddyOptions) -> JSON | None:
+    """``{port}--{name}.{preview_domain}`` (with any port after it), or None when off."""
+    if not options.preview_domain:
+        return None
+    ports = "|".join(str(p) for p in options.forward_ports)
+    domain = re.escape(options.preview_domain)
+    pattern = f"^({ports})--({NAME_PATTERN})\\.{domain}(:[0-9]+)?$"
+    return {"header_regexp": {"Host": {"name": "pv", "pattern": pattern}}}
+
+
+def preview_route(matcher: JSON, admins: tuple[str, ...] | None) -> JSON:
+    """A preview host goes straight to the port, path untouched."""
+    return {
+        "match": [matcher],
+        "handle": [
+            {
+                "handler": "subroute",
+                "routes": [
+                    *access_routes(admins),
+                    {"handle": [proxy(f"{UPSTREAM_PLACEHOLDER}:{{http.vars.tidepool_port}}")]},
+                ],
+            }
+        ],
+        "terminal": True,
+    }
+
+
 def workspace_routes(
     routes: Mapping[str, str],
     workspace_port: int = WORKSPACE_PORT,
@@ -204,7 +295,7 @@ def workspace_routes(
     owners: Mapping[str, str] | None = None,
     admins: tuple[str, ...] | None = None,
 ) -> list[JSON]:
-    """The routes that serve ``/workspace/...``."""
+    """The routes that serve ``/workspace/...`` (after ``lookup_routes``)."""
     return [
         {
             "match": [
@@ -230,26 +321,10 @@ def workspace_routes(
         {
             "match": [{"path_regexp": {"name": "ws", "pattern": f"^/workspace/({NAME_PATTERN})/"}}],
             "handle": [
-                {"handler": "vars", "tidepool_ws": "{http.regexp.ws.1}"},
-                {
-                    "handler": "map",
-                    "@id": MAP_ID,
-                    "source": "{http.vars.tidepool_ws}",
-                    "destinations": [UPSTREAM_PLACEHOLDER, OWNER_PLACEHOLDER],
-                    "defaults": ["", ""],
-                    "mappings": [
-                        mapping(n, a, (owners or {}).get(n, "")) for n, a in sorted(routes.items())
-                    ],
-                },
                 {
                     "handler": "subroute",
                     "routes": [
-                        {
-                            "match": [{"vars": {UPSTREAM_PLACEHOLDER: [""]}}],
-                            "handle": [UNKNOWN_WORKSPACE],
-                            "terminal": True,
-                        },
-                        *([ownership_route(admins)] if admins is not None else []),
+                        *access_routes(admins),
                         *port_routes(forward_ports),
                         {
                             "handle": [
@@ -317,13 +392,16 @@ def api_routes(api_socket: Path | None) -> list[JSON]:
     ]
 
 
-def auth_route(users: tuple[tuple[str, str], ...]) -> JSON:
+def auth_route(users: tuple[tuple[str, str], ...], preview: JSON | None = None) -> JSON:
     """Basic auth in front of everything but ``/``; ``hash_cache`` keeps bcrypt off the hot path.
 
     Not terminal: it authenticates, then the routes after it run with ``{http.auth.user.id}``.
     """
     return {
-        "match": [{"path": ["/api", "/api/*", "/app", "/app/*", "/workspace", "/workspace/*"]}],
+        "match": [
+            {"path": ["/api", "/api/*", "/app", "/app/*", "/workspace", "/workspace/*"]},
+            *([preview] if preview is not None else []),
+        ],
         "handle": [
             {
                 "handler": "authentication",
@@ -358,20 +436,24 @@ def base_config(
     owners: Mapping[str, str] | None = None,
 ) -> JSON:
     """The whole config: admin on a unix socket, the workspace routes, TLS if asked for."""
+    preview = preview_matcher(options)
+    admins = options.admins if options.auth else None
     main = {
         "@id": CONFIG_ID,
         "listen": [options.listen],
         "automatic_https": {"disable": True},
         "errors": {"routes": error_routes()},
         "routes": [
-            *([auth_route(options.users)] if options.users is not None else []),
+            *([auth_route(options.users, preview)] if options.users is not None else []),
+            *lookup_routes(routes or {}, owners, preview),
+            *([preview_route(preview, admins)] if preview is not None else []),
             *api_routes(options.api_socket),
             *workspace_routes(
                 routes or {},
                 options.workspace_port,
                 options.forward_ports,
                 owners,
-                options.admins if options.auth else None,
+                admins,
             ),
             {"handle": [NOT_FOUND], "terminal": True},
         ],
