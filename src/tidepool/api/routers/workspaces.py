@@ -53,7 +53,7 @@ async def _visible(name: str, plane: Plane, me: Identity) -> Workspace:
     """The workspace if ``me`` may see it; someone else's answers 404, so names don't leak."""
     workspace = await plane.workspaces.get(name)
     if not me.may_see(workspace.owner):
-        raise NotFoundError(f"There is no workspace {name!r}.")
+        raise NotFoundError(f"No workspace named {name!r}.")  # word for word the store's
     return workspace
 
 
