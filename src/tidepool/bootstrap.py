@@ -40,13 +40,9 @@ def build_runtime(settings: Settings) -> Runtime:
         )
     if settings.runtime == "incus":
         return IncusRuntime(incus_client(settings), instance_type=settings.instance_type)
-    if settings.runtime == "tart":
-        from tidepool.adapters.tart.runtime import TartRuntime
+    from tidepool.adapters.tart.runtime import TartRuntime  # the settings allow no third
 
-        return TartRuntime(state_dir=settings.data_dir / "tart")
-    (entry,) = entry_points(group="tidepool.runtimes", name=settings.runtime)
-    runtime: Runtime = entry.load().from_settings(settings)
-    return runtime
+    return TartRuntime(state_dir=settings.data_dir / "tart")
 
 
 def caddy_admin(settings: Settings) -> CaddyAdmin:

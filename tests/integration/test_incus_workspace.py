@@ -15,7 +15,7 @@ import pytest
 from tidepool import bootstrap
 from tidepool.cli.vm import setup_plan
 from tidepool.errors import NotFoundError
-from tidepool.images.builder import base_alias
+from tidepool.images.builder import BASE_ALIAS
 from tidepool.ports import InstanceStatus, Runtime
 from tidepool.services.ide import wait_for_ide
 from tidepool.services.instances import setup_instance, start_instance
@@ -92,7 +92,7 @@ async def test_setup_provisions_a_plain_base_instance_and_is_idempotent(runtime:
     built = tidepool("image", "build", "--base")
     assert built.returncode == 0, built.stdout + built.stderr
     settings = get_settings()
-    async with scratch_instance(runtime, base_alias(settings)) as name:
+    async with scratch_instance(runtime, BASE_ALIAS) as name:
         before = await runtime.exec(name, ["test", "-e", "/opt/tidepool/code-server"])
         assert not before.ok, "the base image must not have code-server"
         async with httpx.AsyncClient() as http:

@@ -7,7 +7,8 @@ import httpx
 import pytest
 
 from tidepool.adapters.incus.client import IncusClient
-from tidepool.adapters.incus.runtime import IncusRuntime, render_env_file
+from tidepool.adapters.incus.runtime import IncusRuntime
+from tidepool.domain.environment import render_env_file
 from tidepool.errors import (
     ConflictError,
     InvalidInputError,

@@ -10,7 +10,12 @@ from tidepool.cli.output import console, friendly_errors, run_async
 from tidepool.domain.names import validate_workspace_name
 from tidepool.errors import InvalidInputError
 from tidepool.images import bundle
-from tidepool.images.inputs import BundleInputs, host_extra_ca, provisioning_script
+from tidepool.images.inputs import (
+    BundleInputs,
+    host_extra_ca,
+    provisioning_script,
+    script_environment,
+)
 from tidepool.services.instances import SetupPlan, setup_instance, start_instance
 from tidepool.settings import Settings, get_settings
 
@@ -60,12 +65,9 @@ def setup_plan(settings: Settings) -> SetupPlan:
 
     The bundle is built for the Incus image (Debian, x86-64); a Tart VM installs from npm.
     """
-    environment = {
-        "TIDEPOOL_USER": settings.workspace_user,
-        "CODE_SERVER_VERSION": settings.code_server_version,
-        "NODE_MAJOR": str(settings.node_major),
-        "CODE_SERVER_INSTALL": "npm",
-    }
+    environment = script_environment(
+        settings.workspace_user, settings.code_server_version, settings.node_major, "npm"
+    )
     tarball = None
     if settings.runtime == "incus":
         inputs = BundleInputs(settings.code_server_version, settings.node_major)

@@ -36,6 +36,7 @@ from tidepool.images.inputs import (
     RootfsInputs,
     host_extra_ca,
     provisioning_script,
+    script_environment,
 )
 from tidepool.settings import Settings
 
@@ -78,9 +79,8 @@ def image_inputs(settings: Settings, *, with_code_server: bool = True) -> ImageI
     )
 
 
-def base_alias(settings: Settings) -> str:
-    """The alias of the plain image (no code-server) used by the ``vm setup`` fast path."""
-    return "tidepool/debian-12/base"
+#: The alias of the plain image (no code-server) used by the ``vm setup`` fast path.
+BASE_ALIAS = "tidepool/debian-12/base"
 
 
 async def build_image(
@@ -94,7 +94,7 @@ async def build_image(
 ) -> BuildResult:
     """Build and import the image unless one with the same inputs is already imported."""
     started = time.monotonic()
-    alias = alias or (settings.image_alias if with_code_server else base_alias(settings))
+    alias = alias or (settings.image_alias if with_code_server else BASE_ALIAS)
     inputs = image_inputs(settings, with_code_server=with_code_server)
     key = inputs.key()
     existing = await image_for_alias(client, alias)
@@ -160,10 +160,12 @@ def _provision(
             run(
                 ["chroot", str(root), "/tmp/workspace-setup.sh"],
                 env={
-                    "TIDEPOOL_USER": settings.workspace_user,
-                    "CODE_SERVER_VERSION": settings.code_server_version,
-                    "CODE_SERVER_INSTALL": "preinstalled",
-                    "NODE_MAJOR": str(settings.node_major),
+                    **script_environment(
+                        settings.workspace_user,
+                        settings.code_server_version,
+                        settings.node_major,
+                        "preinstalled",
+                    ),
                     "TIDEPOOL_START_SERVICE": "0",
                     "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
                 },

@@ -112,3 +112,16 @@ def host_extra_ca(
     return tuple(
         (path.name, path.read_bytes()) for path in sorted(directory.glob("*.crt")) if path.is_file()
     )
+
+
+def script_environment(
+    workspace_user: str, code_server_version: str, node_major: int, install: str
+) -> dict[str, str]:
+    """The settings the provisioning script reads (see its header), for an image build and
+    for ``vm setup`` alike."""
+    return {
+        "TIDEPOOL_USER": workspace_user,
+        "CODE_SERVER_VERSION": code_server_version,
+        "NODE_MAJOR": str(node_major),
+        "CODE_SERVER_INSTALL": install,
+    }

@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from tidepool.adapters.incus.runtime import WORKSPACE_ENV_PATH, render_env_file
+from tidepool.domain.environment import WORKSPACE_ENV_PATH, render_env_file
 from tidepool.domain.names import validate_workspace_name
 from tidepool.errors import (
     ConflictError,

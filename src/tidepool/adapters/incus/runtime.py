@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from tidepool.adapters.incus.client import IncusClient
+from tidepool.domain.environment import WORKSPACE_ENV_PATH, render_env_file
 from tidepool.domain.names import validate_workspace_name
 from tidepool.errors import (
     ConflictError,
@@ -26,7 +27,6 @@ from tidepool.errors import (
 from tidepool.ports import ExecResult, InstanceSpec, InstanceState, InstanceStatus
 
 MANAGED_KEY = "user.tidepool.managed"
-WORKSPACE_ENV_PATH = "/etc/tidepool/workspace.env"
 
 _STATUS = {
     "Running": InstanceStatus.RUNNING,
@@ -35,21 +35,6 @@ _STATUS = {
     "Stopping": InstanceStatus.STOPPING,
     "Error": InstanceStatus.ERROR,
 }
-
-
-def render_env_file(environment: Mapping[str, str]) -> bytes:
-    """Render ``KEY=value`` lines that both systemd's EnvironmentFile and sh can read.
-
-    Keys and values are checked: a newline or quote could otherwise smuggle a second setting.
-    """
-    lines = []
-    for key, value in sorted(environment.items()):
-        if not key.isidentifier() or not key.isupper():
-            raise InvalidInputError(f"Environment key {key!r} must be an upper-case identifier.")
-        if any(ch in value for ch in "\n\r\"'\\$`"):
-            raise InvalidInputError(f"Environment value for {key} contains a forbidden character.")
-        lines.append(f"{key}={value}\n")
-    return "".join(lines).encode()
 
 
 class IncusRuntime:

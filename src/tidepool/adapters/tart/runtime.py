@@ -34,10 +34,10 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from tidepool.adapters.incus.runtime import WORKSPACE_ENV_PATH, render_env_file
 from tidepool.adapters.tart.cli import CommandResult, TartCLI, error_for
 from tidepool.adapters.tart.guest import GuestRunner, SSHSettings, wrap_command
 from tidepool.adapters.tart.parse import TartVM, TartVMInfo, parse_get, parse_ip, parse_list
+from tidepool.domain.environment import WORKSPACE_ENV_PATH, render_env_file
 from tidepool.domain.names import validate_workspace_name
 from tidepool.errors import (
     ConflictError,
