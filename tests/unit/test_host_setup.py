@@ -1,6 +1,10 @@
+import errno
+import os
 from pathlib import Path
 
-from tidepool.host import apt, sysctl
+import pytest
+
+from tidepool.host import apt, daemons, sysctl
 
 
 def test_mirror_is_read_from_deb822_sources(tmp_path: Path) -> None:
@@ -35,3 +39,17 @@ def test_limits_are_raised_once_and_never_lowered(tmp_path: Path) -> None:
     assert (proc / "fs/inotify/max_user_instances").read_text().strip() == "8192"
     assert high.read_text().strip() == "999999999"
     assert "fs.inotify.max_user_instances = 8192" in persist.read_text()
+
+
+def test_a_mount_whose_daemon_died_is_stale(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    dead = tmp_path / "lxcfs"
+
+    def not_connected(self: Path, **_: object) -> os.stat_result:
+        raise OSError(errno.ENOTCONN, "Transport endpoint is not connected", str(self))
+
+    assert not daemons.mount_is_stale(tmp_path)
+    assert not daemons.mount_is_stale(tmp_path / "missing")
+    monkeypatch.setattr(Path, "stat", not_connected)
+    assert daemons.mount_is_stale(dead)

@@ -7,6 +7,7 @@ logs in Incus's usual log directory.
 
 from __future__ import annotations
 
+import errno
 import os
 import resource
 import subprocess
@@ -67,9 +68,31 @@ def ensure_lxcfs() -> StepResult:
     if systemd_is_init():
         run(["systemctl", "enable", "--now", "lxcfs"])
         return StepResult("lxcfs", True, "started with systemd")
+    clear_stale_mount(LXCFS_MOUNT)
     LXCFS_MOUNT.mkdir(parents=True, exist_ok=True)
     _spawn_detached(["lxcfs", str(LXCFS_MOUNT)], LOG_DIR / "lxcfs.log")
     return StepResult("lxcfs", True, "started")
+
+
+def mount_is_stale(path: Path) -> bool:
+    """True when ``path`` is a FUSE mount whose daemon is gone.
+
+    A killed lxcfs leaves its mount behind, and every look at it fails with "transport
+    endpoint is not connected" until it is unmounted; a new lxcfs cannot mount over it.
+    """
+    try:
+        path.stat()
+    except OSError as error:
+        return error.errno == errno.ENOTCONN
+    return False
+
+
+def clear_stale_mount(path: Path) -> bool:
+    """Lazily unmount ``path`` if its daemon died; returns whether there was one to clear."""
+    if not mount_is_stale(path):
+        return False
+    run(["umount", "--lazy", str(path)])
+    return True
 
 
 def ensure_incusd(socket: Path, timeout: float = 120.0) -> StepResult:
