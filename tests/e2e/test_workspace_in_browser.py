@@ -23,12 +23,25 @@ pytestmark = [pytest.mark.e2e, pytest.mark.incus]
 
 HOME = "/home/dev"
 WORKBENCH_TIMEOUT = 90_000
+#: The files these tests write in the home folder. They are removed before and after: the
+#: workspace outlives the tests, and the explorer only draws the rows that fit on screen, so
+#: files left by earlier runs would push a new one out of sight.
+TEST_FILES = ("marker-*.txt", "from-terminal-*.txt", "after-reload-*.txt", "edit-me.txt")
+
+
+async def remove_test_files(ws: Workspace) -> None:
+    names = [arg for pattern in TEST_FILES for arg in ("-name", pattern, "-o")][:-1]
+    await ws.runtime.exec(
+        ws.name, ["find", HOME, "-maxdepth", "1", "-type", "f", "(", *names, ")", "-delete"]
+    )
 
 
 @pytest.fixture(scope="module")
 async def workspace() -> AsyncIterator[Workspace]:
     async with running_workspace(get_settings(), "test") as ws:
+        await remove_test_files(ws)
         yield ws
+        await remove_test_files(ws)
 
 
 @pytest.fixture
