@@ -17,6 +17,10 @@ from tidepool.adapters.caddy.process import CaddyProcess
 from tidepool.adapters.caddy.routes import CaddyRouteTable
 from tidepool.adapters.incus.client import IncusClient, unix_socket_client
 from tidepool.adapters.incus.runtime import IncusRuntime
+from tidepool.auth.authenticator import Authenticator
+from tidepool.auth.ratelimit import SignInLimiter
+from tidepool.auth.sessions import SessionStore
+from tidepool.auth.tokens import TokenStore
 from tidepool.auth.users import UserFile
 from tidepool.errors import InvalidInputError
 from tidepool.ports import RouteTable, Runtime
@@ -55,10 +59,12 @@ def build_route_table(settings: Settings) -> RouteTable:
 
 def caddy_options(settings: Settings) -> CaddyOptions:
     """Caddy's options, users included (read now: they change while Tidepool runs)."""
-    users = UserFile(settings.users_file).load() if settings.auth == "basic" else None
+    everyone = UserFile(settings.users_file).load() if settings.auth != "none" else []
+    users = everyone if settings.auth == "basic" else None
     return CaddyOptions(
         users=tuple((u.name, u.password_hash) for u in users) if users is not None else None,
-        admins=tuple(u.name for u in users or () if u.admin),
+        forward_auth=settings.auth == "forward_auth",
+        admins=tuple(u.name for u in everyone if u.admin),
         admin_socket=settings.caddy_admin_socket,
         storage_dir=settings.caddy_dir / "storage",
         listen=f"{settings.http_host}:{settings.http_port}",
@@ -67,6 +73,18 @@ def caddy_options(settings: Settings) -> CaddyOptions:
         domain=settings.domain,
         https_listen=f"{settings.http_host}:{settings.https_port}",
         preview_domain=settings.preview_domain,
+    )
+
+
+def authenticator(settings: Settings) -> Authenticator | None:
+    """What checks sign-ins, sessions and tokens, when the control plane does (forward_auth)."""
+    if settings.auth != "forward_auth":
+        return None
+    return Authenticator(
+        users=UserFile(settings.users_file),
+        sessions=SessionStore(settings.sessions_file, settings.session_hours * 3600),
+        tokens=TokenStore(settings.tokens_file),
+        limiter=SignInLimiter(),
     )
 
 

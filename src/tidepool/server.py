@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,10 +23,12 @@ from tidepool import bootstrap
 from tidepool.adapters.caddy import config as caddy_config
 from tidepool.adapters.caddy.admin import CaddyAdmin
 from tidepool.adapters.caddy.process import CaddyProcess, wait_until_serving
+from tidepool.adapters.caddy.sessions import CaddySessionMap
 from tidepool.adapters.sqs import SqsJobQueue
 from tidepool.adapters.sqs_relay import OutboxRelay
 from tidepool.api.app import create_app
 from tidepool.api.deps import ControlPlane
+from tidepool.auth.sessions import SessionStore, sweep_sessions
 from tidepool.auth.users import UserFile
 from tidepool.domain.workspace import Status
 from tidepool.ports import JobQueue, WorkspaceStore
@@ -39,6 +42,9 @@ from tidepool.store.sql import open_store
 
 log = logging.getLogger(__name__)
 CADDY_CHECK_SECONDS = 1.0
+#: How often ended sessions are dropped from the sessions file and Caddy's session map: an
+#: expired session stops opening workspaces at most this long after it expired.
+SESSION_SWEEP_SECONDS = 30.0
 
 
 @dataclass
@@ -51,6 +57,8 @@ class CaddySupervisor:
     options: Callable[[], caddy_config.CaddyOptions]
     #: Users are added and removed while Tidepool runs: a change reloads Caddy's accounts.
     users_file: Path
+    #: With forward_auth: the sessions to sweep (and Caddy's map to keep in step with them).
+    sessions: SessionStore | None = None
 
     def users_version(self) -> float:
         return self.users_file.stat().st_mtime if self.users_file.exists() else 0.0
@@ -72,9 +80,17 @@ class CaddySupervisor:
         await self.admin.load(caddy_config.base_config(self.options(), routes, owners))
         log.info("Caddy config rebuilt from the database: %d routes", len(routes))
 
+    async def sweep_sessions(self, sessions: SessionStore) -> None:
+        try:
+            live_users = UserFile(self.users_file).names()
+            await sweep_sessions(sessions, CaddySessionMap(self.admin), live_users)
+        except Exception:
+            log.exception("could not sweep ended sessions; will try again")
+
     async def watch(self, stop: asyncio.Event) -> None:
         pid = self.process.pid()
         users = self.users_version()
+        swept = time.monotonic()
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), CADDY_CHECK_SECONDS)
@@ -87,6 +103,9 @@ class CaddySupervisor:
                 users = self.users_version()
                 log.info("users changed; reloading Caddy's accounts")
                 current = None  # rebuild below
+            if self.sessions is not None and time.monotonic() - swept > SESSION_SWEEP_SECONDS:
+                swept = time.monotonic()
+                await self.sweep_sessions(self.sessions)
             if current is None or current != pid:
                 log.warning("Caddy is gone or was restarted; bringing it back")
                 try:
@@ -108,12 +127,14 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
         httpx.AsyncClient() as http,
     ):
         admin = bootstrap.caddy_admin(settings)
+        authenticator = bootstrap.authenticator(settings)
         supervisor = CaddySupervisor(
             bootstrap.caddy_process(settings),
             admin,
             store,
             lambda: bootstrap.caddy_options(settings),
             settings.users_file,
+            authenticator.sessions if authenticator is not None else None,
         )
         await supervisor.rebuild()
         reconciler = Reconciler(
@@ -144,6 +165,9 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
             public_url=settings.workspace_base_url,
             auth=settings.auth == "basic",
             admins=UserFile(settings.users_file).admins,
+            authenticator=authenticator,
+            session_cache=CaddySessionMap(admin) if authenticator is not None else None,
+            secure_cookies=settings.tls != "off",
         )
         server = api_server(plane, settings)
         tasks = [

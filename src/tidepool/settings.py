@@ -64,10 +64,18 @@ class Settings(BaseSettings):
     worker_lease_seconds: float = Field(default=60.0, gt=1)
     resync_interval_seconds: float = Field(default=30.0, gt=0)
 
-    auth: Literal["none", "basic"] = Field(
+    auth: Literal["none", "basic", "forward_auth"] = Field(
         default="none",
         description="none: anyone who reaches :8080 may use every workspace (a single user); "
-        "basic: Caddy asks for a user name and password, and each user sees only their own.",
+        "basic: Caddy asks for a user name and password, and each user sees only their own; "
+        "forward_auth: a sign-in page at /app/login/ and a session cookie, API tokens for "
+        "scripts (`tidepool token create`), each user sees only their own.",
+    )
+    session_hours: float = Field(
+        default=168.0,
+        gt=0,
+        le=24 * 90,
+        description="How long a sign-in lasts (forward_auth), in hours.",
     )
 
     tls: Literal["off", "internal", "acme"] = Field(
@@ -158,6 +166,14 @@ class Settings(BaseSettings):
     @cached_property
     def users_file(self) -> Path:
         return self.data_dir / "users.json"
+
+    @cached_property
+    def sessions_file(self) -> Path:
+        return self.data_dir / "sessions.json"
+
+    @cached_property
+    def tokens_file(self) -> Path:
+        return self.data_dir / "tokens.json"
 
     @property
     def resolved_database_url(self) -> str:

@@ -9,7 +9,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from tidepool import __version__
 from tidepool.api import problems
 from tidepool.api.deps import ControlPlane
-from tidepool.api.routers import health, me, workspaces
+from tidepool.api.routers import auth, health, me, workspaces
 from tidepool.web import STATIC_DIR
 
 MAX_BODY_BYTES = 16 * 1024
@@ -28,6 +28,7 @@ def create_app(plane: ControlPlane) -> ASGIApp:
     app.include_router(workspaces.router, prefix="/api")
     app.include_router(health.router, prefix="/api")
     app.include_router(me.router, prefix="/api")
+    app.include_router(auth.router, prefix="/api")
     app.include_router(workspaces.events_router, prefix="/api")
     app.mount("/app", StaticFiles(directory=STATIC_DIR, html=True), name="web")
 

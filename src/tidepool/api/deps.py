@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
 
-from tidepool.adapters.caddy.config import USER_HEADER
+from tidepool.adapters.caddy.config import USER_HEADER, VIA_HEADER
+from tidepool.auth.authenticator import Authenticator
+from tidepool.auth.sessions import CSRF_HEADER, SESSION_COOKIE, SessionCache
 from tidepool.ports import WorkspaceStore
 from tidepool.services.workspaces import WorkspaceService
+
+#: Methods that change nothing: a cookie session needs no CSRF token for these.
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +32,12 @@ class ControlPlane:
     auth: bool = False
     #: The current admins (read when needed: users change while Tidepool runs).
     admins: Callable[[], frozenset[str]] = frozenset
+    #: Set when the control plane checks credentials itself (``auth = "forward_auth"``).
+    authenticator: Authenticator | None = None
+    #: Caddy's session map, taught each session on its first request to a workspace.
+    session_cache: SessionCache | None = None
+    #: Session cookies get ``Secure`` (browsers send them over HTTPS only) when TLS is on.
+    secure_cookies: bool = False
 
 
 def get_control_plane(request: Request) -> ControlPlane:
@@ -45,6 +57,8 @@ class Identity:
 
     name: str
     admin: bool
+    #: The CSRF token of the browser session the request came with ("" otherwise).
+    csrf_token: str = ""
 
     def may_see(self, owner: str) -> bool:
         return self.admin or owner == self.name
@@ -55,6 +69,8 @@ def get_identity(request: Request, plane: Plane) -> Identity:
     without it came straight through the API's unix socket, which only root on the host can
     open: the host acts as admin, or as the user it names there.
     """
+    if plane.authenticator is not None:
+        return checked_identity(request, plane, plane.authenticator)
     header = request.headers.get(USER_HEADER)
     if header is None:
         return Identity(LOCAL_OWNER, admin=True)
@@ -63,6 +79,34 @@ def get_identity(request: Request, plane: Plane) -> Identity:
     if not header:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "Sign in required.")
     return Identity(header, admin=header in plane.admins())
+
+
+def checked_identity(request: Request, plane: ControlPlane, auth: Authenticator) -> Identity:
+    """``forward_auth``: a session cookie or an API token says who this is. Caddy marks all it
+    forwards; an unmarked request came through the unix socket (root on the host), which
+    may still name a user, as with ``basic``. A cookie session changes nothing without the
+    session's CSRF token in a header, which another site's page cannot read or send."""
+    principal = auth.identify(
+        request.cookies.get(SESSION_COOKIE), request.headers.get("authorization")
+    )
+    if principal is None:
+        if VIA_HEADER in request.headers:
+            raise HTTPException(status.HTTP_401_UNAUTHORIZED, "Sign in required.")
+        name = request.headers.get(USER_HEADER) or LOCAL_OWNER
+        return Identity(name, admin=name == LOCAL_OWNER or name in plane.admins())
+    session = principal.session
+    if session is not None and request.method not in SAFE_METHODS:
+        sent = request.headers.get(CSRF_HEADER, "")
+        if not hmac.compare_digest(sent.encode(), session.csrf_token.encode()):
+            raise HTTPException(
+                status.HTTP_403_FORBIDDEN,
+                f"Missing or wrong {CSRF_HEADER} header: reload the page and try again.",
+            )
+    return Identity(
+        principal.user,
+        admin=principal.user in plane.admins(),
+        csrf_token=session.csrf_token if session is not None else "",
+    )
 
 
 Me = Annotated[Identity, Depends(get_identity)]

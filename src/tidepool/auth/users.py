@@ -7,6 +7,7 @@ for. Passwords are never stored, logged or echoed; the file is readable by root 
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -20,6 +21,12 @@ from tidepool.errors import ConflictError, InvalidInputError, NotFoundError
 USER_NAME = re.compile(r"[a-z][a-z0-9._-]{0,31}")
 MIN_PASSWORD_LENGTH = 8
 BCRYPT_ROUNDS = 12
+
+
+@functools.cache
+def _unknown_user_hash() -> bytes:
+    """Checked against when a sign-in names nobody, to take as long as a real check."""
+    return bcrypt.hashpw(b"no such user", bcrypt.gensalt(BCRYPT_ROUNDS))
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,12 +58,23 @@ class UserFile:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self._seen: tuple[int, int] | None = None
+        self._cached: list[User] = []
 
     def load(self) -> list[User]:
-        if not self.path.exists():
+        """The users now; parsed again only when the file changed (it is read per request)."""
+        try:
+            stat = self.path.stat()
+        except FileNotFoundError:
             return []
-        data = json.loads(self.path.read_text())
-        return [User(**item) for item in data.get("users", [])]
+        if (stat.st_mtime_ns, stat.st_size) != self._seen:
+            data = json.loads(self.path.read_text())
+            self._cached = [User(**item) for item in data.get("users", [])]
+            self._seen = (stat.st_mtime_ns, stat.st_size)
+        return self._cached
+
+    def names(self) -> frozenset[str]:
+        return frozenset(u.name for u in self.load())
 
     def _save(self, users: list[User]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -85,6 +103,16 @@ class UserFile:
         if not any(u.name == name for u in users):
             raise NotFoundError(f"There is no user {name!r}.")
         self._save([u for u in users if u.name != name])
+
+    def check_password(self, name: str, password: str) -> User | None:
+        """The user if ``password`` is theirs. An unknown name costs the same bcrypt run as a
+        known one, so the time taken does not tell which names exist."""
+        user = next((u for u in self.load() if u.name == name), None)
+        candidate = password.encode()[:72]
+        if user is None:
+            bcrypt.checkpw(candidate, _unknown_user_hash())
+            return None
+        return user if bcrypt.checkpw(candidate, user.password_hash.encode()) else None
 
     def admins(self) -> frozenset[str]:
         return frozenset(u.name for u in self.load() if u.admin)

@@ -35,8 +35,10 @@ def add(
         password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
     user = _users().add(name, password, admin=admin)
     console.print(f"User [bold]{user.name}[/] added{' (admin)' if user.admin else ''}.")
-    if get_settings().auth != "basic":
-        console.print("[yellow]Note:[/] sign-in is off; set auth = \"basic\" to turn it on.")
+    if get_settings().auth == "none":
+        console.print(
+            '[yellow]Note:[/] sign-in is off; set auth = "forward_auth" (or "basic") to turn it on.'
+        )
 
 
 @app.command("remove")

@@ -26,12 +26,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tidepool.auth.sessions import KEY_PREFIX_LENGTH, SESSION_COOKIE
+
 JSON = dict[str, Any]
 
 SERVER_NAME = "tidepool"
 #: Bumped whenever the config's shape changes: a Caddy that resumes an older shape (from its
 #: autosave) gets the new one, with its routes carried over.
-CONFIG_VERSION = 3
+CONFIG_VERSION = 4
 CONFIG_ID = f"tidepool-config-v{CONFIG_VERSION}"
 MAP_ID = "tidepool-workspaces"
 ROUTE_ID_PREFIX = "tidepool-route-"
@@ -72,10 +74,18 @@ class CaddyOptions:
     #: When set, ``{port}--{name}.{preview_domain}`` also reaches a forwarded port, for dev
     #: servers that cannot live under a path prefix (wildcard DNS points it at this host).
     preview_domain: str = ""
+    #: ``auth = "forward_auth"``: the control plane signs people in; Caddy knows live sessions
+    #: from its session map and asks the control plane (``/api/auth/verify``) about the rest.
+    forward_auth: bool = False
 
     @property
     def auth(self) -> bool:
-        return self.users is not None
+        return self.users is not None or self.forward_auth
+
+    @property
+    def user_placeholder(self) -> str:
+        """Where the signed-in user's name is, once the request got past sign-in."""
+        return SESSION_USER_PLACEHOLDER if self.forward_auth else USER_PLACEHOLDER
 
 
 def route_id(name: str) -> str:
@@ -87,6 +97,20 @@ USER_PLACEHOLDER = "{http.auth.user.id}"
 AUTH_ID = "tidepool-auth"
 #: Caddy tells the API who the request is from in this header (any client value is replaced).
 USER_HEADER = "X-Tidepool-User"
+#: Set by Caddy on everything it sends to the API: the request came from outside the host, so
+#: it never gets the host's own (admin) identity that the API's unix socket stands for.
+VIA_HEADER = "X-Tidepool-Via"
+SESSIONS_ID = "tidepool-sessions"
+SESSION_ID_PREFIX = "tidepool-session-"
+SESSION_LOOKUP = "{tidepool.session_user}"
+SESSION_USER_PLACEHOLDER = "{http.vars.tidepool_user}"
+VERIFY_PATH = "/api/auth/verify"
+#: Take the session cookie out of a ``Cookie`` header: first, then anywhere after another one.
+SESSION_COOKIE_REMOVALS = [
+    {"search_regexp": f"^\\s*{SESSION_COOKIE}=[^;]*(;\\s*)?", "replace": ""},
+    {"search_regexp": f";\\s*{SESSION_COOKIE}=[^;]*", "replace": ""},
+]
+PROTECTED_PATHS = ["/api", "/api/*", "/app", "/app/*", "/workspace", "/workspace/*"]
 
 
 def mapping(name: str, address: str, owner: str = "") -> JSON:
@@ -185,14 +209,14 @@ def port_routes(forward_ports: tuple[int, ...]) -> list[JSON]:
     ]
 
 
-def ownership_route(admins: tuple[str, ...]) -> JSON:
+def ownership_route(admins: tuple[str, ...], user: str = USER_PLACEHOLDER) -> JSON:
     """Someone else's workspace answers exactly like a missing one: names do not leak."""
     return {
         "match": [
             {
                 "not": [
-                    {"vars": {OWNER_PLACEHOLDER: [USER_PLACEHOLDER]}},
-                    {"vars": {USER_PLACEHOLDER: list(admins)}},
+                    {"vars": {OWNER_PLACEHOLDER: [user]}},
+                    {"vars": {user: list(admins)}},
                 ]
             }
         ],
@@ -201,7 +225,7 @@ def ownership_route(admins: tuple[str, ...]) -> JSON:
     }
 
 
-def access_routes(admins: tuple[str, ...] | None) -> list[JSON]:
+def access_routes(admins: tuple[str, ...] | None, user: str = USER_PLACEHOLDER) -> list[JSON]:
     """An unknown workspace (and, with sign-in on, someone else's) gets the 404 page."""
     return [
         {
@@ -209,7 +233,7 @@ def access_routes(admins: tuple[str, ...] | None) -> list[JSON]:
             "handle": [UNKNOWN_WORKSPACE],
             "terminal": True,
         },
-        *([ownership_route(admins)] if admins is not None else []),
+        *([ownership_route(admins, user)] if admins is not None else []),
     ]
 
 
@@ -271,7 +295,9 @@ def preview_matcher(options: CaddyOptions) -> JSON | None:
     return {"header_regexp": {"Host": {"name": "pv", "pattern": pattern}}}
 
 
-def preview_route(matcher: JSON, admins: tuple[str, ...] | None) -> JSON:
+def preview_route(
+    matcher: JSON, admins: tuple[str, ...] | None, user: str = USER_PLACEHOLDER
+) -> JSON:
     """A preview host goes straight to the port, path untouched."""
     return {
         "match": [matcher],
@@ -279,7 +305,7 @@ def preview_route(matcher: JSON, admins: tuple[str, ...] | None) -> JSON:
             {
                 "handler": "subroute",
                 "routes": [
-                    *access_routes(admins),
+                    *access_routes(admins, user),
                     {"handle": [proxy(f"{UPSTREAM_PLACEHOLDER}:{{http.vars.tidepool_port}}")]},
                 ],
             }
@@ -294,6 +320,7 @@ def workspace_routes(
     forward_ports: tuple[int, ...] = DEFAULT_FORWARD_PORTS,
     owners: Mapping[str, str] | None = None,
     admins: tuple[str, ...] | None = None,
+    user: str = USER_PLACEHOLDER,
 ) -> list[JSON]:
     """The routes that serve ``/workspace/...`` (after ``lookup_routes``)."""
     return [
@@ -324,7 +351,7 @@ def workspace_routes(
                 {
                     "handler": "subroute",
                     "routes": [
-                        *access_routes(admins),
+                        *access_routes(admins, user),
                         *port_routes(forward_ports),
                         {
                             "handle": [
@@ -353,15 +380,21 @@ def proxy(dial: str) -> JSON:
     return {
         "handler": "reverse_proxy",
         "upstreams": [{"dial": dial}],
-        # The user's credentials stay at the door: a workspace never sees them.
-        "headers": {"request": {"delete": ["Authorization"]}},
+        # The user's credentials stay at the door: a workspace never sees them (a dev server
+        # an admin opens must not be able to log the admin's session).
+        "headers": {
+            "request": {
+                "delete": ["Authorization"],
+                "replace": {"Cookie": SESSION_COOKIE_REMOVALS},
+            }
+        },
         "transport": {"protocol": "http", "compression": False, "dial_timeout": DIAL_TIMEOUT},
         "flush_interval": -1,
         "stream_close_delay": STREAM_CLOSE_DELAY,
     }
 
 
-def api_routes(api_socket: Path | None) -> list[JSON]:
+def api_routes(api_socket: Path | None, user: str = USER_PLACEHOLDER) -> list[JSON]:
     """``/api/*`` and the web app ``/app/*`` to the control plane over its unix socket."""
     if api_socket is None:
         return []
@@ -384,12 +417,106 @@ def api_routes(api_socket: Path | None) -> list[JSON]:
                     "handler": "reverse_proxy",
                     "upstreams": [{"dial": f"unix/{api_socket}"}],
                     "flush_interval": -1,
-                    "headers": {"request": {"set": {USER_HEADER: [USER_PLACEHOLDER]}}},
+                    "headers": {"request": {"set": {USER_HEADER: [user], VIA_HEADER: ["caddy"]}}},
                 }
             ],
             "terminal": True,
         },
     ]
+
+
+def session_routes(api_socket: Path, preview: JSON | None) -> list[JSON]:
+    """Who a request to a workspace is from, with ``forward_auth``; not terminal.
+
+    The cheap path: Caddy's session map turns the session cookie into the user, one exact
+    lookup like the workspace map. Only a cookie Caddy does not know yet (the first request
+    after sign-in or after Caddy restarted), a bearer token, or no credentials at all go to
+    the control plane, which answers with the user (and teaches the map the session) or
+    sends the browser to the sign-in page. ``/api`` and ``/app`` are the control plane's
+    own: it checks credentials there itself.
+    """
+    return [
+        {
+            "match": [
+                {"path": ["/workspace", "/workspace/*"]},
+                *([preview] if preview is not None else []),
+            ],
+            "handle": [
+                {
+                    "handler": "map",
+                    "@id": SESSIONS_ID,
+                    "source": f"{{http.request.cookie.{SESSION_COOKIE}}}",
+                    "destinations": [SESSION_LOOKUP],
+                    "defaults": [""],
+                    "mappings": [],
+                },
+                {
+                    "handler": "subroute",
+                    "routes": [
+                        {
+                            "match": [{"vars": {SESSION_LOOKUP: [""]}}],
+                            "handle": [verify_proxy(api_socket)],
+                        },
+                        {
+                            "match": [{"not": [{"vars": {SESSION_LOOKUP: [""]}}]}],
+                            "handle": [{"handler": "vars", "tidepool_user": SESSION_LOOKUP}],
+                        },
+                    ],
+                },
+            ],
+        }
+    ]
+
+
+def verify_proxy(api_socket: Path) -> JSON:
+    """Ask the control plane who this is: a 2xx names the user and lets the request go on;
+    anything else (a redirect to sign in, a 401) is the answer the client gets."""
+    return {
+        "handler": "reverse_proxy",
+        "upstreams": [{"dial": f"unix/{api_socket}"}],
+        "rewrite": {"method": "GET", "uri": VERIFY_PATH},
+        "headers": {
+            "request": {
+                "set": {
+                    "X-Forwarded-Method": ["{http.request.method}"],
+                    "X-Forwarded-Uri": ["{http.request.uri}"],
+                    VIA_HEADER: ["caddy"],
+                },
+                "delete": [USER_HEADER],
+            }
+        },
+        "handle_response": [
+            {
+                "match": {"status_code": [2]},
+                "routes": [
+                    {
+                        "handle": [
+                            {
+                                "handler": "vars",
+                                "tidepool_user": "{http.reverse_proxy.header.X-Tidepool-User}",
+                            }
+                        ]
+                    }
+                ],
+            }
+        ],
+    }
+
+
+def session_mapping(key: str, token: str, user: str) -> JSON:
+    """One live session in Caddy's session map, addressed by its hash (never by the token)."""
+    return {"@id": session_id(key), "input": token, "outputs": [user]}
+
+
+def session_id(key: str) -> str:
+    """A session map entry's id: from the session's key (its hash) or the key's prefix."""
+    return f"{SESSION_ID_PREFIX}{key[:KEY_PREFIX_LENGTH]}"
+
+
+def session_key_prefix(entry_id: str) -> str:
+    """The key prefix a session map entry's id carries ("" for anything else)."""
+    prefix = entry_id.removeprefix(SESSION_ID_PREFIX)
+    return prefix if prefix != entry_id else ""
 
 
 def auth_route(users: tuple[tuple[str, str], ...], preview: JSON | None = None) -> JSON:
@@ -399,7 +526,7 @@ def auth_route(users: tuple[tuple[str, str], ...], preview: JSON | None = None) 
     """
     return {
         "match": [
-            {"path": ["/api", "/api/*", "/app", "/app/*", "/workspace", "/workspace/*"]},
+            {"path": PROTECTED_PATHS},
             *([preview] if preview is not None else []),
         ],
         "handle": [
@@ -438,6 +565,12 @@ def base_config(
     """The whole config: admin on a unix socket, the workspace routes, TLS if asked for."""
     preview = preview_matcher(options)
     admins = options.admins if options.auth else None
+    user = options.user_placeholder
+    signed_in = (
+        session_routes(options.api_socket, preview)
+        if options.forward_auth and options.api_socket is not None
+        else []
+    )
     main = {
         "@id": CONFIG_ID,
         "listen": [options.listen],
@@ -445,15 +578,17 @@ def base_config(
         "errors": {"routes": error_routes()},
         "routes": [
             *([auth_route(options.users, preview)] if options.users is not None else []),
+            *signed_in,
             *lookup_routes(routes or {}, owners, preview),
-            *([preview_route(preview, admins)] if preview is not None else []),
-            *api_routes(options.api_socket),
+            *([preview_route(preview, admins, user)] if preview is not None else []),
+            *api_routes(options.api_socket, "" if options.forward_auth else user),
             *workspace_routes(
                 routes or {},
                 options.workspace_port,
                 options.forward_ports,
                 owners,
                 admins,
+                user,
             ),
             {"handle": [NOT_FOUND], "terminal": True},
         ],

@@ -1,4 +1,4 @@
-"""``/api/me``: who Caddy says is asking (the web app shows it)."""
+"""``/api/me``: who is asking (the web app shows it, and takes its CSRF token from it)."""
 
 from __future__ import annotations
 
@@ -13,8 +13,17 @@ router = APIRouter(tags=["me"])
 class MePublic(BaseModel):
     name: str
     admin: bool
+    #: For a browser session: the token to send in ``X-CSRF-Token`` with changes.
+    csrf_token: str = ""
+    #: True when the user signed in on Tidepool's page and may sign out there.
+    can_sign_out: bool = False
 
 
-@router.get("/me", response_model=MePublic)
+@router.get("/me", response_model=MePublic, response_model_exclude_defaults=True)
 async def me(identity: Me) -> MePublic:
-    return MePublic(name=identity.name, admin=identity.admin)
+    return MePublic(
+        name=identity.name,
+        admin=identity.admin,
+        csrf_token=identity.csrf_token,
+        can_sign_out=bool(identity.csrf_token),
+    )

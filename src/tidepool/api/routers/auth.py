@@ -1,0 +1,125 @@
+"""Signing in and out, and Caddy's question "who is this?" (``auth = "forward_auth"``).
+
+``POST /api/auth/login`` checks a password and sets the session cookie; ``POST
+/api/auth/logout`` ends the session everywhere (the sessions file and Caddy's map);
+``GET /api/auth/verify`` is what Caddy asks about a workspace request whose cookie it does not
+know yet: a 2xx names the user, anything else is the answer the browser gets. With any other
+``auth`` setting these routes answer 404.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated
+from urllib.parse import quote
+
+from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
+from fastapi.responses import JSONResponse, RedirectResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from tidepool.adapters.caddy.config import USER_HEADER
+from tidepool.api import problems
+from tidepool.api.deps import Me, Plane
+from tidepool.auth.authenticator import Authenticator, SignInRefusedError
+from tidepool.auth.sessions import SESSION_COOKIE, Session, SessionCache
+
+router = APIRouter(prefix="/auth", tags=["auth"])
+LOGIN_PAGE = "/app/login/"
+#: Sessions being taught to Caddy: kept so the tasks are not collected mid-flight.
+_teaching: set[asyncio.Task[None]] = set()
+
+
+def authenticator(plane: Plane) -> Authenticator:
+    if plane.authenticator is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "Sign-in is not on (auth = forward_auth).")
+    return plane.authenticator
+
+
+Auth = Annotated[Authenticator, Depends(authenticator)]
+
+
+class SignIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=32)
+    password: str = Field(min_length=1, max_length=1024)
+
+
+class SignedIn(BaseModel):
+    name: str
+    csrf_token: str
+
+
+def client_address(request: Request) -> str:
+    """The browser's address: Caddy puts it last in ``X-Forwarded-For``."""
+    forwarded = request.headers.get("x-forwarded-for", "")
+    if forwarded:
+        return forwarded.rsplit(",", 1)[-1].strip()
+    return request.client.host if request.client else "local"
+
+
+@router.post("/login", response_model=SignedIn)
+async def login(body: SignIn, request: Request, plane: Plane, auth: Auth) -> Response:
+    try:
+        token, session = await auth.sign_in(body.name, body.password, client_address(request))
+    except SignInRefusedError as refused:
+        if refused.retry_after:
+            return problems.problem(
+                429,
+                "Too many sign-ins",
+                str(refused),
+                headers={"Retry-After": str(int(refused.retry_after) + 1)},
+            )
+        return problems.problem(401, "Sign-in failed", str(refused))
+    response = JSONResponse(SignedIn(name=session.user, csrf_token=session.csrf_token).model_dump())
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        max_age=int(auth.sessions.lifetime_seconds),
+        path="/",
+        httponly=True,
+        samesite="lax",
+        secure=plane.secure_cookies,
+    )
+    return response
+
+
+@router.post("/logout", status_code=status.HTTP_204_NO_CONTENT)
+async def logout(request: Request, me: Me, plane: Plane, auth: Auth) -> Response:
+    token = request.cookies.get(SESSION_COOKIE, "")
+    session = auth.sessions.find(token)
+    if session is not None:
+        auth.sessions.end(session.key)
+        if plane.session_cache is not None:
+            await plane.session_cache.forget(session.key)
+    response = Response(status_code=status.HTTP_204_NO_CONTENT)
+    response.delete_cookie(SESSION_COOKIE, path="/", secure=plane.secure_cookies, httponly=True)
+    return response
+
+
+@router.get("/verify", include_in_schema=False)
+async def verify(request: Request, plane: Plane, auth: Auth) -> Response:
+    token = request.cookies.get(SESSION_COOKIE)
+    principal = auth.identify(token, request.headers.get("authorization"))
+    if principal is None:
+        return refusal(request)
+    if principal.session is not None and token and plane.session_cache is not None:
+        teach(plane.session_cache, principal.session, token)
+    return Response(status_code=status.HTTP_204_NO_CONTENT, headers={USER_HEADER: principal.user})
+
+
+def refusal(request: Request) -> Response:
+    """A browser opening a page is sent to sign in (and back after); anything else gets 401."""
+    method = request.headers.get("x-forwarded-method", request.method)
+    wants_page = "text/html" in request.headers.get("accept", "")
+    if method == "GET" and wants_page:
+        back = request.headers.get("x-forwarded-uri", "/")
+        return RedirectResponse(f"{LOGIN_PAGE}?next={quote(back, safe='')}", status_code=302)
+    return problems.problem(401, "Sign in required", "Sign in required.")
+
+
+def teach(cache: SessionCache, session: Session, token: str) -> None:
+    """Add the session to Caddy's map after this answer is sent: Caddy applies a config
+    change only once the requests it is serving (this one's parent among them) are done."""
+    task = asyncio.create_task(cache.remember(session.key, token, session.user))
+    _teaching.add(task)
+    task.add_done_callback(_teaching.discard)

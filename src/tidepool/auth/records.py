@@ -1,0 +1,64 @@
+"""A small JSON file of records, changed under an exclusive lock, read from a cached copy.
+
+Sessions and API tokens change from two kinds of process at once: ``tidepool serve`` (sign-in,
+sign-out) and the CLI (``tidepool token create``). Each change reads, edits and atomically
+replaces the file while it holds ``flock`` on a lock file beside it, so neither loses the
+other's write. Readers keep the parsed file until its modification time or size changes, so
+checking a credential on every request costs a ``stat``, not a parse.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+Records = dict[str, dict[str, Any]]
+
+
+class RecordFile:
+    """``{key: record}`` in one file readable by root only."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._seen: tuple[int, int] | None = None
+        self._cached: Records = {}
+
+    def read(self) -> Records:
+        """The records as they are on disk now (do not modify the result)."""
+        try:
+            stat = self.path.stat()
+        except FileNotFoundError:
+            return {}
+        version = (stat.st_mtime_ns, stat.st_size)
+        if version != self._seen:
+            self._cached = self._parse()
+            self._seen = version
+        return self._cached
+
+    def _parse(self) -> Records:
+        try:
+            data = json.loads(self.path.read_text())
+        except FileNotFoundError:
+            return {}
+        records: Records = data.get("records", {})
+        return records
+
+    @contextlib.contextmanager
+    def change(self) -> Iterator[Records]:
+        """Yield a fresh copy to edit; it is written back (atomically) when the block ends."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        lock = self.path.with_suffix(".lock")
+        with lock.open("a") as held:
+            fcntl.flock(held, fcntl.LOCK_EX)
+            records = self._parse()
+            yield records
+            partial = self.path.with_suffix(".partial")
+            fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as out:
+                json.dump({"records": records}, out)
+            partial.replace(self.path)

@@ -1,0 +1,110 @@
+"""API tokens for scripts and the CLI: shown once at creation, stored only as a hash.
+
+A token reads ``tpt_<id>_<secret>``. The id (public, 12 hex digits) names the token in
+``tidepool token list`` and ``revoke``; the secret is 32 random bytes, stored as its SHA-256
+and compared in constant time. Tokens may expire; a revoked token is kept (marked) so that
+``token list`` still shows what existed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from tidepool.auth.records import RecordFile
+from tidepool.errors import InvalidInputError, NotFoundError
+
+TOKEN_PREFIX = "tpt_"  # noqa: S105 (what every token starts with, not a secret)
+TOKEN_SHAPE = re.compile(r"tpt_([0-9a-f]{12})_([A-Za-z0-9_-]{43})")
+LABEL_SHAPE = re.compile(r"[A-Za-z0-9 ._-]{0,64}")
+
+
+def _digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class ApiToken:
+    id: str
+    user: str
+    label: str
+    created: float
+    #: Seconds since the epoch, or None for a token that does not expire.
+    expires: float | None
+    revoked: bool
+
+
+class TokenStore:
+    def __init__(self, path: Path, clock: Callable[[], float] = time.time) -> None:
+        self._file = RecordFile(path)
+        self._clock = clock
+
+    def create(self, user: str, label: str = "", days: float | None = None) -> tuple[str, ApiToken]:
+        """A new token for ``user``: the full token (to show once) and its record."""
+        if not LABEL_SHAPE.fullmatch(label):
+            raise InvalidInputError(
+                "A token label has up to 64 letters, digits, spaces, dots, underscores or hyphens."
+            )
+        if days is not None and days <= 0:
+            raise InvalidInputError("A token's lifetime must be a positive number of days.")
+        token_id, secret = secrets.token_hex(6), secrets.token_urlsafe(32)
+        now = self._clock()
+        token = ApiToken(
+            token_id, user, label, now, now + days * 86400 if days is not None else None, False
+        )
+        with self._file.change() as records:
+            records[token_id] = {
+                "user": user,
+                "label": label,
+                "hash": _digest(secret),
+                "created": token.created,
+                "expires": token.expires,
+                "revoked": False,
+            }
+        return f"{TOKEN_PREFIX}{token_id}_{secret}", token
+
+    def find(self, presented: str) -> ApiToken | None:
+        """The token's record if ``presented`` is a live token: right secret, not expired or
+        revoked. Anything else is None, whatever was wrong with it."""
+        shape = TOKEN_SHAPE.fullmatch(presented)
+        if shape is None:
+            return None
+        token_id, secret = shape.groups()
+        record = self._file.read().get(token_id)
+        if record is None or not hmac.compare_digest(record["hash"], _digest(secret)):
+            return None
+        token = _token(token_id, record)
+        if token.revoked or (token.expires is not None and token.expires <= self._clock()):
+            return None
+        return token
+
+    def list(self, user: str | None = None) -> list[ApiToken]:
+        tokens = [_token(i, r) for i, r in self._file.read().items()]
+        return sorted(
+            (t for t in tokens if user is None or t.user == user), key=lambda t: t.created
+        )
+
+    def revoke(self, token_id: str) -> ApiToken:
+        with self._file.change() as records:
+            if token_id not in records:
+                raise NotFoundError(f"There is no token {token_id!r}.")
+            records[token_id]["revoked"] = True
+            return _token(token_id, records[token_id])
+
+
+def _token(token_id: str, record: dict[str, object]) -> ApiToken:
+    expires = record["expires"]
+    return ApiToken(
+        id=token_id,
+        user=str(record["user"]),
+        label=str(record["label"]),
+        created=float(str(record["created"])),
+        expires=float(str(expires)) if expires is not None else None,
+        revoked=bool(record["revoked"]),
+    )
