@@ -257,6 +257,16 @@ class WorkspaceStore(Protocol):
         """Enqueue (or re-arm) the workspace's reconcile job outside any other write."""
         ...
 
+    async def change_marker(self) -> int | None:
+        """A cheap token of the stored workspaces, for callers that keep what they read.
+
+        If two calls return the same number, no write to any workspace committed between
+        them, by this process or any other; ask BEFORE reading what is to be kept. It may
+        change when nothing did (that only costs a re-read). None when the store cannot tell
+        cheaply: nothing read may then be reused. It must cost far less than a read.
+        """
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class Job:

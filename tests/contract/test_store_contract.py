@@ -65,6 +65,14 @@ class Backend:
         self._opened.append((store, queue))
         return queue
 
+    def another_store(self) -> WorkspaceStore:
+        """A store as another API process would have: its own engine, same database."""
+        if self.url is None:
+            return self.store
+        store, queue = open_store(self.url)
+        self._opened.append((store, queue))
+        return store
+
     async def close(self) -> None:
         for store, queue in [(self.store, self.queue), *self._opened]:
             await queue.aclose()
@@ -334,6 +342,45 @@ async def test_saving_a_stale_copy_is_a_conflict_and_changes_nothing(backend: Ba
 async def test_saving_an_unknown_workspace_is_not_found(backend: Backend) -> None:
     with pytest.raises(NotFoundError):
         await backend.store.save(workspace("never-added"))
+
+
+# --- the change marker ---------------------------------------------------------------------
+
+#: Where the marker is cheap enough to offer; PostgreSQL has no local check and says None.
+MARKED = {"memory", "sqlite"}
+
+
+async def test_the_change_marker_holds_still_while_nothing_is_written(backend: Backend) -> None:
+    await backend.store.add(workspace())
+    before = await backend.store.change_marker()
+    await backend.store.list()
+    await backend.store.get("alpha")
+    after = await backend.store.change_marker()
+    if backend.name in MARKED:
+        assert before is not None
+        assert after == before, "a read moved the marker"
+    else:
+        assert (before, after) == (None, None)
+
+
+async def test_the_change_marker_moves_with_every_workspace_write(backend: Backend) -> None:
+    seen = [await backend.store.change_marker()]
+    added = await backend.store.add(workspace())
+    seen.append(await backend.store.change_marker())
+    await backend.store.save(added.move_to(Status.CREATING))
+    seen.append(await backend.store.change_marker())
+    # A write by another process on the same database (the same store where there is none).
+    other = backend.another_store()
+    await other.add(workspace("beta", minutes=1))
+    seen.append(await backend.store.change_marker())
+    beta = await other.get("beta")
+    await other.save(beta.move_to(Status.CREATING))
+    seen.append(await backend.store.change_marker())
+    if backend.name in MARKED:
+        assert None not in seen
+        assert len(set(seen)) == len(seen), f"a write left the marker where it was: {seen}"
+    else:
+        assert seen == [None] * len(seen)
 
 
 # --- events --------------------------------------------------------------------------------

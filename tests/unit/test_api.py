@@ -11,7 +11,8 @@ import pytest
 
 from tidepool.api.app import create_app
 from tidepool.api.deps import ControlPlane
-from tidepool.domain.workspace import Status
+from tidepool.api.routers.workspaces import PageKey, RenderedPages
+from tidepool.domain.workspace import Status, Workspace
 from tidepool.ports import WorkspaceStore
 from tidepool.services.workspaces import WorkspaceService
 from tidepool.store.memory import memory_store
@@ -231,3 +232,41 @@ async def test_the_live_feed_carries_only_what_the_user_may_see(store: Workspace
     event = json.loads((await anext(stream)).split("data: ", 1)[1])
     assert (event["name"], event["value"]) == ("bobs", "pending")
     await stream.aclose()
+
+
+async def test_a_listed_page_follows_every_write(
+    api: httpx.AsyncClient, store: WorkspaceStore
+) -> None:
+    """The same page asked again after a write outside the API shows the write."""
+    await api.post("/api/workspaces", json={"name": "ws0"})
+    first = (await api.get("/api/workspaces")).json()
+    assert first == (await api.get("/api/workspaces")).json()
+    assert first["items"][0]["status"] == "pending"
+    workspace = await store.get("ws0")
+    await store.save(workspace.move_to(Status.CREATING))
+    assert (await api.get("/api/workspaces")).json()["items"][0]["status"] == "creating"
+    await store.add(Workspace(name="ws1", owner="local", image="img"))
+    assert (await api.get("/api/workspaces")).json()["total"] == 2
+
+
+async def test_each_user_gets_their_own_page_of_the_same_request(
+    guarded: httpx.AsyncClient,
+) -> None:
+    await guarded.post("/api/workspaces", json={"name": "anns"}, headers=as_user("ann"))
+    for user, names in [("ann", ["anns"]), ("bob", []), ("ann", ["anns"]), ("root", ["anns"])]:
+        listed = (await guarded.get("/api/workspaces", headers=as_user(user))).json()
+        assert [w["name"] for w in listed["items"]] == names, user
+
+
+def test_a_rendered_page_is_kept_only_for_its_marker() -> None:
+    pages = RenderedPages()
+    key: PageKey = (None, None, 50, 0, "http://tidepool.test")
+    pages.put(key, 7, b"page at 7")
+    assert pages.get(key, 7) == b"page at 7"
+    assert pages.get(key, 8) is None, "kept past a write"
+    assert pages.get((Status.RUNNING, None, 50, 0, "http://tidepool.test"), 7) is None
+    pages.put(key, None, b"unmarked")
+    assert pages.get(key, None) is None, "kept without a marker"
+    for offset in range(RenderedPages.SIZE + 1):
+        pages.put((None, None, 50, offset, "u"), 9, b"x")
+    assert 0 < len(pages) <= RenderedPages.SIZE

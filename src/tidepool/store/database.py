@@ -12,6 +12,12 @@ deferred so they never wait for a writer. For that, the driver's own transaction
 switched off and SQLAlchemy's ``begin`` event issues the BEGIN (the recipe in SQLAlchemy's
 SQLite documentation).
 
+For readers that keep what they read (the API's rendered list pages), ``data_version`` tells
+cheaply whether anything committed since: SQLite's ``PRAGMA data_version`` on a connection of
+its own that never writes changes whenever any other connection, in this process or another,
+commits. PostgreSQL has no such local check (a query would cost about what it saves), so there
+it answers None and nothing is kept.
+
 PostgreSQL. Leases are compared with the database's clock, not each worker's, so workers on
 hosts whose clocks drift still agree on when a lease has run out.
 
@@ -23,6 +29,8 @@ backs off and tries again.
 from __future__ import annotations
 
 import asyncio
+import sqlite3
+import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
@@ -69,6 +77,8 @@ class Database:
             )
         self._url = url
         self._reader: Engine | None = None
+        self._watcher: sa.PoolProxiedConnection | None = None
+        self._watcher_lock = threading.Lock()
         self._closed = False
 
     @asynccontextmanager
@@ -105,6 +115,32 @@ class Database:
                 )
         return self._reader
 
+    def data_version(self) -> int | None:
+        """SQLite's ``PRAGMA data_version`` on the watcher connection (see the module's
+        docstring); None on PostgreSQL, or when SQLite cannot answer at once.
+
+        Called on the event loop, not in a thread: it takes microseconds and waits for no
+        lock (the watcher's busy timeout is 0), where a thread hop would cost more than the
+        work it saves.
+        """
+        if self.backend != "sqlite" or self._closed:
+            return None
+        with self._watcher_lock:
+            try:
+                if self._watcher is None:
+                    self._watcher = self._open_watcher()
+                row = self._watcher.cursor().execute("PRAGMA data_version").fetchone()
+            except (sqlite3.Error, sa.exc.DBAPIError):
+                return None
+        return int(row[0])
+
+    def _open_watcher(self) -> sa.PoolProxiedConnection:
+        # Detached: it is never handed back to the pool with its busy timeout of 0.
+        watcher = self._sync_reader().raw_connection()
+        watcher.detach()
+        watcher.cursor().execute("PRAGMA busy_timeout=0")
+        return watcher
+
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
         """A transaction that writes; committed when the block ends, rolled back on error."""
@@ -137,6 +173,9 @@ class Database:
         if not self._closed:
             self._closed = True
             await self.engine.dispose()
+            with self._watcher_lock:
+                if self._watcher is not None:
+                    self._watcher.close()
             if self._reader is not None:
                 self._reader.dispose()
 

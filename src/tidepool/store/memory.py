@@ -49,6 +49,8 @@ class MemoryState:
     #: By workspace id: at most one job per workspace, as the unique index in SQL.
     jobs: dict[str, _JobRow] = field(default_factory=dict)
     last_seq: int = 0
+    #: Bumped by every write to a workspace: the store's ``change_marker``.
+    workspace_writes: int = 0
 
     def live_named(self, name: str) -> Workspace | None:
         for workspace in self.workspaces.values():
@@ -96,6 +98,7 @@ class InMemoryWorkspaceStore:
         if taken or (workspace.status is not Status.DELETED and state.live_named(workspace.name)):
             raise ConflictError(f"A workspace named {workspace.name!r} exists already.")
         state.workspaces[workspace.id] = _copy(workspace)
+        state.workspace_writes += 1
         state.append_event(workspace.id, "status", workspace.status.value, "")
         state.enqueue(workspace.id)
         return workspace
@@ -156,6 +159,7 @@ class InMemoryWorkspaceStore:
         saved = replace(workspace, version=workspace.version + 1)
         # As in SQL, the creation time is never rewritten, whatever the copy says.
         state.workspaces[workspace.id] = _copy(replace(saved, created_at=stored.created_at))
+        state.workspace_writes += 1
         if event is not None:
             state.append_event(workspace.id, *event)
         if enqueue:
@@ -181,6 +185,9 @@ class InMemoryWorkspaceStore:
         if workspace_id not in self.state.workspaces:
             raise NotFoundError(f"No workspace with id {workspace_id!r}.")
         self.state.enqueue(workspace_id)
+
+    async def change_marker(self) -> int | None:
+        return self.state.workspace_writes
 
     async def aclose(self) -> None:
         """Nothing to release; here so callers can close any store the same way."""

@@ -195,6 +195,9 @@ class SqlWorkspaceStore:
         except sa.exc.IntegrityError as error:
             raise NotFoundError(f"No workspace with id {workspace_id!r}.") from error
 
+    async def change_marker(self) -> int | None:
+        return self._db.data_version()
+
     async def aclose(self) -> None:
         await self._db.aclose()
 

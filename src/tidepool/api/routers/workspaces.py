@@ -1,7 +1,13 @@
-"""``/api/workspaces``: translate HTTP to service calls and back, nothing more."""
+"""``/api/workspaces``: translate HTTP to service calls and back, nothing more.
+
+The list is the API's busiest request (the web app polls it), so its pages are kept as sent,
+per store, and sent again while the store's ``change_marker`` says no workspace was written
+since (see ``RenderedPages``).
+"""
 
 from __future__ import annotations
 
+import weakref
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Response, status
@@ -12,8 +18,55 @@ from tidepool.api.schemas import WorkspaceCreate, WorkspacePublic, WorkspacesPub
 from tidepool.api.sse import all_events_stream, event_stream
 from tidepool.domain.workspace import Action, Status, Workspace
 from tidepool.errors import NotFoundError
+from tidepool.ports import WorkspaceStore
 
 router = APIRouter(prefix="/workspaces", tags=["workspaces"])
+
+#: What a list page's JSON depends on besides the stored workspaces: status, owner (None for
+#: everyone's), limit, offset, and the public URL the workspaces' links start with.
+PageKey = tuple[Status | None, str | None, int, int, str]
+
+
+class RenderedPages:
+    """List pages as sent, each with the store's change marker read BEFORE the page was.
+
+    A page is sent again only while the marker is still that one, so no write committed since
+    it was read: never a page older than a write the client saw succeed. A page read while a
+    write commits carries the older marker and is simply read again next time. Any write
+    outdates every page; at most ``SIZE`` pages are kept, then all are dropped.
+    """
+
+    SIZE = 256
+
+    def __init__(self) -> None:
+        self._pages: dict[PageKey, tuple[int, bytes]] = {}
+
+    def __len__(self) -> int:
+        return len(self._pages)
+
+    def get(self, key: PageKey, marker: int | None) -> bytes | None:
+        kept = self._pages.get(key)
+        if marker is None or kept is None or kept[0] != marker:
+            return None
+        return kept[1]
+
+    def put(self, key: PageKey, marker: int | None, body: bytes) -> None:
+        if marker is None:
+            return
+        if len(self._pages) >= self.SIZE:
+            self._pages.clear()
+        self._pages[key] = (marker, body)
+
+
+#: One set of pages per store, gone with it (tests build many apps over many stores).
+_rendered: weakref.WeakKeyDictionary[WorkspaceStore, RenderedPages] = weakref.WeakKeyDictionary()
+
+
+def rendered_pages(store: WorkspaceStore) -> RenderedPages:
+    pages = _rendered.get(store)
+    if pages is None:
+        pages = _rendered[store] = RenderedPages()
+    return pages
 
 
 @router.post("", status_code=status.HTTP_202_ACCEPTED, response_model=WorkspacePublic)
@@ -35,18 +88,28 @@ async def list_workspaces(
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> Response:
     owner = None if me.admin else me.name
-    page = await plane.workspaces.list(
-        status=status_filter, owner=owner, limit=limit, offset=offset
-    )
-    body = WorkspacesPublic(
-        items=[WorkspacePublic.of(w, plane.public_url) for w in page.items],
-        total=page.total,
-        limit=limit,
-        offset=offset,
-    )
+    key: PageKey = (status_filter, owner, limit, offset, plane.public_url)
+    pages = rendered_pages(plane.store)
+    marker = await plane.store.change_marker()  # before the read: see RenderedPages
+    body = pages.get(key, marker)
+    if body is None:
+        page = await plane.workspaces.list(
+            status=status_filter, owner=owner, limit=limit, offset=offset
+        )
+        body = (
+            WorkspacesPublic(
+                items=[WorkspacePublic.of(w, plane.public_url) for w in page.items],
+                total=page.total,
+                limit=limit,
+                offset=offset,
+            )
+            .model_dump_json()
+            .encode()
+        )
+        pages.put(key, marker, body)
     # Serialized once, here: FastAPI would validate the page again before dumping it, which
     # doubled the cost of the busiest endpoint.
-    return Response(body.model_dump_json(), media_type="application/json")
+    return Response(body, media_type="application/json")
 
 
 async def _visible(name: str, plane: Plane, me: Identity) -> Workspace:
