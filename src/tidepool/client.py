@@ -30,11 +30,15 @@ class ApiClient:
         self._http = http
 
     @classmethod
-    def connect(cls, *, socket: Path | None = None, url: str = "", user: str = "") -> ApiClient:
-        """Through Caddy (``url``) or the API's socket; over the socket, root on the host may
-        act as ``user`` (Caddy replaces that header on everything that comes through it)."""
+    def connect(
+        cls, *, socket: Path | None = None, url: str = "", user: str = "", token: str = ""
+    ) -> ApiClient:
+        """Through Caddy (``url``, with an API ``token`` when sign-in is on) or the API's
+        socket; over the socket, root on the host may act as ``user`` (Caddy replaces that
+        header on everything that comes through it)."""
         if url:
-            return cls(httpx.AsyncClient(base_url=url.rstrip("/"), timeout=30))
+            auth = {"Authorization": f"Bearer {token}"} if token else {}
+            return cls(httpx.AsyncClient(base_url=url.rstrip("/"), timeout=30, headers=auth))
         if socket is None:
             raise InvalidInputError("Give the API's socket or URL.")
         transport = httpx.AsyncHTTPTransport(uds=str(socket))

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from urllib.parse import quote
+
+from fastapi import FastAPI, Request
+from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from tidepool import __version__
+from tidepool.adapters.caddy.config import VIA_HEADER
 from tidepool.api import problems
 from tidepool.api.deps import ControlPlane
 from tidepool.api.routers import auth, health, me, workspaces
+from tidepool.auth.sessions import SESSION_COOKIE
 from tidepool.web import STATIC_DIR
 
 MAX_BODY_BYTES = 16 * 1024
@@ -30,9 +35,40 @@ def create_app(plane: ControlPlane) -> ASGIApp:
     app.include_router(me.router, prefix="/api")
     app.include_router(auth.router, prefix="/api")
     app.include_router(workspaces.events_router, prefix="/api")
-    app.mount("/app", StaticFiles(directory=STATIC_DIR, html=True), name="web")
+    web = StaticFiles(directory=STATIC_DIR, html=True)
+    app.mount("/app", SignInFirst(web, plane), name="web")
 
     return BodyLimit(app)
+
+
+class SignInFirst:
+    """With ``forward_auth``, the web app's pages are for signed-in people: anyone else who
+    came through Caddy is sent to the sign-in page (and back afterwards). The sign-in page and
+    the stylesheet it shares are open to all."""
+
+    OPEN = ("/login", "/login/", "/login/index.html", "/login/login.js", "/app.css")
+
+    def __init__(self, app: ASGIApp, plane: ControlPlane) -> None:
+        self.app = app
+        self.plane = plane
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        auth = self.plane.authenticator
+        if scope["type"] == "http" and auth is not None:
+            request = Request(scope)
+            inside = request.url.path.removeprefix("/app")
+            if (
+                inside not in self.OPEN
+                and VIA_HEADER in request.headers
+                and auth.identify(
+                    request.cookies.get(SESSION_COOKIE), request.headers.get("authorization")
+                )
+                is None
+            ):
+                back = quote(request.url.path, safe="/")
+                await RedirectResponse(f"/app/login/?next={back}", 302)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 class BodyLimit:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from tidepool.cli import caddy, checklist, host, image, serve, user, vm, workspace
+from tidepool.cli import caddy, checklist, host, image, serve, token, user, vm, workspace
 
 app = typer.Typer(
     name="tidepool",
@@ -22,6 +22,7 @@ app.command("down")(checklist.down_command)
 app.command("serve")(serve.serve_command)
 app.add_typer(workspace.app, name="workspace")
 app.add_typer(user.app, name="user")
+app.add_typer(token.app, name="token")
 
 
 def main() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import webbrowser
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -17,7 +18,9 @@ from tidepool.settings import get_settings
 
 app = typer.Typer(help="Create, list, start, stop and delete workspaces (needs `tidepool serve`).")
 T = TypeVar("T")
-UrlOption = typer.Option("", "--url", help="API base URL (default: the local API socket).")
+UrlOption = typer.Option(
+    "", "--url", help="API base URL (default: the local API socket); sign in with TIDEPOOL_TOKEN."
+)
 JsonOption = typer.Option(False, "--json", help="Print JSON for scripts.")
 WaitOption = typer.Option(True, "--wait/--no-wait", help="Follow progress until it settles.")
 PHASES = {
@@ -27,11 +30,15 @@ PHASES = {
     "route_live": "route live",
 }
 SETTLED = {"running", "stopped", "deleted", "failed"}
+#: An API token (``tidepool token create``) for ``--url`` when sign-in is on. An environment
+#: variable, not an option: options show up in ``ps`` and in shell history.
+TOKEN_VARIABLE = "TIDEPOOL_TOKEN"  # noqa: S105 (the variable's name, not a secret)
 
 
 def _call(url: str, action: Callable[[ApiClient], Awaitable[T]]) -> T:
     async def go() -> T:
-        client = ApiClient.connect(socket=get_settings().api_socket, url=url)
+        token = os.environ.get(TOKEN_VARIABLE, "")
+        client = ApiClient.connect(socket=get_settings().api_socket, url=url, token=token)
         try:
             return await action(client)
         finally:

@@ -11,14 +11,18 @@ const ACTIONS_BY_STATUS = {
 };
 const byId = new Map();   // workspace id -> {data, element, phases}
 const list = document.getElementById("workspaces");
+// A browser session's CSRF token (from /api/me): sent with every change.
+let csrfToken = "";
 
 async function api(method, path, body) {
+  const headers = { "Content-Type": "application/json" };
+  if (csrfToken && method !== "GET") headers["X-CSRF-Token"] = csrfToken;
   const response = await fetch(`/api${path}`, {
-    method, credentials: "same-origin",
-    headers: { "Content-Type": "application/json" },
+    method, credentials: "same-origin", headers,
     body: body === undefined ? undefined : JSON.stringify(body),
   });
-  // Signed out (or the password changed): reloading makes the browser ask again.
+  // Signed out (or the password changed): reloading asks again (the browser's password
+  // prompt, or the sign-in page).
   if (response.status === 401) { window.location.reload(); throw new Error("sign in"); }
   const data = await response.json().catch(() => ({}));
   if (!response.ok) throw new Error(data.detail || `HTTP ${response.status}`);
@@ -122,6 +126,10 @@ function follow() {
   for (const kind of ["status", "phase", "request"]) source.addEventListener(kind, onEvent);
 }
 
+document.getElementById("sign-out").addEventListener("click", async () => {
+  try { await api("POST", "/auth/logout"); } finally { window.location.assign("login/"); }
+});
+
 document.getElementById("create").addEventListener("submit", async (submit) => {
   submit.preventDefault();
   const form = submit.target;
@@ -146,6 +154,8 @@ document.getElementById("create").addEventListener("submit", async (submit) => {
   try {
     const me = await api("GET", "/me").catch(() => null);
     if (me) document.getElementById("who").textContent = `Signed in as ${me.name}`;
+    if (me && me.csrf_token) csrfToken = me.csrf_token;
+    document.getElementById("sign-out").hidden = !(me && me.can_sign_out);
     const page = await api("GET", "/workspaces?limit=500");
     page.items.forEach(upsert);
   } finally {
