@@ -1,0 +1,322 @@
+"""``auth = "forward_auth"`` through a real Caddy and the real control-plane app.
+
+Caddy, the API on its unix socket (uvicorn, the sessions and tokens files), and stand-in
+workspaces on loopback: ann owns alpha (127.0.0.11), bob owns beta (127.0.0.12), root is an
+admin. This is the security suite for sign-in: every way in that should fail, fails.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import bcrypt
+import httpx
+import pytest
+
+from support.echo import echo_app, serving
+from support.ports import free_port
+from support.rawhttp import raw_get
+from tidepool.adapters.caddy import config
+from tidepool.adapters.caddy.admin import CaddyAdmin
+from tidepool.adapters.caddy.process import CaddyProcess, wait_until_serving
+from tidepool.adapters.caddy.sessions import CaddySessionMap
+from tidepool.api.app import create_app
+from tidepool.api.deps import ControlPlane
+from tidepool.auth.authenticator import Authenticator
+from tidepool.auth.ratelimit import SignInLimiter
+from tidepool.auth.sessions import SESSION_COOKIE, SessionStore, sweep_sessions
+from tidepool.auth.tokens import TokenStore
+from tidepool.auth.users import UserFile
+from tidepool.domain.workspace import Workspace
+from tidepool.services.workspaces import WorkspaceService
+from tidepool.store.memory import memory_store
+
+pytestmark = pytest.mark.caddy
+PASSWORDS = {"ann": "ann-password", "bob": "bob-password", "root": "root-password"}
+HTML = {"Accept": "text/html,application/xhtml+xml"}
+
+
+@dataclass
+class Edge:
+    base: str
+    auth: Authenticator
+    sessions: CaddySessionMap
+    users: UserFile
+
+
+@contextlib.asynccontextmanager
+async def signed_in_edge(directory: Path) -> AsyncIterator[Edge]:
+    users_file = directory / "users.json"
+    users_file.write_text(
+        json.dumps(
+            {
+                "users": [
+                    {
+                        "name": n,
+                        "password_hash": bcrypt.hashpw(p.encode(), bcrypt.gensalt(4)).decode(),
+                        "admin": n == "root",
+                    }
+                    for n, p in PASSWORDS.items()
+                ]
+            }
+        )
+    )
+    users = UserFile(users_file)
+    auth = Authenticator(
+        users,
+        SessionStore(directory / "sessions.json"),
+        TokenStore(directory / "tokens.json"),
+        SignInLimiter(max_failures=3, window_seconds=60),
+    )
+    options = config.CaddyOptions(
+        admin_socket=directory / "admin.sock",
+        storage_dir=directory / "storage",
+        listen=f"127.0.0.1:{free_port()}",
+        workspace_port=free_port(),
+        api_socket=directory / "api.sock",
+        forward_auth=True,
+        admins=("root",),
+    )
+    store = memory_store()[0]
+    await store.add(Workspace(name="alpha", owner="ann", image="img"))
+    process = CaddyProcess(options, directory)
+    process.start()
+    admin = CaddyAdmin.over_unix_socket(options.admin_socket)
+    try:
+        await wait_until_serving(admin)
+        routes = {"alpha": "127.0.0.11", "beta": "127.0.0.12"}
+        await admin.load(config.base_config(options, routes, {"alpha": "ann", "beta": "bob"}))
+        plane = ControlPlane(
+            WorkspaceService(store, default_image="img"),
+            store,
+            f"http://{options.listen}",
+            event_poll=0.01,
+            admins=users.admins,
+            authenticator=auth,
+            session_cache=CaddySessionMap(admin),
+        )
+        async with (
+            serving(create_app(plane), uds=str(options.api_socket)),
+            serving(echo_app, host="127.0.0.11", port=options.workspace_port),
+            serving(echo_app, host="127.0.0.11", port=8081),
+            serving(echo_app, host="127.0.0.12", port=options.workspace_port),
+        ):
+            yield Edge(f"http://{options.listen}", auth, CaddySessionMap(admin), users)
+    finally:
+        await admin.aclose()
+        process.stop()
+
+
+@pytest.fixture
+async def edge(tmp_path: Path) -> AsyncIterator[Edge]:
+    async with signed_in_edge(tmp_path) as running:
+        yield running
+
+
+async def sign_in(http: httpx.AsyncClient, name: str) -> str:
+    response = await http.post("/api/auth/login", json={"name": name, "password": PASSWORDS[name]})
+    assert response.status_code == 200, response.text
+    csrf: str = response.json()["csrf_token"]
+    return csrf
+
+
+async def caddy_knows(edge: Edge, token: str, present: bool = True) -> None:
+    """Wait until Caddy's session map has (or has not) the session of ``token``."""
+    prefix = edge.auth.sessions.find(token)
+    key = prefix.key[:32] if prefix else ""
+    for _ in range(200):
+        if (key in await edge.sessions.known()) == present:
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"Caddy's session map never {'learnt' if present else 'forgot'} it")
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/app/", "/workspace/alpha/", "/workspace/nobody/", "/workspace/alpha/port/8081/"],
+)
+async def test_without_credentials_a_browser_is_sent_to_sign_in(edge: Edge, path: str) -> None:
+    async with httpx.AsyncClient(base_url=edge.base) as http:
+        response = await http.get(path, headers=HTML)
+    assert response.status_code == 302
+    assert response.headers["location"].startswith("/app/login/?next=")
+    assert "127.0.0.1" not in response.text
+
+
+@pytest.mark.parametrize(
+    "path", ["/api/workspaces", "/workspace/alpha/", "/workspace/alpha/port/8081/x"]
+)
+async def test_without_credentials_a_script_gets_401(edge: Edge, path: str) -> None:
+    async with httpx.AsyncClient(base_url=edge.base) as http:
+        response = await http.get(path)
+    assert response.status_code == 401
+
+
+async def test_the_sign_in_page_is_open_to_all(edge: Edge) -> None:
+    async with httpx.AsyncClient(base_url=edge.base) as http:
+        page = await http.get("/app/login/")
+        script = await http.get("/app/login/login.js")
+    assert page.status_code == 200 and 'autocomplete="current-password"' in page.text
+    assert script.status_code == 200
+
+
+async def test_after_sign_in_the_owner_gets_in_and_the_workspace_never_sees_the_session(
+    edge: Edge,
+) -> None:
+    async with httpx.AsyncClient(base_url=edge.base) as http:
+        await sign_in(http, "ann")
+        http.cookies.set("theme", "dark")
+        page = await http.get("/workspace/alpha/x?y=1")
+        port = await http.get("/workspace/alpha/port/8081/z")
+        app = await http.get("/app/")
+    assert page.status_code == 200 and port.status_code == 200 and app.status_code == 200
+    assert page.json()["path"] == "/x?y=1" and port.json()["path"] == "/z"
+    for seen in (page.json(), port.json()):
+        assert SESSION_COOKIE not in (seen["cookie"] or "")
+        assert seen["cookie"] == "theme=dark"
+        assert seen["authorization"] is None
+
+
+async def test_caddy_answers_known_sessions_itself_until_the_sweep(edge: Edge) -> None:
+    """After the first request Caddy admits the session from its own map (it no longer asks
+    the control plane: ending the session only in the file does not stop it); the sweep
+    removes it from Caddy too."""
+    async with httpx.AsyncClient(base_url=edge.base) as http:
+        await sign_in(http, "ann")
+        token = http.cookies[SESSION_COOKIE]
+        assert (await http.get("/workspace/alpha/")).status_code == 200
+        await caddy_knows(edge, token)
+        session = edge.auth.sessions.find(token)
+        assert session is not None
+        edge.auth.sessions.end(session.key)
+        assert (await http.get("/workspace/alpha/")).status_code == 200
+        assert await sweep_sessions(edge.auth.sessions, edge.sessions, edge.users.names()) == 1
+        assert (await http.get("/workspace/alpha/")).status_code == 401
+
+
+async def test_a_post_reaches_the_workspace_whole_after_caddy_asked(edge: Edge) -> None:
+    async with httpx.AsyncClient(base_url=edge.base) as http:
+        await sign_in(http, "ann")
+        first = await http.post("/workspace/alpha/upload", content=b"x" * 100_000)
+    assert first.status_code == 200
+    assert first.json()["method"] == "POST"
+    assert first.json()["body"] == "x" * 100_000
+
+
+@pytest.mark.parametrize(
+    "path", ["/workspace/alpha/", "/workspace/alpha/port/8081/", "/workspace/alpha"]
+)
+async def test_user_b_finds_user_as_workspace_missing(edge: Edge, path: str) -> None:
+    async with httpx.AsyncClient(base_url=edge.base) as http:
+        await sign_in(http, "bob")
+        theirs = await http.get(path, follow_redirects=True)
+        missing = await http.get("/workspace/nobody/")
+        api = await http.get("/api/workspaces/alpha")
+        events = await http.get("/api/workspaces/alpha/events")
+        own = await http.get("/workspace/beta/")
+    assert theirs.status_code == 404 and "No such workspace" in theirs.text
+    assert theirs.text.replace("alpha", "NAME") == missing.text.replace("nobody", "NAME")
+    assert api.status_code == 404 and events.status_code == 404
+    assert own.status_code == 200
+
+
+async def test_an_admin_may_open_any_workspace(edge: Edge) -> None:
+    async with httpx.AsyncClient(base_url=edge.base) as http:
+        await sign_in(http, "root")
+        assert (await http.get("/workspace/alpha/")).status_code == 200
+        assert (await http.get("/workspace/beta/")).status_code == 200
+
+
+async def test_a_forged_cookie_gets_nothing_and_teaches_caddy_nothing(edge: Edge) -> None:
+    async with httpx.AsyncClient(base_url=edge.base) as http:
+        http.cookies.set(SESSION_COOKIE, "forged-" + "Q" * 36)
+        workspace = await http.get("/workspace/alpha/")
+        api = await http.get("/api/workspaces")
+    assert workspace.status_code == 401 and api.status_code == 401
+    assert await edge.sessions.known() == set()
+
+
+async def test_tokens_open_workspaces_until_revoked_or_expired(edge: Edge) -> None:
+    token, record = edge.auth.tokens.create("ann")
+    bearer = {"Authorization": f"Bearer {token}"}
+    async with httpx.AsyncClient(base_url=edge.base, headers=bearer) as http:
+        assert (await http.get("/workspace/alpha/")).json()["authorization"] is None
+        assert (await http.get("/api/workspaces")).json()["total"] == 1
+        edge.auth.tokens.revoke(record.id)
+        assert (await http.get("/workspace/alpha/")).status_code == 401
+        assert (await http.get("/api/workspaces")).status_code == 401
+    expired, _ = TokenStore(edge.auth.tokens._file.path, clock=lambda: 0.0).create("ann", days=1)
+    async with httpx.AsyncClient(base_url=edge.base) as http:
+        gone = {"Authorization": f"Bearer {expired}"}
+        assert (await http.get("/workspace/alpha/", headers=gone)).status_code == 401
+        assert (await http.get("/api/workspaces", headers=gone)).status_code == 401
+
+
+async def test_a_change_without_the_csrf_token_is_refused_and_changes_nothing(edge: Edge) -> None:
+    async with httpx.AsyncClient(base_url=edge.base) as http:
+        csrf = await sign_in(http, "ann")
+        refused = await http.post("/api/workspaces", json={"name": "sneaky"})
+        stop = await http.post("/api/workspaces/alpha/stop")
+        listed = (await http.get("/api/workspaces")).json()
+        made = await http.post(
+            "/api/workspaces", json={"name": "fine"}, headers={"X-CSRF-Token": csrf}
+        )
+    assert refused.status_code == 403 and stop.status_code == 403
+    assert [w["name"] for w in listed["items"]] == ["alpha"]
+    assert listed["items"][0]["desired"] == "running"
+    assert made.status_code == 202
+
+
+async def test_signing_out_closes_the_workspaces_at_once(edge: Edge) -> None:
+    async with httpx.AsyncClient(base_url=edge.base) as http:
+        csrf = await sign_in(http, "ann")
+        token = http.cookies[SESSION_COOKIE]
+        assert (await http.get("/workspace/alpha/")).status_code == 200
+        await caddy_knows(edge, token)
+        assert (await http.post("/api/auth/logout", headers={"X-CSRF-Token": csrf})).is_success
+        http.cookies.set(SESSION_COOKIE, token)
+        assert (await http.get("/workspace/alpha/")).status_code == 401
+        assert (await http.get("/api/me")).status_code == 401
+
+
+async def test_a_forged_forwarded_for_does_not_dodge_the_rate_limit(edge: Edge) -> None:
+    async with httpx.AsyncClient(base_url=edge.base) as http:
+        for i, name in enumerate(["ann", "bob", "root"]):
+            wrong = await http.post(
+                "/api/auth/login",
+                json={"name": name, "password": "a-wrong-guess"},
+                headers={"X-Forwarded-For": f"203.0.113.{i}"},
+            )
+            assert wrong.status_code == 401
+        right = await http.post(
+            "/api/auth/login",
+            json={"name": "ann", "password": PASSWORDS["ann"]},
+            headers={"X-Forwarded-For": "203.0.113.99"},
+        )
+    assert right.status_code == 429
+    assert "Retry-After" in right.headers
+
+
+async def test_a_forged_user_header_is_ignored(edge: Edge) -> None:
+    async with httpx.AsyncClient(base_url=edge.base) as http:
+        as_root = {"X-Tidepool-User": "root", "X-Tidepool-Via": ""}
+        assert (await http.get("/api/me", headers=as_root)).status_code == 401
+        assert (await http.get("/workspace/alpha/", headers=as_root)).status_code == 401
+        await sign_in(http, "bob")
+        assert (await http.get("/api/me", headers=as_root)).json()["name"] == "bob"
+        assert (await http.get("/workspace/alpha/", headers=as_root)).status_code == 404
+
+
+@pytest.mark.parametrize("path", ["/workspace/beta/../alpha/", "/workspace/beta/%2e%2e/alpha/"])
+async def test_traversal_cannot_reach_another_users_workspace(edge: Edge, path: str) -> None:
+    async with httpx.AsyncClient(base_url=edge.base) as http:
+        await sign_in(http, "bob")
+        cookie = f"{SESSION_COOKIE}={http.cookies[SESSION_COOKIE]}"
+    status, body = await raw_get(edge.base, path, {"Cookie": cookie})
+    assert status == 400
+    assert "127.0.0.11" not in body
