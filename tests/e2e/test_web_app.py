@@ -1,8 +1,9 @@
-"""The web app in a real browser, signed in with basic auth, against a real `tidepool serve`.
+"""The web app in a real browser against a real `tidepool serve` with ``auth = forward_auth``.
 
-Sign in, create a workspace and watch it reach `running` live (server-sent events, no
-polling), open the IDE, stop it, start it, delete it (typing the name to confirm). Each
-page is saved as a screenshot in test-artifacts/.
+Sign in on the sign-in page, create a workspace and watch it reach `running` live
+(server-sent events, no polling), open the IDE, stop it, start it, delete it (typing the name
+to confirm), sign out. Each page is saved as a screenshot in test-artifacts/. (Basic auth is
+the browser's own prompt; its rules are tested through a real Caddy in tests/integration.)
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from playwright.async_api import Browser, Page, expect
 
 from support.serve import ServeProcess, running_serve, wait_for_status
 from tidepool import bootstrap
+from tidepool.auth.tokens import TokenStore
 from tidepool.auth.users import UserFile
 from tidepool.settings import get_settings
 
@@ -36,17 +38,23 @@ def web(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeProcess]:
         data,
         f"sqlite:///{data / 'tidepool.db'}",
         prefix="tpw",
-        extra_env={"TIDEPOOL_AUTH": "basic"},
+        extra_env={"TIDEPOOL_AUTH": "forward_auth"},
     ) as serve:
         yield serve
 
 
+async def sign_in(page: Page, base_url: str, user: str, password: str) -> None:
+    await page.goto(f"{base_url}/app/")
+    await expect(page).to_have_url(f"{base_url}/app/login/?next=/app/")
+    await page.get_by_label("User name").fill(user)
+    await page.get_by_label("Password").fill(password)
+    await page.get_by_role("button", name="Sign in").click()
+    await expect(page).to_have_url(f"{base_url}/app/")
+
+
 @pytest.fixture
 async def page(browser: Browser) -> AsyncIterator[Page]:
-    context = await browser.new_context(
-        viewport={"width": 1100, "height": 800},
-        http_credentials={"username": USER, "password": PASSWORD},
-    )
+    context = await browser.new_context(viewport={"width": 1100, "height": 800})
     yield await context.new_page()
     await context.close()
 
@@ -55,21 +63,28 @@ def row(page: Page, name: str):  # type: ignore[no-untyped-def]
     return page.locator(f'.workspace[data-name="{name}"]')
 
 
-async def test_without_signing_in_the_app_refuses(web: ServeProcess, browser: Browser) -> None:
-    context = await browser.new_context()
-    response = await context.request.get(f"{web.base_url}/app/")
-    assert response.status == 401
-    assert "Sign in required" in await response.text()
-    wrong = await browser.new_context(http_credentials={"username": USER, "password": "nope"})
-    assert (await wrong.request.get(f"{web.base_url}/api/workspaces")).status == 401
-    await context.close()
-    await wrong.close()
+async def test_without_signing_in_the_app_refuses(
+    web: ServeProcess, page: Page, artifacts: Path
+) -> None:
+    api = await page.context.request.get(f"{web.base_url}/api/workspaces")
+    assert api.status == 401
+    await page.goto(f"{web.base_url}/workspace/anything/")
+    await expect(page).to_have_url(f"{web.base_url}/app/login/?next=%2Fworkspace%2Fanything%2F")
+    await page.get_by_label("User name").fill(USER)
+    await page.get_by_label("Password").fill("not-the-password")
+    await page.get_by_role("button", name="Sign in").click()
+    await expect(page.get_by_role("alert")).to_have_text("Wrong user name or password.")
+    await expect(page.get_by_label("Password")).to_be_focused()
+    await page.screenshot(path=artifacts / "app-sign-in-failed.png")
+    assert (await page.context.cookies()) == []
 
 
 async def test_create_watch_open_stop_start_delete(
     web: ServeProcess, page: Page, artifacts: Path
 ) -> None:
     await page.goto(f"{web.base_url}/app/")
+    await page.screenshot(path=artifacts / "app-sign-in.png")
+    await sign_in(page, web.base_url, USER, PASSWORD)
     await expect(page.locator("#who")).to_have_text(f"Signed in as {USER}")
     await expect(page.locator("#empty")).to_be_visible()
     await page.screenshot(path=artifacts / "app-empty.png")
@@ -116,16 +131,18 @@ async def test_create_watch_open_stop_start_delete(
     await expect(workspace).to_have_count(0, timeout=START_TIMEOUT)
     await expect(page.locator("#empty")).to_be_visible()
 
+    await page.get_by_role("button", name="Sign out").click()
+    await expect(page).to_have_url(f"{web.base_url}/app/login/")
+    await page.goto(f"{web.base_url}/app/")
+    await expect(page).to_have_url(f"{web.base_url}/app/login/?next=/app/")
+
 
 async def test_the_app_fits_a_narrow_window(
     web: ServeProcess, browser: Browser, artifacts: Path
 ) -> None:
-    context = await browser.new_context(
-        viewport={"width": 380, "height": 720},
-        http_credentials={"username": USER, "password": PASSWORD},
-    )
+    context = await browser.new_context(viewport={"width": 380, "height": 720})
     page = await context.new_page()
-    await page.goto(f"{web.base_url}/app/")
+    await sign_in(page, web.base_url, USER, PASSWORD)
     await expect(page.get_by_role("button", name="Create")).to_be_visible()
     width = await page.evaluate("document.documentElement.scrollWidth")
     assert width <= 380, "no horizontal scrolling on a phone-sized window"
@@ -148,13 +165,16 @@ async def test_a_dev_server_in_a_workspace_is_reachable_by_its_owner_only(
             ["sh", "-c", "cd /tmp && nohup python3 -m http.server 8081 >/dev/null 2>&1 &"],
         )
         url = f"{web.base_url}/workspace/devsrv/port/8081/index.html"
+        tokens = TokenStore(web.data_dir / "tokens.json")
+        ann = {"Authorization": f"Bearer {tokens.create(USER)[0]}"}
+        bob = {"Authorization": f"Bearer {tokens.create(OTHER)[0]}"}
         async with httpx.AsyncClient() as http:
             for _ in range(50):
-                owner = await http.get(url, auth=(USER, PASSWORD))
+                owner = await http.get(url, headers=ann)
                 if owner.status_code == 200:
                     break
                 await asyncio.sleep(0.2)
-            other = await http.get(url, auth=(OTHER, OTHER_PASSWORD))
+            other = await http.get(url, headers=bob)
             nobody = await http.get(url)
     assert owner.status_code == 200 and owner.text.strip() == "dev-server-page"
     assert other.status_code == 404 and "dev-server-page" not in other.text
