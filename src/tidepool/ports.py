@@ -257,6 +257,13 @@ class WorkspaceStore(Protocol):
         """Enqueue (or re-arm) the workspace's reconcile job outside any other write."""
         ...
 
+    async def ping(self) -> None:
+        """Read the store once, as cheaply as it can be read: a readiness check.
+
+        ``RuntimeUnavailableError`` if it cannot be read.
+        """
+        ...
+
     async def change_marker(self) -> int | None:
         """A cheap token of the stored workspaces, for callers that keep what they read.
 

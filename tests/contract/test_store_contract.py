@@ -344,6 +344,12 @@ async def test_saving_an_unknown_workspace_is_not_found(backend: Backend) -> Non
         await backend.store.save(workspace("never-added"))
 
 
+async def test_ping_reads_an_empty_store_and_a_full_one(backend: Backend) -> None:
+    assert await backend.store.ping() is None
+    await backend.store.add(workspace())
+    assert await backend.store.ping() is None
+
+
 # --- the change marker ---------------------------------------------------------------------
 
 #: Where the marker is cheap enough to offer; PostgreSQL has no local check and says None.
@@ -591,6 +597,9 @@ async def test_a_database_that_cannot_be_reached_is_a_transient_error(
             await store.get("alpha")
         with pytest.raises(RuntimeUnavailableError, match="cannot be reached"):
             await queue.claim(WORKER, LONG_LEASE)
+        with pytest.raises(RuntimeUnavailableError, match="cannot be reached"):
+            await store.ping()
+        assert await store.change_marker() is None, "a marker from a database never read"
     finally:
         await queue.aclose()
         await store.aclose()

@@ -186,6 +186,9 @@ class InMemoryWorkspaceStore:
             raise NotFoundError(f"No workspace with id {workspace_id!r}.")
         self.state.enqueue(workspace_id)
 
+    async def ping(self) -> None:
+        """Always readable: the state is in this process."""
+
     async def change_marker(self) -> int | None:
         return self.state.workspace_writes
 

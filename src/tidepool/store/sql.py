@@ -195,6 +195,11 @@ class SqlWorkspaceStore:
         except sa.exc.IntegrityError as error:
             raise NotFoundError(f"No workspace with id {workspace_id!r}.") from error
 
+    async def ping(self) -> None:
+        """One row of ``workspaces``, not counted: proves the schema is there, at any size."""
+        query = sa.select(workspaces.c.id).limit(1)
+        await self._db.read_in_thread(lambda c: c.execute(query).first())
+
     async def change_marker(self) -> int | None:
         return self._db.data_version()
 
