@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -12,8 +13,9 @@ import pytest
 from tidepool.api.app import create_app
 from tidepool.api.deps import ControlPlane
 from tidepool.api.routers.workspaces import PageKey, RenderedPages
-from tidepool.domain.workspace import Status, Workspace
-from tidepool.ports import WorkspaceStore
+from tidepool.api.schemas import WorkspacePublic, WorkspacesPublic
+from tidepool.domain.workspace import Desired, Status, Workspace
+from tidepool.ports import Page, WorkspaceStore
 from tidepool.services.workspaces import WorkspaceService
 from tidepool.store.memory import memory_store
 
@@ -270,3 +272,32 @@ def test_a_rendered_page_is_kept_only_for_its_marker() -> None:
     for offset in range(RenderedPages.SIZE + 1):
         pages.put((None, None, 50, offset, "u"), 9, b"x")
     assert 0 < len(pages) <= RenderedPages.SIZE
+
+
+def test_a_rendered_page_is_byte_for_byte_the_models_json() -> None:
+    """``WorkspacesPublic.render`` skips the models for speed; it must not change the JSON."""
+    at = datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC)
+    workspaces = [
+        Workspace(name="plain", owner="ann", image="img", created_at=at, updated_at=at),
+        Workspace(
+            name="odd",
+            owner="bøb",
+            image="img/x",
+            status=Status.FAILED,
+            desired=Desired.STOPPED,
+            error='quote " and ünïcode',
+            address="10.0.0.7",
+            created_at=at.replace(microsecond=123456),
+            updated_at=at.replace(microsecond=1),
+        ),
+    ]
+    page = Page(items=workspaces, total=9)
+    model = WorkspacesPublic(
+        items=[WorkspacePublic.of(w, "https://t.test") for w in workspaces],
+        total=9,
+        limit=2,
+        offset=3,
+    )
+    rendered = WorkspacesPublic.render(page, 2, 3, "https://t.test")
+    assert rendered == model.model_dump_json().encode()
+    assert json.loads(rendered)["items"][1]["created_at"] == "2030-01-02T03:04:05.123456Z"
