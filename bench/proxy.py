@@ -1,11 +1,18 @@
 """Static-asset throughput through Caddy with sign-in and ownership on, beside it off.
 
-Prints JSON. Three Caddy processes side by side, each routing 1,000 workspaces, with the same
+Prints JSON. Caddy processes side by side, each routing 1,000 workspaces, with the same
 static upstream (a second Caddy serving a 512-byte body) and the same request
-(``/workspace/ws0/static/app.js``): ``none`` (no auth), ``basic`` (Caddy's basic_auth with its
-hash cache, and the owner check on every request: the multi-user mode). wrk (2 threads,
-16 connections) runs against each in turn, alternating, ``--rounds`` times; the medians are
-compared. Everything runs on loopback.
+(``/workspace/ws0/static/app.js``):
+
+- ``none``: no auth;
+- ``basic``: Caddy's basic_auth with its hash cache, and the owner check on every request;
+- ``forward_auth``: a browser session (signed in through Caddy on the real control-plane
+  API), which Caddy admits from its session map after the first request, plus the owner check;
+- ``forward_auth_token``: an API token, which Caddy asks the control plane about on every
+  request (what a plain forward_auth round trip costs, for comparison).
+
+wrk (2 threads, 16 connections) runs against each in turn, alternating, ``--rounds`` times;
+the medians are compared. Everything runs on loopback.
 
     apt-get install -y wrk
     .venv/bin/python bench/proxy.py [--seconds 5] [--rounds 3]
@@ -20,17 +27,25 @@ import contextlib
 import json
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
 import bcrypt
+import httpx
 
 from _caddy import free_port, static_upstream, wrk_rps
 from tidepool.adapters.caddy import config
 from tidepool.adapters.caddy.admin import CaddyAdmin
 from tidepool.adapters.caddy.process import CaddyProcess, wait_until_serving
+from tidepool.adapters.caddy.sessions import CaddySessionMap
+from tidepool.auth.sessions import SESSION_COOKIE, session_key
+from tidepool.auth.tokens import TokenStore
+
+HERE = Path(__file__).resolve().parent
 
 UPSTREAM = "127.0.0.50"
 USER, PASSWORD = "ann", "bench-password"
@@ -44,6 +59,41 @@ async def configure(process: CaddyProcess, workspaces: int) -> None:
     owners = dict.fromkeys(routes, USER)
     await admin.load(config.base_config(process.options, routes, owners))
     await admin.aclose()
+
+
+def start_signin_api(data: Path, options: config.CaddyOptions) -> subprocess.Popen[bytes]:
+    """The real API with forward_auth, behind this Caddy (as ``tidepool serve`` runs it)."""
+    data.mkdir(exist_ok=True)
+    password_hash = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(4)).decode()
+    users = {"users": [{"name": USER, "password_hash": password_hash, "admin": False}]}
+    (data / "users.json").write_text(json.dumps(users))
+    assert options.api_socket is not None
+    argv = [sys.executable, str(HERE / "_signin_api.py"), str(data), str(options.api_socket)]
+    api = subprocess.Popen([*argv, str(options.admin_socket)])
+    deadline = time.monotonic() + 30
+    while not options.api_socket.exists():
+        if time.monotonic() > deadline or api.poll() is not None:
+            sys.exit("the sign-in API did not start")
+        time.sleep(0.05)
+    return api
+
+
+async def signed_in_cookie(options: config.CaddyOptions) -> str:
+    """Sign in through Caddy, open the workspace once, wait until Caddy's map has the session."""
+    async with httpx.AsyncClient(base_url=f"http://{options.listen}") as http:
+        response = await http.post("/api/auth/login", json={"name": USER, "password": PASSWORD})
+        response.raise_for_status()
+        token = http.cookies[SESSION_COOKIE]
+        assert (await http.get("/workspace/ws0/static/app.js")).status_code == 200
+    admin = CaddyAdmin.over_unix_socket(options.admin_socket)
+    try:
+        for _ in range(200):
+            if session_key(token)[:32] in await CaddySessionMap(admin).known():
+                return f"{SESSION_COOKIE}={token}"
+            await asyncio.sleep(0.05)
+    finally:
+        await admin.aclose()
+    sys.exit("Caddy never learnt the session")
 
 
 def wrk(port: int, seconds: float, headers: dict[str, str]) -> float:
@@ -64,23 +114,37 @@ def main() -> None:
     shapes: dict[str, tuple[tuple[tuple[str, str], ...] | None, dict[str, str]]] = {
         "none": (None, {}),
         "basic": (((USER, password_hash),), {"Authorization": f"Basic {credentials}"}),
+        "forward_auth": (None, {}),
+        "forward_auth_token": (None, {}),
     }
     samples: dict[str, list[float]] = {name: [] for name in shapes}
     with static_upstream(UPSTREAM, upstream_port), contextlib.ExitStack() as stack:
         processes: dict[str, CaddyProcess] = {}
-        for name, (users, _) in shapes.items():
+        for name, (users, headers) in shapes.items():
             directory = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+            signed_in = name.startswith("forward_auth")
             options = config.CaddyOptions(
                 admin_socket=directory / "admin.sock",
                 storage_dir=directory / "storage",
                 listen=f"127.0.0.1:{free_port()}",
                 workspace_port=upstream_port,
                 users=users,
+                forward_auth=signed_in,
+                api_socket=directory / "api.sock" if signed_in else None,
             )
             process = CaddyProcess(options, directory)
             process.start()
             stack.callback(process.stop)
             asyncio.run(configure(process, args.workspaces))
+            if signed_in:
+                api = start_signin_api(directory / "data", options)
+                stack.callback(api.wait)
+                stack.callback(api.terminate)
+            if name == "forward_auth":
+                headers["Cookie"] = asyncio.run(signed_in_cookie(options))
+            if name == "forward_auth_token":
+                token, _ = TokenStore(directory / "data" / "tokens.json").create(USER)
+                headers["Authorization"] = f"Bearer {token}"
             processes[name] = process
         for name, process in processes.items():  # warm up (and fill the hash cache)
             wrk(int(process.options.listen.rsplit(":", 1)[1]), 1, shapes[name][1])
@@ -95,7 +159,11 @@ def main() -> None:
         "requests_per_second": medians,
         "samples": samples,
         "ratio_basic_vs_none": round(medians["basic"] / medians["none"], 3),
-        "targets": {"basic_and_multi_user_vs_none": 0.95},
+        "ratio_forward_auth_vs_none": round(medians["forward_auth"] / medians["none"], 3),
+        "ratio_forward_auth_token_vs_none": round(
+            medians["forward_auth_token"] / medians["none"], 3
+        ),
+        "targets": {"basic_vs_none": 0.95, "forward_auth_multi_user_vs_none": 0.90},
     }
     print(json.dumps(result, indent=2))
 

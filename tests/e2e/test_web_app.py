@@ -20,6 +20,8 @@ from support.serve import ServeProcess, running_serve, wait_for_status
 from tidepool import bootstrap
 from tidepool.auth.tokens import TokenStore
 from tidepool.auth.users import UserFile
+from tidepool.client import ApiClient
+from tidepool.errors import NotFoundError
 from tidepool.settings import get_settings
 
 pytestmark = [pytest.mark.e2e, pytest.mark.incus]
@@ -181,3 +183,17 @@ async def test_a_dev_server_in_a_workspace_is_reachable_by_its_owner_only(
     assert nobody.status_code == 401
     async with web.api(user=USER) as api:
         await api.act("devsrv", "delete")
+        await wait_until_gone(api, "devsrv")
+
+
+async def wait_until_gone(api: ApiClient, name: str, timeout: float = 120) -> None:
+    """Deleting is asynchronous: wait, so that no instance outlives the test's server."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while asyncio.get_running_loop().time() < deadline:
+        try:
+            if (await api.get(name))["status"] == "deleted":
+                return
+        except NotFoundError:
+            return
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"{name} was not deleted in {timeout}s")

@@ -380,14 +380,9 @@ def proxy(dial: str) -> JSON:
     return {
         "handler": "reverse_proxy",
         "upstreams": [{"dial": dial}],
-        # The user's credentials stay at the door: a workspace never sees them (a dev server
-        # an admin opens must not be able to log the admin's session).
-        "headers": {
-            "request": {
-                "delete": ["Authorization"],
-                "replace": {"Cookie": SESSION_COOKIE_REMOVALS},
-            }
-        },
+        # The user's credentials stay at the door: a workspace never sees them (the session
+        # cookie is taken out in ``session_routes``).
+        "headers": {"request": {"delete": ["Authorization"]}},
         "transport": {"protocol": "http", "compression": False, "dial_timeout": DIAL_TIMEOUT},
         "flush_interval": -1,
         "stream_close_delay": STREAM_CLOSE_DELAY,
@@ -450,19 +445,20 @@ def session_routes(api_socket: Path, preview: JSON | None) -> list[JSON]:
                     "defaults": [""],
                     "mappings": [],
                 },
+                # One lookup, now, while the cookie is still there.
+                {"handler": "vars", "tidepool_user": SESSION_LOOKUP},
                 {
                     "handler": "subroute",
                     "routes": [
                         {
-                            "match": [{"vars": {SESSION_LOOKUP: [""]}}],
+                            "match": [{"vars": {SESSION_USER_PLACEHOLDER: [""]}}],
                             "handle": [verify_proxy(api_socket)],
-                        },
-                        {
-                            "match": [{"not": [{"vars": {SESSION_LOOKUP: [""]}}]}],
-                            "handle": [{"handler": "vars", "tidepool_user": SESSION_LOOKUP}],
                         },
                     ],
                 },
+                # A workspace never sees the session: a dev server an admin opens must not be
+                # able to log the admin's cookie.
+                {"handler": "headers", "request": {"replace": {"Cookie": SESSION_COOKIE_REMOVALS}}},
             ],
         }
     ]
