@@ -168,6 +168,8 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
             authenticator=authenticator,
             session_cache=CaddySessionMap(admin) if authenticator is not None else None,
             secure_cookies=settings.tls != "off",
+            domain=settings.domain,
+            preview_domain=settings.preview_domain,
         )
         server = api_server(plane, settings)
         tasks = [

@@ -39,6 +39,8 @@ from tidepool.store.memory import memory_store
 pytestmark = pytest.mark.caddy
 PASSWORDS = {"ann": "ann-password", "bob": "bob-password", "root": "root-password"}
 HTML = {"Accept": "text/html,application/xhtml+xml"}
+DOMAIN = "example.test"
+PREVIEW = "preview.example.test"
 
 
 @dataclass
@@ -50,7 +52,7 @@ class Edge:
 
 
 @contextlib.asynccontextmanager
-async def signed_in_edge(directory: Path) -> AsyncIterator[Edge]:
+async def signed_in_edge(directory: Path, preview_domain: str = "") -> AsyncIterator[Edge]:
     users_file = directory / "users.json"
     users_file.write_text(
         json.dumps(
@@ -81,6 +83,8 @@ async def signed_in_edge(directory: Path) -> AsyncIterator[Edge]:
         api_socket=directory / "api.sock",
         forward_auth=True,
         admins=("root",),
+        preview_domain=preview_domain,
+        domain=DOMAIN if preview_domain else "",
     )
     store = memory_store()[0]
     await store.add(Workspace(name="alpha", owner="ann", image="img"))
@@ -99,6 +103,8 @@ async def signed_in_edge(directory: Path) -> AsyncIterator[Edge]:
             admins=users.admins,
             authenticator=auth,
             session_cache=CaddySessionMap(admin),
+            domain=DOMAIN if preview_domain else "",
+            preview_domain=preview_domain,
         )
         async with (
             serving(create_app(plane), uds=str(options.api_socket)),
@@ -320,3 +326,36 @@ async def test_traversal_cannot_reach_another_users_workspace(edge: Edge, path: 
     status, body = await raw_get(edge.base, path, {"Cookie": cookie})
     assert status == 400
     assert "127.0.0.11" not in body
+
+
+async def test_a_preview_host_shares_the_session_and_sends_strangers_to_the_main_sign_in(
+    tmp_path: Path,
+) -> None:
+    async with signed_in_edge(tmp_path, preview_domain=PREVIEW) as edge:
+        host = {"Host": f"8081--alpha.{PREVIEW}:8080"}
+        async with httpx.AsyncClient(base_url=edge.base) as http:
+            stranger = await http.get("/assets/app.js", headers={**host, **HTML})
+            login = await http.post(
+                "/api/auth/login",
+                json={"name": "ann", "password": PASSWORDS["ann"], "next": "https://evil.test/"},
+                headers={"Host": f"{DOMAIN}:8080"},
+            )
+        assert stranger.status_code == 302
+        location = stranger.headers["location"]
+        assert location.startswith(f"{edge.base}/app/login/?next=")
+        assert "8081--alpha.preview.example.test" in location
+        assert login.json()["next"] == "/app/"
+        assert f"Domain={DOMAIN}" in login.headers["set-cookie"]
+        # The cookie is for example.test, not for the address the test connects to: read it.
+        session = login.headers["set-cookie"].split(";", 1)[0]
+        cookie = f"{session}; theme=dark"
+        async with httpx.AsyncClient(base_url=edge.base) as http:
+            owner = await http.get("/assets/app.js?v=2", headers={**host, "Cookie": cookie})
+        assert owner.status_code == 200
+        assert owner.json()["path"] == "/assets/app.js?v=2"
+        assert owner.json()["cookie"] == "theme=dark"
+        async with httpx.AsyncClient(base_url=edge.base) as http:
+            await sign_in(http, "bob")
+            bobs = f"{SESSION_COOKIE}={http.cookies[SESSION_COOKIE]}"
+            other = await http.get("/assets/app.js", headers={**host, "Cookie": bobs})
+        assert other.status_code == 404 and "No such workspace" in other.text

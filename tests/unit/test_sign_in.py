@@ -23,6 +23,7 @@ from tidepool.adapters.fakes.sessions import InMemorySessionMap
 from tidepool.api.app import create_app
 from tidepool.api.deps import ControlPlane
 from tidepool.auth.authenticator import Authenticator
+from tidepool.auth.destinations import cookie_domain, safe_destination
 from tidepool.auth.ratelimit import SignInLimiter
 from tidepool.auth.sessions import SESSION_COOKIE, SessionStore, sweep_sessions
 from tidepool.auth.tokens import TokenStore
@@ -423,3 +424,36 @@ async def test_sign_in_routes_are_404_when_sign_in_is_off() -> None:
         response = await http.post("/api/auth/login", json={"name": "a", "password": "b"})
         verify = await http.get("/api/auth/verify")
     assert response.status_code == 404 and verify.status_code == 404
+
+
+# --- where sign-in may send the browser ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("asked", "allowed"),
+    [
+        ("/workspace/anns/?folder=/home/dev", "/workspace/anns/?folder=/home/dev"),
+        (
+            "http://8081--anns.preview.example.test:8080/x",
+            "http://8081--anns.preview.example.test:8080/x",
+        ),
+        ("https://8081--anns.preview.example.test/", "https://8081--anns.preview.example.test/"),
+        ("//evil.test/", "/app/"),
+        ("/\\evil.test/", "/app/"),
+        ("https://evil.test/", "/app/"),
+        ("https://preview.example.test.evil.test/", "/app/"),
+        ("javascript:alert(1)", "/app/"),
+        ("", "/app/"),
+    ],
+)
+def test_sign_in_sends_the_browser_only_to_pages_of_this_tidepool(asked: str, allowed: str) -> None:
+    assert safe_destination(asked, "preview.example.test") == allowed
+
+
+def test_the_cookie_covers_preview_hosts_only_when_they_live_under_the_domain() -> None:
+    assert cookie_domain("example.test:8080", "example.test", "preview.example.test") == (
+        "example.test"
+    )
+    assert cookie_domain("localhost:8080", "example.test", "preview.example.test") is None
+    assert cookie_domain("example.test", "example.test", "previews.other.test") is None
+    assert cookie_domain("example.test", "example.test", "") is None

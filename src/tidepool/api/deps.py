@@ -38,6 +38,10 @@ class ControlPlane:
     session_cache: SessionCache | None = None
     #: Session cookies get ``Secure`` (browsers send them over HTTPS only) when TLS is on.
     secure_cookies: bool = False
+    #: The host's domain and the preview hosts' domain: when previews live under the domain,
+    #: the session cookie is set for the domain so that previews get it too.
+    domain: str = ""
+    preview_domain: str = ""
 
 
 def get_control_plane(request: Request) -> ControlPlane:

@@ -21,6 +21,7 @@ from tidepool.adapters.caddy.config import USER_HEADER
 from tidepool.api import problems
 from tidepool.api.deps import Me, Plane
 from tidepool.auth.authenticator import Authenticator, SignInRefusedError
+from tidepool.auth.destinations import cookie_domain, is_preview_host, safe_destination
 from tidepool.auth.sessions import SESSION_COOKIE, Session, SessionCache
 
 router = APIRouter(prefix="/auth", tags=["auth"])
@@ -42,11 +43,14 @@ class SignIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(min_length=1, max_length=32)
     password: str = Field(min_length=1, max_length=1024)
+    #: Where the browser was going; the answer says where it may go (see ``destinations``).
+    next: str = Field(default="", max_length=2048)
 
 
 class SignedIn(BaseModel):
     name: str
     csrf_token: str
+    next: str
 
 
 def client_address(request: Request) -> str:
@@ -70,12 +74,18 @@ async def login(body: SignIn, request: Request, plane: Plane, auth: Auth) -> Res
                 headers={"Retry-After": str(int(refused.retry_after) + 1)},
             )
         return problems.problem(401, "Sign-in failed", str(refused))
-    response = JSONResponse(SignedIn(name=session.user, csrf_token=session.csrf_token).model_dump())
+    signed_in = SignedIn(
+        name=session.user,
+        csrf_token=session.csrf_token,
+        next=safe_destination(body.next, plane.preview_domain),
+    )
+    response = JSONResponse(signed_in.model_dump())
     response.set_cookie(
         SESSION_COOKIE,
         token,
         max_age=int(auth.sessions.lifetime_seconds),
         path="/",
+        domain=cookie_domain(request.url.netloc, plane.domain, plane.preview_domain),
         httponly=True,
         samesite="lax",
         secure=plane.secure_cookies,
@@ -92,7 +102,13 @@ async def logout(request: Request, me: Me, plane: Plane, auth: Auth) -> Response
         if plane.session_cache is not None:
             await plane.session_cache.forget(session.key)
     response = Response(status_code=status.HTTP_204_NO_CONTENT)
-    response.delete_cookie(SESSION_COOKIE, path="/", secure=plane.secure_cookies, httponly=True)
+    response.delete_cookie(
+        SESSION_COOKIE,
+        path="/",
+        domain=cookie_domain(request.url.netloc, plane.domain, plane.preview_domain),
+        secure=plane.secure_cookies,
+        httponly=True,
+    )
     return response
 
 
@@ -101,20 +117,29 @@ async def verify(request: Request, plane: Plane, auth: Auth) -> Response:
     token = request.cookies.get(SESSION_COOKIE)
     principal = auth.identify(token, request.headers.get("authorization"))
     if principal is None:
-        return refusal(request)
+        return refusal(request, plane)
     if principal.session is not None and token and plane.session_cache is not None:
         teach(plane.session_cache, principal.session, token)
     return Response(status_code=status.HTTP_204_NO_CONTENT, headers={USER_HEADER: principal.user})
 
 
-def refusal(request: Request) -> Response:
-    """A browser opening a page is sent to sign in (and back after); anything else gets 401."""
+def refusal(request: Request, plane: Plane) -> Response:
+    """A browser opening a page is sent to sign in (and back after); anything else gets 401.
+    A preview host has no sign-in page of its own (every path there is the dev server's): it
+    sends the browser to the main site's, with the full address to come back to."""
     method = request.headers.get("x-forwarded-method", request.method)
     wants_page = "text/html" in request.headers.get("accept", "")
-    if method == "GET" and wants_page:
-        back = request.headers.get("x-forwarded-uri", "/")
-        return RedirectResponse(f"{LOGIN_PAGE}?next={quote(back, safe='')}", status_code=302)
-    return problems.problem(401, "Sign in required", "Sign in required.")
+    if method != "GET" or not wants_page:
+        return problems.problem(401, "Sign in required", "Sign in required.")
+    back = request.headers.get("x-forwarded-uri", "/")
+    host = request.headers.get("x-forwarded-host", "")
+    if is_preview_host(host, plane.preview_domain):
+        scheme = request.headers.get("x-forwarded-proto", "http")
+        back = f"{scheme}://{host}{back}"
+        login = f"{plane.public_url}{LOGIN_PAGE}"
+    else:
+        login = LOGIN_PAGE
+    return RedirectResponse(f"{login}?next={quote(back, safe='')}", status_code=302)
 
 
 def teach(cache: SessionCache, session: Session, token: str) -> None:

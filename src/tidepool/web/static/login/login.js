@@ -2,11 +2,9 @@
 // cannot send), then goes back to where the browser was sent from.
 "use strict";
 
-// Only a path on this site: never an absolute URL or a "//host" one someone put in the link.
-function destination() {
-  const next = new URLSearchParams(window.location.search).get("next") || "";
-  return /^\/(?![\/\\])/.test(next) ? next : "/app/";
-}
+// Where the browser was going. The server checks it and answers where it may go (a page of
+// this Tidepool, never another site).
+const next = new URLSearchParams(window.location.search).get("next") || "";
 
 document.getElementById("sign-in").addEventListener("submit", async (submit) => {
   submit.preventDefault();
@@ -24,10 +22,10 @@ document.getElementById("sign-in").addEventListener("submit", async (submit) => 
     const response = await fetch("/api/auth/login", {
       method: "POST", credentials: "same-origin",
       headers: { "Content-Type": "application/json" },
-      body: JSON.stringify({ name: form.user.value, password: form.password.value }),
+      body: JSON.stringify({ name: form.user.value, password: form.password.value, next }),
     });
-    if (response.ok) { window.location.assign(destination()); return; }
     const data = await response.json().catch(() => ({}));
+    if (response.ok) { window.location.assign(data.next || "/app/"); return; }
     error.textContent = data.detail || `Sign-in failed (HTTP ${response.status}).`;
     form.password.value = "";
     form.password.focus();
