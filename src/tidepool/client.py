@@ -107,6 +107,10 @@ def _error(response: httpx.Response) -> TidepoolError:
         detail = str(response.json().get("detail", response.text))
     except ValueError:
         detail = response.text
+    if response.status_code == 401:
+        return InvalidInputError(
+            f"{detail} Set TIDEPOOL_TOKEN to an API token (`tidepool token create USER`)."
+        )
     if response.status_code == 404:
         return NotFoundError(detail)
     if response.status_code == 409:

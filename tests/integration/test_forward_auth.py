@@ -32,7 +32,9 @@ from tidepool.auth.ratelimit import SignInLimiter
 from tidepool.auth.sessions import SESSION_COOKIE, SessionStore, sweep_sessions
 from tidepool.auth.tokens import TokenStore
 from tidepool.auth.users import UserFile
+from tidepool.client import ApiClient
 from tidepool.domain.workspace import Workspace
+from tidepool.errors import InvalidInputError
 from tidepool.services.workspaces import WorkspaceService
 from tidepool.store.memory import memory_store
 
@@ -359,3 +361,17 @@ async def test_a_preview_host_shares_the_session_and_sends_strangers_to_the_main
             bobs = f"{SESSION_COOKIE}={http.cookies[SESSION_COOKIE]}"
             other = await http.get("/assets/app.js", headers={**host, "Cookie": bobs})
         assert other.status_code == 404 and "No such workspace" in other.text
+
+
+async def test_the_cli_client_signs_in_with_a_token(edge: Edge) -> None:
+    token, _ = edge.auth.tokens.create("ann")
+    client = ApiClient.connect(url=edge.base, token=token)
+    stranger = ApiClient.connect(url=edge.base)
+    try:
+        listed = await client.list()
+        with pytest.raises(InvalidInputError, match="Sign in required.*TIDEPOOL_TOKEN"):
+            await stranger.list()
+    finally:
+        await client.aclose()
+        await stranger.aclose()
+    assert [w["name"] for w in listed["items"]] == ["alpha"]
