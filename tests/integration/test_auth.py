@@ -15,11 +15,10 @@ import bcrypt
 import httpx
 import pytest
 
+from support.caddy import configured_caddy
 from support.ports import free_port
 from support.upstream import unix_upstream, upstream
 from tidepool.adapters.caddy import config
-from tidepool.adapters.caddy.admin import CaddyAdmin
-from tidepool.adapters.caddy.process import CaddyProcess, wait_until_serving
 
 pytestmark = pytest.mark.caddy
 PASSWORDS = {"ann": "ann-password", "bob": "bob-password", "root": "root-password"}
@@ -42,22 +41,14 @@ async def guarded_caddy(directory: Path) -> AsyncIterator[str]:
         users=tuple((name, _hash(pw)) for name, pw in PASSWORDS.items()),
         admins=("root",),
     )
-    process = CaddyProcess(options, directory)
-    process.start()
-    admin = CaddyAdmin.over_unix_socket(options.admin_socket)
-    try:
-        await wait_until_serving(admin)
-        routes = {"alpha": "127.0.0.11", "beta": "127.0.0.12"}
-        await admin.load(config.base_config(options, routes, {"alpha": "ann", "beta": "bob"}))
-        async with (
-            upstream("127.0.0.11", options.workspace_port),
-            upstream("127.0.0.11", 8081),
-            unix_upstream(str(options.api_socket)),
-        ):
-            yield f"http://{options.listen}"
-    finally:
-        await admin.aclose()
-        process.stop()
+    routes = {"alpha": "127.0.0.11", "beta": "127.0.0.12"}
+    async with (
+        configured_caddy(directory, options, routes, {"alpha": "ann", "beta": "bob"}),
+        upstream("127.0.0.11", options.workspace_port),
+        upstream("127.0.0.11", 8081),
+        unix_upstream(str(options.api_socket)),
+    ):
+        yield f"http://{options.listen}"
 
 
 @pytest.fixture
@@ -150,17 +141,12 @@ async def preview_caddy(directory: Path) -> AsyncIterator[str]:
         admins=("root",),
         preview_domain="preview.test",
     )
-    process = CaddyProcess(options, directory)
-    process.start()
-    admin = CaddyAdmin.over_unix_socket(options.admin_socket)
-    try:
-        await wait_until_serving(admin)
-        await admin.load(config.base_config(options, {"alpha": "127.0.0.11"}, {"alpha": "ann"}))
-        async with upstream("127.0.0.11", 8081), upstream("127.0.0.11", options.workspace_port):
-            yield f"http://{options.listen}"
-    finally:
-        await admin.aclose()
-        process.stop()
+    async with (
+        configured_caddy(directory, options, {"alpha": "127.0.0.11"}, {"alpha": "ann"}),
+        upstream("127.0.0.11", 8081),
+        upstream("127.0.0.11", options.workspace_port),
+    ):
+        yield f"http://{options.listen}"
 
 
 async def test_a_preview_host_reaches_the_owners_dev_server_only(tmp_path: Path) -> None:

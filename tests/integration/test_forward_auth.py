@@ -18,12 +18,11 @@ import bcrypt
 import httpx
 import pytest
 
+from support.caddy import configured_caddy
 from support.echo import echo_app, serving
 from support.ports import free_port
 from support.rawhttp import raw_get
 from tidepool.adapters.caddy import config
-from tidepool.adapters.caddy.admin import CaddyAdmin
-from tidepool.adapters.caddy.process import CaddyProcess, wait_until_serving
 from tidepool.adapters.caddy.sessions import CaddySessionMap
 from tidepool.api.app import create_app
 from tidepool.api.deps import ControlPlane
@@ -90,13 +89,9 @@ async def signed_in_edge(directory: Path, preview_domain: str = "") -> AsyncIter
     )
     store = memory_store()[0]
     await store.add(Workspace(name="alpha", owner="ann", image="img"))
-    process = CaddyProcess(options, directory)
-    process.start()
-    admin = CaddyAdmin.over_unix_socket(options.admin_socket)
-    try:
-        await wait_until_serving(admin)
-        routes = {"alpha": "127.0.0.11", "beta": "127.0.0.12"}
-        await admin.load(config.base_config(options, routes, {"alpha": "ann", "beta": "bob"}))
+    routes = {"alpha": "127.0.0.11", "beta": "127.0.0.12"}
+    owners = {"alpha": "ann", "beta": "bob"}
+    async with configured_caddy(directory, options, routes, owners) as admin:
         plane = ControlPlane(
             WorkspaceService(store, default_image="img"),
             store,
@@ -115,9 +110,6 @@ async def signed_in_edge(directory: Path, preview_domain: str = "") -> AsyncIter
             serving(echo_app, host="127.0.0.12", port=options.workspace_port),
         ):
             yield Edge(f"http://{options.listen}", auth, CaddySessionMap(admin), users)
-    finally:
-        await admin.aclose()
-        process.stop()
 
 
 @pytest.fixture
@@ -369,7 +361,7 @@ async def test_the_cli_client_signs_in_with_a_token(edge: Edge) -> None:
     stranger = ApiClient.connect(url=edge.base)
     try:
         listed = await client.list()
-        with pytest.raises(InvalidInputError, match="Sign in required.*TIDEPOOL_TOKEN"):
+        with pytest.raises(InvalidInputError, match=r"Sign in required.*TIDEPOOL_TOKEN"):
             await stranger.list()
     finally:
         await client.aclose()

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from support.ports import free_port
 from tidepool.adapters.caddy.admin import CaddyAdmin
-from tidepool.adapters.caddy.config import CaddyOptions
+from tidepool.adapters.caddy.config import CaddyOptions, base_config
 from tidepool.adapters.caddy.process import CaddyProcess, ensure_base_config, wait_until_serving
 from tidepool.adapters.caddy.routes import CaddyRouteTable
 
@@ -42,6 +42,26 @@ async def private_caddy(
             RunningCaddy(process, options, f"http://127.0.0.1:{port}", options.workspace_port),
             CaddyRouteTable(admin),
         )
+    finally:
+        await admin.aclose()
+        process.stop()
+
+
+@contextlib.asynccontextmanager
+async def configured_caddy(
+    directory: Path,
+    options: CaddyOptions,
+    routes: dict[str, str],
+    owners: dict[str, str] | None = None,
+) -> AsyncIterator[CaddyAdmin]:
+    """A Caddy of its own running Tidepool's config for ``options`` with these routes."""
+    process = CaddyProcess(options, directory)
+    process.start()
+    admin = CaddyAdmin.over_unix_socket(options.admin_socket)
+    try:
+        await wait_until_serving(admin)
+        await admin.load(base_config(options, routes, owners))
+        yield admin
     finally:
         await admin.aclose()
         process.stop()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import json
 import os
 from collections.abc import Iterator
@@ -18,6 +19,12 @@ from pathlib import Path
 from typing import Any
 
 Records = dict[str, dict[str, Any]]
+
+
+def fingerprint(secret: str) -> str:
+    """What a file keeps of a random secret (a session cookie, a token): its SHA-256. A fast
+    hash is enough for 256 random bits; bcrypt is for passwords that people choose."""
+    return hashlib.sha256(secret.encode()).hexdigest()
 
 
 class RecordFile:

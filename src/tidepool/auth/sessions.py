@@ -1,13 +1,11 @@
 """Browser sessions for ``auth = "forward_auth"``: a random cookie, stored only as its hash.
 
 The cookie carries 32 random bytes; the sessions file keeps their SHA-256, the user, the
-session's CSRF token and its expiry, so a copy of the file signs nobody in. (A fast hash is
-enough for a secret with 256 bits of entropy; bcrypt is for passwords people choose.)
+session's CSRF token and its expiry, so a copy of the file signs nobody in.
 """
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 import time
 from collections.abc import Callable
@@ -15,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from tidepool.auth.records import RecordFile
+from tidepool.auth.records import RecordFile, fingerprint
 
 SESSION_COOKIE = "tidepool_session"
 #: The header the web app sends with the session's CSRF token on state-changing calls.
@@ -27,7 +25,7 @@ KEY_PREFIX_LENGTH = 32
 
 def session_key(token: str) -> str:
     """What the store (and Caddy's session map ids) know a session by: its token's hash."""
-    return hashlib.sha256(token.encode()).hexdigest()
+    return fingerprint(token)
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,6 @@ and compared in constant time. Tokens may expire; a revoked token is kept (marke
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import re
 import secrets
@@ -17,16 +16,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from tidepool.auth.records import RecordFile
+from tidepool.auth.records import RecordFile, fingerprint
 from tidepool.errors import InvalidInputError, NotFoundError
 
 TOKEN_PREFIX = "tpt_"  # noqa: S105 (what every token starts with, not a secret)
 TOKEN_SHAPE = re.compile(r"tpt_([0-9a-f]{12})_([A-Za-z0-9_-]{43})")
 LABEL_SHAPE = re.compile(r"[A-Za-z0-9 ._-]{0,64}")
-
-
-def _digest(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +57,7 @@ class TokenStore:
             records[token_id] = {
                 "user": user,
                 "label": label,
-                "hash": _digest(secret),
+                "hash": fingerprint(secret),
                 "created": token.created,
                 "expires": token.expires,
                 "revoked": False,
@@ -77,7 +72,7 @@ class TokenStore:
             return None
         token_id, secret = shape.groups()
         record = self._file.read().get(token_id)
-        if record is None or not hmac.compare_digest(record["hash"], _digest(secret)):
+        if record is None or not hmac.compare_digest(record["hash"], fingerprint(secret)):
             return None
         token = _token(token_id, record)
         if token.revoked or (token.expires is not None and token.expires <= self._clock()):
