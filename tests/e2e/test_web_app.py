@@ -197,3 +197,13 @@ async def wait_until_gone(api: ApiClient, name: str, timeout: float = 120) -> No
             return
         await asyncio.sleep(0.2)
     raise AssertionError(f"{name} was not deleted in {timeout}s")
+
+
+def test_no_password_session_or_token_reaches_the_logs(web: ServeProcess) -> None:
+    """Runs after the others in this module: everything they sent is in these logs if any."""
+    logs = web.log() + (web.data_dir / "caddy" / "caddy.log").read_text(errors="replace")
+    sessions = (web.data_dir / "sessions.json").read_text()
+    assert logs.strip(), "the logs are empty: nothing was checked"
+    for secret in (PASSWORD, OTHER_PASSWORD, "not-the-password", "tpt_", "tidepool_session="):
+        assert secret not in logs
+    assert "tidepool_session" not in sessions and PASSWORD not in sessions

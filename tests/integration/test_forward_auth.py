@@ -312,7 +312,15 @@ async def test_a_forged_user_header_is_ignored(edge: Edge) -> None:
         assert (await http.get("/workspace/alpha/", headers=as_root)).status_code == 404
 
 
-@pytest.mark.parametrize("path", ["/workspace/beta/../alpha/", "/workspace/beta/%2e%2e/alpha/"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/workspace/beta/../alpha/",
+        "/workspace/beta/%2e%2e/alpha/",
+        "/workspace/beta/port/8081/../../../alpha/port/8081/",
+        "/workspace/beta/port/8081/%2E%2E/%2E%2E/%2E%2E/alpha/",
+    ],
+)
 async def test_traversal_cannot_reach_another_users_workspace(edge: Edge, path: str) -> None:
     async with httpx.AsyncClient(base_url=edge.base) as http:
         await sign_in(http, "bob")
