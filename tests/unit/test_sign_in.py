@@ -25,7 +25,12 @@ from tidepool.api.deps import ControlPlane
 from tidepool.auth.authenticator import Authenticator
 from tidepool.auth.destinations import cookie_domain, safe_destination
 from tidepool.auth.ratelimit import SignInLimiter
-from tidepool.auth.sessions import SESSION_COOKIE, SessionStore, sweep_sessions
+from tidepool.auth.sessions import (
+    MAX_SESSIONS_PER_USER,
+    SESSION_COOKIE,
+    SessionStore,
+    sweep_sessions,
+)
 from tidepool.auth.tokens import TokenStore
 from tidepool.auth.users import UserFile
 from tidepool.errors import InvalidInputError
@@ -459,3 +464,17 @@ def test_the_cookie_covers_preview_hosts_only_when_they_live_under_the_domain() 
     assert cookie_domain("localhost:8080", "example.test", "preview.example.test") is None
     assert cookie_domain("example.test", "example.test", "previews.other.test") is None
     assert cookie_domain("example.test", "example.test", "") is None
+
+
+def test_signing_in_again_and_again_ends_the_oldest_sessions(tmp_path: Path) -> None:
+    clock = Clock()
+    sessions = SessionStore(tmp_path / "sessions.json", 60, clock)
+    tokens = []
+    for _ in range(MAX_SESSIONS_PER_USER + 2):
+        clock.now += 1
+        tokens.append(sessions.create("ann")[0])
+    _, bobs = sessions.create("bob")
+    assert [sessions.find(t) is not None for t in tokens] == [False] * 2 + [True] * (
+        MAX_SESSIONS_PER_USER
+    )
+    assert bobs.key in sessions.live_keys()

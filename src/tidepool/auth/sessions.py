@@ -21,6 +21,9 @@ CSRF_HEADER = "X-CSRF-Token"
 DEFAULT_LIFETIME_SECONDS = 7 * 24 * 3600
 #: A session is known to the proxy by this much of its key (the proxy's ids stay short).
 KEY_PREFIX_LENGTH = 32
+#: Signing in more often ends the oldest sessions: each live session is an entry in Caddy's
+#: session map, which every request to a workspace looks through.
+MAX_SESSIONS_PER_USER = 10
 
 
 def session_key(token: str) -> str:
@@ -62,6 +65,9 @@ class SessionStore:
                 "csrf_token": session.csrf_token,
                 "expires": session.expires,
             }
+            theirs = sorted((r["expires"], k) for k, r in records.items() if r["user"] == user)
+            for _, oldest in theirs[:-MAX_SESSIONS_PER_USER]:
+                del records[oldest]
         return token, session
 
     def find(self, token: str) -> Session | None:
