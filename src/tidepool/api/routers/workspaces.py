@@ -1,8 +1,9 @@
 """``/api/workspaces``: translate HTTP to service calls and back, nothing more.
 
-The list is the API's busiest request (the web app polls it), so its pages are kept as sent,
-per store, and sent again while the store's ``change_marker`` says no workspace was written
-since (see ``RenderedPages``).
+The list is the API's busiest request and is read far more often than workspaces change (each
+load of the web app, the CLI, scripts), so its pages are kept as sent, per store, and sent
+again while the store's ``change_marker`` says no workspace was written since (see
+``RenderedPages``).
 """
 
 from __future__ import annotations
