@@ -30,7 +30,7 @@ LOGIN_PAGE = "/app/login/"
 _teaching: set[asyncio.Task[None]] = set()
 
 
-def authenticator(plane: Plane) -> Authenticator:
+async def authenticator(plane: Plane) -> Authenticator:
     if plane.authenticator is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "Sign-in is not on (auth = forward_auth).")
     return plane.authenticator
