@@ -15,7 +15,7 @@ wrk (2 threads, 16 connections) runs against each in turn, alternating, ``--roun
 the medians are compared. Everything runs on loopback.
 
     apt-get install -y wrk
-    .venv/bin/python bench/proxy.py [--seconds 5] [--rounds 3]
+    .venv/bin/python bench/proxy.py [--seconds 3] [--rounds 9]
 """
 
 from __future__ import annotations
@@ -102,8 +102,8 @@ def wrk(port: int, seconds: float, headers: dict[str, str]) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=5)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=3)
+    parser.add_argument("--rounds", type=int, default=9)
     parser.add_argument("--workspaces", type=int, default=1000)
     args = parser.parse_args()
     if shutil.which("wrk") is None:
