@@ -22,6 +22,7 @@ from support.caddy import configured_caddy
 from support.echo import echo_app, serving
 from support.ports import free_port
 from support.rawhttp import raw_get
+from support.retry import RetryingTransport
 from tidepool.adapters.caddy import config
 from tidepool.adapters.caddy.sessions import CaddySessionMap
 from tidepool.api.app import create_app
@@ -118,6 +119,12 @@ async def edge(tmp_path: Path) -> AsyncIterator[Edge]:
         yield running
 
 
+def browser(edge: Edge, headers: dict[str, str] | None = None) -> httpx.AsyncClient:
+    """A client that, like a browser, sends a request again when Caddy closed its connection
+    during a config change (teaching Caddy a session is one)."""
+    return httpx.AsyncClient(base_url=edge.base, headers=headers, transport=RetryingTransport())
+
+
 async def sign_in(http: httpx.AsyncClient, name: str) -> str:
     response = await http.post("/api/auth/login", json={"name": name, "password": PASSWORDS[name]})
     assert response.status_code == 200, response.text
@@ -141,7 +148,7 @@ async def caddy_knows(edge: Edge, token: str, present: bool = True) -> None:
     ["/app/", "/workspace/alpha/", "/workspace/nobody/", "/workspace/alpha/port/8081/"],
 )
 async def test_without_credentials_a_browser_is_sent_to_sign_in(edge: Edge, path: str) -> None:
-    async with httpx.AsyncClient(base_url=edge.base) as http:
+    async with browser(edge) as http:
         response = await http.get(path, headers=HTML)
     assert response.status_code == 302
     assert response.headers["location"].startswith("/app/login/?next=")
@@ -152,13 +159,13 @@ async def test_without_credentials_a_browser_is_sent_to_sign_in(edge: Edge, path
     "path", ["/api/workspaces", "/workspace/alpha/", "/workspace/alpha/port/8081/x"]
 )
 async def test_without_credentials_a_script_gets_401(edge: Edge, path: str) -> None:
-    async with httpx.AsyncClient(base_url=edge.base) as http:
+    async with browser(edge) as http:
         response = await http.get(path)
     assert response.status_code == 401
 
 
 async def test_the_sign_in_page_is_open_to_all(edge: Edge) -> None:
-    async with httpx.AsyncClient(base_url=edge.base) as http:
+    async with browser(edge) as http:
         page = await http.get("/app/login/")
         script = await http.get("/app/login/login.js")
     assert page.status_code == 200 and 'autocomplete="current-password"' in page.text
@@ -168,7 +175,7 @@ async def test_the_sign_in_page_is_open_to_all(edge: Edge) -> None:
 async def test_after_sign_in_the_owner_gets_in_and_the_workspace_never_sees_the_session(
     edge: Edge,
 ) -> None:
-    async with httpx.AsyncClient(base_url=edge.base) as http:
+    async with browser(edge) as http:
         await sign_in(http, "ann")
         http.cookies.set("theme", "dark")
         page = await http.get("/workspace/alpha/x?y=1")
@@ -186,7 +193,7 @@ async def test_caddy_answers_known_sessions_itself_until_the_sweep(edge: Edge) -
     """After the first request Caddy admits the session from its own map (it no longer asks
     the control plane: ending the session only in the file does not stop it); the sweep
     removes it from Caddy too."""
-    async with httpx.AsyncClient(base_url=edge.base) as http:
+    async with browser(edge) as http:
         await sign_in(http, "ann")
         token = http.cookies[SESSION_COOKIE]
         assert (await http.get("/workspace/alpha/")).status_code == 200
@@ -200,7 +207,7 @@ async def test_caddy_answers_known_sessions_itself_until_the_sweep(edge: Edge) -
 
 
 async def test_a_post_reaches_the_workspace_whole_after_caddy_asked(edge: Edge) -> None:
-    async with httpx.AsyncClient(base_url=edge.base) as http:
+    async with browser(edge) as http:
         await sign_in(http, "ann")
         first = await http.post("/workspace/alpha/upload", content=b"x" * 100_000)
     assert first.status_code == 200
@@ -212,7 +219,7 @@ async def test_a_post_reaches_the_workspace_whole_after_caddy_asked(edge: Edge) 
     "path", ["/workspace/alpha/", "/workspace/alpha/port/8081/", "/workspace/alpha"]
 )
 async def test_user_b_finds_user_as_workspace_missing(edge: Edge, path: str) -> None:
-    async with httpx.AsyncClient(base_url=edge.base) as http:
+    async with browser(edge) as http:
         await sign_in(http, "bob")
         theirs = await http.get(path, follow_redirects=True)
         missing = await http.get("/workspace/nobody/")
@@ -226,14 +233,14 @@ async def test_user_b_finds_user_as_workspace_missing(edge: Edge, path: str) -> 
 
 
 async def test_an_admin_may_open_any_workspace(edge: Edge) -> None:
-    async with httpx.AsyncClient(base_url=edge.base) as http:
+    async with browser(edge) as http:
         await sign_in(http, "root")
         assert (await http.get("/workspace/alpha/")).status_code == 200
         assert (await http.get("/workspace/beta/")).status_code == 200
 
 
 async def test_a_forged_cookie_gets_nothing_and_teaches_caddy_nothing(edge: Edge) -> None:
-    async with httpx.AsyncClient(base_url=edge.base) as http:
+    async with browser(edge) as http:
         http.cookies.set(SESSION_COOKIE, "forged-" + "Q" * 36)
         workspace = await http.get("/workspace/alpha/")
         api = await http.get("/api/workspaces")
@@ -244,21 +251,21 @@ async def test_a_forged_cookie_gets_nothing_and_teaches_caddy_nothing(edge: Edge
 async def test_tokens_open_workspaces_until_revoked_or_expired(edge: Edge) -> None:
     token, record = edge.auth.tokens.create("ann")
     bearer = {"Authorization": f"Bearer {token}"}
-    async with httpx.AsyncClient(base_url=edge.base, headers=bearer) as http:
+    async with browser(edge, headers=bearer) as http:
         assert (await http.get("/workspace/alpha/")).json()["authorization"] is None
         assert (await http.get("/api/workspaces")).json()["total"] == 1
         edge.auth.tokens.revoke(record.id)
         assert (await http.get("/workspace/alpha/")).status_code == 401
         assert (await http.get("/api/workspaces")).status_code == 401
     expired, _ = TokenStore(edge.auth.tokens._file.path, clock=lambda: 0.0).create("ann", days=1)
-    async with httpx.AsyncClient(base_url=edge.base) as http:
+    async with browser(edge) as http:
         gone = {"Authorization": f"Bearer {expired}"}
         assert (await http.get("/workspace/alpha/", headers=gone)).status_code == 401
         assert (await http.get("/api/workspaces", headers=gone)).status_code == 401
 
 
 async def test_a_change_without_the_csrf_token_is_refused_and_changes_nothing(edge: Edge) -> None:
-    async with httpx.AsyncClient(base_url=edge.base) as http:
+    async with browser(edge) as http:
         csrf = await sign_in(http, "ann")
         refused = await http.post("/api/workspaces", json={"name": "sneaky"})
         stop = await http.post("/api/workspaces/alpha/stop")
@@ -273,7 +280,7 @@ async def test_a_change_without_the_csrf_token_is_refused_and_changes_nothing(ed
 
 
 async def test_signing_out_closes_the_workspaces_at_once(edge: Edge) -> None:
-    async with httpx.AsyncClient(base_url=edge.base) as http:
+    async with browser(edge) as http:
         csrf = await sign_in(http, "ann")
         token = http.cookies[SESSION_COOKIE]
         assert (await http.get("/workspace/alpha/")).status_code == 200
@@ -285,7 +292,7 @@ async def test_signing_out_closes_the_workspaces_at_once(edge: Edge) -> None:
 
 
 async def test_a_forged_forwarded_for_does_not_dodge_the_rate_limit(edge: Edge) -> None:
-    async with httpx.AsyncClient(base_url=edge.base) as http:
+    async with browser(edge) as http:
         for i, name in enumerate(["ann", "bob", "root"]):
             wrong = await http.post(
                 "/api/auth/login",
@@ -303,7 +310,7 @@ async def test_a_forged_forwarded_for_does_not_dodge_the_rate_limit(edge: Edge) 
 
 
 async def test_a_forged_user_header_is_ignored(edge: Edge) -> None:
-    async with httpx.AsyncClient(base_url=edge.base) as http:
+    async with browser(edge) as http:
         as_root = {"X-Tidepool-User": "root", "X-Tidepool-Via": ""}
         assert (await http.get("/api/me", headers=as_root)).status_code == 401
         assert (await http.get("/workspace/alpha/", headers=as_root)).status_code == 401
@@ -322,7 +329,7 @@ async def test_a_forged_user_header_is_ignored(edge: Edge) -> None:
     ],
 )
 async def test_traversal_cannot_reach_another_users_workspace(edge: Edge, path: str) -> None:
-    async with httpx.AsyncClient(base_url=edge.base) as http:
+    async with browser(edge) as http:
         await sign_in(http, "bob")
         cookie = f"{SESSION_COOKIE}={http.cookies[SESSION_COOKIE]}"
     status, body = await raw_get(edge.base, path, {"Cookie": cookie})
@@ -335,7 +342,7 @@ async def test_a_preview_host_shares_the_session_and_sends_strangers_to_the_main
 ) -> None:
     async with signed_in_edge(tmp_path, preview_domain=PREVIEW) as edge:
         host = {"Host": f"8081--alpha.{PREVIEW}:8080"}
-        async with httpx.AsyncClient(base_url=edge.base) as http:
+        async with browser(edge) as http:
             stranger = await http.get("/assets/app.js", headers={**host, **HTML})
             login = await http.post(
                 "/api/auth/login",
@@ -351,12 +358,12 @@ async def test_a_preview_host_shares_the_session_and_sends_strangers_to_the_main
         # The cookie is for example.test, not for the address the test connects to: read it.
         session = login.headers["set-cookie"].split(";", 1)[0]
         cookie = f"{session}; theme=dark"
-        async with httpx.AsyncClient(base_url=edge.base) as http:
+        async with browser(edge) as http:
             owner = await http.get("/assets/app.js?v=2", headers={**host, "Cookie": cookie})
         assert owner.status_code == 200
         assert owner.json()["path"] == "/assets/app.js?v=2"
         assert owner.json()["cookie"] == "theme=dark"
-        async with httpx.AsyncClient(base_url=edge.base) as http:
+        async with browser(edge) as http:
             await sign_in(http, "bob")
             bobs = f"{SESSION_COOKIE}={http.cookies[SESSION_COOKIE]}"
             other = await http.get("/assets/app.js", headers={**host, "Cookie": bobs})
