@@ -51,6 +51,8 @@ def create(
     # Plain print: the token must come out whole, even in a narrow terminal.
     print(secret)
     console.print("[yellow]Copy it now:[/] Tidepool keeps only its hash.")
+    if get_settings().auth != "forward_auth":
+        console.print('[yellow]Note:[/] tokens are checked only with auth = "forward_auth".')
 
 
 @app.command("list")
