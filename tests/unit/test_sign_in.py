@@ -31,7 +31,7 @@ from tidepool.auth.sessions import (
     SessionStore,
     sweep_sessions,
 )
-from tidepool.auth.tokens import TokenStore
+from tidepool.auth.tokens import TOKEN_SHAPE, TokenStore
 from tidepool.auth.users import UserFile
 from tidepool.errors import InvalidInputError
 from tidepool.services.workspaces import WorkspaceService
@@ -136,7 +136,9 @@ def test_a_token_is_stored_as_a_hash_and_refused_once_revoked_or_expired(tmp_pat
     forever, kept = tokens.create("ann", "ci")
     brief, short = tokens.create("ann", days=1)
     stored = (tmp_path / "tokens.json").read_text()
-    assert forever.split("_")[-1] not in stored and brief.split("_")[-1] not in stored
+    for token in (forever, brief):
+        shape = TOKEN_SHAPE.fullmatch(token)
+        assert shape is not None and shape.group(2) not in stored
     assert tokens.find(forever) == kept and tokens.find(brief) == short
     wrong_secret = forever[:-4] + ("AAAA" if not forever.endswith("AAAA") else "BBBB")
     assert tokens.find(wrong_secret) is None
