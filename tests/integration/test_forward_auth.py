@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import bcrypt
 import httpx
 import pytest
 
@@ -23,6 +21,7 @@ from support.echo import echo_app, serving
 from support.ports import free_port
 from support.rawhttp import raw_get
 from support.retry import RetryingTransport
+from support.users import write_users
 from tidepool.adapters.caddy import config
 from tidepool.adapters.caddy.sessions import CaddySessionMap
 from tidepool.api.app import create_app
@@ -55,22 +54,7 @@ class Edge:
 
 @contextlib.asynccontextmanager
 async def signed_in_edge(directory: Path, preview_domain: str = "") -> AsyncIterator[Edge]:
-    users_file = directory / "users.json"
-    users_file.write_text(
-        json.dumps(
-            {
-                "users": [
-                    {
-                        "name": n,
-                        "password_hash": bcrypt.hashpw(p.encode(), bcrypt.gensalt(4)).decode(),
-                        "admin": n == "root",
-                    }
-                    for n, p in PASSWORDS.items()
-                ]
-            }
-        )
-    )
-    users = UserFile(users_file)
+    users = write_users(directory / "users.json", PASSWORDS, frozenset({"root"}))
     auth = Authenticator(
         users,
         SessionStore(directory / "sessions.json"),

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-import bcrypt
 import pytest
 from typer.testing import CliRunner
 
+from support.users import write_users
 from tidepool.auth.tokens import TOKEN_SHAPE, TokenStore
 from tidepool.cli.app import app
 
@@ -19,9 +18,7 @@ def data(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     data.mkdir()
     monkeypatch.setenv("TIDEPOOL_DATA_DIR", str(data))
     monkeypatch.setenv("TIDEPOOL_CONFIG", str(tmp_path / "none.toml"))
-    hashed = bcrypt.hashpw(b"ann-password", bcrypt.gensalt(4)).decode()
-    users = {"users": [{"name": "ann", "password_hash": hashed, "admin": False}]}
-    (data / "users.json").write_text(json.dumps(users))
+    write_users(data / "users.json", {"ann": "ann-password"})
     return data
 
 

@@ -14,10 +14,10 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import bcrypt
 import httpx
 import pytest
 
+from support.users import write_users
 from tidepool.adapters.caddy.config import VIA_HEADER
 from tidepool.adapters.fakes.sessions import InMemorySessionMap
 from tidepool.api.app import create_app
@@ -41,20 +41,6 @@ PASSWORDS = {"ann": "ann-password", "bob": "bob-password", "root": "root-passwor
 VIA = {VIA_HEADER: "caddy"}
 
 
-def write_users(path: Path, admins: set[str]) -> UserFile:
-    """The users file with cheap bcrypt hashes (the real ones take a quarter second each)."""
-    users = [
-        {
-            "name": name,
-            "password_hash": bcrypt.hashpw(pw.encode(), bcrypt.gensalt(4)).decode(),
-            "admin": name in admins,
-        }
-        for name, pw in PASSWORDS.items()
-    ]
-    path.write_text(json.dumps({"users": users}))
-    return UserFile(path)
-
-
 class Clock:
     def __init__(self) -> None:
         self.now = 1_000_000.0
@@ -75,7 +61,7 @@ class Setup:
 @pytest.fixture
 async def setup(tmp_path: Path) -> AsyncIterator[Setup]:
     clock = Clock()
-    users = write_users(tmp_path / "users.json", admins={"root"})
+    users = write_users(tmp_path / "users.json", PASSWORDS, frozenset({"root"}))
     auth = Authenticator(
         users=users,
         sessions=SessionStore(tmp_path / "sessions.json", 3600, clock),
