@@ -1,7 +1,9 @@
 """A client for Tidepool's API, used by the CLI and by tests.
 
 It talks to ``tidepool serve`` over the API's unix socket by default (no network, works even
-while Caddy restarts), or to a URL (``--url http://host:8080``) through Caddy.
+while Caddy restarts), or to a URL (``--url http://host:8080``) through Caddy. Through Caddy it
+sends an idempotent request again when a Caddy config change closed its connection, as a
+browser would (``tidepool.retry``).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from tidepool.errors import (
     RuntimeUnavailableError,
     TidepoolError,
 )
+from tidepool.retry import RetryingTransport
 
 JSON = dict[str, Any]
 
@@ -38,7 +41,14 @@ class ApiClient:
         header on everything that comes through it)."""
         if url:
             auth = {"Authorization": f"Bearer {token}"} if token else {}
-            return cls(httpx.AsyncClient(base_url=url.rstrip("/"), timeout=30, headers=auth))
+            return cls(
+                httpx.AsyncClient(
+                    transport=RetryingTransport(),
+                    base_url=url.rstrip("/"),
+                    timeout=30,
+                    headers=auth,
+                )
+            )
         if socket is None:
             raise InvalidInputError("Give the API's socket or URL.")
         transport = httpx.AsyncHTTPTransport(uds=str(socket))

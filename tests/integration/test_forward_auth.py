@@ -20,7 +20,6 @@ from support.caddy import configured_caddy
 from support.echo import echo_app, serving
 from support.ports import free_port
 from support.rawhttp import raw_get
-from support.retry import RetryingTransport
 from support.users import write_users
 from tidepool.adapters.caddy import config
 from tidepool.adapters.caddy.sessions import CaddySessionMap
@@ -34,6 +33,7 @@ from tidepool.auth.users import UserFile
 from tidepool.client import ApiClient
 from tidepool.domain.workspace import Workspace
 from tidepool.errors import InvalidInputError
+from tidepool.retry import IDEMPOTENT_METHODS, RetryingTransport
 from tidepool.services.workspaces import WorkspaceService
 from tidepool.store.memory import memory_store
 
@@ -103,10 +103,16 @@ async def edge(tmp_path: Path) -> AsyncIterator[Edge]:
         yield running
 
 
+#: A browser sends any request again, POST too, when a kept-alive connection closed before the
+#: answer began: the server closed it as idle, so it never read the request.
+BROWSER_RETRIES = IDEMPOTENT_METHODS | {"POST"}
+
+
 def browser(edge: Edge, headers: dict[str, str] | None = None) -> httpx.AsyncClient:
     """A client that, like a browser, sends a request again when Caddy closed its connection
     during a config change (teaching Caddy a session is one)."""
-    return httpx.AsyncClient(base_url=edge.base, headers=headers, transport=RetryingTransport())
+    transport = RetryingTransport(methods=BROWSER_RETRIES)
+    return httpx.AsyncClient(base_url=edge.base, headers=headers, transport=transport)
 
 
 async def sign_in(http: httpx.AsyncClient, name: str) -> str:
