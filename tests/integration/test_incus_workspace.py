@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import contextlib
-import subprocess
-import sys
 import uuid
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import httpx
 import pytest
 
+from support.cli import tidepool
 from tidepool import bootstrap
 from tidepool.cli.vm import setup_plan
 from tidepool.errors import NotFoundError
@@ -22,18 +20,6 @@ from tidepool.services.instances import setup_instance, start_instance
 from tidepool.settings import get_settings
 
 pytestmark = pytest.mark.incus
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def tidepool(*argv: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "tidepool.cli", *argv],
-        capture_output=True,
-        text=True,
-        timeout=1800,
-        check=False,
-        cwd=ROOT,
-    )
 
 
 @pytest.fixture
