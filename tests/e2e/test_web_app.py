@@ -12,10 +12,10 @@ import asyncio
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 from playwright.async_api import Browser, Page, expect
 
+from support.browserlike import browserlike_client
 from support.serve import ServeProcess, running_serve, wait_for_status
 from tidepool import bootstrap
 from tidepool.auth.tokens import TokenStore
@@ -170,7 +170,7 @@ async def test_a_dev_server_in_a_workspace_is_reachable_by_its_owner_only(
         tokens = TokenStore(web.data_dir / "tokens.json")
         ann = {"Authorization": f"Bearer {tokens.create(USER)[0]}"}
         bob = {"Authorization": f"Bearer {tokens.create(OTHER)[0]}"}
-        async with httpx.AsyncClient() as http:
+        async with browserlike_client() as http:
             for _ in range(50):
                 owner = await http.get(url, headers=ann)
                 if owner.status_code == 200:

@@ -11,9 +11,9 @@ import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
+from support.browserlike import browserlike_client
 from support.serve import ServeProcess, running_serve, wait_for_status
 from tidepool import bootstrap
 from tidepool.adapters.caddy.admin import CaddyAdmin
@@ -67,7 +67,7 @@ async def our_instances(runtime: Runtime) -> set[str]:
 
 
 async def ide_through_caddy(serve: ServeProcess, name: str) -> int:
-    async with httpx.AsyncClient() as http:
+    async with browserlike_client() as http:
         response = await http.get(f"{serve.base_url}/workspace/{name}/", follow_redirects=True)
     if response.status_code == 200:
         assert "vscode-workbench-web-configuration" in response.text

@@ -16,6 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from support.browserlike import browserlike_client
 from support.caddy import configured_caddy
 from support.echo import echo_app, serving
 from support.ports import free_port
@@ -33,7 +34,6 @@ from tidepool.auth.users import UserFile
 from tidepool.client import ApiClient
 from tidepool.domain.workspace import Workspace
 from tidepool.errors import InvalidInputError
-from tidepool.retry import IDEMPOTENT_METHODS, RetryingTransport
 from tidepool.services.workspaces import WorkspaceService
 from tidepool.store.memory import memory_store
 
@@ -103,16 +103,10 @@ async def edge(tmp_path: Path) -> AsyncIterator[Edge]:
         yield running
 
 
-#: A browser sends any request again, POST too, when a kept-alive connection closed before the
-#: answer began: the server closed it as idle, so it never read the request.
-BROWSER_RETRIES = IDEMPOTENT_METHODS | {"POST"}
-
-
 def browser(edge: Edge, headers: dict[str, str] | None = None) -> httpx.AsyncClient:
     """A client that, like a browser, sends a request again when Caddy closed its connection
     during a config change (teaching Caddy a session is one)."""
-    transport = RetryingTransport(methods=BROWSER_RETRIES)
-    return httpx.AsyncClient(base_url=edge.base, headers=headers, transport=transport)
+    return browserlike_client(base_url=edge.base, headers=headers)
 
 
 async def sign_in(http: httpx.AsyncClient, name: str) -> str:

@@ -12,6 +12,7 @@ from tidepool import bootstrap
 from tidepool.cli.output import console, friendly_errors, run_async
 from tidepool.domain.names import validate_workspace_name
 from tidepool.errors import NotFoundError
+from tidepool.retry import RetryingTransport
 from tidepool.services.verify import Check, verify
 from tidepool.settings import get_settings
 
@@ -26,7 +27,8 @@ def verify_command(name: str = NameOption) -> None:
 
     async def go() -> list[Check]:
         async with (
-            httpx.AsyncClient() as http,
+            # Through Caddy, which another workspace's change may reload mid-request.
+            httpx.AsyncClient(transport=RetryingTransport()) as http,
             bootstrap.opened_runtime(settings) as runtime,
             bootstrap.opened_route_table(settings) as routes,
         ):
