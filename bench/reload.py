@@ -5,6 +5,8 @@ Prints JSON. One Caddy routing a workspace to a static upstream; four clients lo
 each a config change as ``tidepool serve`` makes them (a workspace route, or a session taught
 to the session map). Then the same clients for the same time with no changes: the baseline.
 Reports the requests that failed (reset, closed without an answer, refused) in each phase.
+Last, the changes again with clients that send a request again when its connection closed
+under it, as browsers and Tidepool's own client do (``tidepool.retry``).
 
     .venv/bin/python bench/reload.py [--changes 30] [--interval 0.05]
 """
@@ -23,12 +25,13 @@ from _caddy import free_port, private_caddy, static_upstream
 from tidepool.adapters.caddy.admin import CaddyAdmin
 from tidepool.adapters.caddy.process import ensure_base_config, wait_until_serving
 from tidepool.adapters.caddy.routes import CaddyRouteTable
+from tidepool.retry import RetryingTransport
 
 UPSTREAM = "127.0.0.51"
 CLIENTS = 4
 
 
-async def load(url: str, seconds: float) -> tuple[int, int, dict[str, int]]:
+async def load(url: str, seconds: float, retrying: bool = False) -> tuple[int, int, dict[str, int]]:
     """Requests answered and failed by CLIENTS loops over ``seconds``."""
     answered = failed = 0
     kinds: dict[str, int] = {}
@@ -44,7 +47,8 @@ async def load(url: str, seconds: float) -> tuple[int, int, dict[str, int]]:
                 failed += 1
                 kinds[type(error).__name__] = kinds.get(type(error).__name__, 0) + 1
 
-    async with httpx.AsyncClient() as http:
+    transport = RetryingTransport() if retrying else None
+    async with httpx.AsyncClient(transport=transport) as http:
         await asyncio.gather(*(loop(http) for _ in range(CLIENTS)))
     return answered, failed, kinds
 
@@ -57,18 +61,21 @@ async def measure(process: Any, changes: int, interval: float) -> dict[str, Any]
     await table.add("ws0", UPSTREAM)
     url = f"http://{process.options.listen}/workspace/ws0/static/app.js"
 
-    async def churn() -> float:
+    async def churn(prefix: str) -> float:
         started = time.monotonic()
         for i in range(changes):
-            await table.add(f"extra{i}", "127.0.0.99")
+            await table.add(f"{prefix}{i}", "127.0.0.99")
             await asyncio.sleep(interval)
         return time.monotonic() - started
 
     seconds = changes * interval * 1.2
     load_task = asyncio.create_task(load(url, seconds))
-    churned = await churn()
+    churned = await churn("extra")
     during = await load_task
     quiet = await load(url, seconds)
+    retrying_task = asyncio.create_task(load(url, seconds, retrying=True))
+    await churn("again")
+    retrying = await retrying_task
     await admin.aclose()
 
     def phase(result: tuple[int, int, dict[str, int]]) -> dict[str, Any]:
@@ -83,6 +90,7 @@ async def measure(process: Any, changes: int, interval: float) -> dict[str, Any]
         "clients": CLIENTS,
         "during_changes": phase(during),
         "baseline_no_changes": phase(quiet),
+        "during_changes_retrying_clients": phase(retrying),
         "failed_per_change": round(during[1] / changes, 2),
     }
 
