@@ -54,7 +54,7 @@ def caddy_admin(settings: Settings) -> CaddyAdmin:
 
 
 def build_route_table(settings: Settings) -> RouteTable:
-    return CaddyRouteTable(caddy_admin(settings))
+    return CaddyRouteTable(caddy_options(settings).routes_dir)
 
 
 def caddy_options(settings: Settings) -> CaddyOptions:

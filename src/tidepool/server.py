@@ -23,6 +23,7 @@ from tidepool import bootstrap
 from tidepool.adapters.caddy import config as caddy_config
 from tidepool.adapters.caddy.admin import CaddyAdmin
 from tidepool.adapters.caddy.process import CaddyProcess, wait_until_serving
+from tidepool.adapters.caddy.routes import CaddyRouteTable
 from tidepool.adapters.caddy.sessions import CaddySessionMap
 from tidepool.adapters.sqs import SqsJobQueue
 from tidepool.adapters.sqs_relay import OutboxRelay
@@ -77,7 +78,9 @@ class CaddySupervisor:
         await asyncio.to_thread(self.process.start)
         await wait_until_serving(self.admin)
         routes, owners = await self.routes_from_database()
-        await self.admin.load(caddy_config.base_config(self.options(), routes, owners))
+        options = self.options()
+        await CaddyRouteTable(options.routes_dir).replace_all(routes, owners)
+        await self.admin.load(caddy_config.base_config(options))
         log.info("Caddy config rebuilt from the database: %d routes", len(routes))
 
     async def sweep_sessions(self, sessions: SessionStore) -> None:

@@ -38,8 +38,8 @@ async def routes(caddy: RunningCaddy) -> AsyncIterator[CaddyRouteTable]:
     admin = CaddyAdmin.over_unix_socket(caddy.options.admin_socket)
     await wait_until_serving(admin)
     await ensure_base_config(admin, caddy.options)
-    table = CaddyRouteTable(admin)
+    await admin.aclose()
+    table = CaddyRouteTable(caddy.options.routes_dir)
     await table.replace_all({})
     yield table
     await table.replace_all({})
-    await table.aclose()

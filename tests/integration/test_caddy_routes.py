@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import httpx
 import pytest
 import websockets
 
-from support.caddy import RunningCaddy
+from support.caddy import RunningCaddy, private_caddy
 from support.rawhttp import raw_get
 from support.upstream import upstream
+from tidepool.adapters.caddy import config
 from tidepool.adapters.caddy.admin import CaddyAdmin
 from tidepool.adapters.caddy.process import ensure_base_config, wait_until_serving
 from tidepool.adapters.caddy.routes import CaddyRouteTable
@@ -107,7 +109,7 @@ async def test_replace_all_sets_exactly_the_given_routes(routes: CaddyRouteTable
 async def test_an_open_websocket_survives_other_workspaces_route_changes(
     caddy: RunningCaddy, routes: CaddyRouteTable
 ) -> None:
-    """Caddy reloads its whole config on every change; open terminals must not notice."""
+    """Other workspaces come and go (files, not a reload); open terminals must not notice."""
     async with upstream("127.0.0.11", caddy.upstream_port):
         await routes.add("alpha", "127.0.0.11")
         url = caddy.base_url.replace("http://", "ws://") + "/workspace/alpha/terminal"
@@ -131,7 +133,7 @@ async def test_routes_survive_a_caddy_restart(caddy: RunningCaddy, routes: Caddy
     admin = CaddyAdmin.over_unix_socket(caddy.options.admin_socket)
     await wait_until_serving(admin)
     assert await ensure_base_config(admin, caddy.options) is False
-    assert await CaddyRouteTable(admin).list() == {"alpha": "127.0.0.11"}
+    assert await CaddyRouteTable(caddy.options.routes_dir).list() == {"alpha": "127.0.0.11"}
     await admin.aclose()
 
 
@@ -171,3 +173,33 @@ async def test_a_port_nobody_listens_on_gets_a_clear_page_quickly(
         response = await http.get("/workspace/alpha/port/8085/")
     assert response.status_code == 502
     assert "Nothing is answering" in response.text
+
+
+async def test_an_older_configs_map_routes_are_carried_into_the_routes_directory(
+    tmp_path: Path,
+) -> None:
+    """A Caddy still running a version-4 config (routes in a map) keeps its workspaces."""
+    async with private_caddy(tmp_path) as (caddy, routes):
+        admin = CaddyAdmin.over_unix_socket(caddy.options.admin_socket)
+        legacy = config.base_config(caddy.options)
+        server = legacy["apps"]["http"]["servers"][config.SERVER_NAME]
+        server.pop("@id")
+        server["routes"] = [
+            {
+                "handle": [
+                    {
+                        "handler": "map",
+                        "@id": config.LEGACY_MAP_ID,
+                        "source": "{http.request.uri.path}",
+                        "destinations": ["{tidepool.upstream}", "{tidepool.owner}"],
+                        "mappings": [{"input": "alpha", "outputs": ["127.0.0.11", "ann"]}],
+                    }
+                ]
+            }
+        ]
+        await admin.load(legacy)
+        assert await routes.list() == {}
+
+        assert await ensure_base_config(admin, caddy.options) is True
+        assert routes.entries() == {"alpha": ("127.0.0.11", "ann")}
+        await admin.aclose()

@@ -16,8 +16,6 @@ import pytest
 from support.browserlike import browserlike_client
 from support.serve import ServeProcess, running_serve, wait_for_status
 from tidepool import bootstrap
-from tidepool.adapters.caddy.admin import CaddyAdmin
-from tidepool.adapters.caddy.routes import CaddyRouteTable
 from tidepool.errors import NotFoundError
 from tidepool.ports import InstanceSpec, Runtime
 from tidepool.settings import get_settings
@@ -124,15 +122,15 @@ async def test_a_kill_mid_create_then_restart_converges_without_orphans(
     serve.kill()  # after the instance exists, before the route
     instances = await our_instances(runtime)
     assert len(instances) == 1
-    admin = CaddyAdmin.over_unix_socket(serve.caddy_admin_socket)
-    assert "crashy" not in await CaddyRouteTable(admin).list()
+    routes = serve.route_table()
+    assert "crashy" not in await routes.list()
 
     serve.start()
     async with serve.api() as api:
         workspace = await wait_for_status(api, "crashy", {"running", "failed"})
         assert workspace["status"] == "running", workspace
         assert await our_instances(runtime) == instances, "no second instance, no orphan"
-        assert (await CaddyRouteTable(admin).list())["crashy"] == workspace["address"]
+        assert (await routes.list())["crashy"] == workspace["address"]
         assert await ide_through_caddy(serve, "crashy") == 200
 
         await api.act("crashy", "delete")
@@ -151,13 +149,11 @@ async def test_a_kill_mid_create_then_restart_converges_without_orphans(
         with pytest.raises(NotFoundError):
             await api.get("crashy")
     assert await our_instances(runtime) == set()
-    assert "crashy" not in await CaddyRouteTable(admin).list()
-    await admin.aclose()
+    assert "crashy" not in await routes.list()
 
 
 async def test_drift_is_noticed_and_repaired(serve: ServeProcess, runtime: Runtime) -> None:
-    admin = CaddyAdmin.over_unix_socket(serve.caddy_admin_socket)
-    routes = CaddyRouteTable(admin)
+    routes = serve.route_table()
     async with serve.api() as api:
         for name in ("keep", "lose"):
             await api.create(name)
@@ -200,7 +196,6 @@ async def test_drift_is_noticed_and_repaired(serve: ServeProcess, runtime: Runti
         assert orphan not in await our_instances(runtime)
         for name in ("keep", "lose"):
             await api.act(name, "delete")
-    await admin.aclose()
 
 
 async def _instance_of(runtime: Runtime, address: str) -> str:

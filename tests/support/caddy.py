@@ -40,7 +40,7 @@ async def private_caddy(
         await ensure_base_config(admin, options)
         yield (
             RunningCaddy(process, options, f"http://127.0.0.1:{port}", options.workspace_port),
-            CaddyRouteTable(admin),
+            CaddyRouteTable(options.routes_dir),
         )
     finally:
         await admin.aclose()
@@ -55,12 +55,13 @@ async def configured_caddy(
     owners: dict[str, str] | None = None,
 ) -> AsyncIterator[CaddyAdmin]:
     """A Caddy of its own running Tidepool's config for ``options`` with these routes."""
+    await CaddyRouteTable(options.routes_dir).replace_all(routes, owners)
     process = CaddyProcess(options, directory)
     process.start()
     admin = CaddyAdmin.over_unix_socket(options.admin_socket)
     try:
         await wait_until_serving(admin)
-        await admin.load(base_config(options, routes, owners))
+        await admin.load(base_config(options))
         yield admin
     finally:
         await admin.aclose()

@@ -16,6 +16,7 @@ from pathlib import Path
 import httpx
 
 from support.ports import free_port
+from tidepool.adapters.caddy.routes import CaddyRouteTable
 from tidepool.client import JSON, ApiClient
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -41,6 +42,10 @@ class ServeProcess:
     @property
     def caddy_admin_socket(self) -> Path:
         return self.data_dir / "caddy" / "admin.sock"
+
+    def route_table(self) -> CaddyRouteTable:
+        """The routes this serve's Caddy reads (what ``bootstrap.build_route_table`` opens)."""
+        return CaddyRouteTable(self.data_dir / "caddy" / "routes")
 
     def env(self) -> dict[str, str]:
         return {

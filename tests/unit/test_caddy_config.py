@@ -12,12 +12,18 @@ def _server(cfg: dict) -> dict:  # type: ignore[type-arg]
     return cfg["apps"]["http"]["servers"][config.SERVER_NAME]
 
 
-def _map_handler(cfg: dict) -> dict:  # type: ignore[type-arg]
-    for route in _server(cfg)["routes"]:
-        for handler in route.get("handle", []):
-            if handler.get("@id") == config.MAP_ID:
-                return handler
-    raise AssertionError("no map handler")
+def _file_matchers(cfg: object) -> list[dict]:  # type: ignore[type-arg]
+    """Every ``file`` matcher in the config, wherever it is nested."""
+    found = []
+    if isinstance(cfg, dict):
+        if "file" in cfg and isinstance(cfg["file"], dict):
+            found.append(cfg["file"])
+        for value in cfg.values():
+            found += _file_matchers(value)
+    elif isinstance(cfg, list):
+        for value in cfg:
+            found += _file_matchers(value)
+    return found
 
 
 def _proxies(cfg: object) -> list[dict]:  # type: ignore[type-arg]
@@ -52,20 +58,31 @@ def test_http_only_on_the_configured_port() -> None:
     assert server["automatic_https"] == {"disable": True}
 
 
-def test_each_workspace_is_one_mapping_and_the_proxy_is_shared() -> None:
-    routes = {f"ws{i}": f"10.0.0.{i}" for i in range(1, 50)}
-    cfg = config.base_config(OPTIONS, routes)
-    mappings = _map_handler(cfg)["mappings"]
-    assert config.routes_from_mappings(mappings) == routes
-    assert {m["@id"] for m in mappings} == {config.route_id(n) for n in routes}
+def test_workspaces_are_read_from_the_routes_directory_and_the_proxy_is_shared() -> None:
+    cfg = config.base_config(OPTIONS)
+    assert OPTIONS.routes_dir == Path("/routes")
+    assert _file_matchers(cfg) == [{"root": "/routes", "try_files": ["/{http.vars.tidepool_ws}/*"]}]
     _proxy(cfg)
+
+
+def test_the_route_file_pattern_reads_what_the_route_table_writes() -> None:
+    pattern = re.compile(config.ROUTE_FILE_PATTERN)
+    for address, owner in [("10.0.0.7", ""), ("10.213.77.5", "ann.b_c-d")]:
+        match = pattern.match(f"/ws-1/{config.route_file_name(address, owner)}")
+        assert match is not None and match.groups() == (address, owner)
+        assert config.parse_route_file_name(config.route_file_name(address, owner)) == (
+            address,
+            owner,
+        )
+    for bad in ["/ws/10.0.0.7", "/ws/{x}@", "/ws/10.0.0.7@Ann", "/a/b/10.0.0.7@", "/-x/10.0.0.7@"]:
+        assert pattern.match(bad) is None, bad
 
 
 def test_proxy_keeps_websockets_across_reloads_and_disables_upstream_compression() -> None:
     proxy = _proxy(config.base_config(OPTIONS))
     assert proxy["transport"]["compression"] is False
     assert proxy["stream_close_delay"]
-    assert proxy["upstreams"] == [{"dial": "{tidepool.upstream}:8080"}]
+    assert proxy["upstreams"] == [{"dial": "{http.vars.tidepool_upstream}:8080"}]
 
 
 def test_unsafe_path_pattern_catches_dot_segments_and_empty_segments() -> None:
@@ -100,7 +117,7 @@ def test_unknown_workspace_page_is_html() -> None:
 def test_only_the_configured_ports_are_forwarded() -> None:
     cfg = config.base_config(OPTIONS)
     forwarded = next(p for p in _proxies(cfg) if "fwd" in p["upstreams"][0]["dial"])
-    assert forwarded["upstreams"] == [{"dial": "{tidepool.upstream}:{http.regexp.fwd.1}"}]
+    assert forwarded["upstreams"] == [{"dial": "{http.vars.tidepool_upstream}:{http.regexp.fwd.1}"}]
     patterns = re.findall(
         r'"pattern": "(\^/workspace/\[\^/\]\+/port/\([0-9|]+\)/)"', __import__("json").dumps(cfg)
     )

@@ -1,7 +1,8 @@
 """Bad input at the command line: a readable message, a non-zero exit, nothing touched.
 
 The settings point at sockets that do not exist, so any command that got past validation
-would fail differently (cannot reach incusd/Caddy): the message proves where it stopped.
+would fail differently (cannot reach incusd, or a route written): the message proves where it
+stopped.
 """
 
 from pathlib import Path
@@ -49,10 +50,14 @@ def test_an_unreachable_incusd_is_a_clear_error_not_a_traceback() -> None:
     assert "Traceback" not in result.output
 
 
-def test_an_unreachable_caddy_is_a_clear_error() -> None:
-    result = CliRunner().invoke(app, ["route", "list"])
-    assert result.exit_code == 1
-    assert "Cannot reach Caddy" in result.output
+def test_routes_are_kept_while_caddy_is_down_and_the_user_is_told() -> None:
+    added = CliRunner().invoke(app, ["route", "add", "-n", "fine", "-i", "10.0.0.5"])
+    listed = CliRunner().invoke(app, ["route", "list"])
+    assert added.exit_code == 0 and listed.exit_code == 0, added.output + listed.output
+    assert "/workspace/fine/" in listed.output and "10.0.0.5:8080" in listed.output
+    for result in (added, listed):
+        assert "Caddy is not running" in result.output
+        assert "tidepool caddy bootstrap" in result.output
 
 
 def test_invalid_settings_are_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -26,6 +26,16 @@ async def _with_routes(action: Callable[[RouteTable], Awaitable[T]]) -> T:
         return await action(routes)
 
 
+def _say_if_caddy_is_down() -> None:
+    """Routes are files Caddy reads per request, so they can be changed while it is down;
+    say so, or a user would wonder why the URL does not answer."""
+    if bootstrap.caddy_process(get_settings()).pid() is None:
+        console.print(
+            "[yellow]Caddy is not running[/]: routes take effect once "
+            "`tidepool caddy bootstrap` starts it."
+        )
+
+
 @caddy_app.command("bootstrap")
 @friendly_errors
 def caddy_bootstrap() -> None:
@@ -71,6 +81,7 @@ def route_add(
         console.print(f"Route added: /workspace/{name}/ -> {ip}:8080")
     else:
         console.print(f"Route already present: /workspace/{name}/ -> {ip}:8080 (nothing changed)")
+    _say_if_caddy_is_down()
 
 
 @route_app.command("remove")
@@ -91,3 +102,4 @@ def route_list() -> None:
     for name, address in sorted(routes.items()):
         table.add_row(f"/workspace/{name}/", f"{address}:8080")
     console.print(table if routes else "No routes.")
+    _say_if_caddy_is_down()

@@ -1,9 +1,12 @@
 """The Caddy JSON config, built by pure functions (no I/O, unit-tested exhaustively).
 
-Shape, chosen by measurement (docs/benchmarks.md): ONE shared workspace route whose ``map``
-handler turns the workspace name into the instance's address, and one shared reverse proxy
-that dials ``{address}:8080``. Adding or removing a workspace changes one small mapping
-instead of a whole route, so a change costs a few milliseconds even with 10,000 workspaces.
+Shape, chosen by measurement (docs/benchmarks.md): ONE shared workspace route that finds the
+workspace's instance in the routes directory at request time, and one shared reverse proxy
+that dials ``{address}:8080``. Each routed workspace is a directory there holding one empty
+file named ``{address}@{owner}`` (``CaddyRouteTable`` writes them); Caddy's ``file`` matcher
+expands ``/{name}/*`` per request and a regexp takes the address and owner out of the name.
+Adding or removing a workspace never changes this config, so Caddy never reloads for it and
+no request in flight is dropped, with 1 or 10,000 workspaces.
 
 Request handling, in order:
 
@@ -11,7 +14,8 @@ Request handling, in order:
    (400): Caddy's path matchers read the cleaned path while placeholders read the raw one, so
    ``/workspace/a/../b/`` could otherwise be routed to one workspace and checked for another;
 2. ``/workspace/{name}`` redirects to ``/workspace/{name}/`` (code-server's links are relative);
-3. ``/workspace/{name}/...``: the name is copied into a variable, looked up in the map; an
+3. ``/workspace/{name}/...``: the name is copied into a variable, looked up in the routes
+   directory; an
    unknown name gets a clear HTML 404; a known one has ``/workspace/{name}`` stripped and is
    proxied with WebSockets, no upstream compression, and open streams kept across reloads;
 4. anything else gets the 404 page.
@@ -21,24 +25,26 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from tidepool.auth.sessions import KEY_PREFIX_LENGTH, SESSION_COOKIE
+from tidepool.auth.users import USER_NAME
 
 JSON = dict[str, Any]
 
 SERVER_NAME = "tidepool"
 #: Bumped whenever the config's shape changes: a Caddy that resumes an older shape (from its
 #: autosave) gets the new one, with its routes carried over.
-CONFIG_VERSION = 4
+CONFIG_VERSION = 5
 CONFIG_ID = f"tidepool-config-v{CONFIG_VERSION}"
-MAP_ID = "tidepool-workspaces"
-ROUTE_ID_PREFIX = "tidepool-route-"
+#: Configs up to version 4 routed through a ``map`` handler with this id (carried over once).
+LEGACY_MAP_ID = "tidepool-workspaces"
 NAME_PATTERN = "[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?"
-UPSTREAM_PLACEHOLDER = "{tidepool.upstream}"
+#: A route file's path under the routes directory: ``/{name}/{address}@{owner}``.
+ROUTE_FILE_PATTERN = f"^/{NAME_PATTERN}/([0-9.]+)@((?:{USER_NAME.pattern})?)$"
+UPSTREAM_PLACEHOLDER = "{http.vars.tidepool_upstream}"
 WORKSPACE_PORT = 8080
 #: Proxied WebSockets (open terminals) outlive a config reload by this long.
 STREAM_CLOSE_DELAY = "24h"
@@ -79,6 +85,11 @@ class CaddyOptions:
     forward_auth: bool = False
 
     @property
+    def routes_dir(self) -> Path:
+        """Where ``CaddyRouteTable`` writes the routes and Caddy reads them: beside storage."""
+        return self.storage_dir.parent / "routes"
+
+    @property
     def auth(self) -> bool:
         return self.users is not None or self.forward_auth
 
@@ -88,11 +99,7 @@ class CaddyOptions:
         return SESSION_USER_PLACEHOLDER if self.forward_auth else USER_PLACEHOLDER
 
 
-def route_id(name: str) -> str:
-    return f"{ROUTE_ID_PREFIX}{name}"
-
-
-OWNER_PLACEHOLDER = "{tidepool.owner}"
+OWNER_PLACEHOLDER = "{http.vars.tidepool_owner}"
 USER_PLACEHOLDER = "{http.auth.user.id}"
 AUTH_ID = "tidepool-auth"
 #: Caddy tells the API who the request is from in this header (any client value is replaced).
@@ -113,9 +120,15 @@ SESSION_COOKIE_REMOVALS = [
 PROTECTED_PATHS = ["/api", "/api/*", "/app", "/app/*", "/workspace", "/workspace/*"]
 
 
-def mapping(name: str, address: str, owner: str = "") -> JSON:
-    """One workspace in the map: its name in; its instance's address and its owner out."""
-    return {"@id": route_id(name), "input": name, "outputs": [address, owner]}
+def route_file_name(address: str, owner: str = "") -> str:
+    """The name of the one file in a workspace's routes directory (both already validated)."""
+    return f"{address}@{owner}"
+
+
+def parse_route_file_name(file_name: str) -> tuple[str, str]:
+    """``(address, owner)`` from a route file's name."""
+    address, _, owner = file_name.partition("@")
+    return address, owner
 
 
 def page(status: int | str, title: str, message: str) -> JSON:
@@ -237,15 +250,12 @@ def access_routes(admins: tuple[str, ...] | None, user: str = USER_PLACEHOLDER) 
     ]
 
 
-def lookup_routes(
-    routes: Mapping[str, str],
-    owners: Mapping[str, str] | None,
-    preview: JSON | None,
-) -> list[JSON]:
+def lookup_routes(routes_dir: Path, preview: JSON | None) -> list[JSON]:
     """Find the workspace a request is for, by path or by preview host, then look it up.
 
-    Not terminal: they only set variables. The map is evaluated lazily, where its outputs are
-    first used, so requests for ``/api`` or ``/app`` never pay for it.
+    Not terminal: they only set variables. The routes directory is read only for a request
+    that names a workspace, so requests for ``/api`` or ``/app`` never pay for it; the name
+    is a slug by then (``NAME_PATTERN``), so it cannot leave the directory.
     """
     found = [
         {
@@ -266,20 +276,47 @@ def lookup_routes(
                 ],
             }
         )
+    route_file = {
+        "file": {"root": str(routes_dir), "try_files": ["/{http.vars.tidepool_ws}/*"]},
+    }
     found.append(
         {
+            "match": [{"not": [{"vars": {"{http.vars.tidepool_ws}": [""]}}]}],
             "handle": [
                 {
-                    "handler": "map",
-                    "@id": MAP_ID,
-                    "source": "{http.vars.tidepool_ws}",
-                    "destinations": [UPSTREAM_PLACEHOLDER, OWNER_PLACEHOLDER],
-                    "defaults": ["", ""],
-                    "mappings": [
-                        mapping(n, a, (owners or {}).get(n, "")) for n, a in sorted(routes.items())
+                    "handler": "subroute",
+                    "routes": [
+                        {
+                            "match": [route_file],
+                            "handle": [
+                                {
+                                    "handler": "vars",
+                                    "tidepool_route": "{http.matchers.file.relative}",
+                                }
+                            ],
+                        },
+                        {
+                            "match": [
+                                {
+                                    "vars_regexp": {
+                                        "{http.vars.tidepool_route}": {
+                                            "name": "route",
+                                            "pattern": ROUTE_FILE_PATTERN,
+                                        }
+                                    }
+                                }
+                            ],
+                            "handle": [
+                                {
+                                    "handler": "vars",
+                                    "tidepool_upstream": "{http.regexp.route.1}",
+                                    "tidepool_owner": "{http.regexp.route.2}",
+                                }
+                            ],
+                        },
                     ],
                 }
-            ]
+            ],
         }
     )
     return found
@@ -315,10 +352,8 @@ def preview_route(
 
 
 def workspace_routes(
-    routes: Mapping[str, str],
     workspace_port: int = WORKSPACE_PORT,
     forward_ports: tuple[int, ...] = DEFAULT_FORWARD_PORTS,
-    owners: Mapping[str, str] | None = None,
     admins: tuple[str, ...] | None = None,
     user: str = USER_PLACEHOLDER,
 ) -> list[JSON]:
@@ -553,12 +588,11 @@ def error_routes() -> list[JSON]:
     ]
 
 
-def base_config(
-    options: CaddyOptions,
-    routes: Mapping[str, str] | None = None,
-    owners: Mapping[str, str] | None = None,
-) -> JSON:
-    """The whole config: admin on a unix socket, the workspace routes, TLS if asked for."""
+def base_config(options: CaddyOptions) -> JSON:
+    """The whole config: admin on a unix socket, the workspace routes, TLS if asked for.
+
+    It holds no workspace: those are files in ``options.routes_dir``.
+    """
     preview = preview_matcher(options)
     admins = options.admins if options.auth else None
     user = options.user_placeholder
@@ -575,17 +609,10 @@ def base_config(
         "routes": [
             *([auth_route(options.users, preview)] if options.users is not None else []),
             *signed_in,
-            *lookup_routes(routes or {}, owners, preview),
+            *lookup_routes(options.routes_dir, preview),
             *([preview_route(preview, admins, user)] if preview is not None else []),
             *api_routes(options.api_socket, "" if options.forward_auth else user),
-            *workspace_routes(
-                routes or {},
-                options.workspace_port,
-                options.forward_ports,
-                owners,
-                admins,
-                user,
-            ),
+            *workspace_routes(options.workspace_port, options.forward_ports, admins, user),
             {"handle": [NOT_FOUND], "terminal": True},
         ],
     }
@@ -648,7 +675,7 @@ def tls_app(options: CaddyOptions) -> JSON:
 
 
 def routes_from_mappings(mappings: list[JSON]) -> dict[str, str]:
-    """Read ``{name: address}`` back from the map handler's mappings."""
+    """Read ``{name: address}`` back from an older config's map handler's mappings."""
     return {m["input"]: m["outputs"][0] for m in mappings if m.get("outputs")}
 
 

