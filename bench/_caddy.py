@@ -22,7 +22,11 @@ from tidepool.adapters.caddy.process import CaddyProcess
 
 
 @contextmanager
-def private_caddy(listen: str, workspace_port: int) -> Iterator[CaddyProcess]:
+def private_caddy(
+    listen: str, workspace_port: int, forward_auth: bool = False
+) -> Iterator[CaddyProcess]:
+    """A Caddy of its own; with ``forward_auth`` it admits the sessions taught to its map
+    (the API socket it would ask about others is never started)."""
     with tempfile.TemporaryDirectory(prefix="tidepool-bench-") as temp:
         directory = Path(temp)
         options = CaddyOptions(
@@ -30,6 +34,8 @@ def private_caddy(listen: str, workspace_port: int) -> Iterator[CaddyProcess]:
             storage_dir=directory / "storage",
             listen=listen,
             workspace_port=workspace_port,
+            forward_auth=forward_auth,
+            api_socket=directory / "api.sock" if forward_auth else None,
         )
         process = CaddyProcess(options, directory)
         process.start()

@@ -41,6 +41,7 @@ from _caddy import free_port, static_upstream, wrk_rps
 from tidepool.adapters.caddy import config
 from tidepool.adapters.caddy.admin import CaddyAdmin
 from tidepool.adapters.caddy.process import CaddyProcess, wait_until_serving
+from tidepool.adapters.caddy.routes import CaddyRouteTable
 from tidepool.adapters.caddy.sessions import CaddySessionMap
 from tidepool.auth.sessions import SESSION_COOKIE, session_key
 from tidepool.auth.tokens import TokenStore
@@ -57,7 +58,8 @@ async def configure(process: CaddyProcess, workspaces: int) -> None:
     routes = {f"ws{i}": f"127.1.{i // 250}.{i % 250 + 1}" for i in range(workspaces)}
     routes["ws0"] = UPSTREAM
     owners = dict.fromkeys(routes, USER)
-    await admin.load(config.base_config(process.options, routes, owners))
+    await CaddyRouteTable(process.options.routes_dir).replace_all(routes, owners)
+    await admin.load(config.base_config(process.options))
     await admin.aclose()
 
 

@@ -1,12 +1,19 @@
-"""What a Caddy config change costs the requests in flight at that instant.
+"""What a change costs the requests in flight at that instant: a route, and a config reload.
 
-Prints JSON. One Caddy routing a workspace to a static upstream; four clients loop on it
-(plain GETs, kept-alive connections, no retries) while routes are added one after another,
-each a config change as ``tidepool serve`` makes them (a workspace route, or a session taught
-to the session map). Then the same clients for the same time with no changes: the baseline.
+Prints JSON. One Caddy (with sign-in by session, as ``auth = "forward_auth"`` runs it) routes
+a workspace to a static upstream; four signed-in clients loop on it (plain GETs, kept-alive
+connections, no retries) through four phases of the same length:
+
+- ``during_route_changes``: workspaces are added one after another. Routes are files Caddy
+  reads per request, so this changes no config.
+- ``during_config_reloads``: sessions are taught to Caddy's session map one after another,
+  each a whole-config reload, as ``tidepool serve`` does on a session's first request.
+- ``baseline_no_changes``: nothing changes.
+- ``during_config_reloads_retrying_clients``: reloads again, under clients that send a
+  request again when its connection closed under it, as browsers and Tidepool's own client
+  do (``tidepool.retry``).
+
 Reports the requests that failed (reset, closed without an answer, refused) in each phase.
-Last, the changes again with clients that send a request again when its connection closed
-under it, as browsers and Tidepool's own client do (``tidepool.retry``).
 
     .venv/bin/python bench/reload.py [--changes 30] [--interval 0.05]
 """
@@ -16,7 +23,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import secrets
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
@@ -25,13 +34,18 @@ from _caddy import free_port, private_caddy, static_upstream
 from tidepool.adapters.caddy.admin import CaddyAdmin
 from tidepool.adapters.caddy.process import ensure_base_config, wait_until_serving
 from tidepool.adapters.caddy.routes import CaddyRouteTable
+from tidepool.adapters.caddy.sessions import CaddySessionMap
+from tidepool.auth.sessions import SESSION_COOKIE, session_key
 from tidepool.retry import RetryingTransport
 
 UPSTREAM = "127.0.0.51"
 CLIENTS = 4
+USER = "ann"
+
+Phase = tuple[int, int, dict[str, int]]
 
 
-async def load(url: str, seconds: float, retrying: bool = False) -> tuple[int, int, dict[str, int]]:
+async def load(url: str, seconds: float, token: str, retrying: bool = False) -> Phase:
     """Requests answered and failed by CLIENTS loops over ``seconds``."""
     answered = failed = 0
     kinds: dict[str, int] = {}
@@ -48,7 +62,7 @@ async def load(url: str, seconds: float, retrying: bool = False) -> tuple[int, i
                 kinds[type(error).__name__] = kinds.get(type(error).__name__, 0) + 1
 
     transport = RetryingTransport() if retrying else None
-    async with httpx.AsyncClient(transport=transport) as http:
+    async with httpx.AsyncClient(transport=transport, cookies={SESSION_COOKIE: token}) as http:
         await asyncio.gather(*(loop(http) for _ in range(CLIENTS)))
     return answered, failed, kinds
 
@@ -57,41 +71,48 @@ async def measure(process: Any, changes: int, interval: float) -> dict[str, Any]
     admin = CaddyAdmin.over_unix_socket(process.options.admin_socket)
     await wait_until_serving(admin)
     await ensure_base_config(admin, process.options)
-    table = CaddyRouteTable(admin)
-    await table.add("ws0", UPSTREAM)
+    routes = CaddyRouteTable(process.options.routes_dir)
+    sessions = CaddySessionMap(admin)
+    token = secrets.token_urlsafe(32)
+    await sessions.remember(session_key(token), token, USER)
+    await routes.add("ws0", UPSTREAM, USER)
     url = f"http://{process.options.listen}/workspace/ws0/static/app.js"
-
-    async def churn(prefix: str) -> float:
-        started = time.monotonic()
-        for i in range(changes):
-            await table.add(f"{prefix}{i}", "127.0.0.99")
-            await asyncio.sleep(interval)
-        return time.monotonic() - started
-
     seconds = changes * interval * 1.2
-    load_task = asyncio.create_task(load(url, seconds))
-    churned = await churn("extra")
-    during = await load_task
-    quiet = await load(url, seconds)
-    retrying_task = asyncio.create_task(load(url, seconds, retrying=True))
-    await churn("again")
-    retrying = await retrying_task
-    await admin.aclose()
 
-    def phase(result: tuple[int, int, dict[str, int]]) -> dict[str, Any]:
+    async def add_route(i: int) -> None:
+        await routes.add(f"extra{i}", "127.0.0.99", USER)
+
+    async def reload(i: int) -> None:
+        other = secrets.token_urlsafe(32)
+        await sessions.remember(session_key(other), other, USER)
+
+    async def under(change: Callable[[int], Awaitable[None]], retrying: bool = False) -> Phase:
+        load_task = asyncio.create_task(load(url, seconds, token, retrying))
+        for i in range(changes):
+            await change(i)
+            await asyncio.sleep(interval)
+        return await load_task
+
+    phases = {
+        "during_route_changes": await under(add_route),
+        "during_config_reloads": await under(reload),
+        "baseline_no_changes": await load(url, seconds, token),
+        "during_config_reloads_retrying_clients": await under(reload, retrying=True),
+    }
+    await admin.aclose()
+    if not phases["baseline_no_changes"][0]:
+        raise RuntimeError("no request was answered: the session or the route did not take")
+
+    def summary(result: Phase) -> dict[str, Any]:
         answered, failed, kinds = result
         share = failed / (answered + failed) if answered + failed else 0.0
         return {"answered": answered, "failed": failed, "failed_share": round(share, 4), **kinds}
 
     return {
         "benchmark": "reload",
-        "config_changes": changes,
-        "changes_took_s": round(churned, 2),
+        "changes_per_phase": changes,
         "clients": CLIENTS,
-        "during_changes": phase(during),
-        "baseline_no_changes": phase(quiet),
-        "during_changes_retrying_clients": phase(retrying),
-        "failed_per_change": round(during[1] / changes, 2),
+        **{name: summary(result) for name, result in phases.items()},
     }
 
 
@@ -103,7 +124,7 @@ def main() -> None:
     upstream_port = free_port()
     with (
         static_upstream(UPSTREAM, upstream_port),
-        private_caddy(f"127.0.0.1:{free_port()}", upstream_port) as process,
+        private_caddy(f"127.0.0.1:{free_port()}", upstream_port, forward_auth=True) as process,
     ):
         print(json.dumps(asyncio.run(measure(process, args.changes, args.interval)), indent=2))
 

@@ -1,9 +1,10 @@
 """How long adding and removing one workspace's route takes as the table grows.
 
 Prints JSON. For each size (1, 100, 1,000, 10,000 routed workspaces) it times adding one more
-route and removing it again, for Tidepool's shape (one mapping in a shared ``map``) and, side by
-side on the same machine, for the baseline shape (a full route per workspace: subroute,
-redirect, rewrite, proxy). At 10,000 it also measures requests per second through Caddy
+route and removing it again, for Tidepool's shape (a file per workspace in the routes
+directory, read by Caddy per request: no config change at all) and, side by side on the same
+machine, for the baseline shape (a full route per workspace: subroute, redirect, rewrite,
+proxy; every change a reload). At 10,000 it also measures requests per second through Caddy
 for both shapes. Everything runs on loopback.
 
     .venv/bin/python bench/routes.py [--sizes 1,100,1000,10000] [--repeat 15]
@@ -63,10 +64,10 @@ def full_route(name: str, address: str, port: int) -> dict[str, Any]:
     }
 
 
-async def bench_map(process: CaddyProcess, size: int, repeat: int) -> dict[str, float]:
+async def bench_files(process: CaddyProcess, size: int, repeat: int) -> dict[str, float]:
     admin = CaddyAdmin.over_unix_socket(process.options.admin_socket)
     await ensure_base_config(admin, process.options)
-    table = CaddyRouteTable(admin)
+    table = CaddyRouteTable(process.options.routes_dir)
     await table.replace_all({f"ws{i}": _address(i) for i in range(size)})
     adds, removes = [], []
     for _ in range(repeat):
@@ -115,14 +116,14 @@ def main() -> None:
     with static_upstream(UPSTREAM, upstream_port):
         for size in sizes:
             row: dict[str, Any] = {}
-            for shape, runner in (("map", bench_map), ("full_routes", bench_full)):
+            for shape, runner in (("files", bench_files), ("full_routes", bench_full)):
                 port = free_port()
                 with private_caddy(f"127.0.0.1:{port}", upstream_port) as process:
-                    repeat = args.repeat if size < 10_000 or shape == "map" else 3
+                    repeat = args.repeat if size < 10_000 or shape == "files" else 3
                     row[shape] = asyncio.run(runner(process, size, repeat))
                     if size == max(sizes):
                         last = size - 1
-                        if shape == "map":
+                        if shape == "files":
                             asyncio.run(_route_last_to_upstream(process, last))
                         path = f"/workspace/ws{last}/"
                         row[shape]["requests_per_second"] = round(
@@ -131,8 +132,8 @@ def main() -> None:
                             ),
                             1,
                         )
-            row["add_ratio_map_vs_full"] = round(
-                row["map"]["add_ms"] / row["full_routes"]["add_ms"], 3
+            row["add_ratio_files_vs_full"] = round(
+                row["files"]["add_ms"] / row["full_routes"]["add_ms"], 4
             )
             results["sizes"][str(size)] = row
             print(json.dumps({"size": size, **row}), flush=True)
@@ -140,9 +141,7 @@ def main() -> None:
 
 
 async def _route_last_to_upstream(process: CaddyProcess, last: int) -> None:
-    admin = CaddyAdmin.over_unix_socket(process.options.admin_socket)
-    await CaddyRouteTable(admin).add(f"ws{last}", UPSTREAM)
-    await admin.aclose()
+    await CaddyRouteTable(process.options.routes_dir).add(f"ws{last}", UPSTREAM)
 
 
 def _throughput_to(
