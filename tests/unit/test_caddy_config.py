@@ -12,32 +12,23 @@ def _server(cfg: dict) -> dict:  # type: ignore[type-arg]
     return cfg["apps"]["http"]["servers"][config.SERVER_NAME]
 
 
-def _file_matchers(cfg: object) -> list[dict]:  # type: ignore[type-arg]
-    """Every ``file`` matcher in the config, wherever it is nested."""
-    found = []
+def _objects(cfg: object) -> list[dict]:  # type: ignore[type-arg]
+    """Every JSON object in the config, wherever it is nested."""
     if isinstance(cfg, dict):
-        if "file" in cfg and isinstance(cfg["file"], dict):
-            found.append(cfg["file"])
-        for value in cfg.values():
-            found += _file_matchers(value)
-    elif isinstance(cfg, list):
-        for value in cfg:
-            found += _file_matchers(value)
-    return found
+        return [cfg, *(found for value in cfg.values() for found in _objects(value))]
+    if isinstance(cfg, list):
+        return [found for value in cfg for found in _objects(value)]
+    return []
+
+
+def _file_matchers(cfg: object) -> list[dict]:  # type: ignore[type-arg]
+    """Every ``file`` matcher in the config."""
+    return [o["file"] for o in _objects(cfg) if isinstance(o.get("file"), dict)]
 
 
 def _proxies(cfg: object) -> list[dict]:  # type: ignore[type-arg]
-    """Every reverse_proxy handler in the config, wherever it is nested."""
-    found = []
-    if isinstance(cfg, dict):
-        if cfg.get("handler") == "reverse_proxy":
-            found.append(cfg)
-        for value in cfg.values():
-            found += _proxies(value)
-    elif isinstance(cfg, list):
-        for value in cfg:
-            found += _proxies(value)
-    return found
+    """Every reverse_proxy handler in the config."""
+    return [o for o in _objects(cfg) if o.get("handler") == "reverse_proxy"]
 
 
 def _proxy(cfg: dict) -> dict:  # type: ignore[type-arg]
