@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 
-from tidepool.adapters.caddy.config import USER_HEADER
+from tidepool.edge import USER_HEADER
 from tidepool.errors import (
     ConflictError,
     InvalidInputError,

@@ -18,7 +18,6 @@ import httpx
 import pytest
 
 from support.users import write_users
-from tidepool.adapters.caddy.config import VIA_HEADER
 from tidepool.adapters.fakes.sessions import InMemorySessionMap
 from tidepool.api.app import create_app
 from tidepool.api.deps import ControlPlane
@@ -33,6 +32,7 @@ from tidepool.auth.sessions import (
 )
 from tidepool.auth.tokens import TOKEN_SHAPE, TokenStore
 from tidepool.auth.users import UserFile
+from tidepool.edge import VIA_HEADER
 from tidepool.errors import InvalidInputError
 from tidepool.services.workspaces import WorkspaceService
 from tidepool.store.memory import memory_store

@@ -10,11 +10,10 @@ from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from tidepool import __version__
-from tidepool.adapters.caddy.config import VIA_HEADER
 from tidepool.api import problems
 from tidepool.api.deps import ControlPlane
 from tidepool.api.routers import auth, health, me, workspaces
-from tidepool.auth.sessions import SESSION_COOKIE
+from tidepool.edge import SESSION_COOKIE, VIA_HEADER
 from tidepool.web import STATIC_DIR
 
 MAX_BODY_BYTES = 16 * 1024

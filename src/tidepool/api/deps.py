@@ -9,9 +9,9 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
 
-from tidepool.adapters.caddy.config import USER_HEADER, VIA_HEADER
 from tidepool.auth.authenticator import Authenticator
-from tidepool.auth.sessions import CSRF_HEADER, SESSION_COOKIE, SessionCache
+from tidepool.auth.sessions import CSRF_HEADER, SessionCache
+from tidepool.edge import SESSION_COOKIE, USER_HEADER, VIA_HEADER
 from tidepool.ports import WorkspaceStore
 from tidepool.services.workspaces import WorkspaceService
 

@@ -15,12 +15,14 @@ from typing import Protocol
 
 from tidepool.auth.records import RecordFile, fingerprint
 
-SESSION_COOKIE = "tidepool_session"
+# The cookie's name and the proxy's key prefix are the contract with Caddy (``tidepool.edge``);
+# kept importable from here.
+from tidepool.edge import KEY_PREFIX_LENGTH as KEY_PREFIX_LENGTH
+from tidepool.edge import SESSION_COOKIE as SESSION_COOKIE
+
 #: The header the web app sends with the session's CSRF token on state-changing calls.
 CSRF_HEADER = "X-CSRF-Token"
 DEFAULT_LIFETIME_SECONDS = 7 * 24 * 3600
-#: A session is known to the proxy by this much of its key (the proxy's ids stay short).
-KEY_PREFIX_LENGTH = 32
 #: Signing in more often ends the oldest sessions: each live session is an entry in Caddy's
 #: session map, which every request to a workspace looks through.
 MAX_SESSIONS_PER_USER = 10

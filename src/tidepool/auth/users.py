@@ -10,15 +10,16 @@ from __future__ import annotations
 import functools
 import json
 import os
-import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import bcrypt
 
+# The name rule is the domain's (Caddy's config needs it too); kept importable from here.
+from tidepool.domain.users import USER_NAME as USER_NAME
+from tidepool.domain.users import validate_user_name as validate_user_name
 from tidepool.errors import ConflictError, InvalidInputError, NotFoundError
 
-USER_NAME = re.compile(r"[a-z][a-z0-9._-]{0,31}")
 MIN_PASSWORD_LENGTH = 8
 BCRYPT_ROUNDS = 12
 
@@ -34,15 +35,6 @@ class User:
     name: str
     password_hash: str
     admin: bool = False
-
-
-def validate_user_name(name: str) -> str:
-    if not USER_NAME.fullmatch(name or ""):
-        raise InvalidInputError(
-            f"Invalid user name {name!r}: a lowercase letter first, then up to 31 lowercase "
-            "letters, digits, dots, underscores or hyphens."
-        )
-    return name
 
 
 def hash_password(password: str) -> str:

@@ -7,7 +7,7 @@ import time
 
 import httpx
 
-from tidepool.adapters.caddy.config import WORKSPACE_PORT
+from tidepool.domain.ide import WORKSPACE_PORT
 from tidepool.errors import TimeoutExpiredError
 
 

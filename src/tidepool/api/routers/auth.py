@@ -17,12 +17,12 @@ from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
 from fastapi.responses import JSONResponse, RedirectResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from tidepool.adapters.caddy.config import USER_HEADER
 from tidepool.api import problems
 from tidepool.api.deps import Me, Plane
 from tidepool.auth.authenticator import Authenticator, SignInRefusedError
 from tidepool.auth.destinations import cookie_domain, is_preview_host, safe_destination
-from tidepool.auth.sessions import SESSION_COOKIE, Session, SessionCache
+from tidepool.auth.sessions import Session, SessionCache
+from tidepool.edge import SESSION_COOKIE, USER_HEADER
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 LOGIN_PAGE = "/app/login/"
