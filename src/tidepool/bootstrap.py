@@ -1,18 +1,27 @@
 """The composition root: the one place that reads settings and builds adapters.
 
-Tests call the same functions with their own settings, or hand fakes straight to the services.
-Runtimes are found by name through the ``tidepool.runtimes`` entry points, so a third party can
-add one; an unknown name lists the installed ones.
+``build(settings)`` wires the whole application (store, queue, runtime, route table, front
+door, reconciler, services, worker) and is what ``tidepool serve``, every CLI command, the
+tests and the benches use; each part can be overridden (a fake runtime, an in-memory store, a
+test clock). Runtimes are found by name through the ``tidepool.runtimes`` entry points and
+really loaded from there, so a third party's runtime works without editing Tidepool; an
+unknown name lists the installed ones.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
 from importlib.metadata import entry_points
+
+import httpx
 
 from tidepool.adapters.caddy.admin import CaddyAdmin
 from tidepool.adapters.caddy.config import CaddyOptions
+from tidepool.adapters.caddy.front_door import CaddyFrontDoor
 from tidepool.adapters.caddy.process import CaddyProcess
 from tidepool.adapters.caddy.routes import CaddyRouteTable
 from tidepool.adapters.incus.client import IncusClient, unix_socket_client
@@ -22,10 +31,17 @@ from tidepool.auth.ratelimit import SignInLimiter
 from tidepool.auth.sessions import SessionStore
 from tidepool.auth.tokens import TokenStore
 from tidepool.auth.users import UserFile
+from tidepool.domain.identity import LOCAL_OWNER
 from tidepool.errors import InvalidInputError
-from tidepool.ports import RouteTable, Runtime
-from tidepool.services.instances import InstanceDefaults
+from tidepool.ports import FrontDoor, JobQueue, RouteTable, Runtime, WorkspaceStore
+from tidepool.services.by_hand import ByHand
+from tidepool.services.reconcile import ReconcileLimits, Reconciler
+from tidepool.services.supervisor import FrontDoorSupervisor
+from tidepool.services.worker import Worker, WorkerSettings
+from tidepool.services.workspaces import WorkspaceService
 from tidepool.settings import Settings
+from tidepool.store import migrate
+from tidepool.store.sql import open_store
 
 
 def incus_client(settings: Settings) -> IncusClient:
@@ -37,14 +53,28 @@ def installed_runtimes() -> list[str]:
 
 
 def build_runtime(settings: Settings) -> Runtime:
-    """The runtime named by ``settings.runtime``."""
-    if settings.runtime not in installed_runtimes():
+    """The runtime named by ``settings.runtime``: its ``tidepool.runtimes`` entry point is
+    loaded and called with the settings. A third party's package declares one the same way
+    (``name = "package.module:factory"``, ``factory(settings) -> Runtime``)."""
+    found = {ep.name: ep for ep in entry_points(group="tidepool.runtimes")}
+    if settings.runtime not in found:
         raise InvalidInputError(
-            f"Unknown runtime {settings.runtime!r}; installed: {', '.join(installed_runtimes())}."
+            f"Unknown runtime {settings.runtime!r}; installed: {', '.join(sorted(found))}."
         )
-    if settings.runtime == "incus":
-        return IncusRuntime(incus_client(settings), instance_type=settings.instance_type)
-    from tidepool.adapters.tart.runtime import TartRuntime  # the settings allow no third
+    runtime = found[settings.runtime].load()(settings)
+    if not isinstance(runtime, Runtime):
+        raise InvalidInputError(f"Runtime {settings.runtime!r} does not implement the port.")
+    return runtime
+
+
+def incus_runtime(settings: Settings) -> Runtime:
+    """The ``incus`` entry point: Incus over its unix socket."""
+    return IncusRuntime(incus_client(settings), instance_type=settings.instance_type)
+
+
+def tart_runtime(settings: Settings) -> Runtime:
+    """The ``tart`` entry point: Tart's CLI, its state under the data directory."""
+    from tidepool.adapters.tart.runtime import TartRuntime  # loaded only on the Tart path
 
     return TartRuntime(state_dir=settings.data_dir / "tart")
 
@@ -92,14 +122,6 @@ def caddy_process(settings: Settings) -> CaddyProcess:
     return CaddyProcess(caddy_options(settings), settings.caddy_dir)
 
 
-def instance_defaults(settings: Settings, image: str | None = None) -> InstanceDefaults:
-    return InstanceDefaults(
-        image=image or settings.image_alias,
-        cpus=settings.workspace_cpus,
-        memory_mib=settings.workspace_memory_mib,
-    )
-
-
 @contextlib.asynccontextmanager
 async def opened_runtime(settings: Settings) -> AsyncIterator[Runtime]:
     """The configured runtime, closed when the block ends."""
@@ -118,3 +140,99 @@ async def opened_route_table(settings: Settings) -> AsyncIterator[RouteTable]:
         yield routes
     finally:
         await routes.aclose()
+
+
+def front_door(settings: Settings) -> FrontDoor:
+    """Caddy as a process to start, stop and supervise, with today's config."""
+    return CaddyFrontDoor(
+        caddy_process(settings),
+        caddy_admin(settings),
+        lambda: caddy_options(settings),
+        inputs=(settings.users_file,),
+    )
+
+
+@dataclass
+class Tidepool:
+    """The application, wired: what ``build`` hands to ``serve``, the CLI, tests and benches."""
+
+    settings: Settings
+    store: WorkspaceStore
+    queue: JobQueue
+    runtime: Runtime
+    routes: RouteTable
+    front_door: FrontDoor
+    http: httpx.AsyncClient
+    clock: Callable[[], float]
+    reconciler: Reconciler = field(init=False)
+    workspaces: WorkspaceService = field(init=False)
+    by_hand: ByHand = field(init=False)
+    supervisor: FrontDoorSupervisor = field(init=False)
+
+    def __post_init__(self) -> None:
+        settings = self.settings
+        self.reconciler = Reconciler(
+            self.store,
+            self.runtime,
+            self.routes,
+            self.http,
+            ReconcileLimits(cpus=settings.workspace_cpus, memory_mib=settings.workspace_memory_mib),
+            clock=self.clock,
+        )
+        self.workspaces = WorkspaceService(
+            self.store, default_image=settings.image_alias, instance_prefix=settings.instance_prefix
+        )
+        self.by_hand = ByHand(
+            self.workspaces,
+            self.reconciler,
+            self.store,
+            self.runtime,
+            self.routes,
+            owner=LOCAL_OWNER,
+        )
+        self.supervisor = FrontDoorSupervisor(self.front_door, self.store, self.routes)
+
+    def worker(self, queue: JobQueue | None = None) -> Worker:
+        """A worker claiming from ``queue`` (the database's outbox unless given: SQS)."""
+        return Worker(
+            self.store,
+            queue or self.queue,
+            self.runtime,
+            self.routes,
+            self.reconciler,
+            WorkerSettings(
+                lease_seconds=self.settings.worker_lease_seconds,
+                resync_interval=self.settings.resync_interval_seconds,
+                instance_prefix=self.settings.instance_prefix,
+            ),
+        )
+
+
+@contextlib.asynccontextmanager
+async def build(
+    settings: Settings,
+    *,
+    runtime: Runtime | None = None,
+    routes: RouteTable | None = None,
+    store: tuple[WorkspaceStore, JobQueue] | None = None,
+    door: FrontDoor | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> AsyncIterator[Tidepool]:
+    """The whole application from ``settings``; any part may be given instead (a fake, a
+    store shared with a test). The database is migrated first; everything built here is
+    closed when the block ends, what was given is left to its owner."""
+    async with contextlib.AsyncExitStack() as stack:
+        if store is None:
+            settings.data_dir.mkdir(parents=True, exist_ok=True)
+            await asyncio.to_thread(migrate.upgrade, settings.resolved_database_url)
+            store = open_store(settings.resolved_database_url)
+            stack.push_async_callback(store[1].aclose)  # closes the shared engine
+        if runtime is None:
+            runtime = await stack.enter_async_context(opened_runtime(settings))
+        if routes is None:
+            routes = await stack.enter_async_context(opened_route_table(settings))
+        if door is None:
+            door = front_door(settings)
+            stack.push_async_callback(door.aclose)
+        http = await stack.enter_async_context(httpx.AsyncClient())
+        yield Tidepool(settings, store[0], store[1], runtime, routes, door, http, clock)

@@ -6,6 +6,7 @@
     ├── InvalidInputError        bad input, refused before it reaches Incus, Caddy or a shell
     ├── NotFoundError            the thing asked for does not exist
     ├── ConflictError            the thing exists already, or its state forbids the action
+    │   └── StaleWriteError      a write based on a copy someone else changed first
     ├── HostSetupError           the host cannot be prepared (not root, not Linux, apt failed)
     ├── ImageBuildError          the workspace image could not be built
     ├── RuntimeUnavailableError  the runtime daemon or CLI cannot be reached
@@ -34,6 +35,10 @@ class NotFoundError(TidepoolError):
 
 class ConflictError(TidepoolError):
     """The thing exists already, or its current state does not allow the action."""
+
+
+class StaleWriteError(ConflictError):
+    """Someone else wrote the workspace after this copy was read: read it again and retry."""
 
 
 class HostSetupError(TidepoolError):

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
+from tidepool.domain.routing import Route
 from tidepool.domain.workspace import Status, Workspace
 
 
@@ -152,13 +153,39 @@ class RouteTable(Protocol):
         """Return every route as ``{name: address}``."""
         ...
 
-    async def replace_all(self, routes: Mapping[str, str]) -> None:
-        """Make the routes exactly ``routes``, in one atomic change."""
+    async def entries(self) -> Mapping[str, Route]:
+        """Return every route with its owner, as ``{name: Route}``."""
         ...
 
     async def aclose(self) -> None:
         """Release the connection to the proxy; the table is not used afterwards."""
         ...
+
+
+@runtime_checkable
+class FrontDoor(Protocol):
+    """The proxy process in front of every workspace (Caddy), as whoever starts or
+    supervises it sees it. Its routes are the ``RouteTable``; this is the process."""
+
+    def pid(self) -> int | None:
+        """The process id while it serves, None once it is gone (a zombie counts as gone)."""
+        ...
+
+    def config_inputs(self) -> tuple[float, ...]:
+        """A token of what its config is made from besides routes (the users): when it
+        changes, ``start`` must run again to load the new config."""
+        ...
+
+    async def start(self) -> bool:
+        """Start it unless it runs, and load the config today's settings call for (whatever
+        it resumed from). True if a process was started."""
+        ...
+
+    async def stop(self) -> bool:
+        """Stop it; True if it was running."""
+        ...
+
+    async def aclose(self) -> None: ...
 
 
 # --- the control plane's data -------------------------------------------------------------------

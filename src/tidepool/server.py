@@ -1,186 +1,97 @@
 """``tidepool serve``: the one long-running process a team runs.
 
-It migrates the database, serves the API on a unix socket, runs the worker, and starts and
-supervises Caddy, whose config it rebuilds from the database at start-up and whenever Caddy
-comes back from a restart. SIGTERM (or SIGINT) stops it cleanly: no new jobs are claimed,
-jobs in flight finish, the API closes, Caddy stops.
+It builds the application (``bootstrap.build``), serves the API on a unix socket, runs the
+worker, and keeps Caddy up through the front-door supervisor, which converges the routes over
+the database at start-up and whenever Caddy comes back. SIGTERM (or SIGINT) stops it cleanly:
+no new jobs are claimed, jobs in flight finish, the API closes, Caddy stops.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import logging
-import time
-from collections.abc import Callable
-from dataclasses import dataclass
+import os
+from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import uvicorn
 
 from tidepool import bootstrap
-from tidepool.adapters.caddy import config as caddy_config
-from tidepool.adapters.caddy.admin import CaddyAdmin
-from tidepool.adapters.caddy.process import CaddyProcess, wait_until_serving
-from tidepool.adapters.caddy.routes import CaddyRouteTable
 from tidepool.adapters.caddy.sessions import CaddySessionMap
 from tidepool.adapters.sqs import SqsJobQueue
 from tidepool.adapters.sqs_relay import OutboxRelay
 from tidepool.api.app import create_app
 from tidepool.api.deps import ControlPlane
-from tidepool.auth.sessions import SessionStore, sweep_sessions
+from tidepool.auth.sessions import SessionCache, SessionStore, sweep_sessions
 from tidepool.auth.users import UserFile
-from tidepool.domain.workspace import Status
-from tidepool.ports import JobQueue, WorkspaceStore
-from tidepool.services.reconcile import ReconcileLimits, Reconciler
-from tidepool.services.resync import live_workspaces
-from tidepool.services.worker import Worker, WorkerSettings
-from tidepool.services.workspaces import WorkspaceService
+from tidepool.errors import ConflictError
+from tidepool.ports import JobQueue
 from tidepool.settings import Settings
-from tidepool.store import migrate
-from tidepool.store.sql import open_store
 
 log = logging.getLogger(__name__)
-CADDY_CHECK_SECONDS = 1.0
 #: How often ended sessions are dropped from the sessions file and Caddy's session map: an
 #: expired session stops opening workspaces at most this long after it expired.
 SESSION_SWEEP_SECONDS = 30.0
 
 
-@dataclass
-class CaddySupervisor:
-    """Keeps Caddy running and its config equal to what the database says."""
-
-    process: CaddyProcess
-    admin: CaddyAdmin
-    store: WorkspaceStore
-    options: Callable[[], caddy_config.CaddyOptions]
-    #: Users are added and removed while Tidepool runs: a change reloads Caddy's accounts.
-    users_file: Path
-    #: With forward_auth: the sessions to sweep (and Caddy's map to keep in step with them).
-    sessions: SessionStore | None = None
-
-    def users_version(self) -> float:
-        return self.users_file.stat().st_mtime if self.users_file.exists() else 0.0
-
-    async def routes_from_database(self) -> tuple[dict[str, str], dict[str, str]]:
-        """``({name: address}, {name: owner})`` of every running workspace."""
-        routes, owners = {}, {}
-        async for w in live_workspaces(self.store):
-            if w.status is Status.RUNNING and w.address:
-                routes[w.name], owners[w.name] = w.address, w.owner
-        return routes, owners
-
-    async def rebuild(self) -> None:
-        """Start Caddy if needed and load the whole config: routes from the database, users
-        from the users file."""
-        await asyncio.to_thread(self.process.start)
-        await wait_until_serving(self.admin)
-        routes, owners = await self.routes_from_database()
-        options = self.options()
-        await CaddyRouteTable(options.routes_dir).replace_all(routes, owners)
-        await self.admin.load(caddy_config.base_config(options))
-        log.info("Caddy config rebuilt from the database: %d routes", len(routes))
-
-    async def sweep_sessions(self, sessions: SessionStore) -> None:
-        try:
-            live_users = UserFile(self.users_file).names()
-            await sweep_sessions(sessions, CaddySessionMap(self.admin), live_users)
-        except Exception:
-            log.exception("could not sweep ended sessions; will try again")
-
-    async def watch(self, stop: asyncio.Event) -> None:
-        pid = self.process.pid()
-        users = self.users_version()
-        swept = time.monotonic()
-        while not stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), CADDY_CHECK_SECONDS)
-            if stop.is_set():
-                return
-            current = self.process.pid()
-            if pid is None:
-                pid = current  # Caddy wrote its pid file after we first looked
-            if users != self.users_version():
-                users = self.users_version()
-                log.info("users changed; reloading Caddy's accounts")
-                current = None  # rebuild below
-            if self.sessions is not None and time.monotonic() - swept > SESSION_SWEEP_SECONDS:
-                swept = time.monotonic()
-                await self.sweep_sessions(self.sessions)
-            if current is None or current != pid:
-                log.warning("Caddy is gone or was restarted; bringing it back")
-                try:
-                    await self.rebuild()
-                except Exception:
-                    log.exception("could not restart Caddy; will try again")
-                    continue
-                pid = self.process.pid()
-
-
 async def serve(settings: Settings, stop: asyncio.Event) -> None:
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    url = settings.resolved_database_url
-    await asyncio.to_thread(migrate.upgrade, url)
-    store, queue = open_store(url)
-    async with (
-        bootstrap.opened_runtime(settings) as runtime,
-        bootstrap.opened_route_table(settings) as routes,
-        httpx.AsyncClient() as http,
-    ):
-        admin = bootstrap.caddy_admin(settings)
+    with _only_serve_of(settings.data_dir):
+        await _serve(settings, stop)
+
+
+@contextlib.contextmanager
+def _only_serve_of(data_dir: Path) -> Iterator[None]:
+    """Hold ``DATA_DIR/serve.lock`` while serving: a second ``serve`` on the same data
+    directory would take over the API socket and Caddy of the first, so it is refused."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    with (data_dir / "serve.lock").open("a+") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.seek(0)
+            holder = lock.read().strip() or "?"
+            raise ConflictError(
+                f"Another tidepool serve (pid {holder}) runs on {data_dir}; "
+                "`tidepool service status` shows it."
+            ) from None
+        lock.seek(0)
+        lock.truncate()
+        lock.write(f"{os.getpid()}\n")
+        lock.flush()
+        yield
+
+
+async def _serve(settings: Settings, stop: asyncio.Event) -> None:
+    async with bootstrap.build(settings) as app:
+        await app.supervisor.rebuild()
         authenticator = bootstrap.authenticator(settings)
-        supervisor = CaddySupervisor(
-            bootstrap.caddy_process(settings),
-            admin,
-            store,
-            lambda: bootstrap.caddy_options(settings),
-            settings.users_file,
-            authenticator.sessions if authenticator is not None else None,
-        )
-        await supervisor.rebuild()
-        reconciler = Reconciler(
-            store,
-            runtime,
-            routes,
-            http,
-            ReconcileLimits(cpus=settings.workspace_cpus, memory_mib=settings.workspace_memory_mib),
-        )
-        work_queue, relay = job_queues(settings, queue)
-        worker = Worker(
-            store,
-            work_queue,
-            runtime,
-            routes,
-            reconciler,
-            WorkerSettings(
-                lease_seconds=settings.worker_lease_seconds,
-                resync_interval=settings.resync_interval_seconds,
-                instance_prefix=settings.instance_prefix,
-            ),
-        )
+        admin = bootstrap.caddy_admin(settings)
+        session_cache = CaddySessionMap(admin) if authenticator is not None else None
+        work_queue, relay = job_queues(settings, app.queue)
         plane = ControlPlane(
-            workspaces=WorkspaceService(
-                store, default_image=settings.image_alias, instance_prefix=settings.instance_prefix
-            ),
-            store=store,
+            workspaces=app.workspaces,
+            store=app.store,
             public_url=settings.workspace_base_url,
             auth=settings.auth == "basic",
             admins=UserFile(settings.users_file).admins,
             authenticator=authenticator,
-            session_cache=CaddySessionMap(admin) if authenticator is not None else None,
+            session_cache=session_cache,
             secure_cookies=settings.tls != "off",
             domain=settings.domain,
             preview_domain=settings.preview_domain,
         )
         server = api_server(plane, settings)
         tasks = [
-            asyncio.create_task(worker.run(stop), name="worker"),
+            asyncio.create_task(app.worker(work_queue).run(stop), name="worker"),
             *([asyncio.create_task(relay.run(stop), name="sqs-relay")] if relay else []),
-            asyncio.create_task(supervisor.watch(stop), name="caddy-supervisor"),
+            asyncio.create_task(app.supervisor.watch(stop), name="caddy-supervisor"),
             asyncio.create_task(server.serve(), name="api"),
         ]
+        if authenticator is not None and session_cache is not None:
+            sweeper = _sweep_sessions_until(stop, authenticator.sessions, session_cache, settings)
+            tasks.append(asyncio.create_task(sweeper, name="session-sweeper"))
         for task in tasks:
             task.add_done_callback(_report_crash)
         log.info(
@@ -191,11 +102,25 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
         await stop.wait()
         server.should_exit = True
         await asyncio.gather(*tasks, return_exceptions=True)
-        await asyncio.to_thread(supervisor.process.stop)
+        await app.front_door.stop()
         await admin.aclose()
-        if work_queue is not queue:
+        if work_queue is not app.queue:
             await work_queue.aclose()
-    await _close(store, queue)
+
+
+async def _sweep_sessions_until(
+    stop: asyncio.Event, sessions: SessionStore, cache: SessionCache, settings: Settings
+) -> None:
+    """End expired sessions (and removed users') in the file and in Caddy's map, regularly."""
+    while not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), SESSION_SWEEP_SECONDS)
+        if stop.is_set():
+            return
+        try:
+            await sweep_sessions(sessions, cache, UserFile(settings.users_file).names())
+        except Exception:
+            log.exception("could not sweep ended sessions; will try again")
 
 
 def job_queues(settings: Settings, outbox: JobQueue) -> tuple[JobQueue, OutboxRelay | None]:
@@ -234,9 +159,3 @@ class _QuietServer(uvicorn.Server):
     def capture_signals(self) -> contextlib.AbstractContextManager[None]:  # type: ignore[override]
         return contextlib.nullcontext()
 
-
-async def _close(store: WorkspaceStore, queue: JobQueue) -> None:
-    await queue.aclose()
-    closer = getattr(store, "aclose", None)
-    if closer is not None:
-        await closer()

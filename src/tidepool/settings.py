@@ -96,7 +96,17 @@ class Settings(BaseSettings):
         "port (needs wildcard DNS to this host), for dev servers that cannot live under a path.",
     )
 
-    runtime: Literal["incus", "tart"] = "incus"
+    runtime: str = Field(
+        default="incus",
+        pattern=r"^[a-z][a-z0-9_-]{0,31}$",
+        description="A `tidepool.runtimes` entry point: incus (Linux), tart (macOS), or a "
+        "third party's.",
+    )
+    tart_alpine_iso: Path | None = Field(
+        default=None,
+        description="Alpine's aarch64 'virt' ISO, a local file you downloaded and checked, that "
+        "`tidepool image build --runtime tart` installs the Tart image from (docs/macos.md).",
+    )
     incus_socket: Path = Path("/var/lib/incus/unix.socket")
     instance_type: Literal["container", "virtual-machine"] = "container"
     bridge_name: str = "tidepoolbr0"

@@ -8,8 +8,10 @@ import pytest
 
 from support.caddy import private_caddy
 from tidepool.adapters.fakes.routes import InMemoryRouteTable
+from tidepool.domain.routing import Route, RoutePlan
 from tidepool.errors import InvalidInputError, NotFoundError
 from tidepool.ports import RouteTable
+from tidepool.services.routing import apply_route_plan
 
 
 @pytest.fixture(params=["memory", pytest.param("caddy", marks=pytest.mark.caddy)])
@@ -45,12 +47,33 @@ async def test_remove_and_remove_again(table: RouteTable) -> None:
         await table.remove("alpha")
 
 
-async def test_replace_all_is_exact(table: RouteTable) -> None:
+async def test_owners_are_kept_and_changed_with_their_routes(table: RouteTable) -> None:
+    await table.add("alpha", "10.1.0.2", "ann")
+    await table.add("beta", "10.1.0.3")
+    assert await table.entries() == {
+        "alpha": Route("10.1.0.2", "ann"),
+        "beta": Route("10.1.0.3", ""),
+    }
+    assert await table.add("alpha", "10.1.0.2", "bob") is True, "a new owner is a change"
+    assert (await table.entries())["alpha"] == Route("10.1.0.2", "bob")
+    await table.remove("alpha")
+    await table.add("alpha", "10.1.0.2")
+    assert (await table.entries())["alpha"] == Route("10.1.0.2", ""), "no owner outlives a route"
+
+
+async def test_a_route_plan_applied_makes_the_table_exact(table: RouteTable) -> None:
     await table.add("old", "10.1.0.2")
-    await table.replace_all({"a": "10.1.0.5", "b": "10.1.0.6"})
-    assert await table.list() == {"a": "10.1.0.5", "b": "10.1.0.6"}
-    await table.replace_all({})
-    assert await table.list() == {}
+    await table.add("moved", "10.1.0.3", "ann")
+    plan = RoutePlan(
+        add={"a": Route("10.1.0.5", "ann")},
+        change={"moved": Route("10.1.0.4", "ann")},
+        remove=("old", "never-there"),
+    )
+    await apply_route_plan(table, plan)
+    assert await table.entries() == {
+        "a": Route("10.1.0.5", "ann"),
+        "moved": Route("10.1.0.4", "ann"),
+    }
 
 
 async def test_bad_input_is_refused_and_changes_nothing(table: RouteTable) -> None:
@@ -58,6 +81,9 @@ async def test_bad_input_is_refused_and_changes_nothing(table: RouteTable) -> No
     for name, address in [("Alpha", "10.1.0.3"), ("alpha", "nope"), ("api", "10.1.0.3")]:
         with pytest.raises(InvalidInputError):
             await table.add(name, address)
+    for owner in ("../x", "a b", "Ann"):
+        with pytest.raises(InvalidInputError):
+            await table.add("beta", "10.1.0.3", owner)
     with pytest.raises(InvalidInputError):
-        await table.replace_all({"ok": "10.1.0.3", "../x": "10.1.0.4"})
+        await table.remove("../x")
     assert await table.list() == {"alpha": "10.1.0.2"}

@@ -44,20 +44,32 @@ def test_bad_input_is_refused_before_anything_is_reached(argv: list[str], messag
 
 
 def test_an_unreachable_incusd_is_a_clear_error_not_a_traceback() -> None:
-    result = CliRunner().invoke(app, ["vm", "stop", "-n", "fine"])
+    result = CliRunner().invoke(app, ["vm", "start", "-n", "fine"])
     assert result.exit_code == 1
     assert "Cannot reach incusd" in result.output
     assert "Traceback" not in result.output
 
 
-def test_routes_are_kept_while_caddy_is_down_and_the_user_is_told() -> None:
-    added = CliRunner().invoke(app, ["route", "add", "-n", "fine", "-i", "10.0.0.5"])
+def test_by_hand_commands_on_a_workspace_that_does_not_exist_say_how_to_make_one() -> None:
+    for argv in (
+        ["route", "add", "-n", "fine", "-i", "10.0.0.5"],
+        ["route", "remove", "-n", "fine"],
+        ["vm", "setup", "-n", "fine"],
+        ["vm", "stop", "-n", "fine"],
+        ["vm", "delete", "-n", "fine"],
+    ):
+        result = CliRunner().invoke(app, argv)
+        assert result.exit_code == 1, (argv, result.output)
+        assert "There is no workspace 'fine'" in result.output, (argv, result.output)
+        assert "tidepool vm start -n fine" in result.output, (argv, result.output)
+
+
+def test_routes_are_listed_while_caddy_is_down_and_the_user_is_told() -> None:
     listed = CliRunner().invoke(app, ["route", "list"])
-    assert added.exit_code == 0 and listed.exit_code == 0, added.output + listed.output
-    assert "/workspace/fine/" in listed.output and "10.0.0.5:8080" in listed.output
-    for result in (added, listed):
-        assert "Caddy is not running" in result.output
-        assert "tidepool caddy bootstrap" in result.output
+    assert listed.exit_code == 0, listed.output
+    assert "No routes." in listed.output
+    assert "Caddy is not running" in listed.output
+    assert "tidepool caddy bootstrap" in listed.output
 
 
 def test_invalid_settings_are_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -49,15 +49,17 @@ def test_vm_start_stop_delete_on_tart(fake: FakeTart) -> None:
     assert started.exit_code == 0, started.output
     address = started.output.strip().splitlines()[-1]
     assert address.startswith("127.")
-    assert running(fake, "tidepool-ws-alice")
+    (vm,) = fake.read()["vms"]  # named by the one rule: from the workspace's id, not "alice"
+    assert vm.startswith("tidepool-ws-ws-") and "alice" not in vm
+    assert running(fake, vm)
 
     stopped = runner.invoke(app, ["vm", "stop", "-n", "alice", "--runtime", "tart"])
     assert stopped.exit_code == 0, stopped.output
-    assert not running(fake, "tidepool-ws-alice")
+    assert not running(fake, vm)
 
     deleted = runner.invoke(app, ["vm", "delete", "-n", "alice", "--runtime", "tart"])
     assert deleted.exit_code == 0, deleted.output
-    assert "tidepool-ws-alice" not in fake.read()["vms"]
+    assert vm not in fake.read()["vms"]
 
 
 def test_an_unknown_runtime_is_refused(fake: FakeTart) -> None:

@@ -4,7 +4,18 @@ from __future__ import annotations
 
 import typer
 
-from tidepool.cli import caddy, checklist, host, image, serve, token, user, vm, workspace
+from tidepool.cli import (
+    caddy,
+    checklist,
+    host,
+    image,
+    serve,
+    service,
+    token,
+    user,
+    vm,
+    workspace,
+)
 
 app = typer.Typer(
     name="tidepool",
@@ -20,6 +31,7 @@ app.add_typer(caddy.route_app, name="route")
 app.command("verify")(checklist.verify_command)
 app.command("down")(checklist.down_command)
 app.command("serve")(serve.serve_command)
+app.add_typer(service.app, name="service")
 app.add_typer(workspace.app, name="workspace")
 app.add_typer(user.app, name="user")
 app.add_typer(token.app, name="token")

@@ -1,4 +1,4 @@
-"""``tidepool verify`` and ``tidepool down``: check and tear down the vertical slice."""
+"""``tidepool verify`` and ``tidepool down``: check and tear down one workspace by hand."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import httpx
 import typer
 from rich.table import Table
 
-from tidepool import bootstrap
-from tidepool.cli.output import console, friendly_errors, run_async
-from tidepool.domain.names import validate_workspace_name
+from tidepool.bootstrap import Tidepool
+from tidepool.cli.output import console, friendly_errors, with_app
+from tidepool.domain.names import InstanceName, validate_workspace_name
 from tidepool.errors import NotFoundError
 from tidepool.retry import RetryingTransport
 from tidepool.services.verify import Check, verify
@@ -23,50 +23,47 @@ NameOption = typer.Option("test", "--name", "-n", help="Workspace name (a DNS-sa
 def verify_command(name: str = NameOption) -> None:
     """Check instance, code-server, route, workbench and WebSocket; exit 1 if any fails."""
     settings = get_settings()
-    name = validate_workspace_name(name)
+    workspace_name = validate_workspace_name(name)
 
-    async def go() -> list[Check]:
-        async with (
-            # Through Caddy, which another workspace's change may reload mid-request.
-            httpx.AsyncClient(transport=RetryingTransport()) as http,
-            bootstrap.opened_runtime(settings) as runtime,
-            bootstrap.opened_route_table(settings) as routes,
-        ):
+    async def go(app: Tidepool) -> list[Check]:
+        instance: InstanceName | None = None
+        with contextlib.suppress(NotFoundError):
+            instance = await app.by_hand.instance_of(workspace_name)
+        # Through Caddy, which a sign-in may reload mid-request: retry as a browser would.
+        async with httpx.AsyncClient(transport=RetryingTransport()) as http:
             return await verify(
-                runtime,
-                routes,
+                app.runtime,
+                app.routes,
                 http,
-                name,
+                workspace_name,
+                instance,
                 settings.workspace_base_url,
             )
 
-    checks = run_async(go())
-    table = Table("check", "", "detail", title=f"tidepool verify -n {name}")
+    checks = with_app(go, settings)
+    table = Table("check", "", "detail", title=f"tidepool verify -n {workspace_name}")
     for check in checks:
         table.add_row(check.name, "[green]PASS[/]" if check.ok else "[red]FAIL[/]", check.detail)
     console.print(table)
     if not all(check.ok for check in checks):
         raise typer.Exit(1)
-    console.print(f"Open {settings.workspace_url(name)}")
+    console.print(f"Open {settings.workspace_url(workspace_name)}")
 
 
 @friendly_errors
 def down_command(name: str = NameOption) -> None:
-    """Remove the workspace's route and delete its instance (each only if present)."""
-    settings = get_settings()
-    name = validate_workspace_name(name)
+    """Delete the workspace: its route and its instance (each only if present)."""
+    workspace_name = validate_workspace_name(name)
 
-    async def go() -> list[str]:
-        done = []
-        async with bootstrap.opened_route_table(settings) as routes:
-            with contextlib.suppress(NotFoundError):
-                await routes.remove(name)
-                done.append("route removed")
-        async with bootstrap.opened_runtime(settings) as runtime:
-            with contextlib.suppress(NotFoundError):
-                await runtime.delete(name)
-                done.append("instance deleted")
-        return done
+    async def go(app: Tidepool) -> list[str]:
+        try:
+            removed = await app.by_hand.delete(workspace_name)
+        except NotFoundError:
+            return []
+        done = ["route removed"] if removed.route else []
+        return done + (["instance deleted"] if removed.instance else [])
 
-    done = run_async(go())
-    console.print(", ".join(done).capitalize() + "." if done else f"Nothing of {name} was left.")
+    done = with_app(go)
+    console.print(
+        ", ".join(done).capitalize() + "." if done else f"Nothing of {workspace_name} was left."
+    )

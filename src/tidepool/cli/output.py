@@ -12,8 +12,11 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
+from tidepool import bootstrap
+from tidepool.bootstrap import Tidepool
 from tidepool.errors import TidepoolError
 from tidepool.host.steps import StepResult
+from tidepool.settings import Settings, get_settings
 
 console = Console()
 err_console = Console(stderr=True)
@@ -63,3 +66,16 @@ def print_steps(title: str, steps: Iterable[StepResult]) -> bool:
         table.add_row(step.name, mark, step.detail)
     console.print(table)
     return changed
+
+
+def with_app(
+    action: Callable[[Tidepool], Coroutine[Any, Any, T]], settings: Settings | None = None
+) -> T:
+    """Run ``action`` on the application ``bootstrap.build`` wires from the settings: the
+    one way a command reaches the store, the runtime and the routes."""
+
+    async def go() -> T:
+        async with bootstrap.build(settings or get_settings()) as app:
+            return await action(app)
+
+    return run_async(go())

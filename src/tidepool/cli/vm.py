@@ -1,12 +1,17 @@
-"""``tidepool vm ...``: one workspace instance by hand (the vertical slice's scripts)."""
+"""``tidepool vm ...``: one workspace's machine by hand (the seed's vertical-slice commands).
+
+Each command acts on the control plane's own record of the workspace (``ByHand``): ``vm
+start`` makes the workspace if there is none, so ``tidepool serve`` and the web app see it,
+and the instance is named by the one rule (``PREFIX-`` and the workspace's id).
+"""
 
 from __future__ import annotations
 
-import httpx
 import typer
 
 from tidepool import bootstrap
-from tidepool.cli.output import console, friendly_errors, run_async
+from tidepool.bootstrap import Tidepool
+from tidepool.cli.output import console, friendly_errors, with_app
 from tidepool.domain.names import validate_workspace_name
 from tidepool.errors import InvalidInputError
 from tidepool.images import bundle
@@ -16,10 +21,10 @@ from tidepool.images.inputs import (
     provisioning_script,
     script_environment,
 )
-from tidepool.services.instances import SetupPlan, setup_instance, start_instance
+from tidepool.services.instances import SetupPlan, setup_instance
 from tidepool.settings import Settings, get_settings
 
-app = typer.Typer(help="Start, set up, stop and delete one workspace instance.")
+app = typer.Typer(help="Start, set up, stop and delete one workspace's machine by hand.")
 NameOption = typer.Option(..., "--name", "-n", help="Workspace name (a DNS-safe slug).")
 RuntimeOption = typer.Option(
     None, "--runtime", help="incus (Linux) or tart (macOS); default: the `runtime` setting."
@@ -30,8 +35,10 @@ def _settings(runtime: str | None) -> Settings:
     settings = get_settings()
     if runtime is None:
         return settings
-    if runtime not in ("incus", "tart"):
-        raise InvalidInputError(f"Unknown runtime {runtime!r}; use incus or tart.")
+    if runtime not in bootstrap.installed_runtimes():
+        raise InvalidInputError(
+            f"Unknown runtime {runtime!r}; use {' or '.join(bootstrap.installed_runtimes())}."
+        )
     return settings.model_copy(update={"runtime": runtime})
 
 
@@ -44,19 +51,17 @@ def vm_start(
     ),
     runtime: str | None = RuntimeOption,
 ) -> None:
-    """Create the instance if needed, start it and print its IPv4 address."""
+    """Create the workspace if needed, start its machine and print its IPv4 address."""
     settings = _settings(runtime)
-    validate_workspace_name(name)
-    defaults = bootstrap.instance_defaults(settings, image or None)
+    workspace_name = validate_workspace_name(name)
 
-    async def go() -> str:
-        async with bootstrap.opened_runtime(settings) as runtime:
-            with console.status(f"Starting {name}...") as status:
-                result = await start_instance(runtime, name, defaults, report=status.update)
-        return result.address
+    async def go(app: Tidepool) -> str:
+        with console.status(f"Starting {workspace_name}..."):
+            workspace = await app.by_hand.start(workspace_name, image or None)
+        return workspace.address or ""
 
-    address = run_async(go())
-    console.print(f"Instance [bold]{name}[/] is running at [bold]{address}[/]")
+    address = with_app(go, settings)
+    console.print(f"Workspace [bold]{workspace_name}[/] is running at [bold]{address}[/]")
     print(address)
 
 
@@ -85,46 +90,34 @@ def setup_plan(settings: Settings) -> SetupPlan:
 @app.command("setup")
 @friendly_errors
 def vm_setup(name: str = NameOption, runtime: str | None = RuntimeOption) -> None:
-    """Make sure code-server is installed, configured and running in the instance."""
+    """Make sure code-server is installed, configured and running in the workspace."""
     settings = _settings(runtime)
-    validate_workspace_name(name)
+    workspace_name = validate_workspace_name(name)
 
-    async def go() -> str:
-        async with bootstrap.opened_runtime(settings) as runtime, httpx.AsyncClient() as http:
-            with console.status(f"Setting up {name}...") as status:
-                return await setup_instance(
-                    runtime, http, name, lambda: setup_plan(settings), report=status.update
-                )
+    async def go(app: Tidepool) -> str:
+        instance = await app.by_hand.instance_of(workspace_name)
+        with console.status(f"Setting up {workspace_name}...") as status:
+            return await setup_instance(
+                app.runtime, app.http, instance, lambda: setup_plan(settings), report=status.update
+            )
 
-    address = run_async(go())
+    address = with_app(go, settings)
     console.print(f"code-server is healthy at http://{address}:8080/")
 
 
 @app.command("stop")
 @friendly_errors
 def vm_stop(name: str = NameOption, runtime: str | None = RuntimeOption) -> None:
-    """Stop the instance (its disk and files are kept)."""
-    settings = _settings(runtime)
-    validate_workspace_name(name)
-
-    async def go() -> None:
-        async with bootstrap.opened_runtime(settings) as runtime:
-            await runtime.stop(name)
-
-    run_async(go())
-    console.print(f"Instance [bold]{name}[/] stopped.")
+    """Stop the workspace: its route goes, its machine stops, its files are kept."""
+    workspace_name = validate_workspace_name(name)
+    with_app(lambda app: app.by_hand.stop(workspace_name), _settings(runtime))
+    console.print(f"Workspace [bold]{workspace_name}[/] stopped (files kept).")
 
 
 @app.command("delete")
 @friendly_errors
 def vm_delete(name: str = NameOption, runtime: str | None = RuntimeOption) -> None:
-    """Delete the instance and its disk."""
-    settings = _settings(runtime)
-    validate_workspace_name(name)
-
-    async def go() -> None:
-        async with bootstrap.opened_runtime(settings) as runtime:
-            await runtime.delete(name)
-
-    run_async(go())
-    console.print(f"Instance [bold]{name}[/] deleted.")
+    """Delete the workspace: its route, its machine and its disk."""
+    workspace_name = validate_workspace_name(name)
+    with_app(lambda app: app.by_hand.delete(workspace_name), _settings(runtime))
+    console.print(f"Workspace [bold]{workspace_name}[/] deleted.")

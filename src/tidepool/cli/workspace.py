@@ -14,6 +14,7 @@ from rich.table import Table
 from tidepool.cli.output import console, fail, friendly_errors, run_async
 from tidepool.client import JSON, ApiClient
 from tidepool.domain.names import validate_workspace_name
+from tidepool.errors import NotFoundError
 from tidepool.settings import get_settings
 
 app = typer.Typer(help="Create, list, start, stop and delete workspaces (needs `tidepool serve`).")
@@ -59,7 +60,11 @@ def _print(workspace: JSON, as_json: bool) -> None:
 
 
 async def _follow(client: ApiClient, name: str, until: set[str]) -> JSON:
-    """Show status changes and start-up phases live, until the status is one of ``until``."""
+    """Show status changes and start-up phases live, until the status is one of ``until``.
+
+    The stream replays the workspace's history first, so a status in ``until`` is believed
+    only once the workspace itself says so (an old ``running`` is not this start's).
+    """
     with console.status(f"{name}: waiting...") as status:
         async for event in client.events(name):
             if event["kind"] == "phase":
@@ -68,8 +73,12 @@ async def _follow(client: ApiClient, name: str, until: set[str]) -> JSON:
             elif event["kind"] == "status":
                 status.update(f"{name}: {event['value']}...")
                 if event["value"] in until:
-                    break
-    return await client.get(name) if "deleted" not in until else {"name": name, "status": "deleted"}
+                    if "deleted" in until:
+                        return {"name": name, "status": "deleted"}
+                    current = await client.get(name)
+                    if current["status"] in until:
+                        return current
+    return await client.get(name)
 
 
 def _act(name: str, action: str, wait: bool, as_json: bool, url: str, until: set[str]) -> None:
@@ -94,6 +103,30 @@ def create(
 ) -> None:
     """Create a workspace and (by default) follow it until it runs."""
     _act(name, "create", wait, as_json, url, {"running", "failed"})
+
+
+@app.command("up")
+@friendly_errors
+def up(name: str, as_json: bool = JsonOption, url: str = UrlOption) -> None:
+    """Create the workspace, or start it, and wait until it runs: safe to run again."""
+    validate_workspace_name(name)
+
+    async def go(client: ApiClient) -> JSON:
+        try:
+            workspace = await client.get(name)
+        except NotFoundError:
+            workspace = await client.create(name)
+        else:
+            if workspace["status"] in ("stopped", "stopping", "failed"):
+                workspace = await client.act(name, "start")
+        if workspace["status"] != "running":
+            workspace = await _follow(client, name, {"running", "failed"})
+        return workspace
+
+    workspace = _call(url, go)
+    _print(workspace, as_json)
+    if workspace.get("status") == "failed":
+        fail(f"Workspace {name} failed: {workspace.get('error')}")
 
 
 @app.command("start")

@@ -1,22 +1,21 @@
-"""Starting one workspace instance and making sure code-server runs in it.
+"""Making sure code-server runs in a workspace's instance (``tidepool vm setup``).
 
-These are the building blocks of the vertical slice's commands (``vm start``, ``vm setup``)
-and of the control plane's reconcile steps.
+An instance made from the full image has it already; one made from the plain base image (the
+fast path) is provisioned here with the same script the image build runs. Creating and
+starting instances is the reconciler's alone.
 """
 
 from __future__ import annotations
 
-import contextlib
-import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 
-from tidepool.domain.names import validate_workspace_name
-from tidepool.errors import NotFoundError, RuntimeOperationError, TidepoolError
-from tidepool.ports import InstanceSpec, InstanceStatus, Runtime
+from tidepool.domain.names import InstanceName
+from tidepool.errors import RuntimeOperationError
+from tidepool.ports import InstanceStatus, Runtime
 from tidepool.services.ide import wait_for_ide
 
 Report = Callable[[str], None]
@@ -24,67 +23,6 @@ Report = Callable[[str], None]
 
 def _quiet(_: str) -> None:
     return None
-
-
-@dataclass(slots=True)
-class StartResult:
-    name: str
-    address: str
-    created: bool
-    #: Seconds spent in each phase: "created", "booted" (IPv4), ...
-    phases: dict[str, float] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class InstanceDefaults:
-    image: str
-    cpus: int
-    memory_mib: int
-
-
-async def start_instance(
-    runtime: Runtime,
-    name: str,
-    defaults: InstanceDefaults,
-    *,
-    boot_timeout: float = 120.0,
-    report: Report = _quiet,
-) -> StartResult:
-    """Create the instance if it does not exist, start it, and wait for its IPv4 address.
-
-    If this call created the instance and a later step fails, the instance is deleted again:
-    a failed command leaves nothing half-made behind.
-    """
-    name = validate_workspace_name(name)
-    phases: dict[str, float] = {}
-    started = time.monotonic()
-    created = False
-    try:
-        await runtime.state(name)
-    except NotFoundError:
-        report(f"creating instance {name} from {defaults.image}")
-        await runtime.create(
-            InstanceSpec(
-                name=name,
-                image=defaults.image,
-                cpus=defaults.cpus,
-                memory_mib=defaults.memory_mib,
-                environment={"WORKSPACE_NAME": name},
-            )
-        )
-        created = True
-        phases["created"] = time.monotonic() - started
-    try:
-        report(f"starting instance {name}")
-        await runtime.start(name)
-        address = await runtime.wait_for_ipv4(name, timeout=boot_timeout)
-        phases["booted"] = time.monotonic() - started
-    except TidepoolError:
-        if created:
-            with contextlib.suppress(TidepoolError):
-                await runtime.delete(name)
-        raise
-    return StartResult(name=name, address=address, created=created, phases=phases)
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +42,7 @@ CODE_SERVER_ACTIVE = ["systemctl", "is-active", "--quiet", "code-server"]
 async def setup_instance(
     runtime: Runtime,
     http: httpx.AsyncClient,
-    name: str,
+    name: InstanceName,
     plan: Callable[[], SetupPlan],
     *,
     ide_timeout: float = 120.0,
@@ -117,7 +55,6 @@ async def setup_instance(
     ``plan`` is called only when provisioning is needed (it may pack a large tarball).
     Returns the instance's address.
     """
-    name = validate_workspace_name(name)
     state = await runtime.state(name)
     if state.status is not InstanceStatus.RUNNING or not state.ipv4:
         raise RuntimeOperationError(f"Instance {name!r} is not running; `tidepool vm start` it.")

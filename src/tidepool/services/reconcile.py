@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 import httpx
 
 from tidepool.domain.workspace import Desired, Status, Workspace
-from tidepool.errors import NotFoundError
+from tidepool.errors import ConflictError, NotFoundError
 from tidepool.ports import InstanceSpec, RouteTable, Runtime, WorkspaceStore
 from tidepool.services.ide import wait_for_ide
 from tidepool.services.workspaces import instance_name
@@ -77,11 +77,16 @@ class Reconciler:
         await self._store.add_event(workspace.id, "phase", phase, f"{elapsed:.2f}s")
 
     async def _ensure_instance(self, workspace: Workspace) -> Workspace:
+        """Create the instance unless it exists; one made by another worker (or by a command
+        by hand) at the same moment counts as made."""
         instance = instance_name(workspace)
         try:
             await self._runtime.state(instance)
+            return workspace
         except NotFoundError:
-            started = self._clock()
+            pass
+        started = self._clock()
+        with contextlib.suppress(ConflictError):
             await self._runtime.create(
                 InstanceSpec(
                     name=instance,
@@ -94,8 +99,26 @@ class Reconciler:
             await self._phase(workspace, "instance_created", started)
         return workspace
 
-    async def _run(self, workspace: Workspace) -> Workspace:
-        started = self._clock()
+    async def boot(self, workspace_id: str) -> Workspace:
+        """The first half of a start: the instance exists, runs and has an address, which is
+        saved; the status stays ``starting`` until ``reconcile`` sees the IDE and routes it.
+
+        ``tidepool vm start`` stops here (the seed's ``vm setup`` and ``route add`` follow).
+        A running workspace is returned as it is.
+        """
+        workspace = await self._store.get_by_id(workspace_id)
+        if workspace.desired is not Desired.RUNNING:
+            raise ConflictError(f"Workspace {workspace.name!r} is not meant to run; start it.")
+        if workspace.status is Status.RUNNING:
+            return workspace
+        workspace, _ = await self._boot(workspace, self._clock())
+        return workspace
+
+    async def _boot(self, workspace: Workspace, started: float) -> tuple[Workspace, str]:
+        """Create (if missing) and start the instance, wait for its address and save it.
+
+        The one create-start-wait sequence: ``boot`` and ``reconcile`` both go through it.
+        """
         if workspace.status in (Status.PENDING, Status.FAILED, Status.CREATING):
             workspace = await self._move(workspace, Status.CREATING)
             await self._ensure_instance(workspace)
@@ -105,6 +128,13 @@ class Reconciler:
         await self._runtime.start(instance)
         address = await self._runtime.wait_for_ipv4(instance, timeout=self._limits.boot_timeout)
         await self._phase(workspace, "booted", started)
+        if workspace.address != address:
+            workspace = await self._store.save(replace(workspace, address=address))
+        return workspace, address
+
+    async def _run(self, workspace: Workspace) -> Workspace:
+        started = self._clock()
+        workspace, address = await self._boot(workspace, started)
         await wait_for_ide(self._http, address, timeout=self._limits.ide_timeout)
         await self._phase(workspace, "ide_healthy", started)
         await self._routes.add(workspace.name, address, workspace.owner)

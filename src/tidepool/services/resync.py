@@ -8,16 +8,17 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
+from tidepool.domain.names import is_instance_name
+from tidepool.domain.routing import IN_TRANSITION, plan_routes
 from tidepool.domain.workspace import Status, Workspace
 from tidepool.errors import NotFoundError
-from tidepool.ports import InstanceStatus, RouteTable, Runtime, WorkspaceStore
-from tidepool.services.workspaces import instance_name, is_control_plane_instance
+from tidepool.ports import InstanceState, InstanceStatus, RouteTable, Runtime, WorkspaceStore
+from tidepool.services.routing import apply_route_plan
+from tidepool.services.workspaces import instance_name, live_workspaces
 
 log = logging.getLogger(__name__)
-SETTLED = frozenset({Status.RUNNING, Status.STOPPED, Status.FAILED, Status.PENDING})
 
 
 @dataclass(slots=True)
@@ -41,27 +42,23 @@ class ResyncReport:
         )
 
 
-async def live_workspaces(store: WorkspaceStore, page_size: int = 500) -> AsyncIterator[Workspace]:
-    offset = 0
-    while True:
-        page = await store.list(limit=page_size, offset=offset)
-        for workspace in page.items:
-            yield workspace
-        offset += len(page.items)
-        if not page.items or offset >= page.total:
-            return
-
-
 async def resync(
     store: WorkspaceStore, runtime: Runtime, routes: RouteTable, *, instance_prefix: str = "ws"
 ) -> ResyncReport:
+    """One pass: orphans removed, vanished instances reported, stopped ones restarted, and the
+    route table brought to ``plan_routes``.
+
+    The runtime and the route table are read BEFORE the database: whatever an instance or a
+    route was made for already has its row when the rows are read (a row is always written
+    before its instance or route), so a workspace created while this pass runs is never
+    mistaken for an orphan.
+    """
     report = ResyncReport()
-    workspaces = [w async for w in live_workspaces(store)]
     instances = {
-        i.name: i
-        for i in await runtime.list()
-        if is_control_plane_instance(i.name, instance_prefix)
+        i.name: i for i in await runtime.list() if is_instance_name(i.name, instance_prefix)
     }
+    current_routes = dict(await routes.entries())
+    workspaces = [w async for w in live_workspaces(store)]
     by_instance = {instance_name(w): w for w in workspaces}
 
     for name in sorted(set(instances) - set(by_instance)):
@@ -69,45 +66,46 @@ async def resync(
             await runtime.delete(name)
         report.orphan_instances_removed.append(name)
 
-    current_routes = dict(await routes.list())
-    by_name = {w.name: w for w in workspaces}
-    for name in sorted(current_routes):
-        owner = by_name.get(name)
-        if owner is None or (owner.status in SETTLED and owner.status is not Status.RUNNING):
-            with contextlib.suppress(NotFoundError):
-                await routes.remove(name)
-            report.orphan_routes_removed.append(name)
-
-    for workspace in workspaces:
-        if workspace.status not in SETTLED:
-            continue
-        instance = instances.get(instance_name(workspace))
-        if workspace.status in (Status.RUNNING, Status.STOPPED) and instance is None:
-            await _mark(store, workspace, "The workspace's instance vanished outside Tidepool.")
-            report.vanished.append(workspace.name)
-            continue
-        if workspace.status is Status.RUNNING and instance is not None:
-            if instance.status is not InstanceStatus.RUNNING:
-                await store.save(
-                    workspace.move_to(Status.STARTING),
-                    event=("status", "starting", "instance stopped outside Tidepool"),
-                    enqueue=True,
-                )
-                report.requeued.append(workspace.name)
-                continue
-            if workspace.address and current_routes.get(workspace.name) != workspace.address:
-                await routes.add(workspace.name, workspace.address, workspace.owner)
-                await store.add_event(workspace.id, "phase", "route_live", "restored by resync")
-                report.routes_restored.append(workspace.name)
-        elif not workspace.settled and workspace.status is not Status.FAILED:
-            await store.enqueue(workspace.id)
-            report.requeued.append(workspace.name)
+    now_seen = [await _repair_status(store, w, instances, report) for w in workspaces]
+    plan = plan_routes(now_seen, current_routes)
+    await apply_route_plan(routes, plan)
+    report.orphan_routes_removed.extend(plan.remove)
+    for name in sorted({**plan.add, **plan.change}):
+        report.routes_restored.append(name)
+        restored = next(w for w in now_seen if w.name == name)
+        await store.add_event(restored.id, "phase", "route_live", "restored by resync")
     if report.changed:
         log.info("resync repaired drift: %s", report)
     return report
 
 
-async def _mark(store: WorkspaceStore, workspace: Workspace, error: str) -> None:
-    await store.save(
-        workspace.move_to(Status.FAILED, error=error), event=("status", "failed", error)
-    )
+async def _repair_status(
+    store: WorkspaceStore,
+    workspace: Workspace,
+    instances: dict[str, InstanceState],
+    report: ResyncReport,
+) -> Workspace:
+    """The workspace after repairing what its instance says; unchanged while a job works on
+    it (``IN_TRANSITION``): that job's lease protects it."""
+    if workspace.status in IN_TRANSITION:
+        return workspace
+    instance = instances.get(instance_name(workspace))
+    if workspace.status in (Status.RUNNING, Status.STOPPED) and instance is None:
+        error = "The workspace's instance vanished outside Tidepool."
+        report.vanished.append(workspace.name)
+        return await store.save(
+            workspace.move_to(Status.FAILED, error=error), event=("status", "failed", error)
+        )
+    if workspace.status is Status.RUNNING and instance is not None:
+        if instance.status is InstanceStatus.RUNNING:
+            return workspace
+        report.requeued.append(workspace.name)
+        return await store.save(
+            workspace.move_to(Status.STARTING),
+            event=("status", "starting", "instance stopped outside Tidepool"),
+            enqueue=True,
+        )
+    if not workspace.settled and workspace.status is not Status.FAILED:
+        await store.enqueue(workspace.id)
+        report.requeued.append(workspace.name)
+    return workspace

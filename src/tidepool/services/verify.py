@@ -15,7 +15,8 @@ from dataclasses import dataclass
 import httpx
 import websockets
 
-from tidepool.errors import TidepoolError
+from tidepool.domain.names import InstanceName, WorkspaceName
+from tidepool.errors import NotFoundError, TidepoolError
 from tidepool.ports import InstanceStatus, RouteTable, Runtime
 from tidepool.services.ide import ide_healthy, ide_url
 
@@ -39,17 +40,29 @@ def websocket_url(base_url: str, name: str) -> str:
 
 async def websocket_opens(url: str, timeout: float = 10.0) -> str:
     """Open a WebSocket and return how the server answered the upgrade."""
-    async with websockets.connect(url, open_timeout=timeout, max_size=None) as socket:
+    # code-server does not answer a close frame: wait for it briefly, not the default 10 s.
+    async with websockets.connect(
+        url, open_timeout=timeout, close_timeout=0.5, max_size=None
+    ) as socket:
         return f"HTTP {socket.response.status_code if socket.response else '?'}"
 
 
 async def verify(
-    runtime: Runtime, routes: RouteTable, http: httpx.AsyncClient, name: str, base_url: str
+    runtime: Runtime,
+    routes: RouteTable,
+    http: httpx.AsyncClient,
+    name: WorkspaceName,
+    instance: InstanceName | None,
+    base_url: str,
 ) -> list[Check]:
+    """Every check, passed or failed, in order; ``instance`` is None when the workspace has
+    no record (every check then fails, saying why)."""
     checks: list[Check] = []
     address: str | None = None
     try:
-        state = await runtime.state(name)
+        if instance is None:
+            raise NotFoundError(f"There is no workspace {name!r}.")
+        state = await runtime.state(instance)
         address = state.ipv4
         running = state.status is InstanceStatus.RUNNING
         checks.append(Check("instance running", running, f"{state.status.value}, {address}"))

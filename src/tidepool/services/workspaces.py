@@ -7,11 +7,17 @@ answers in milliseconds, and a crash between request and work loses nothing.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import replace
 
-from tidepool.domain.names import validate_workspace_name
-from tidepool.domain.workspace import Action, Status, Workspace
-from tidepool.errors import ConflictError
+from tidepool.domain.names import (
+    InstanceName,
+    WorkspaceName,
+    instance_name_for,
+    validate_workspace_name,
+)
+from tidepool.domain.workspace import Action, Desired, Status, Workspace
+from tidepool.errors import ConflictError, NotFoundError
 from tidepool.ports import Page, WorkspaceStore
 
 #: How often a request re-reads and retries when a concurrent write got there first.
@@ -30,9 +36,22 @@ class WorkspaceService:
         """A new workspace, ``pending``, with its first reconcile job enqueued."""
         name = validate_workspace_name(name)
         workspace = Workspace(name=name, owner=owner, image=image or self._default_image)
-        instance = f"{self._instance_prefix}-{workspace.id[:16]}"
+        instance = instance_name_for(self._instance_prefix, workspace.id)
         workspace = replace(workspace, runtime_state={"instance": instance})
         return await self._store.add(workspace)
+
+    async def ensure_running(
+        self, name: WorkspaceName, *, owner: str, image: str | None = None
+    ) -> Workspace:
+        """The workspace ``name``, meant to run: created if there is none, asked to start if
+        it is stopped or failed, returned as it is if it already runs or is on its way."""
+        try:
+            current = await self._store.get(name)
+        except NotFoundError:
+            return await self.create(name, owner=owner, image=image)
+        if current.desired is Desired.RUNNING and current.status is not Status.FAILED:
+            return current
+        return await self.request(name, Action.START)
 
     async def get(self, name: str) -> Workspace:
         return await self._store.get(validate_workspace_name(name))
@@ -68,17 +87,24 @@ class WorkspaceService:
         raise ConflictError(f"Workspace {name!r} is changing too fast; try again.")
 
 
-def instance_name(workspace: Workspace) -> str:
+def instance_name(workspace: Workspace) -> InstanceName:
     """The runtime instance behind a workspace: derived from its id, never from its name.
 
     A name can be reused once its workspace is deleted; an id cannot, so the old and the new
-    workspace never fight over one instance. The name is fixed at creation and kept in the
-    adapter-private state.
+    workspace never fight over one instance. The name is fixed at creation (by
+    ``instance_name_for``, with the prefix of that day) and kept in the adapter-private state.
     """
-    return str(workspace.runtime_state.get("instance") or f"ws-{workspace.id[:16]}")
+    kept = workspace.runtime_state.get("instance")
+    return InstanceName(str(kept)) if kept else instance_name_for("ws", workspace.id)
 
 
-def is_control_plane_instance(name: str, prefix: str = "ws") -> bool:
-    """True for instances this control plane makes (``PREFIX-`` and 16 hex digits)."""
-    head, _, tail = name.partition("-")
-    return head == prefix and len(tail) == 16 and all(c in "0123456789abcdef" for c in tail)
+async def live_workspaces(store: WorkspaceStore, page_size: int = 500) -> AsyncIterator[Workspace]:
+    """Every live workspace, a page at a time (the list may be long)."""
+    offset = 0
+    while True:
+        page = await store.list(limit=page_size, offset=offset)
+        for workspace in page.items:
+            yield workspace
+        offset += len(page.items)
+        if not page.items or offset >= page.total:
+            return

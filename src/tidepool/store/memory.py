@@ -18,7 +18,12 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from tidepool.domain.workspace import Status, Workspace, now
-from tidepool.errors import ConflictError, InvalidInputError, NotFoundError
+from tidepool.errors import (
+    ConflictError,
+    InvalidInputError,
+    NotFoundError,
+    StaleWriteError,
+)
 from tidepool.ports import Event, Job, Page
 
 
@@ -149,7 +154,7 @@ class InMemoryWorkspaceStore:
         if stored is None:
             raise NotFoundError(f"No workspace with id {workspace.id!r}.")
         if stored.version != workspace.version:
-            raise ConflictError(
+            raise StaleWriteError(
                 f"Workspace {workspace.name!r} was changed meanwhile (version {stored.version}, "
                 f"this copy is version {workspace.version}); read it again and retry."
             )

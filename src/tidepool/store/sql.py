@@ -34,7 +34,12 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tidepool.domain.workspace import Desired, Status, Workspace, now
-from tidepool.errors import ConflictError, InvalidInputError, NotFoundError
+from tidepool.errors import (
+    ConflictError,
+    InvalidInputError,
+    NotFoundError,
+    StaleWriteError,
+)
 from tidepool.ports import Event, Job, Page
 from tidepool.store.database import Database
 from tidepool.store.tables import jobs, workspace_events, workspaces
@@ -352,7 +357,7 @@ async def _explain_lost_update(connection: AsyncConnection, workspace: Workspace
     )
     if stored is None:
         raise NotFoundError(f"No workspace with id {workspace.id!r}.")
-    raise ConflictError(
+    raise StaleWriteError(
         f"Workspace {workspace.name!r} was changed meanwhile (version {stored}, this copy is "
         f"version {workspace.version}); read it again and retry."
     )

@@ -19,6 +19,7 @@ from pathlib import Path
 from tidepool.adapters.caddy import config
 from tidepool.auth.users import validate_user_name
 from tidepool.domain.names import validate_ipv4, validate_workspace_name
+from tidepool.domain.routing import Route
 from tidepool.errors import InvalidInputError, NotFoundError
 
 
@@ -59,12 +60,15 @@ class CaddyRouteTable:
             directory.rmdir()
 
     async def list(self) -> Mapping[str, str]:
-        return {name: address for name, (address, _) in self.entries().items()}
+        return {name: route.address for name, route in self.read().items()}
 
-    def entries(self) -> dict[str, tuple[str, str]]:
-        """``{name: (address, owner)}`` of every route; anything else in the directory is
-        ignored (Caddy would not route it either)."""
-        found: dict[str, tuple[str, str]] = {}
+    async def entries(self) -> Mapping[str, Route]:
+        return self.read()
+
+    def read(self) -> dict[str, Route]:
+        """``{name: Route}`` of every route; anything else in the directory is ignored (Caddy
+        would not route it either)."""
+        found: dict[str, Route] = {}
         if not self._dir.is_dir():
             return found
         for directory in sorted(self._dir.iterdir()):
@@ -77,19 +81,8 @@ class CaddyRouteTable:
                 validate_ipv4(address)
             except InvalidInputError:
                 continue
-            found[directory.name] = (address, owner)
+            found[directory.name] = Route(address, owner)
         return found
-
-    async def replace_all(
-        self, routes: Mapping[str, str], owners: Mapping[str, str] | None = None
-    ) -> None:
-        """Exactly these routes, with these owners (none where not given)."""
-        wanted = {validate_workspace_name(n): validate_ipv4(a) for n, a in routes.items()}
-        owned = {n: validate_user_name(o) for n, o in (owners or {}).items() if o and n in wanted}
-        for name in set(self.entries()) - set(wanted):
-            await self.remove(name)
-        for name, address in sorted(wanted.items()):
-            await self.add(name, address, owned.get(name, ""))
 
 
 def _entries(directory: Path) -> list[str]:

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 
 from tidepool.auth.users import validate_user_name
 from tidepool.domain.names import validate_ipv4, validate_workspace_name
+from tidepool.domain.routing import Route
 from tidepool.errors import NotFoundError, ProxyError
 
 
@@ -26,6 +27,7 @@ class InMemoryRouteTable:
     def restart(self) -> None:
         """Lose every route, as a proxy restarted with an empty config would."""
         self.routes.clear()
+        self.owners.clear()
 
     def _check(self) -> None:
         if self.unavailable:
@@ -49,16 +51,16 @@ class InMemoryRouteTable:
         if name not in self.routes:
             raise NotFoundError(f"There is no route for workspace {name!r}.")
         del self.routes[name]
+        self.owners.pop(name, None)
         self.changes += 1
 
     async def list(self) -> Mapping[str, str]:
         self._check()
         return dict(self.routes)
 
-    async def replace_all(self, routes: Mapping[str, str]) -> None:
+    async def entries(self) -> Mapping[str, Route]:
         self._check()
-        self.routes = {validate_workspace_name(n): validate_ipv4(a) for n, a in routes.items()}
-        self.changes += 1
+        return {name: Route(a, self.owners.get(name, "")) for name, a in self.routes.items()}
 
     async def aclose(self) -> None:
         """Nothing to release."""

@@ -1,0 +1,91 @@
+"""``tidepool service start|stop|status|logs``: the platform in the background.
+
+For hosts without systemd (and for the quick start): ``start`` runs ``tidepool serve`` (the
+API, the web app, the worker and Caddy) detached and returns once the API answers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import httpx
+import typer
+
+from tidepool.cli.output import console, fail, friendly_errors
+from tidepool.host.service import BackgroundService
+from tidepool.settings import Settings, get_settings
+
+app = typer.Typer(help="Run the platform (`tidepool serve`) in the background.")
+
+
+def background_service(settings: Settings) -> BackgroundService:
+    return BackgroundService(settings.data_dir, lambda: api_answers(settings))
+
+
+def api_answers(settings: Settings) -> bool:
+    """True when the API answers its health check on its unix socket."""
+    if not settings.api_socket.exists():
+        return False
+    transport = httpx.HTTPTransport(uds=str(settings.api_socket))
+    with (
+        httpx.Client(transport=transport, base_url="http://tidepool", timeout=2) as http,
+        contextlib.suppress(httpx.HTTPError),
+    ):
+        return http.get("/api/health").status_code == 200
+    return False
+
+
+def _urls(settings: Settings) -> str:
+    return f"web app {settings.workspace_base_url}/app/, API {settings.workspace_base_url}/api/"
+
+
+@app.command("start")
+@friendly_errors
+def start() -> None:
+    """Start the platform unless it runs; return once its API answers."""
+    settings = get_settings()
+    service = background_service(settings)
+    with console.status("Starting Tidepool (API, web app, worker, Caddy)..."):
+        started = service.start()
+    console.print(
+        f"Tidepool {'started' if started else 'is already running'} (pid {service.pid()}): "
+        f"{_urls(settings)}"
+    )
+
+
+@app.command("stop")
+@friendly_errors
+def stop() -> None:
+    """Stop the platform and everything it started (Caddy included); workspaces keep
+    running, and their files are never touched."""
+    settings = get_settings()
+    with console.status("Stopping Tidepool..."):
+        stopped = background_service(settings).stop()
+    console.print("Tidepool stopped." if stopped else "Tidepool was not running.")
+
+
+@app.command("status")
+@friendly_errors
+def status() -> None:
+    """Running or not, its pid, its URLs, and the last error if it died. Exits 3 when it
+    is not running (as service managers do)."""
+    settings = get_settings()
+    state = background_service(settings).status()
+    if state.running:
+        console.print(f"Tidepool is running (pid {state.pid}): {_urls(settings)}")
+        return
+    console.print("Tidepool is not running.")
+    if state.last_error:
+        console.print(f"Last error: {state.last_error}", highlight=False, markup=False)
+    raise typer.Exit(3)
+
+
+@app.command("logs")
+@friendly_errors
+def logs(lines: int = typer.Option(50, "--lines", "-n", min=1, help="How many lines.")) -> None:
+    """Print the end of the platform's log."""
+    service = background_service(get_settings())
+    tail = service.log_tail(lines)
+    if not tail:
+        fail(f"No log yet at {service.log_file}.")
+    print("\n".join(tail))

@@ -1,0 +1,143 @@
+"""``tidepool serve`` as a background service where there is no service manager.
+
+Hosts without systemd (containers used as build machines, CI runners, this kind of machine)
+still need the platform to run after the shell that started it is gone. ``start`` launches
+``tidepool serve`` in a session of its own, with its pid in ``DATA_DIR/serve.pid`` and its
+output in ``DATA_DIR/logs/serve.log``, and returns once the API answers; ``stop`` sends
+SIGTERM, which stops Caddy with it; ``status`` tells the truth from the pid file, the process
+table and the log, including why it died. Hosts with systemd keep the unit in
+``docs/deploy.md``; both run the same ``tidepool serve``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from tidepool.errors import TimeoutExpiredError
+
+#: What marks an error line in ``serve``'s log: Python's logging, or the CLI's own message.
+_ERROR_MARKS = (" ERROR ", " CRITICAL ", "error:")
+#: The last line of a traceback: ``package.SomeError: message``.
+_EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Interrupt): ")
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceStatus:
+    running: bool
+    pid: int | None
+    #: The last error the log shows ("" if none): why a dead service died.
+    last_error: str
+
+
+class BackgroundService:
+    """One ``tidepool serve`` per data directory."""
+
+    def __init__(
+        self,
+        data_dir: Path,
+        ready: Callable[[], bool],
+        argv: tuple[str, ...] = (sys.executable, "-m", "tidepool.cli", "serve"),
+    ) -> None:
+        self.pid_file = data_dir / "serve.pid"
+        self.log_file = data_dir / "logs" / "serve.log"
+        #: True once the started service answers (its API's health check).
+        self._ready = ready
+        self._argv = argv
+
+    def pid(self) -> int | None:
+        """The service's pid if it runs: the pid file names a live ``tidepool serve``."""
+        try:
+            pid = int(self.pid_file.read_text().strip())
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().rstrip(b"\0").split(b"\0")
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except (OSError, ValueError):
+            return None
+        if stat.rsplit(")", 1)[1].split()[0] == "Z":
+            return None  # dead, not yet reaped
+        if [part.decode(errors="replace") for part in cmdline[-2:]] != list(self._argv[-2:]):
+            return None  # the pid was reused by something else
+        return pid
+
+    def start(self, timeout: float = 120.0) -> bool:
+        """Start the service unless it runs; wait until it answers. True if it was started.
+
+        ``TimeoutExpiredError`` (with the log's last error) if it died or did not answer.
+        """
+        if self.pid() is not None:
+            return False
+        self.log_file.parent.mkdir(parents=True, exist_ok=True)
+        with self.log_file.open("ab") as log:
+            log.write(f"--- tidepool service start {time.strftime('%Y-%m-%d %H:%M:%S')}\n".encode())
+            log.flush()
+            process = subprocess.Popen(
+                self._argv,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                start_new_session=True,
+            )
+        self.pid_file.write_text(f"{process.pid}\n")
+        deadline = time.monotonic() + timeout
+        while not self._ready():
+            if process.poll() is not None or time.monotonic() > deadline:
+                if process.poll() is None:
+                    process.terminate()
+                raise TimeoutExpiredError(
+                    "tidepool serve did not come up"
+                    + (f": {self.last_error()}" if self.last_error() else "")
+                    + f" (log: {self.log_file})"
+                )
+            time.sleep(0.1)
+        return True
+
+    def stop(self, timeout: float = 60.0) -> bool:
+        """SIGTERM and wait for the clean shutdown (jobs in flight finish, Caddy stops);
+        SIGKILL after ``timeout``. True if it was running."""
+        pid = self.pid()
+        if pid is None:
+            return False
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while self.pid() is not None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if self.pid() is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        self.pid_file.unlink(missing_ok=True)
+        return True
+
+    def status(self) -> ServiceStatus:
+        pid = self.pid()
+        return ServiceStatus(pid is not None, pid, "" if pid is not None else self.last_error())
+
+    def last_error(self) -> str:
+        """The newest error line of the latest run's log ("" if it shows none): a logged
+        error, a CLI error, or the last line of a traceback."""
+        for line in reversed(self.log_tail(400)):
+            if line.startswith("--- tidepool service start"):
+                return ""
+            stripped = line.strip()
+            if any(mark in line for mark in _ERROR_MARKS) or _EXCEPTION_LINE.match(stripped):
+                return stripped
+        return ""
+
+    def log_tail(self, lines: int) -> list[str]:
+        """The log's last ``lines`` lines."""
+        try:
+            with self.log_file.open("rb") as log:
+                log.seek(0, os.SEEK_END)
+                size = log.tell()
+                log.seek(max(0, size - 200 * lines))
+                text = log.read().decode(errors="replace")
+        except FileNotFoundError:
+            return []
+        return text.splitlines()[-lines:]
