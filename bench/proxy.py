@@ -57,8 +57,9 @@ async def configure(process: CaddyProcess, workspaces: int) -> None:
     await wait_until_serving(admin)
     routes = {f"ws{i}": f"127.1.{i // 250}.{i % 250 + 1}" for i in range(workspaces)}
     routes["ws0"] = UPSTREAM
-    owners = dict.fromkeys(routes, USER)
-    await CaddyRouteTable(process.options.routes_dir).replace_all(routes, owners)
+    table = CaddyRouteTable(process.options.routes_dir)
+    for name, address in routes.items():
+        await table.add(name, address, USER)
     await admin.load(config.base_config(process.options))
     await admin.aclose()
 

@@ -1,7 +1,8 @@
 """Cold create and stop→start to IDE-ready through Caddy, beside their floor, split by phase.
 
-Tidepool's path: ``start_instance`` (create, push the workspace env file, start, IPv4),
-code-server healthy, route added, the workbench answering through Caddy on :8080.
+Tidepool's path: the control plane's own steps (``bootstrap.build``): the workspace's row,
+the reconciler's boot (create, push the workspace env file, start, IPv4), then the rest of the
+reconcile (code-server healthy, route added), and the workbench answering through Caddy.
 The floor, measured in the same run on the same image: a raw Incus launch (one REST call with
 ``start: true``) polled to IPv4, plus code-server's own time from a service restart to healthy.
 
@@ -27,10 +28,11 @@ import httpx
 from tidepool import bootstrap
 from tidepool.adapters.incus.client import IncusClient
 from tidepool.adapters.incus.runtime import MANAGED_KEY
+from tidepool.bootstrap import Tidepool
+from tidepool.domain.names import validate_workspace_name
 from tidepool.errors import NotFoundError
-from tidepool.ports import RouteTable, Runtime
+from tidepool.ports import Runtime
 from tidepool.services.ide import wait_for_ide
-from tidepool.services.instances import start_instance
 from tidepool.settings import Settings, get_settings
 
 
@@ -47,32 +49,21 @@ async def until_ok(http: httpx.AsyncClient, url: str, timeout: float = 120) -> N
         await asyncio.sleep(0.05)
 
 
-async def tidepool_cold(
-    settings: Settings, runtime: Runtime, routes: RouteTable, http: httpx.AsyncClient, name: str
-) -> dict[str, float]:
+async def tidepool_up(app: Tidepool, http: httpx.AsyncClient, name: str) -> dict[str, float]:
+    """From the request to the workbench through Caddy, by the control plane's steps."""
     started = time.monotonic()
-    result = await start_instance(runtime, name, bootstrap.instance_defaults(settings))
-    phases = dict(result.phases)
-    await wait_for_ide(http, result.address, timeout=120)
-    phases["ide_healthy"] = time.monotonic() - started
-    await routes.add(name, result.address)
-    await until_ok(http, settings.workspace_url(name))
-    phases["ide_ready_through_caddy"] = time.monotonic() - started
-    return phases
-
-
-async def tidepool_restart(
-    settings: Settings, runtime: Runtime, http: httpx.AsyncClient, name: str
-) -> dict[str, float]:
-    await runtime.stop(name)
-    started = time.monotonic()
-    result = await start_instance(runtime, name, bootstrap.instance_defaults(settings))
+    workspace = await app.by_hand.start(validate_workspace_name(name))
     phases = {"booted": time.monotonic() - started}
-    await wait_for_ide(http, result.address, timeout=120)
-    phases["ide_healthy"] = time.monotonic() - started
-    await until_ok(http, settings.workspace_url(name))
+    await app.reconciler.reconcile(workspace.id)
+    phases["running"] = time.monotonic() - started
+    await until_ok(http, app.settings.workspace_url(name))
     phases["ide_ready_through_caddy"] = time.monotonic() - started
     return phases
+
+
+async def tidepool_restart(app: Tidepool, http: httpx.AsyncClient, name: str) -> dict[str, float]:
+    await app.by_hand.stop(validate_workspace_name(name))
+    return await tidepool_up(app, http, name)
 
 
 async def raw_ipv4(client: IncusClient, runtime: Runtime, name: str) -> None:
@@ -144,28 +135,21 @@ async def main(runs: int) -> dict[str, Any]:
         "tidepool_restart": [],
         "floor_restart": [],
     }
-    async with (
-        bootstrap.opened_runtime(settings) as runtime,
-        bootstrap.opened_route_table(settings) as routes,
-        httpx.AsyncClient() as http,
-    ):
+    async with bootstrap.build(settings) as app, httpx.AsyncClient() as http:
+        runtime = app.runtime
         for _ in range(runs):
             ours, raw = f"bench-{uuid.uuid4().hex[:6]}", f"bench-raw-{uuid.uuid4().hex[:6]}"
             try:
                 # Alternate which goes first so neither always meets a warmer machine.
                 results["floor_cold"].append(await floor_cold(settings, client, runtime, http, raw))
-                results["tidepool_cold"].append(
-                    await tidepool_cold(settings, runtime, routes, http, ours)
-                )
-                results["tidepool_restart"].append(
-                    await tidepool_restart(settings, runtime, http, ours)
-                )
+                results["tidepool_cold"].append(await tidepool_up(app, http, ours))
+                results["tidepool_restart"].append(await tidepool_restart(app, http, ours))
                 results["floor_restart"].append(await floor_restart(client, runtime, http, raw))
             finally:
-                for name in (ours, raw):
-                    with contextlib.suppress(NotFoundError):  # the floor has no route
-                        await routes.remove(name)
-                    await runtime.delete(name)
+                with contextlib.suppress(NotFoundError):
+                    await app.by_hand.delete(validate_workspace_name(ours))
+                with contextlib.suppress(NotFoundError):
+                    await runtime.delete(raw)
     await client.aclose()
     medians = {key: summary(samples) for key, samples in results.items()}
     return {

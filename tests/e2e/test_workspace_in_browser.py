@@ -32,7 +32,7 @@ TEST_FILES = ("marker-*.txt", "from-terminal-*.txt", "after-reload-*.txt", "edit
 async def remove_test_files(ws: Workspace) -> None:
     names = [arg for pattern in TEST_FILES for arg in ("-name", pattern, "-o")][:-1]
     await ws.runtime.exec(
-        ws.name, ["find", HOME, "-maxdepth", "1", "-type", "f", "(", *names, ")", "-delete"]
+        ws.instance, ["find", HOME, "-maxdepth", "1", "-type", "f", "(", *names, ")", "-delete"]
     )
 
 
@@ -56,9 +56,9 @@ async def read_in_container(ws: Workspace, path: str, timeout: float = 30) -> tu
     """(owner, content) of a file inside the workspace, waiting for it to appear."""
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
-        result = await ws.runtime.exec(ws.name, ["stat", "-c", "%U", path])
+        result = await ws.runtime.exec(ws.instance, ["stat", "-c", "%U", path])
         if result.ok:
-            content = await ws.runtime.exec(ws.name, ["cat", path])
+            content = await ws.runtime.exec(ws.instance, ["cat", path])
             return result.stdout.strip(), content.stdout
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"{path} never appeared in the container: {result.stderr}")
@@ -83,7 +83,8 @@ async def test_workbench_explorer_extensions_terminal_and_editor(
     workspace: Workspace, page: Page, artifacts: Path
 ) -> None:
     marker = f"marker-{uuid.uuid4().hex[:8]}.txt"
-    await workspace.runtime.exec(workspace.name, ["sudo", "-u", "dev", "touch", f"{HOME}/{marker}"])
+    touch = ["sudo", "-u", "dev", "touch", f"{HOME}/{marker}"]
+    await workspace.runtime.exec(workspace.instance, touch)
     sockets: list[WebSocket] = []
 
     def opened(socket: WebSocket) -> None:  # Playwright needs a function, not a bound builtin
@@ -131,7 +132,7 @@ async def test_workbench_explorer_extensions_terminal_and_editor(
 
     # A file edited and saved in the editor has that content inside the container.
     await workspace.runtime.exec(
-        workspace.name, ["sudo", "-u", "dev", "sh", "-c", f"echo original > {HOME}/edit-me.txt"]
+        workspace.instance, ["sudo", "-u", "dev", "sh", "-c", f"echo original > {HOME}/edit-me.txt"]
     )
     await run_command(page, "Go to File...")
     palette = page.locator(".quick-input-widget input")

@@ -40,6 +40,11 @@ async def routes(caddy: RunningCaddy) -> AsyncIterator[CaddyRouteTable]:
     await ensure_base_config(admin, caddy.options)
     await admin.aclose()
     table = CaddyRouteTable(caddy.options.routes_dir)
-    await table.replace_all({})
+    await _clear(table)
     yield table
-    await table.replace_all({})
+    await _clear(table)
+
+
+async def _clear(table: CaddyRouteTable) -> None:
+    for name in list(await table.list()):
+        await table.remove(name)

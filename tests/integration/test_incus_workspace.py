@@ -10,13 +10,14 @@ import httpx
 import pytest
 
 from support.cli import tidepool
+from support.instances import launch
 from tidepool import bootstrap
 from tidepool.cli.vm import setup_plan
 from tidepool.errors import NotFoundError
 from tidepool.images.builder import BASE_ALIAS
 from tidepool.ports import InstanceStatus, Runtime
 from tidepool.services.ide import wait_for_ide
-from tidepool.services.instances import setup_instance, start_instance
+from tidepool.services.instances import setup_instance
 from tidepool.settings import get_settings
 
 pytestmark = pytest.mark.incus
@@ -33,7 +34,7 @@ async def scratch_instance(runtime: Runtime, image: str | None = None) -> AsyncI
     name = f"tp-it-{uuid.uuid4().hex[:8]}"
     settings = get_settings()
     try:
-        await start_instance(runtime, name, bootstrap.instance_defaults(settings, image))
+        await launch(runtime, name, settings, image or "")
         yield name
     finally:
         with contextlib.suppress(NotFoundError):

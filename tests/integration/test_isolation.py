@@ -14,11 +14,11 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
+from support.instances import launch
 from tidepool import bootstrap
 from tidepool.errors import NotFoundError
 from tidepool.ports import Runtime
 from tidepool.services.ide import wait_for_ide
-from tidepool.services.instances import start_instance
 from tidepool.settings import get_settings
 
 pytestmark = pytest.mark.incus
@@ -33,11 +33,9 @@ async def pair() -> AsyncIterator[tuple[Runtime, dict[str, str]]]:
             addresses = {}
             async with httpx.AsyncClient() as http:
                 for name in names:
-                    started = await start_instance(
-                        runtime, name, bootstrap.instance_defaults(settings)
-                    )
-                    await wait_for_ide(http, started.address, timeout=120)
-                    addresses[name] = started.address
+                    address = await launch(runtime, name, settings)
+                    await wait_for_ide(http, address, timeout=120)
+                    addresses[name] = address
             yield runtime, addresses
         finally:
             for name in names:

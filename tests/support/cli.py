@@ -10,9 +10,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def tidepool(*argv: str, timeout: float = 1800) -> subprocess.CompletedProcess[str]:
+def tidepool(
+    *argv: str, timeout: float = 1800, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     """``tidepool ARGV...`` from the project's root with this interpreter, on a console wide
-    enough that tables keep a row on one line."""
+    enough that tables keep a row on one line; ``env`` replaces the environment (a private
+    data directory and port, say)."""
     return subprocess.run(
         [sys.executable, "-m", "tidepool.cli", *argv],
         capture_output=True,
@@ -20,5 +23,5 @@ def tidepool(*argv: str, timeout: float = 1800) -> subprocess.CompletedProcess[s
         timeout=timeout,
         check=False,
         cwd=ROOT,
-        env={**os.environ, "COLUMNS": "200"},
+        env={**(os.environ if env is None else env), "COLUMNS": "200"},
     )

@@ -1,6 +1,8 @@
 """Bring up the vertical slice for a test: Tidepool's Caddy on :8080 and a running workspace.
 
-The same steps as ``scripts/up``, through the Python API, with the host's real settings.
+The same steps as the seed's by-hand commands (``vm start``, ``route add``), through the
+application ``bootstrap.build`` wires from the host's real settings: the workspace is an
+ordinary record of the control plane.
 """
 
 from __future__ import annotations
@@ -9,20 +11,18 @@ import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-import httpx
-
 from tidepool import bootstrap
-from tidepool.adapters.caddy.process import CaddyProcess, ensure_base_config, wait_until_serving
+from tidepool.domain.names import InstanceName, validate_workspace_name
 from tidepool.errors import NotFoundError
 from tidepool.ports import RouteTable, Runtime
-from tidepool.services.ide import wait_for_ide
-from tidepool.services.instances import start_instance
 from tidepool.settings import Settings
 
 
 @dataclass
 class Workspace:
     name: str
+    #: The machine behind it, named by the one rule (not after the workspace).
+    instance: InstanceName
     address: str
     url: str
     runtime: Runtime
@@ -30,39 +30,46 @@ class Workspace:
     settings: Settings
 
 
-async def ensure_caddy(settings: Settings) -> CaddyProcess | None:
-    """Tidepool's Caddy, started if it was not running; the process if this call started it."""
-    process = bootstrap.caddy_process(settings)
-    started = process.start()
-    admin = bootstrap.caddy_admin(settings)
+async def ensure_caddy(settings: Settings) -> bool:
+    """Tidepool's Caddy, started if it was not running, with today's config; True if this
+    call started it (so the caller stops it again)."""
+    door = bootstrap.front_door(settings)
     try:
-        await wait_until_serving(admin)
-        await ensure_base_config(admin, bootstrap.caddy_options(settings))
+        return await door.start()
     finally:
-        await admin.aclose()
-    return process if started else None
+        await door.aclose()
+
+
+async def stop_caddy(settings: Settings) -> None:
+    await bootstrap.front_door(settings).stop()
 
 
 @contextlib.asynccontextmanager
 async def running_workspace(settings: Settings, name: str) -> AsyncIterator[Workspace]:
     """A routed workspace with a healthy IDE; deleted afterwards if this call created it."""
-    caddy = await ensure_caddy(settings)
-    runtime = bootstrap.build_runtime(settings)
-    routes = bootstrap.build_route_table(settings)
-    started = await start_instance(runtime, name, bootstrap.instance_defaults(settings))
-    async with httpx.AsyncClient() as http:
-        await wait_for_ide(http, started.address, timeout=120)
-    await routes.add(name, started.address)
-    try:
-        yield Workspace(
-            name, started.address, settings.workspace_url(name), runtime, routes, settings
-        )
-    finally:
-        if started.created:
-            with contextlib.suppress(NotFoundError):
-                await routes.remove(name)
-            await runtime.delete(name)
-        await routes.aclose()
-        await runtime.aclose()
-        if caddy is not None:  # leave the machine as the test found it
-            caddy.stop()
+    started_caddy = await ensure_caddy(settings)
+    workspace_name = validate_workspace_name(name)
+    async with bootstrap.build(settings) as app:
+        try:
+            await app.store.get(workspace_name)
+            created = False
+        except NotFoundError:
+            created = True
+        booted = await app.by_hand.start(workspace_name)
+        assert booted.address, booted
+        await app.by_hand.route(workspace_name, booted.address)
+        try:
+            yield Workspace(
+                name,
+                await app.by_hand.instance_of(workspace_name),
+                booted.address,
+                settings.workspace_url(name),
+                app.runtime,
+                app.routes,
+                settings,
+            )
+        finally:
+            if created:
+                await app.by_hand.delete(workspace_name)
+            if started_caddy:  # leave the machine as the test found it
+                await stop_caddy(settings)
