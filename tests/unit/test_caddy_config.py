@@ -77,7 +77,7 @@ def test_proxy_keeps_websockets_across_reloads_and_disables_upstream_compression
 
 
 def test_unsafe_path_pattern_catches_dot_segments_and_empty_segments() -> None:
-    pattern = re.compile(config._UNSAFE_PATH)
+    pattern = re.compile(config.UNSAFE_PATH)
     for bad in [
         "/workspace/a/../b/",
         "/workspace/a/./",

@@ -1,0 +1,191 @@
+"""Who a request is from: basic auth, ``forward_auth`` sessions, and what the API is told.
+
+Two ways to sign in, chosen by ``auth`` in the settings:
+
+- ``basic``: Caddy checks a user name and bcrypt hash itself (``auth_route``), with a hash
+  cache so bcrypt runs once per credential, not per request;
+- ``forward_auth``: the control plane signs people in and sets the session cookie; Caddy
+  keeps a map of live sessions (``session_routes``) and asks the control plane only about a
+  cookie it does not know yet (``verify_proxy``). The map's entries are addressed by the
+  session's hash (``session_id``), so ending a session never needs its token.
+
+Whatever the way, the API learns the user from ``USER_HEADER`` and that the request came
+through Caddy from ``VIA_HEADER`` (``api_routes``); those names are the contract in
+``tidepool.edge``, which the API imports too.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tidepool.adapters.caddy.config.variables import (
+    JSON,
+    SESSION_USER_PLACEHOLDER,
+    USER_PLACEHOLDER,
+)
+from tidepool.edge import KEY_PREFIX_LENGTH, SESSION_COOKIE, USER_HEADER, VIA_HEADER
+
+AUTH_ID = "tidepool-auth"
+SESSIONS_ID = "tidepool-sessions"
+SESSION_ID_PREFIX = "tidepool-session-"
+SESSION_LOOKUP = "{tidepool.session_user}"
+VERIFY_PATH = "/api/auth/verify"
+#: Take the session cookie out of a ``Cookie`` header: first, then anywhere after another one.
+SESSION_COOKIE_REMOVALS = [
+    {"search_regexp": f"^\\s*{SESSION_COOKIE}=[^;]*(;\\s*)?", "replace": ""},
+    {"search_regexp": f";\\s*{SESSION_COOKIE}=[^;]*", "replace": ""},
+]
+PROTECTED_PATHS = ["/api", "/api/*", "/app", "/app/*", "/workspace", "/workspace/*"]
+
+
+def api_routes(api_socket: Path | None, user: str = USER_PLACEHOLDER) -> list[JSON]:
+    """``/api/*`` and the web app ``/app/*`` to the control plane over its unix socket."""
+    if api_socket is None:
+        return []
+    return [
+        {
+            "match": [{"path": ["/"]}],
+            "handle": [
+                {
+                    "handler": "static_response",
+                    "status_code": 302,
+                    "headers": {"Location": ["/app/"]},
+                }
+            ],
+            "terminal": True,
+        },
+        {
+            "match": [{"path": ["/api", "/api/*", "/app", "/app/*"]}],
+            "handle": [
+                {
+                    "handler": "reverse_proxy",
+                    "upstreams": [{"dial": f"unix/{api_socket}"}],
+                    "flush_interval": -1,
+                    "headers": {"request": {"set": {USER_HEADER: [user], VIA_HEADER: ["caddy"]}}},
+                }
+            ],
+            "terminal": True,
+        },
+    ]
+
+
+def session_routes(api_socket: Path, preview: JSON | None) -> list[JSON]:
+    """Who a request to a workspace is from, with ``forward_auth``; not terminal.
+
+    The cheap path: Caddy's session map turns the session cookie into the user, one exact
+    lookup like the workspace map. Only a cookie Caddy does not know yet (the first request
+    after sign-in or after Caddy restarted), a bearer token, or no credentials at all go to
+    the control plane, which answers with the user (and teaches the map the session) or
+    sends the browser to the sign-in page. ``/api`` and ``/app`` are the control plane's
+    own: it checks credentials there itself.
+    """
+    return [
+        {
+            "match": [
+                {"path": ["/workspace", "/workspace/*"]},
+                *([preview] if preview is not None else []),
+            ],
+            "handle": [
+                {
+                    "handler": "map",
+                    "@id": SESSIONS_ID,
+                    "source": f"{{http.request.cookie.{SESSION_COOKIE}}}",
+                    "destinations": [SESSION_LOOKUP],
+                    "defaults": [""],
+                    "mappings": [],
+                },
+                # One lookup, now, while the cookie is still there.
+                {"handler": "vars", "tidepool_user": SESSION_LOOKUP},
+                {
+                    "handler": "subroute",
+                    "routes": [
+                        {
+                            "match": [{"vars": {SESSION_USER_PLACEHOLDER: [""]}}],
+                            "handle": [verify_proxy(api_socket)],
+                        },
+                    ],
+                },
+                # A workspace never sees the session: a dev server an admin opens must not be
+                # able to log the admin's cookie.
+                {"handler": "headers", "request": {"replace": {"Cookie": SESSION_COOKIE_REMOVALS}}},
+            ],
+        }
+    ]
+
+
+def verify_proxy(api_socket: Path) -> JSON:
+    """Ask the control plane who this is: a 2xx names the user and lets the request go on;
+    anything else (a redirect to sign in, a 401) is the answer the client gets."""
+    return {
+        "handler": "reverse_proxy",
+        "upstreams": [{"dial": f"unix/{api_socket}"}],
+        "rewrite": {"method": "GET", "uri": VERIFY_PATH},
+        "headers": {
+            "request": {
+                "set": {
+                    "X-Forwarded-Method": ["{http.request.method}"],
+                    "X-Forwarded-Uri": ["{http.request.uri}"],
+                    VIA_HEADER: ["caddy"],
+                },
+                "delete": [USER_HEADER],
+            }
+        },
+        "handle_response": [
+            {
+                "match": {"status_code": [2]},
+                "routes": [
+                    {
+                        "handle": [
+                            {
+                                "handler": "vars",
+                                "tidepool_user": f"{{http.reverse_proxy.header.{USER_HEADER}}}",
+                            }
+                        ]
+                    }
+                ],
+            }
+        ],
+    }
+
+
+def session_mapping(key: str, token: str, user: str) -> JSON:
+    """One live session in Caddy's session map, addressed by its hash (never by the token)."""
+    return {"@id": session_id(key), "input": token, "outputs": [user]}
+
+
+def session_id(key: str) -> str:
+    """A session map entry's id: from the session's key (its hash) or the key's prefix."""
+    return f"{SESSION_ID_PREFIX}{key[:KEY_PREFIX_LENGTH]}"
+
+
+def session_key_prefix(entry_id: str) -> str:
+    """The key prefix a session map entry's id carries ("" for anything else)."""
+    prefix = entry_id.removeprefix(SESSION_ID_PREFIX)
+    return prefix if prefix != entry_id else ""
+
+
+def auth_route(users: tuple[tuple[str, str], ...], preview: JSON | None = None) -> JSON:
+    """Basic auth in front of everything but ``/``; ``hash_cache`` keeps bcrypt off the hot path.
+
+    Not terminal: it authenticates, then the routes after it run with ``{http.auth.user.id}``.
+    """
+    return {
+        "match": [
+            {"path": PROTECTED_PATHS},
+            *([preview] if preview is not None else []),
+        ],
+        "handle": [
+            {
+                "handler": "authentication",
+                "@id": AUTH_ID,
+                "providers": {
+                    "http_basic": {
+                        "accounts": [{"username": n, "password": h} for n, h in users],
+                        "hash": {"algorithm": "bcrypt"},
+                        "hash_cache": {},
+                        "realm": "Tidepool",
+                    }
+                },
+            }
+        ],
+    }

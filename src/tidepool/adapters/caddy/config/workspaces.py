@@ -1,0 +1,283 @@
+"""The routes that reach a workspace: its IDE, its forwarded ports and its preview hosts.
+
+Shape, chosen by measurement (docs/benchmarks.md): ONE shared workspace route that finds the
+workspace's instance in the routes directory at request time (``lookup_routes``), and one
+shared reverse proxy that dials ``{address}:{workspace_port}``. Nothing here names a
+workspace, so adding or removing one never changes the config and Caddy never reloads for it.
+
+``/workspace/{name}`` (no slash) redirects to ``/workspace/{name}/``: code-server serves the IDE
+at its root and its links are relative, so the slash matters. The same holds for a forwarded
+port.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from tidepool.adapters.caddy.config.options import DEFAULT_FORWARD_PORTS, CaddyOptions
+from tidepool.adapters.caddy.config.pages import BAD_PATH, UNKNOWN_WORKSPACE, page
+from tidepool.adapters.caddy.config.routefiles import NAME_PATTERN, ROUTE_FILE_PATTERN
+from tidepool.adapters.caddy.config.variables import (
+    JSON,
+    OWNER_PLACEHOLDER,
+    UPSTREAM_PLACEHOLDER,
+    USER_PLACEHOLDER,
+    WORKSPACE_PLACEHOLDER,
+)
+from tidepool.domain.ide import WORKSPACE_PORT
+
+#: Proxied WebSockets (open terminals) outlive a config reload by this long.
+STREAM_CLOSE_DELAY = "24h"
+#: An upstream that does not answer gets a clear page after this, not a hang.
+DIAL_TIMEOUT = "5s"
+#: ``.``/``..`` segments, ``//`` or backslashes: Caddy's path matchers read the cleaned path
+#: while placeholders read the raw one, so ``/workspace/a/../b/`` could otherwise be routed to
+#: one workspace and checked for another. Such paths are refused (400).
+UNSAFE_PATH = r"(^|/)\.\.?(/|$)|//|\\"
+FORWARD_PREFIX = f"/workspace/{WORKSPACE_PLACEHOLDER}/port/{{http.regexp.fwd.1}}"
+
+
+def slash_redirect(location: str) -> JSON:
+    """308 to ``location`` (a path ending in ``/``); 308 keeps the method and body."""
+    return {
+        "handler": "static_response",
+        "status_code": 308,
+        "headers": {"Location": [location]},
+    }
+
+
+def proxy(dial: str) -> JSON:
+    """A reverse proxy tuned for code-server.
+
+    ``compression: false`` stops the upstream from gzipping every response (which halved
+    throughput through the proxy); ``stream_close_delay`` keeps open terminals' WebSockets
+    alive when Caddy reloads its config; ``flush_interval: -1`` streams responses as they come.
+    """
+    return {
+        "handler": "reverse_proxy",
+        "upstreams": [{"dial": dial}],
+        # The user's credentials stay at the door: a workspace never sees them (the session
+        # cookie is taken out in ``session_routes``).
+        "headers": {"request": {"delete": ["Authorization"]}},
+        "transport": {"protocol": "http", "compression": False, "dial_timeout": DIAL_TIMEOUT},
+        "flush_interval": -1,
+        "stream_close_delay": STREAM_CLOSE_DELAY,
+    }
+
+
+def port_routes(forward_ports: tuple[int, ...]) -> list[JSON]:
+    """``/workspace/{name}/port/{port}/...`` to ``{address}:{port}``, for allowed ports only.
+
+    Runs inside the workspace route, after the name was looked up; the path is already known
+    to be free of dot segments.
+    """
+    ports = "|".join(str(p) for p in forward_ports)
+    prefix = "^/workspace/[^/]+/port/"
+    return [
+        {
+            "match": [{"path_regexp": {"name": "fwd", "pattern": f"{prefix}({ports})$"}}],
+            "handle": [slash_redirect(f"{FORWARD_PREFIX}/")],
+            "terminal": True,
+        },
+        {
+            "match": [{"path_regexp": {"name": "fwd", "pattern": f"{prefix}({ports})/"}}],
+            "handle": [
+                {
+                    "handler": "rewrite",
+                    "strip_path_prefix": FORWARD_PREFIX,
+                },
+                proxy(f"{UPSTREAM_PLACEHOLDER}:{{http.regexp.fwd.1}}"),
+            ],
+            "terminal": True,
+        },
+        {
+            "match": [{"path_regexp": {"pattern": f"{prefix}"}}],
+            "handle": [
+                page(
+                    404,
+                    "Port not forwarded",
+                    "Only ports " + ", ".join(str(p) for p in forward_ports) + " of a workspace "
+                    "are reachable, at <code>/workspace/NAME/port/PORT/</code>.",
+                )
+            ],
+            "terminal": True,
+        },
+    ]
+
+
+def ownership_route(admins: tuple[str, ...], user: str = USER_PLACEHOLDER) -> JSON:
+    """Someone else's workspace answers exactly like a missing one: names do not leak."""
+    return {
+        "match": [
+            {
+                "not": [
+                    {"vars": {OWNER_PLACEHOLDER: [user]}},
+                    {"vars": {user: list(admins)}},
+                ]
+            }
+        ],
+        "handle": [UNKNOWN_WORKSPACE],
+        "terminal": True,
+    }
+
+
+def access_routes(admins: tuple[str, ...] | None, user: str = USER_PLACEHOLDER) -> list[JSON]:
+    """An unknown workspace (and, with sign-in on, someone else's) gets the 404 page."""
+    return [
+        {
+            "match": [{"vars": {UPSTREAM_PLACEHOLDER: [""]}}],
+            "handle": [UNKNOWN_WORKSPACE],
+            "terminal": True,
+        },
+        *([ownership_route(admins, user)] if admins is not None else []),
+    ]
+
+
+def lookup_routes(routes_dir: Path, preview: JSON | None) -> list[JSON]:
+    """Find the workspace a request is for, by path or by preview host, then look it up.
+
+    Not terminal: they only set variables. The routes directory is read only for a request
+    that names a workspace, so requests for ``/api`` or ``/app`` never pay for it; the name
+    is a slug by then (``NAME_PATTERN``), so it cannot leave the directory.
+    """
+    found = [
+        {
+            "match": [{"path_regexp": {"name": "ws", "pattern": f"^/workspace/({NAME_PATTERN})/"}}],
+            "handle": [{"handler": "vars", "tidepool_ws": "{http.regexp.ws.1}"}],
+        }
+    ]
+    if preview is not None:
+        found.append(
+            {
+                "match": [preview],
+                "handle": [
+                    {
+                        "handler": "vars",
+                        "tidepool_ws": "{http.regexp.pv.2}",
+                        "tidepool_port": "{http.regexp.pv.1}",
+                    }
+                ],
+            }
+        )
+    route_file = {
+        "file": {"root": str(routes_dir), "try_files": [f"/{WORKSPACE_PLACEHOLDER}/*"]},
+    }
+    found.append(
+        {
+            "match": [{"not": [{"vars": {WORKSPACE_PLACEHOLDER: [""]}}]}],
+            "handle": [
+                {
+                    "handler": "subroute",
+                    "routes": [
+                        {
+                            "match": [route_file],
+                            "handle": [
+                                {
+                                    "handler": "vars",
+                                    "tidepool_route": "{http.matchers.file.relative}",
+                                }
+                            ],
+                        },
+                        {
+                            "match": [
+                                {
+                                    "vars_regexp": {
+                                        "{http.vars.tidepool_route}": {
+                                            "name": "route",
+                                            "pattern": ROUTE_FILE_PATTERN,
+                                        }
+                                    }
+                                }
+                            ],
+                            "handle": [
+                                {
+                                    "handler": "vars",
+                                    "tidepool_upstream": "{http.regexp.route.1}",
+                                    "tidepool_owner": "{http.regexp.route.2}",
+                                }
+                            ],
+                        },
+                    ],
+                }
+            ],
+        }
+    )
+    return found
+
+
+def preview_matcher(options: CaddyOptions) -> JSON | None:
+    """``{port}--{name}.{preview_domain}`` (with any port after it), or None when off."""
+    if not options.preview_domain:
+        return None
+    ports = "|".join(str(p) for p in options.forward_ports)
+    domain = re.escape(options.preview_domain)
+    pattern = f"^({ports})--({NAME_PATTERN})\\.{domain}(:[0-9]+)?$"
+    return {"header_regexp": {"Host": {"name": "pv", "pattern": pattern}}}
+
+
+def preview_route(
+    matcher: JSON, admins: tuple[str, ...] | None, user: str = USER_PLACEHOLDER
+) -> JSON:
+    """A preview host goes straight to the port, path untouched."""
+    return {
+        "match": [matcher],
+        "handle": [
+            {
+                "handler": "subroute",
+                "routes": [
+                    *access_routes(admins, user),
+                    {"handle": [proxy(f"{UPSTREAM_PLACEHOLDER}:{{http.vars.tidepool_port}}")]},
+                ],
+            }
+        ],
+        "terminal": True,
+    }
+
+
+def workspace_routes(
+    workspace_port: int = WORKSPACE_PORT,
+    forward_ports: tuple[int, ...] = DEFAULT_FORWARD_PORTS,
+    admins: tuple[str, ...] | None = None,
+    user: str = USER_PLACEHOLDER,
+) -> list[JSON]:
+    """The routes that serve ``/workspace/...`` (after ``lookup_routes``)."""
+    return [
+        {
+            "match": [
+                {
+                    "path": ["/workspace/*"],
+                    "vars_regexp": {"{http.request.uri.path}": {"pattern": UNSAFE_PATH}},
+                }
+            ],
+            "handle": [BAD_PATH],
+            "terminal": True,
+        },
+        {
+            "match": [{"path_regexp": {"name": "ws", "pattern": f"^/workspace/({NAME_PATTERN})$"}}],
+            "handle": [slash_redirect("/workspace/{http.regexp.ws.1}/")],
+            "terminal": True,
+        },
+        {
+            "match": [{"path_regexp": {"name": "ws", "pattern": f"^/workspace/({NAME_PATTERN})/"}}],
+            "handle": [
+                {
+                    "handler": "subroute",
+                    "routes": [
+                        *access_routes(admins, user),
+                        *port_routes(forward_ports),
+                        {
+                            "handle": [
+                                {
+                                    "handler": "rewrite",
+                                    "strip_path_prefix": f"/workspace/{WORKSPACE_PLACEHOLDER}",
+                                },
+                                proxy(f"{UPSTREAM_PLACEHOLDER}:{workspace_port}"),
+                            ]
+                        },
+                    ],
+                },
+            ],
+            "terminal": True,
+        },
+    ]
