@@ -16,7 +16,9 @@ from tidepool.adapters.caddy import config
 from tidepool.adapters.caddy.admin import CaddyAdmin
 from tidepool.adapters.caddy.process import ensure_base_config, wait_until_serving
 from tidepool.adapters.caddy.routes import CaddyRouteTable
+from tidepool.domain.routing import Route, RoutePlan
 from tidepool.errors import InvalidInputError, NotFoundError
+from tidepool.services.routing import apply_route_plan
 
 pytestmark = pytest.mark.caddy
 
@@ -100,9 +102,15 @@ async def test_bad_names_and_addresses_never_reach_caddy(routes: CaddyRouteTable
     assert await routes.list() == {}
 
 
-async def test_replace_all_sets_exactly_the_given_routes(routes: CaddyRouteTable) -> None:
+async def test_an_applied_route_plan_leaves_exactly_the_planned_routes(
+    routes: CaddyRouteTable,
+) -> None:
     await routes.add("old", "127.0.0.20")
-    await routes.replace_all({"a": "127.0.0.21", "b": "127.0.0.22"})
+    await routes.add("b", "127.0.0.29")
+    plan = RoutePlan(
+        add={"a": Route("127.0.0.21")}, change={"b": Route("127.0.0.22")}, remove=("old",)
+    )
+    await apply_route_plan(routes, plan)
     assert await routes.list() == {"a": "127.0.0.21", "b": "127.0.0.22"}
 
 
@@ -121,7 +129,7 @@ async def test_an_open_websocket_survives_other_workspaces_route_changes(
                 await routes.remove(f"other-{i}")
                 await socket.send(f"during-{i}")
                 assert await asyncio.wait_for(socket.recv(), 5) == f"127.0.0.11:during-{i}"
-            await routes.replace_all({"alpha": "127.0.0.11", "gamma": "127.0.0.30"})
+            await apply_route_plan(routes, RoutePlan(add={"gamma": Route("127.0.0.30")}))
             await socket.send("after")
             assert await asyncio.wait_for(socket.recv(), 5) == "127.0.0.11:after"
 
@@ -201,5 +209,5 @@ async def test_an_older_configs_map_routes_are_carried_into_the_routes_directory
         assert await routes.list() == {}
 
         assert await ensure_base_config(admin, caddy.options) is True
-        assert routes.entries() == {"alpha": ("127.0.0.11", "ann")}
+        assert await routes.entries() == {"alpha": Route("127.0.0.11", "ann")}
         await admin.aclose()
