@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from urllib.parse import urljoin
 
 import httpx
 import pytest
@@ -47,6 +48,38 @@ async def test_the_bare_path_redirects_to_the_trailing_slash(
         response = await http.get("/workspace/alpha")
     assert response.status_code == 308
     assert response.headers["location"] == "/workspace/alpha/"
+
+
+@pytest.mark.parametrize(
+    ("path", "lands_on"),
+    [
+        ("/workspace/alpha", "/workspace/alpha/"),
+        (
+            "/workspace/alpha?folder=/home/dev/project",
+            "/workspace/alpha/?folder=/home/dev/project",
+        ),
+        (
+            "/workspace/alpha?folder=%2Fhome%2Fdev%2Fmy%20project&ew=true",
+            "/workspace/alpha/?folder=%2Fhome%2Fdev%2Fmy%20project&ew=true",
+        ),
+        ("/workspace/alpha/port/8081?tab=2", "/workspace/alpha/port/8081/?tab=2"),
+    ],
+)
+async def test_a_deep_link_keeps_its_query_across_the_slash_redirect(
+    caddy: RunningCaddy, routes: CaddyRouteTable, path: str, lands_on: str
+) -> None:
+    """``/workspace/NAME?folder=...`` opens that folder: the redirect must not drop the query.
+
+    The Location is resolved against the request's URL as a browser does (RFC 3986), so the
+    test holds whether Caddy answers with a relative or an absolute reference.
+    """
+    await routes.add("alpha", "127.0.0.11")
+    url = caddy.base_url + path
+    async with httpx.AsyncClient() as http:
+        response = await http.get(url)
+    assert response.request.url.raw_path.decode() == path, "sent byte for byte"
+    assert response.status_code == 308
+    assert urljoin(url, response.headers["location"]) == caddy.base_url + lands_on
 
 
 async def test_an_unknown_workspace_gets_a_clear_html_404(

@@ -122,3 +122,13 @@ def test_an_upstream_that_does_not_answer_gets_a_page_not_a_hang() -> None:
     server = _server(cfg)
     assert server["errors"]["routes"][-1]["handle"][0]["body"].count("Nothing answered") == 1
     assert all(p["transport"]["dial_timeout"] for p in _proxies(cfg))
+
+
+def test_the_slash_redirects_keep_the_query() -> None:
+    """A deep link (``/workspace/NAME?folder=...``) must survive the redirect to the slash."""
+    query = "{http.request.uri.prefixed_query}"  # "?" and the query, or nothing without one
+    redirects = [o for o in _objects(config.base_config(OPTIONS)) if o.get("status_code") == 308]
+    assert sorted(r["headers"]["Location"][0] for r in redirects) == [
+        "/workspace/{http.regexp.ws.1}/" + query,
+        "/workspace/{http.vars.tidepool_ws}/port/{http.regexp.fwd.1}/" + query,
+    ]

@@ -28,8 +28,9 @@ from tidepool.adapters.caddy.config.workspaces import (
 
 SERVER_NAME = "tidepool"
 #: Bumped whenever the config's shape changes: a Caddy that resumes an older shape (from its
-#: autosave) gets the new one, with its routes carried over.
-CONFIG_VERSION = 5
+#: autosave) gets the new one, with its routes carried over. 6: the slash redirects keep the
+#: query.
+CONFIG_VERSION = 6
 CONFIG_ID = f"tidepool-config-v{CONFIG_VERSION}"
 
 

@@ -5,9 +5,9 @@ workspace's instance in the routes directory at request time (``lookup_routes``)
 shared reverse proxy that dials ``{address}:{workspace_port}``. Nothing here names a
 workspace, so adding or removing one never changes the config and Caddy never reloads for it.
 
-``/workspace/{name}`` (no slash) redirects to ``/workspace/{name}/``: code-server serves the IDE
-at its root and its links are relative, so the slash matters. The same holds for a forwarded
-port.
+``/workspace/{name}`` (no slash) redirects to ``/workspace/{name}/``, keeping the query (a deep
+link such as ``?folder=/home/dev/project`` must survive it): code-server serves the IDE at its
+root and its links are relative, so the slash matters. The same holds for a forwarded port.
 """
 
 from __future__ import annotations
@@ -35,15 +35,21 @@ DIAL_TIMEOUT = "5s"
 #: while placeholders read the raw one, so ``/workspace/a/../b/`` could otherwise be routed to
 #: one workspace and checked for another. Such paths are refused (400).
 UNSAFE_PATH = r"(^|/)\.\.?(/|$)|//|\\"
+#: ``?`` and the query when the request has one, else nothing: a redirect keeps the query.
+QUERY = "{http.request.uri.prefixed_query}"
 FORWARD_PREFIX = f"/workspace/{WORKSPACE_PLACEHOLDER}/port/{{http.regexp.fwd.1}}"
 
 
 def slash_redirect(location: str) -> JSON:
-    """308 to ``location`` (a path ending in ``/``); 308 keeps the method and body."""
+    """308 to ``location`` (a path ending in ``/``) with the request's query kept.
+
+    308 keeps the method and body; the query is appended as it came (already encoded), so a
+    deep link lands where it pointed.
+    """
     return {
         "handler": "static_response",
         "status_code": 308,
-        "headers": {"Location": [location]},
+        "headers": {"Location": [f"{location}{QUERY}"]},
     }
 
 
