@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import boto3
@@ -56,6 +57,24 @@ async def test_from_settings_uses_the_sqs_settings(
         assert job.receipt
     finally:
         await queue.aclose()
+
+
+def test_from_settings_needs_only_the_three_sqs_fields() -> None:
+    """The adapter reads plain values: any object with the SQS fields will do, not only
+    ``Settings`` (the adapter never imports the settings)."""
+
+    @dataclass(frozen=True)
+    class Plain:
+        sqs_queue_url: str = "http://127.0.0.1:9/000000000000/jobs.fifo"
+        sqs_endpoint_url: str = "http://127.0.0.1:9"
+        sqs_region: str = REGION
+
+    queue = SqsJobQueue.from_settings(Plain())
+    assert (queue.queue_url, queue.endpoint_url, queue.region) == (
+        Plain.sqs_queue_url,
+        Plain.sqs_endpoint_url,
+        REGION,
+    )
 
 
 @pytest.mark.parametrize(

@@ -43,7 +43,7 @@ import math
 import threading
 import uuid
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import boto3
 from botocore import exceptions as boto_errors
@@ -59,8 +59,6 @@ from tidepool.ports import Job
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
-
-    from tidepool.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +90,23 @@ def decode_job(body: str) -> tuple[str, int]:
 def whole_seconds(seconds: float) -> int:
     """SQS takes whole seconds: round up (a lease never ends early), clamp to SQS's range."""
     return max(0, min(MAX_VISIBILITY_SECONDS, math.ceil(seconds)))
+
+
+class SqsSettings(Protocol):
+    """The settings ``from_settings`` reads, and nothing else.
+
+    A protocol rather than ``tidepool.settings.Settings``: an adapter takes plain values and
+    never imports the settings (``lint-imports`` checks it); ``Settings`` fits as it is.
+    """
+
+    @property
+    def sqs_queue_url(self) -> str: ...
+
+    @property
+    def sqs_endpoint_url(self) -> str: ...
+
+    @property
+    def sqs_region(self) -> str: ...
 
 
 class SqsJobQueue:
@@ -138,7 +153,7 @@ class SqsJobQueue:
         self._lock = threading.Lock()
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> SqsJobQueue:
+    def from_settings(cls, settings: SqsSettings) -> SqsJobQueue:
         """The queue that ``TIDEPOOL_SQS_QUEUE_URL``, ``_ENDPOINT_URL`` and ``_REGION`` name."""
         return cls(
             settings.sqs_queue_url,
