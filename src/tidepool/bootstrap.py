@@ -216,6 +216,7 @@ async def build(
     routes: RouteTable | None = None,
     store: tuple[WorkspaceStore, JobQueue] | None = None,
     door: FrontDoor | None = None,
+    http: httpx.AsyncClient | None = None,
     clock: Callable[[], float] = time.monotonic,
 ) -> AsyncIterator[Tidepool]:
     """The whole application from ``settings``; any part may be given instead (a fake, a
@@ -234,5 +235,6 @@ async def build(
         if door is None:
             door = front_door(settings)
             stack.push_async_callback(door.aclose)
-        http = await stack.enter_async_context(httpx.AsyncClient())
+        if http is None:
+            http = await stack.enter_async_context(httpx.AsyncClient())
         yield Tidepool(settings, store[0], store[1], runtime, routes, door, http, clock)
