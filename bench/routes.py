@@ -68,7 +68,8 @@ async def bench_files(process: CaddyProcess, size: int, repeat: int) -> dict[str
     admin = CaddyAdmin.over_unix_socket(process.options.admin_socket)
     await ensure_base_config(admin, process.options)
     table = CaddyRouteTable(process.options.routes_dir)
-    await table.replace_all({f"ws{i}": _address(i) for i in range(size)})
+    for i in range(size):
+        await table.add(f"ws{i}", _address(i))
     adds, removes = [], []
     for _ in range(repeat):
         started = time.perf_counter()

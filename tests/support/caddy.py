@@ -55,7 +55,9 @@ async def configured_caddy(
     owners: dict[str, str] | None = None,
 ) -> AsyncIterator[CaddyAdmin]:
     """A Caddy of its own running Tidepool's config for ``options`` with these routes."""
-    await CaddyRouteTable(options.routes_dir).replace_all(routes, owners)
+    table = CaddyRouteTable(options.routes_dir)
+    for name, address in routes.items():
+        await table.add(name, address, (owners or {}).get(name, ""))
     process = CaddyProcess(options, directory)
     process.start()
     admin = CaddyAdmin.over_unix_socket(options.admin_socket)

@@ -1,5 +1,6 @@
 """The Caddy config is pure data: check its shape and the rules it encodes."""
 
+import json
 import re
 from pathlib import Path
 
@@ -90,12 +91,20 @@ def test_unsafe_path_pattern_catches_dot_segments_and_empty_segments() -> None:
         assert not pattern.search(good), good
 
 
-def test_name_pattern_matches_the_domain_rule() -> None:
-    pattern = re.compile(f"^{config.NAME_PATTERN}$")
-    assert pattern.match("my-ws-1")
-    assert not pattern.match("My")
-    assert not pattern.match("ws-")
-    assert not pattern.match("x" * 64)
+def test_the_one_name_rule_is_the_string_caddy_and_the_api_schema_are_given() -> None:
+    from tidepool.api.schemas import WorkspaceCreate
+    from tidepool.domain.names import NAME_PATTERN
+
+    options = config.CaddyOptions(admin_socket=Path("/x.sock"), storage_dir=Path("/x"))
+    caddy = json.dumps(config.base_config(options))
+    assert json.dumps(NAME_PATTERN)[1:-1] in caddy
+    schema = WorkspaceCreate.model_json_schema()["properties"]["name"]
+    assert schema["pattern"] == f"^{NAME_PATTERN}$"
+    pattern = re.compile(schema["pattern"])
+    for good in ("my-ws-1", "a", "x" * 63):
+        assert pattern.match(good), good
+    for bad in ("My", "ws-", "x" * 64, "1a", "a_b"):
+        assert not pattern.match(bad), bad
 
 
 def test_unknown_workspace_page_is_html() -> None:

@@ -11,6 +11,7 @@ from fastapi import Depends, HTTPException, Request, status
 
 from tidepool.auth.authenticator import Authenticator
 from tidepool.auth.sessions import CSRF_HEADER, SessionCache
+from tidepool.domain.identity import HOST, LOCAL_OWNER, Identity
 from tidepool.edge import SESSION_COOKIE, USER_HEADER, VIA_HEADER
 from tidepool.ports import WorkspaceStore
 from tidepool.services.workspaces import WorkspaceService
@@ -53,23 +54,6 @@ async def get_control_plane(request: Request) -> ControlPlane:
 
 Plane = Annotated[ControlPlane, Depends(get_control_plane)]
 
-#: The owner of everything when authentication is off, and the host's own identity.
-LOCAL_OWNER = "local"
-
-
-@dataclass(frozen=True, slots=True)
-class Identity:
-    """Who a request is from, as Caddy vouched for it."""
-
-    name: str
-    admin: bool
-    #: The CSRF token of the browser session the request came with ("" otherwise).
-    csrf_token: str = ""
-
-    def may_see(self, owner: str) -> bool:
-        return self.admin or owner == self.name
-
-
 async def get_identity(request: Request, plane: Plane) -> Identity:
     """Caddy always sets ``X-Tidepool-User`` (replacing anything a client sent); a request
     without it came straight through the API's unix socket, which only root on the host can
@@ -79,9 +63,9 @@ async def get_identity(request: Request, plane: Plane) -> Identity:
         return checked_identity(request, plane, plane.authenticator)
     header = request.headers.get(USER_HEADER)
     if header is None:
-        return Identity(LOCAL_OWNER, admin=True)
+        return HOST
     if not plane.auth:
-        return Identity(LOCAL_OWNER, admin=True)
+        return HOST
     if not header:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "Sign in required.")
     return Identity(header, admin=header in plane.admins())

@@ -8,14 +8,14 @@ from typing import Any
 import pydantic_core
 from pydantic import BaseModel, ConfigDict, Field
 
-from tidepool.domain.names import MAX_NAME_LENGTH
+from tidepool.domain.names import MAX_NAME_LENGTH, NAME_PATTERN
 from tidepool.domain.workspace import Desired, Status, Workspace
 from tidepool.ports import Page
 
 NAME_FIELD = Field(
     min_length=1,
     max_length=MAX_NAME_LENGTH,
-    pattern=r"^[a-z]([a-z0-9-]*[a-z0-9])?$",
+    pattern=f"^{NAME_PATTERN}$",  # the one rule, the very string Caddy's config is given
     description="A DNS-safe slug: a lowercase letter first, then lowercase letters, digits "
     "and hyphens, not ending with a hyphen.",
     examples=["my-workspace"],

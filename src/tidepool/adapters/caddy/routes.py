@@ -17,9 +17,9 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from tidepool.adapters.caddy import config
-from tidepool.auth.users import validate_user_name
 from tidepool.domain.names import validate_ipv4, validate_workspace_name
 from tidepool.domain.routing import Route
+from tidepool.domain.users import validate_user_name
 from tidepool.errors import InvalidInputError, NotFoundError
 
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from tidepool.auth.users import validate_user_name
 from tidepool.domain.names import validate_ipv4, validate_workspace_name
 from tidepool.domain.routing import Route
+from tidepool.domain.users import validate_user_name
 from tidepool.errors import NotFoundError, ProxyError
 
 

@@ -14,9 +14,10 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query, Response, status
 from fastapi.responses import StreamingResponse
 
-from tidepool.api.deps import Identity, Me, Plane
+from tidepool.api.deps import Me, Plane
 from tidepool.api.schemas import WorkspaceCreate, WorkspacePublic, WorkspacesPublic
 from tidepool.api.sse import all_events_stream, event_stream
+from tidepool.domain.identity import Identity
 from tidepool.domain.workspace import Action, Status, Workspace
 from tidepool.errors import NotFoundError
 from tidepool.ports import WorkspaceStore

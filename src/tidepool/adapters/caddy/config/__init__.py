@@ -40,7 +40,6 @@ from tidepool.adapters.caddy.config.pages import (
 )
 from tidepool.adapters.caddy.config.routefiles import (
     LEGACY_MAP_ID,
-    NAME_PATTERN,
     ROUTE_FILE_PATTERN,
     owners_from_mappings,
     parse_route_file_name,
@@ -98,7 +97,6 @@ __all__ = [
     "FORWARD_PREFIX",
     "JSON",
     "LEGACY_MAP_ID",
-    "NAME_PATTERN",
     "NOT_FOUND",
     "OWNER_PLACEHOLDER",
     "PROTECTED_PATHS",

@@ -13,10 +13,9 @@ read such a map back once, so an upgrade carries its workspaces over.
 from __future__ import annotations
 
 from tidepool.adapters.caddy.config.variables import JSON
+from tidepool.domain.names import NAME_PATTERN
 from tidepool.domain.users import USER_NAME
 
-#: A workspace name as Caddy's regular expressions match it (the domain's slug rule).
-NAME_PATTERN = "[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?"
 #: A route file's path under the routes directory: ``/{name}/{address}@{owner}``.
 ROUTE_FILE_PATTERN = f"^/{NAME_PATTERN}/([0-9.]+)@((?:{USER_NAME.pattern})?)$"
 #: Configs up to version 4 routed through a ``map`` handler with this id (carried over once).

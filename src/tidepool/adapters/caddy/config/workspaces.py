@@ -17,7 +17,7 @@ from pathlib import Path
 
 from tidepool.adapters.caddy.config.options import DEFAULT_FORWARD_PORTS, CaddyOptions
 from tidepool.adapters.caddy.config.pages import BAD_PATH, UNKNOWN_WORKSPACE, page
-from tidepool.adapters.caddy.config.routefiles import NAME_PATTERN, ROUTE_FILE_PATTERN
+from tidepool.adapters.caddy.config.routefiles import ROUTE_FILE_PATTERN
 from tidepool.adapters.caddy.config.variables import (
     JSON,
     OWNER_PLACEHOLDER,
@@ -26,6 +26,7 @@ from tidepool.adapters.caddy.config.variables import (
     WORKSPACE_PLACEHOLDER,
 )
 from tidepool.domain.ide import WORKSPACE_PORT
+from tidepool.domain.names import NAME_PATTERN
 
 #: Proxied WebSockets (open terminals) outlive a config reload by this long.
 STREAM_CLOSE_DELAY = "24h"
