@@ -1,13 +1,15 @@
 # Tidepool's Alpine workspace image for Tart (macOS on Apple silicon), built by Packer.
 #
-#   packer init images/alpine-workspace.pkr.hcl
-#   packer build -var alpine_iso="$PWD/alpine-virt-3.23.0-aarch64.iso" images/alpine-workspace.pkr.hcl
+#   tidepool image build --runtime tart --alpine-iso alpine-virt-3.23.0-aarch64.iso
 #
-# The result is a local Tart VM named "tidepool-alpine" (see `tart list`), the image that
-# TartRuntime clones for each workspace. The Tart builder boots the Alpine ISO, types the
-# install over VNC (setup-alpine with the answer file below), powers off, boots the installed
-# disk and provisions it over SSH with the same script as every other Tidepool image
-# (scripts/workspace-setup.sh, through scripts/alpine-setup.sh). docs/macos.md walks through it.
+# which runs `packer init` and `packer build` with every variable below that has no default:
+# the ISO, and the public key of the pair TartRuntime reaches the VM with (made for you in
+# Tidepool's data directory). The result is a local Tart VM named "tidepool-alpine" (see
+# `tart list`), the image that TartRuntime clones for each workspace. The Tart builder boots
+# the Alpine ISO, types the install over VNC (setup-alpine with the answer file below), powers
+# off, boots the installed disk and provisions it over SSH with the same script as every other
+# Tidepool image (scripts/workspace-setup.sh, through scripts/alpine-setup.sh). docs/macos.md
+# walks through it, and through running Packer by hand.
 
 packer {
   required_plugins {
@@ -42,13 +44,16 @@ variable "build_password" {
   type        = string
   default     = "tidepool-build"
   sensitive   = true
-  description = "Root's password while Packer provisions over SSH; locked at the end of the build."
+  description = "Root's password while Packer provisions over SSH; removed at the end of the build."
 }
 
 variable "ssh_authorized_key" {
   type        = string
-  default     = ""
-  description = "A public key for root, for TartRuntime's SSH fallback (the image has no Tart guest agent)."
+  description = "The public key root trusts: the image has no Tart guest agent, so TartRuntime runs commands over SSH with its half of this pair."
+  validation {
+    condition     = can(regex("^(ssh-ed25519|ecdsa-sha2-nistp(256|384|521)|ssh-rsa) [A-Za-z0-9+/=]+", var.ssh_authorized_key))
+    error_message = "The ssh_authorized_key value must be one OpenSSH public key line, such as the contents of a .pub file."
+  }
 }
 
 variable "code_server_install" {
@@ -157,15 +162,18 @@ build {
     ]
   }
 
-  # Close the build's way in: no root password, no root password login; a key if one is given.
+  # Close the build's way in: root keeps only the key (no password, no password login).
+  # The password becomes "*", not locked with `passwd -l`: Alpine's sshd has no PAM and refuses
+  # every login, keys included, to an account whose password starts with "!" (locked).
   # Alpine has no `shutdown`, which the builder calls to stop the VM: give it one.
   provisioner "shell" {
     environment_vars = ["SSH_AUTHORIZED_KEY=${var.ssh_authorized_key}"]
     inline = [
       "set -eu",
-      "if [ -n \"$SSH_AUTHORIZED_KEY\" ]; then install -d -m 700 /root/.ssh && printf '%s\\n' \"$SSH_AUTHORIZED_KEY\" >> /root/.ssh/authorized_keys; fi",
+      "install -d -m 700 /root/.ssh && printf '%s\\n' \"$SSH_AUTHORIZED_KEY\" > /root/.ssh/authorized_keys",
+      "chmod 600 /root/.ssh/authorized_keys",
       "sed -i '/^PermitRootLogin yes$/d' /etc/ssh/sshd_config",
-      "passwd -l root",
+      "usermod -p '*' root",
       "command -v shutdown >/dev/null || printf '#!/bin/sh\\nexec poweroff\\n' > /usr/local/sbin/shutdown",
       "chmod 755 /usr/local/sbin/shutdown 2>/dev/null || true",
       "rm -rf /tmp/tidepool",

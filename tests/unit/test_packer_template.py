@@ -120,3 +120,17 @@ def test_its_defaults_match_the_rest_of_tidepool(template: dict[str, Any]) -> No
     assert unquote(variables["node_major"]["default"]) == str(images.NODE_MAJOR)
     used = set(re.findall(r"\bvar\.(\w+)", TEMPLATE.read_text()))
     assert used <= set(variables), f"undeclared variables: {sorted(used - set(variables))}"
+
+
+def test_the_key_tidepool_execs_with_is_required_and_kept_usable(template: dict[str, Any]) -> None:
+    """The image has no Tart guest agent: without root's key Tidepool cannot exec into it, so
+    the key has no default, and root is never locked (Alpine's sshd, built without PAM, then
+    refuses every login to root, keys included)."""
+    variables = labelled(template["variable"])
+    assert "default" not in variables["ssh_authorized_key"]
+    assert "default" not in variables["alpine_iso"]
+    closing = [body for kind, body in provisioners(template) if "inline" in body][-1]
+    lines = [unquote(line) for line in closing["inline"]]
+    assert any("/root/.ssh/authorized_keys" in line for line in lines)
+    assert not any("passwd -l" in line for line in lines)
+    assert "usermod -p '*' root" in lines

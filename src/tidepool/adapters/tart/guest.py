@@ -5,7 +5,9 @@ it has no options for a user or an environment, so both are applied inside the g
 wrapping the command: ``sudo -n -u #UID -- env K=V... argv`` (``sudo`` is in every Tidepool
 image and in Cirrus Labs' images). The agent runs commands as root.
 
-Images without the agent (Tidepool's Alpine image, vanilla images) answer over SSH instead.
+Images without the agent (Tidepool's Alpine image, vanilla images) answer over SSH instead,
+with the key that Tidepool's image build put in the Alpine image (``keys.py``) unless the
+settings name another.
 SSH hands the remote side one string that its shell splits, so each argument is quoted with
 ``shlex.quote``: the argv stays an argv, nothing is interpreted. Over SSH a command meant for
 root goes through ``sudo -n`` unless the SSH user is root.
@@ -71,12 +73,14 @@ class GuestRunner:
         ssh_cli: TartCLI | None,
         address_of: Callable[[str], Awaitable[str]],
         known_hosts_of: Callable[[str], Path],
+        default_identity: Path | None = None,
     ) -> None:
         self._tart = tart
         self._ssh = ssh
         self._ssh_cli = ssh_cli
         self._address_of = address_of
         self._known_hosts_of = known_hosts_of
+        self._default_identity = default_identity
 
     async def run(
         self, vm: str, command: Sequence[str], *, timeout: float, stdin: bytes | None = None
@@ -127,15 +131,33 @@ class GuestRunner:
         ]
         if self._ssh.identity is not None:
             options += ["-o", "IdentitiesOnly=yes", "-i", str(self._ssh.identity)]
+        elif self._default_identity is not None and self._default_identity.exists():
+            # The key Tidepool's image build gave the image (``keys.py``), offered first; ssh
+            # still tries the user's own keys after it, for images built by hand.
+            options += ["-i", str(self._default_identity)]
         args = [*options, "-l", self._ssh.user, address, "--", " ".join(quote(a) for a in remote)]
         result = await self._ssh_cli.run(args, timeout=timeout, stdin=stdin or b"")
         if result.exit_code == 255:  # ssh's own failure: no connection, refused key...
             raise RuntimeOperationError(
                 f"Cannot run {command[0]!r} in {vm!r}: the guest agent did not answer (Tart "
                 f"says: {agent.message}) and neither did SSH to {self._ssh.user}@{address} "
-                f"(ssh says: {result.message})."
+                f"(ssh says: {result.message}).{self._key_hint()}"
             )
         return _exec_result(result)
+
+    def _key_hint(self) -> str:
+        """What to do when SSH refused us, if the key the image should trust is ours."""
+        if self._ssh is None or self._ssh.identity is not None or self._default_identity is None:
+            return ""
+        if not self._default_identity.exists():
+            return (
+                f" Tidepool's key {self._default_identity} does not exist: build the image with "
+                "`tidepool image build --runtime tart`, which makes the key and puts it in."
+            )
+        return (
+            f" If the image was built before {self._default_identity} was made, rebuild it: "
+            "`tidepool image build --runtime tart --force`."
+        )
 
 
 def _exec_result(result: CommandResult) -> ExecResult:

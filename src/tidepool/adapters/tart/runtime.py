@@ -9,7 +9,8 @@ prefix is how ``list()`` tells Tidepool's VMs from the user's own and from image
 - start: ``tart run --no-graphics VM`` in the background, detached, its output appended to
   ``{state_dir}/{VM}/tart-run.log``; Tidepool waits until ``tart get`` says ``running`` and
   quotes the log if ``tart run`` dies instead;
-- ``tart ip VM --wait N``; ``tart exec VM ...`` (SSH for images without the guest agent);
+- ``tart ip VM --wait N``; ``tart exec VM ...`` (SSH for images without the guest agent, with
+  the key in ``{state_dir}/id_ed25519`` that the image build put in the image);
 - ``tart stop VM --timeout N``; ``tart delete VM``.
 
 Apple's Virtualization.framework runs at most two VMs at once on a Mac; ``start`` counts the
@@ -36,6 +37,7 @@ from pathlib import Path
 
 from tidepool.adapters.tart.cli import CommandResult, TartCLI, error_for
 from tidepool.adapters.tart.guest import GuestRunner, SSHSettings, wrap_command
+from tidepool.adapters.tart.keys import key_path
 from tidepool.adapters.tart.parse import TartVM, TartVMInfo, parse_get, parse_ip, parse_list
 from tidepool.domain.environment import WORKSPACE_ENV_PATH, render_env_file
 from tidepool.domain.names import validate_workspace_name
@@ -104,6 +106,7 @@ class TartRuntime:
             ssh_cli=TartCLI(ssh.executable, extra_env=extra_env) if ssh else None,
             address_of=lambda vm: self._ip(vm, wait=min(30.0, self._boot_timeout)),
             known_hosts_of=lambda vm: self._vm_dir(vm) / "known_hosts",
+            default_identity=self.ssh_key_path,
         )
         self._locks: dict[str, asyncio.Lock] = {}
         self._start_lock: asyncio.Lock | None = None
@@ -249,6 +252,15 @@ class TartRuntime:
             return validate_workspace_name(vm[len(self._prefix) :])
         except InvalidInputError:
             return None
+
+    @property
+    def ssh_key_path(self) -> Path:
+        """The private key this runtime reaches agent-less VMs with (see ``keys.py``).
+
+        ``tidepool image build --runtime tart`` makes the pair here and puts its public half
+        in the Alpine image, so the image and the runtime agree on the key by construction.
+        """
+        return key_path(self._state_dir)
 
     def run_log(self, workspace: str) -> Path:
         """Where ``tart run``'s output for ``workspace`` is captured."""
