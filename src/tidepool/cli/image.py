@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
-import platform
-import shutil
-import subprocess
 import time
+from pathlib import Path
 
 import typer
 
 from tidepool import bootstrap
 from tidepool.cli.output import console, fail, friendly_errors, run_async
+from tidepool.images import tart
 from tidepool.images.builder import BuildResult, build_image
-from tidepool.images.bundle import npm_registry
-from tidepool.images.inputs import PROVISIONING_SCRIPT
 from tidepool.settings import get_settings
 
 app = typer.Typer(help="Build and inspect workspace images.")
+ALPINE_ISO_OPTION = typer.Option(
+    None,
+    "--alpine-iso",
+    help="tart: Alpine's aarch64 'virt' ISO to install from (default: the tart_alpine_iso "
+    "setting).",
+)
 
 
 @app.command("build")
@@ -27,10 +30,16 @@ def image_build(
     runtime: str = typer.Option(
         "incus", "--runtime", help="incus: the Debian image; tart: the Alpine image via Packer."
     ),
+    alpine_iso: Path | None = ALPINE_ISO_OPTION,
 ) -> None:
     """Build the workspace image: for Incus here, or for Tart with Packer on a Mac."""
     if runtime == "tart":
-        build_tart_image()
+        if base:
+            fail(
+                "--base builds the Incus image without code-server; the Tart image has no such "
+                "variant."
+            )
+        build_tart(force=force, alpine_iso=alpine_iso)
         return
     if runtime != "incus":
         fail(f"Unknown runtime {runtime!r}; use incus or tart.")
@@ -61,20 +70,30 @@ def image_build(
     )
 
 
-PACKER_TEMPLATE = PROVISIONING_SCRIPT.parents[1] / "alpine-workspace.pkr.hcl"
+def build_tart(*, force: bool, alpine_iso: Path | None) -> None:
+    """Build ``tidepool-alpine`` with Packer (a Mac with Tart only), with the ISO and the key
+    of the Tart runtime that ``bootstrap`` builds from these settings."""
+    tart.check_tools()  # before anything else: off a Mac there is nothing to build with
+    settings = get_settings()
 
+    async def runtime_key() -> Path:
+        tart_settings = settings.model_copy(update={"runtime": "tart"})
+        async with bootstrap.opened_runtime(tart_settings) as runtime:
+            return tart.ssh_key_of(runtime)
 
-def build_tart_image() -> None:
-    """``packer init`` and ``packer build`` of the Alpine template (a Mac with Tart only)."""
-    if platform.system() != "Darwin":
-        fail("Tart images are built on a Mac (Apple silicon) with Packer; see docs/macos.md.")
-    if shutil.which("packer") is None or shutil.which("tart") is None:
-        fail("Packer and Tart are needed: brew install packer cirruslabs/cli/tart")
-    registry = npm_registry()
-    for argv in (
-        ["packer", "init", str(PACKER_TEMPLATE)],
-        ["packer", "build", "-var", f"npm_registry={registry}", str(PACKER_TEMPLATE)],
-    ):
-        if subprocess.run(argv, check=False).returncode != 0:
-            fail(f"{' '.join(argv[:2])} failed; see its output above.")
-    console.print("Built the Tart image [bold]tidepool-alpine[/] (see `tart list`).")
+    result = tart.build_tart_image(
+        run_async(runtime_key()),
+        iso=alpine_iso or settings.tart_alpine_iso,
+        force=force,
+        report=console.log,
+    )
+    if not result.built:
+        console.print(
+            f"Up to date: Tart has [bold]{result.name}[/] (rebuild with --force). "
+            f"It trusts the key {result.key}."
+        )
+        return
+    console.print(
+        f"Built the Tart image [bold]{result.name}[/] in {result.seconds:.0f}s (see `tart list`); "
+        f"Tidepool reaches its VMs over SSH with {result.key}."
+    )
