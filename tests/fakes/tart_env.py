@@ -3,12 +3,16 @@
 The fake (``tests/fakes/tart``) keeps its VMs in a JSON file; this module writes the images it
 starts with, reads the file back for assertions, and builds runtimes pointed at it. The fake
 also answers as ``ssh`` when called through a symlink of that name, for the fallback path.
+``install_commands`` puts ``tart``, ``ssh`` and the fake ``packer`` (``tests/fakes/packer``,
+which builds images into the same state) in one directory, for a ``PATH`` like a Mac's.
 """
 
 from __future__ import annotations
 
 import json
+import shlex
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +20,7 @@ from tidepool.adapters.tart.guest import SSHSettings
 from tidepool.adapters.tart.runtime import TartRuntime
 
 FAKE_TART = Path(__file__).with_name("tart")
+FAKE_PACKER = Path(__file__).with_name("packer")
 
 
 class FakeTart:
@@ -33,6 +38,28 @@ class FakeTart:
     @property
     def env(self) -> dict[str, str]:
         return {"FAKE_TART_STATE": str(self.state_path)}
+
+    @property
+    def packer_env(self) -> dict[str, str]:
+        """Where the fake ``packer init`` installs plugins (never ``~/.config/packer``)."""
+        return {"PACKER_PLUGIN_PATH": str(self.root / "packer-plugins")}
+
+    def install_commands(self) -> Path:
+        """``tart``, ``ssh`` and ``packer`` in one directory; returns it, to go first on PATH.
+
+        ``packer`` is a wrapper that runs the fake with this interpreter: it needs python-hcl2,
+        which the system's ``python3`` may not have.
+        """
+        bin_dir = self.ssh.parent
+        tart = bin_dir / "tart"
+        if not tart.exists():
+            tart.symlink_to(FAKE_TART)
+        packer = bin_dir / "packer"
+        packer.write_text(
+            f'#!/bin/sh\nexec {shlex.quote(sys.executable)} {shlex.quote(str(FAKE_PACKER))} "$@"\n'
+        )
+        packer.chmod(0o755)
+        return bin_dir
 
     def read(self) -> dict[str, Any]:
         state: dict[str, Any] = json.loads(self.state_path.read_text())
