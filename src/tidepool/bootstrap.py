@@ -31,7 +31,7 @@ from tidepool.auth.ratelimit import SignInLimiter
 from tidepool.auth.sessions import SessionStore
 from tidepool.auth.tokens import TokenStore
 from tidepool.auth.users import UserFile
-from tidepool.domain.identity import LOCAL_OWNER
+from tidepool.domain.identity import HOST
 from tidepool.errors import InvalidInputError
 from tidepool.ports import FrontDoor, JobQueue, RouteTable, Runtime, WorkspaceStore
 from tidepool.services.by_hand import ByHand
@@ -182,14 +182,7 @@ class Tidepool:
         self.workspaces = WorkspaceService(
             self.store, default_image=settings.image_alias, instance_prefix=settings.instance_prefix
         )
-        self.by_hand = ByHand(
-            self.workspaces,
-            self.reconciler,
-            self.store,
-            self.runtime,
-            self.routes,
-            owner=LOCAL_OWNER,
-        )
+        self.by_hand = ByHand(self.workspaces, self.reconciler, self.runtime, self.routes, who=HOST)
         self.supervisor = FrontDoorSupervisor(self.front_door, self.store, self.routes)
 
     def worker(self, queue: JobQueue | None = None) -> Worker:

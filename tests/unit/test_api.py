@@ -14,10 +14,15 @@ from tidepool.api.app import create_app
 from tidepool.api.deps import ControlPlane
 from tidepool.api.routers.workspaces import PageKey, RenderedPages
 from tidepool.api.schemas import WorkspacePublic, WorkspacesPublic
+from tidepool.domain.identity import Identity
 from tidepool.domain.workspace import Desired, Status, Workspace
 from tidepool.ports import Page, WorkspaceStore
 from tidepool.services.workspaces import WorkspaceService
 from tidepool.store.memory import memory_store
+
+
+def user(name: str) -> Identity:
+    return Identity(name, admin=False)
 
 
 @pytest.fixture
@@ -221,7 +226,7 @@ async def test_the_live_feed_carries_only_what_the_user_may_see(store: Workspace
     from tidepool.api.sse import all_events_stream
 
     service = WorkspaceService(store, default_image="img")
-    await service.create("before", owner="bob")  # history: not replayed, the list has it
+    await service.create("before", who=user("bob"))  # history: not replayed, the list has it
 
     async def visible(workspace_id: str) -> str | None:
         workspace = await store.get_by_id(workspace_id)
@@ -229,8 +234,8 @@ async def test_the_live_feed_carries_only_what_the_user_may_see(store: Workspace
 
     stream = all_events_stream(store, visible, 0, poll=0.01)
     assert await anext(stream) == "retry: 1000\n\n"
-    await service.create("anns", owner="ann")
-    await service.create("bobs", owner="bob")
+    await service.create("anns", who=user("ann"))
+    await service.create("bobs", who=user("bob"))
     event = json.loads((await anext(stream)).split("data: ", 1)[1])
     assert (event["name"], event["value"]) == ("bobs", "pending")
     await stream.aclose()

@@ -18,6 +18,7 @@ from tidepool.adapters.fakes.front_door import FakeFrontDoor
 from tidepool.adapters.fakes.routes import InMemoryRouteTable
 from tidepool.adapters.fakes.runtime import InMemoryRuntime
 from tidepool.bootstrap import Tidepool
+from tidepool.domain.identity import Identity
 from tidepool.domain.names import WorkspaceName, is_instance_name
 from tidepool.domain.routing import Route
 from tidepool.domain.workspace import Status
@@ -27,6 +28,11 @@ from tidepool.services.resync import resync
 from tidepool.services.workspaces import instance_name
 from tidepool.settings import Settings
 from tidepool.store.memory import memory_store
+
+
+def user(name: str) -> Identity:
+    return Identity(name, admin=False)
+
 
 IMAGE = "tidepool-workspace"
 ALICE = WorkspaceName("alice")
@@ -133,7 +139,7 @@ class CreatesDuringList(InMemoryRuntime):
     async def list(self) -> Sequence[InstanceState]:
         if self._app:
             app = self._app.pop()
-            created = await app.workspaces.create("bravo", owner="bob")
+            created = await app.workspaces.create("bravo", who=user("bob"))
             await self.create(InstanceSpec(name=instance_name(created), image=IMAGE))
         return await super().list()
 

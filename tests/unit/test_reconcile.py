@@ -11,6 +11,7 @@ import pytest
 
 from tidepool.adapters.fakes.routes import InMemoryRouteTable
 from tidepool.adapters.fakes.runtime import InMemoryRuntime
+from tidepool.domain.identity import HOST, Identity
 from tidepool.domain.workspace import Action, Status
 from tidepool.errors import ConflictError, NotFoundError
 from tidepool.ports import InstanceStatus, JobQueue, WorkspaceStore
@@ -19,6 +20,11 @@ from tidepool.services.resync import resync
 from tidepool.services.worker import Worker, WorkerSettings
 from tidepool.services.workspaces import WorkspaceService, instance_name
 from tidepool.store.memory import memory_store
+
+
+def user(name: str) -> Identity:
+    return Identity(name, admin=False)
+
 
 IMAGE = "tidepool-workspace"
 
@@ -78,10 +84,10 @@ async def plane() -> AsyncIterator[Plane]:
 
 
 async def test_create_converges_to_running_with_a_live_route(plane: Plane) -> None:
-    created = await plane.service.create("dev1", owner="ann")
+    created = await plane.service.create("dev1", who=user("ann"))
     assert created.status is Status.PENDING
     await plane.drain()
-    workspace = await plane.service.get("dev1")
+    workspace = await plane.service.get("dev1", who=HOST)
     assert workspace.status is Status.RUNNING
     assert plane.routes.routes == {"dev1": workspace.address}
     instance = plane.runtime.instances[instance_name(workspace)]
@@ -96,9 +102,9 @@ async def test_create_converges_to_running_with_a_live_route(plane: Plane) -> No
 async def test_running_means_the_ide_answers_and_the_route_is_live() -> None:
     unhealthy = httpx.AsyncClient(transport=httpx.MockTransport(lambda r: httpx.Response(503)))
     plane = build(http=unhealthy, max_attempts=2)
-    await plane.service.create("sick", owner="ann")
+    await plane.service.create("sick", who=user("ann"))
     await plane.drain()
-    workspace = await plane.service.get("sick")
+    workspace = await plane.service.get("sick", who=HOST)
     assert workspace.status is Status.FAILED
     assert "not healthy" in workspace.error and "2 attempts" in workspace.error
     assert plane.routes.routes == {}
@@ -106,77 +112,77 @@ async def test_running_means_the_ide_answers_and_the_route_is_live() -> None:
 
 async def test_a_slow_runtime_still_converges() -> None:
     plane = build(InMemoryRuntime(images=[IMAGE], delay=0.02))
-    await plane.service.create("slow", owner="ann")
+    await plane.service.create("slow", who=user("ann"))
     await plane.drain()
-    assert (await plane.service.get("slow")).status is Status.RUNNING
+    assert (await plane.service.get("slow", who=HOST)).status is Status.RUNNING
 
 
 async def test_a_permanent_failure_is_recorded_and_start_again_recovers() -> None:
     plane = build(InMemoryRuntime(images=[IMAGE], fail_on="start", fail_times=1))
-    await plane.service.create("flaky", owner="ann")
+    await plane.service.create("flaky", who=user("ann"))
     await plane.drain()
-    failed = await plane.service.get("flaky")
+    failed = await plane.service.get("flaky", who=HOST)
     assert failed.status is Status.FAILED
     assert "Injected failure at 'start'" in failed.error
-    await plane.service.request("flaky", Action.START)
+    await plane.service.request("flaky", Action.START, who=HOST)
     await plane.drain()
-    assert (await plane.service.get("flaky")).status is Status.RUNNING
+    assert (await plane.service.get("flaky", who=HOST)).status is Status.RUNNING
     assert len(plane.runtime.instances) == 1, "the retry reused the instance"
 
 
 async def test_a_missing_image_fails_with_a_clear_message(plane: Plane) -> None:
-    await plane.service.create("noimg", owner="ann", image="nope")
+    await plane.service.create("noimg", who=user("ann"), image="nope")
     await plane.drain()
-    failed = await plane.service.get("noimg")
+    failed = await plane.service.get("noimg", who=HOST)
     assert failed.status is Status.FAILED
     assert "nope" in failed.error
 
 
 async def test_a_transient_proxy_outage_is_retried(plane: Plane) -> None:
     plane.routes.unavailable = True
-    await plane.service.create("later", owner="ann")
+    await plane.service.create("later", who=user("ann"))
     assert await plane.worker.run_once()
-    assert (await plane.service.get("later")).status is Status.STARTING
+    assert (await plane.service.get("later", who=HOST)).status is Status.STARTING
     plane.routes.unavailable = False
     await plane.drain()
-    assert (await plane.service.get("later")).status is Status.RUNNING
+    assert (await plane.service.get("later", who=HOST)).status is Status.RUNNING
 
 
 async def test_stop_then_start_then_delete_and_the_name_is_free_again(plane: Plane) -> None:
-    await plane.service.create("cycle", owner="ann")
+    await plane.service.create("cycle", who=user("ann"))
     await plane.drain()
-    await plane.service.request("cycle", Action.STOP)
+    await plane.service.request("cycle", Action.STOP, who=HOST)
     await plane.drain()
-    stopped = await plane.service.get("cycle")
+    stopped = await plane.service.get("cycle", who=HOST)
     assert stopped.status is Status.STOPPED and plane.routes.routes == {}
-    await plane.service.request("cycle", Action.START)
+    await plane.service.request("cycle", Action.START, who=HOST)
     await plane.drain()
-    assert (await plane.service.get("cycle")).status is Status.RUNNING
-    await plane.service.request("cycle", Action.DELETE)
-    await plane.service.request("cycle", Action.DELETE)  # harmless
+    assert (await plane.service.get("cycle", who=HOST)).status is Status.RUNNING
+    await plane.service.request("cycle", Action.DELETE, who=HOST)
+    await plane.service.request("cycle", Action.DELETE, who=HOST)  # harmless
     await plane.drain()
     with pytest.raises(NotFoundError):
-        await plane.service.get("cycle")
+        await plane.service.get("cycle", who=HOST)
     assert plane.runtime.instances == {} and plane.routes.routes == {}
-    again = await plane.service.create("cycle", owner="ann")
+    again = await plane.service.create("cycle", who=user("ann"))
     assert again.status is Status.PENDING
 
 
 async def test_an_action_the_status_forbids_is_a_conflict_naming_both(plane: Plane) -> None:
-    await plane.service.create("busy", owner="ann")
+    await plane.service.create("busy", who=user("ann"))
     await plane.drain()
     with pytest.raises(ConflictError, match=r"start.*running"):
-        await plane.service.request("busy", Action.START)
+        await plane.service.request("busy", Action.START, who=HOST)
     with pytest.raises(ConflictError):
-        await plane.service.create("busy", owner="bob")
+        await plane.service.create("busy", who=user("bob"))
 
 
 async def test_concurrent_actions_are_serialized_and_neither_is_lost(plane: Plane) -> None:
-    await plane.service.create("race", owner="ann")
+    await plane.service.create("race", who=user("ann"))
     await plane.drain()
     await asyncio.gather(
-        plane.service.request("race", Action.STOP),
-        plane.service.request("race", Action.DELETE),
+        plane.service.request("race", Action.STOP, who=HOST),
+        plane.service.request("race", Action.DELETE, who=HOST),
     )
     workspace = await plane.store.get("race")
     assert workspace.desired.value == "deleted"
@@ -188,9 +194,9 @@ async def test_resync_repairs_a_restarted_proxy_and_reports_a_vanished_instance(
     plane: Plane,
 ) -> None:
     for name in ("one", "two"):
-        await plane.service.create(name, owner="ann")
+        await plane.service.create(name, who=user("ann"))
     await plane.drain()
-    two = await plane.service.get("two")
+    two = await plane.service.get("two", who=HOST)
     plane.routes.restart()  # the proxy forgot everything
     del plane.runtime.instances[instance_name(two)]  # an instance deleted behind our back
     await plane.routes.add("ghost", "10.9.9.9")
@@ -199,7 +205,7 @@ async def test_resync_repairs_a_restarted_proxy_and_reports_a_vanished_instance(
     assert report.vanished == ["two"]
     assert report.orphan_routes_removed == ["ghost"]
     assert set(plane.routes.routes) == {"one"}
-    assert (await plane.service.get("two")).status is Status.FAILED
+    assert (await plane.service.get("two", who=HOST)).status is Status.FAILED
 
 
 async def test_resync_removes_orphan_instances_and_leaves_hand_made_ones(plane: Plane) -> None:
@@ -213,11 +219,11 @@ async def test_resync_removes_orphan_instances_and_leaves_hand_made_ones(plane: 
 
 
 async def test_an_instance_stopped_behind_our_back_is_started_again(plane: Plane) -> None:
-    await plane.service.create("nap", owner="ann")
+    await plane.service.create("nap", who=user("ann"))
     await plane.drain()
-    workspace = await plane.service.get("nap")
+    workspace = await plane.service.get("nap", who=HOST)
     plane.runtime.crash(instance_name(workspace))
     report = await resync(plane.store, plane.runtime, plane.routes)
     assert report.requeued == ["nap"]
     await plane.drain()
-    assert (await plane.service.get("nap")).status is Status.RUNNING
+    assert (await plane.service.get("nap", who=HOST)).status is Status.RUNNING

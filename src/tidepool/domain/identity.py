@@ -26,6 +26,11 @@ class Identity:
         """Admins see every workspace; everyone else only their own."""
         return self.admin or owner == self.name
 
+    @property
+    def owner_filter(self) -> str | None:
+        """The owner a list is limited to by ``may_see``: None (everyone's) for an admin."""
+        return None if self.admin else self.name
+
 
 #: The host acting on its own behalf (root on the host: the socket, the by-hand commands).
 HOST = Identity(LOCAL_OWNER, admin=True)

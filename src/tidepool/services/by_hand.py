@@ -19,10 +19,11 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from tidepool.domain.identity import Identity
 from tidepool.domain.names import InstanceName, WorkspaceName
 from tidepool.domain.workspace import DESIRED_FOR, Action, Workspace
 from tidepool.errors import ConflictError, InvalidInputError, NotFoundError, StaleWriteError
-from tidepool.ports import RouteTable, Runtime, WorkspaceStore
+from tidepool.ports import RouteTable, Runtime
 from tidepool.services.reconcile import Reconciler
 from tidepool.services.workspaces import WorkspaceService, instance_name
 
@@ -43,19 +44,17 @@ class ByHand:
         self,
         workspaces: WorkspaceService,
         reconciler: Reconciler,
-        store: WorkspaceStore,
         runtime: Runtime,
         routes: RouteTable,
         *,
-        owner: str,
+        who: Identity,
     ) -> None:
         self._workspaces = workspaces
         self._reconciler = reconciler
-        self._store = store
         self._runtime = runtime
         self._routes = routes
-        #: Who owns the workspaces these commands make: the host's own identity.
-        self._owner = owner
+        #: Who the commands act as: the host itself (root, who may reach the database).
+        self._who = who
 
     async def instance_of(self, name: WorkspaceName) -> InstanceName:
         """The instance behind ``name``; ``NotFoundError`` naming the way to make one."""
@@ -64,7 +63,7 @@ class ByHand:
     async def start(self, name: WorkspaceName, image: str | None = None) -> Workspace:
         """``vm start``: the workspace exists and is meant to run; its instance runs and has
         an address (the IDE and the route are ``route add``'s, or the worker's)."""
-        workspace = await self._workspaces.ensure_running(name, owner=self._owner, image=image)
+        workspace = await self._workspaces.ensure_running(name, who=self._who, image=image)
         return await self._until_settled(lambda: self._reconciler.boot(workspace.id))
 
     async def route(self, name: WorkspaceName, address: str) -> tuple[Workspace, bool]:
@@ -78,7 +77,7 @@ class ByHand:
                 f"`tidepool route add -n {name} -i {state.ipv4}`."
             )
         before = (await self._routes.entries()).get(name)
-        workspace = await self._workspaces.ensure_running(name, owner=workspace.owner)
+        workspace = await self._workspaces.ensure_running(name, who=self._who)
         workspace = await self._until_settled(lambda: self._reconciler.reconcile(workspace.id))
         after = (await self._routes.entries()).get(name)
         return workspace, after != before
@@ -109,12 +108,12 @@ class ByHand:
     async def _act(self, name: WorkspaceName, action: Action) -> Workspace:
         workspace = await self._workspace(name)
         if workspace.desired is not DESIRED_FOR[action] or not workspace.settled:
-            workspace = await self._workspaces.request(name, action)
+            workspace = await self._workspaces.request(name, action, who=self._who)
         return await self._until_settled(lambda: self._reconciler.reconcile(workspace.id))
 
     async def _workspace(self, name: WorkspaceName) -> Workspace:
         try:
-            return await self._store.get(name)
+            return await self._workspaces.get(name, who=self._who)
         except NotFoundError:
             raise NotFoundError(
                 f"There is no workspace {name!r}; `tidepool vm start -n {name}` or "

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import replace
 
+from tidepool.domain.identity import Identity
 from tidepool.domain.names import (
     InstanceName,
     WorkspaceName,
@@ -25,6 +26,11 @@ CONFLICT_RETRIES = 5
 
 
 class WorkspaceService:
+    """The use cases, each decided for an ``Identity``: who may see and act on what is
+    decided here, once, for the API, the web app, the CLI over the socket and the by-hand
+    commands. Someone else's workspace answers exactly as a missing one, so names don't leak.
+    """
+
     def __init__(
         self, store: WorkspaceStore, *, default_image: str, instance_prefix: str = "ws"
     ) -> None:
@@ -32,49 +38,65 @@ class WorkspaceService:
         self._default_image = default_image
         self._instance_prefix = instance_prefix
 
-    async def create(self, name: str, *, owner: str, image: str | None = None) -> Workspace:
-        """A new workspace, ``pending``, with its first reconcile job enqueued."""
+    async def create(self, name: str, *, who: Identity, image: str | None = None) -> Workspace:
+        """A new workspace of ``who``'s, ``pending``, with its first reconcile job enqueued."""
         name = validate_workspace_name(name)
-        workspace = Workspace(name=name, owner=owner, image=image or self._default_image)
+        workspace = Workspace(name=name, owner=who.name, image=image or self._default_image)
         instance = instance_name_for(self._instance_prefix, workspace.id)
         workspace = replace(workspace, runtime_state={"instance": instance})
         return await self._store.add(workspace)
 
     async def ensure_running(
-        self, name: WorkspaceName, *, owner: str, image: str | None = None
+        self, name: WorkspaceName, *, who: Identity, image: str | None = None
     ) -> Workspace:
         """The workspace ``name``, meant to run: created if there is none, asked to start if
         it is stopped or failed, returned as it is if it already runs or is on its way."""
         try:
-            current = await self._store.get(name)
+            current = await self.get(name, who=who)
         except NotFoundError:
-            return await self.create(name, owner=owner, image=image)
+            return await self.create(name, who=who, image=image)
         if current.desired is Desired.RUNNING and current.status is not Status.FAILED:
             return current
-        return await self.request(name, Action.START)
+        return await self.request(name, Action.START, who=who)
 
-    async def get(self, name: str) -> Workspace:
-        return await self._store.get(validate_workspace_name(name))
+    async def get(self, name: str, *, who: Identity) -> Workspace:
+        """The workspace if ``who`` may see it, else ``NotFoundError`` (the store's words)."""
+        name = validate_workspace_name(name)
+        workspace = await self._store.get(name)
+        if not who.may_see(workspace.owner):
+            raise NotFoundError(f"No workspace named {name!r}.")
+        return workspace
+
+    async def name_if_visible(self, workspace_id: str, *, who: Identity) -> str | None:
+        """The workspace's name if it exists and ``who`` may see it (for event feeds)."""
+        try:
+            workspace = await self._store.get_by_id(workspace_id)
+        except NotFoundError:
+            return None
+        return workspace.name if who.may_see(workspace.owner) else None
 
     async def list(
         self,
         *,
+        who: Identity,
         status: Status | None = None,
-        owner: str | None = None,
         limit: int = 50,
         offset: int = 0,
     ) -> Page:
-        return await self._store.list(status=status, owner=owner, limit=limit, offset=offset)
+        """The workspaces ``who`` may see."""
+        return await self._store.list(
+            status=status, owner=who.owner_filter, limit=limit, offset=offset
+        )
 
-    async def request(self, name: str, action: Action) -> Workspace:
-        """Record that the user wants ``action``; serialized against concurrent writes.
+    async def request(self, name: str, action: Action, *, who: Identity) -> Workspace:
+        """Record that ``who`` wants ``action``; serialized against concurrent writes.
 
         Two concurrent actions on one workspace both land, one after the other: the loser of
         the optimistic-concurrency race re-reads and applies its action to the new state.
         """
         name = validate_workspace_name(name)
         for _ in range(CONFLICT_RETRIES):
-            current = await self._store.get(name)
+            current = await self.get(name, who=who)
             wanted = current.request(action)
             if wanted is current:
                 return current

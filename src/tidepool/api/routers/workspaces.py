@@ -18,8 +18,7 @@ from tidepool.api.deps import Me, Plane
 from tidepool.api.schemas import WorkspaceCreate, WorkspacePublic, WorkspacesPublic
 from tidepool.api.sse import all_events_stream, event_stream
 from tidepool.domain.identity import Identity
-from tidepool.domain.workspace import Action, Status, Workspace
-from tidepool.errors import NotFoundError
+from tidepool.domain.workspace import Action, Status
 from tidepool.ports import WorkspaceStore
 
 router = APIRouter(prefix="/workspaces", tags=["workspaces"])
@@ -76,7 +75,7 @@ async def create_workspace(
     body: WorkspaceCreate, plane: Plane, me: Me, response: Response
 ) -> WorkspacePublic:
     """Create a workspace; it starts in ``pending`` and the worker brings it up."""
-    workspace = await plane.workspaces.create(body.name, owner=me.name, image=body.image)
+    workspace = await plane.workspaces.create(body.name, who=me, image=body.image)
     response.headers["Location"] = f"/api/workspaces/{workspace.name}"
     return WorkspacePublic.of(workspace, plane.public_url)
 
@@ -89,14 +88,13 @@ async def list_workspaces(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> Response:
-    owner = None if me.admin else me.name
-    key: PageKey = (status_filter, owner, limit, offset, plane.public_url)
+    key: PageKey = (status_filter, me.owner_filter, limit, offset, plane.public_url)
     pages = rendered_pages(plane.store)
     marker = await plane.store.change_marker()  # before the read: see RenderedPages
     body = pages.get(key, marker)
     if body is None:
         page = await plane.workspaces.list(
-            status=status_filter, owner=owner, limit=limit, offset=offset
+            who=me, status=status_filter, limit=limit, offset=offset
         )
         body = WorkspacesPublic.render(page, limit, offset, plane.public_url)
         pages.put(key, marker, body)
@@ -104,22 +102,14 @@ async def list_workspaces(
     return Response(body, media_type="application/json")
 
 
-async def _visible(name: str, plane: Plane, me: Identity) -> Workspace:
-    """The workspace if ``me`` may see it; someone else's answers 404, so names don't leak."""
-    workspace = await plane.workspaces.get(name)
-    if not me.may_see(workspace.owner):
-        raise NotFoundError(f"No workspace named {name!r}.")  # word for word the store's
-    return workspace
-
-
 @router.get("/{name}", response_model=WorkspacePublic)
 async def get_workspace(name: str, plane: Plane, me: Me) -> WorkspacePublic:
-    return WorkspacePublic.of(await _visible(name, plane, me), plane.public_url)
+    return WorkspacePublic.of(await plane.workspaces.get(name, who=me), plane.public_url)
 
 
 async def _act(name: str, action: Action, plane: Plane, me: Identity) -> WorkspacePublic:
-    await _visible(name, plane, me)
-    return WorkspacePublic.of(await plane.workspaces.request(name, action), plane.public_url)
+    workspace = await plane.workspaces.request(name, action, who=me)
+    return WorkspacePublic.of(workspace, plane.public_url)
 
 
 @router.post("/{name}/start", status_code=status.HTTP_202_ACCEPTED, response_model=WorkspacePublic)
@@ -146,7 +136,7 @@ async def workspace_events(
     last_event_id: Annotated[int, Header(ge=0)] = 0,
 ) -> StreamingResponse:
     """Server-sent events: each status change and each start-up phase, as they happen."""
-    workspace = await _visible(name, plane, me)
+    workspace = await plane.workspaces.get(name, who=me)
     return StreamingResponse(
         event_stream(plane.store, workspace.id, last_event_id, plane.event_poll, workspace.name),
         media_type="text/event-stream",
@@ -168,12 +158,7 @@ async def all_events(
 
     async def visible(workspace_id: str) -> str | None:
         if workspace_id not in names:
-            try:
-                workspace = await plane.store.get_by_id(workspace_id)
-            except NotFoundError:
-                names[workspace_id] = None
-            else:
-                names[workspace_id] = workspace.name if me.may_see(workspace.owner) else None
+            names[workspace_id] = await plane.workspaces.name_if_visible(workspace_id, who=me)
         return names[workspace_id]
 
     return StreamingResponse(
