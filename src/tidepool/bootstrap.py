@@ -24,11 +24,14 @@ from tidepool.adapters.caddy.config import CaddyOptions
 from tidepool.adapters.caddy.front_door import CaddyFrontDoor
 from tidepool.adapters.caddy.process import CaddyProcess
 from tidepool.adapters.caddy.routes import CaddyRouteTable
+from tidepool.adapters.caddy.sessions import CaddySessionMap
 from tidepool.adapters.incus.client import IncusClient, unix_socket_client
 from tidepool.adapters.incus.runtime import IncusRuntime
+from tidepool.adapters.sqs import SqsJobQueue
+from tidepool.adapters.sqs_relay import OutboxRelay
 from tidepool.auth.authenticator import Authenticator
 from tidepool.auth.ratelimit import SignInLimiter
-from tidepool.auth.sessions import SessionStore
+from tidepool.auth.sessions import SessionCache, SessionStore
 from tidepool.auth.tokens import TokenStore
 from tidepool.auth.users import UserFile
 from tidepool.domain.identity import HOST
@@ -116,6 +119,23 @@ def authenticator(settings: Settings) -> Authenticator | None:
         tokens=TokenStore(settings.tokens_file),
         limiter=SignInLimiter(),
     )
+
+
+def session_cache(admin: CaddyAdmin) -> SessionCache:
+    """Caddy's map of live sessions (``forward_auth``), taught each session once."""
+    return CaddySessionMap(admin)
+
+
+def job_queues(settings: Settings, outbox: JobQueue) -> tuple[JobQueue, OutboxRelay | None]:
+    """The queue workers claim from, and the relay that feeds it if it is not the outbox.
+
+    With SQS, jobs still enter through the database outbox (in the request's transaction);
+    the relay moves them to SQS and workers claim only from SQS.
+    """
+    if settings.queue == "sqs":
+        sqs = SqsJobQueue.from_settings(settings)
+        return sqs, OutboxRelay(outbox, sqs)
+    return outbox, None
 
 
 def caddy_process(settings: Settings) -> CaddyProcess:

@@ -19,15 +19,11 @@ from pathlib import Path
 import uvicorn
 
 from tidepool import bootstrap
-from tidepool.adapters.caddy.sessions import CaddySessionMap
-from tidepool.adapters.sqs import SqsJobQueue
-from tidepool.adapters.sqs_relay import OutboxRelay
 from tidepool.api.app import create_app
 from tidepool.api.deps import ControlPlane
 from tidepool.auth.sessions import SessionCache, SessionStore, sweep_sessions
 from tidepool.auth.users import UserFile
 from tidepool.errors import ConflictError
-from tidepool.ports import JobQueue
 from tidepool.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -68,8 +64,8 @@ async def _serve(settings: Settings, stop: asyncio.Event) -> None:
         await app.supervisor.rebuild()
         authenticator = bootstrap.authenticator(settings)
         admin = bootstrap.caddy_admin(settings)
-        session_cache = CaddySessionMap(admin) if authenticator is not None else None
-        work_queue, relay = job_queues(settings, app.queue)
+        session_cache = bootstrap.session_cache(admin) if authenticator is not None else None
+        work_queue, relay = bootstrap.job_queues(settings, app.queue)
         plane = ControlPlane(
             workspaces=app.workspaces,
             store=app.store,
@@ -121,18 +117,6 @@ async def _sweep_sessions_until(
             await sweep_sessions(sessions, cache, UserFile(settings.users_file).names())
         except Exception:
             log.exception("could not sweep ended sessions; will try again")
-
-
-def job_queues(settings: Settings, outbox: JobQueue) -> tuple[JobQueue, OutboxRelay | None]:
-    """The queue workers claim from, and the relay that feeds it if it is not the outbox.
-
-    With SQS, jobs still enter through the database outbox (in the request's transaction);
-    the relay moves them to SQS and workers claim only from SQS.
-    """
-    if settings.queue == "sqs":
-        sqs = SqsJobQueue.from_settings(settings)
-        return sqs, OutboxRelay(outbox, sqs)
-    return outbox, None
 
 
 def _report_crash(task: asyncio.Task[None]) -> None:
