@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
+from tidepool.domain.names import InstanceName, WorkspaceName
 from tidepool.domain.routing import Route
 from tidepool.domain.workspace import Status, Workspace
 
@@ -32,7 +33,7 @@ class InstanceStatus(enum.StrEnum):
 class InstanceSpec:
     """How to create one workspace instance."""
 
-    name: str
+    name: InstanceName
     image: str
     cpus: int = 2
     memory_mib: int = 2048
@@ -44,6 +45,7 @@ class InstanceSpec:
 class InstanceState:
     """A runtime's view of one instance at one moment."""
 
+    #: As the runtime reports it: ``is_instance_name`` tells which are Tidepool's.
     name: str
     status: InstanceStatus
     ipv4: str | None = None
@@ -79,19 +81,19 @@ class Runtime(Protocol):
         """
         ...
 
-    async def start(self, name: str) -> None:
+    async def start(self, name: InstanceName) -> None:
         """Start the instance; starting a running instance is a no-op. ``NotFoundError``."""
         ...
 
-    async def stop(self, name: str) -> None:
+    async def stop(self, name: InstanceName) -> None:
         """Stop the instance cleanly; stopping a stopped instance is a no-op. ``NotFoundError``."""
         ...
 
-    async def delete(self, name: str) -> None:
+    async def delete(self, name: InstanceName) -> None:
         """Stop (forcefully) and delete the instance and its disk. ``NotFoundError``."""
         ...
 
-    async def state(self, name: str) -> InstanceState:
+    async def state(self, name: InstanceName) -> InstanceState:
         """Return the instance's status and IPv4 address. ``NotFoundError``."""
         ...
 
@@ -99,13 +101,13 @@ class Runtime(Protocol):
         """Return every instance this runtime manages for Tidepool."""
         ...
 
-    async def wait_for_ipv4(self, name: str, timeout: float) -> str:
+    async def wait_for_ipv4(self, name: InstanceName, timeout: float) -> str:
         """Wait until the running instance has an IPv4 address. ``TimeoutExpiredError``."""
         ...
 
     async def exec(
         self,
-        name: str,
+        name: InstanceName,
         argv: Sequence[str],
         *,
         user: int | None = None,
@@ -119,7 +121,14 @@ class Runtime(Protocol):
         ...
 
     async def push_file(
-        self, name: str, path: str, content: bytes, *, mode: int = 0o644, uid: int = 0, gid: int = 0
+        self,
+        name: InstanceName,
+        path: str,
+        content: bytes,
+        *,
+        mode: int = 0o644,
+        uid: int = 0,
+        gid: int = 0,
     ) -> None:
         """Write ``content`` to the absolute ``path`` inside the instance."""
         ...
@@ -136,7 +145,7 @@ class RouteTable(Protocol):
     A route sends ``/workspace/{name}/...`` to port 8080 of ``address`` with the prefix stripped.
     """
 
-    async def add(self, name: str, address: str, owner: str = "") -> bool:
+    async def add(self, name: WorkspaceName, address: str, owner: str = "") -> bool:
         """Route ``name`` to ``address``; return False if that exact route existed (a no-op).
 
         A route of the same name to another address (or owner) is replaced. With
@@ -145,15 +154,15 @@ class RouteTable(Protocol):
         """
         ...
 
-    async def remove(self, name: str) -> None:
+    async def remove(self, name: WorkspaceName) -> None:
         """Remove the route. ``NotFoundError`` if there is none."""
         ...
 
-    async def list(self) -> Mapping[str, str]:
+    async def list(self) -> Mapping[WorkspaceName, str]:
         """Return every route as ``{name: address}``."""
         ...
 
-    async def entries(self) -> Mapping[str, Route]:
+    async def entries(self) -> Mapping[WorkspaceName, Route]:
         """Return every route with its owner, as ``{name: Route}``."""
         ...
 

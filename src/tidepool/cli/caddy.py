@@ -12,7 +12,7 @@ from rich.table import Table
 
 from tidepool import bootstrap
 from tidepool.cli.output import console, friendly_errors, run_async, with_app
-from tidepool.domain.names import validate_ipv4, validate_workspace_name
+from tidepool.domain.names import WorkspaceName, validate_ipv4, validate_workspace_name
 from tidepool.settings import get_settings
 
 caddy_app = typer.Typer(help="Start and stop Tidepool's Caddy.")
@@ -96,7 +96,7 @@ def route_remove(name: str = NameOption) -> None:
 def route_list() -> None:
     """List every workspace route."""
 
-    async def read() -> dict[str, str]:
+    async def read() -> dict[WorkspaceName, str]:
         async with bootstrap.opened_route_table(get_settings()) as routes:
             return dict(await routes.list())
 

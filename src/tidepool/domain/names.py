@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from typing import NewType
+from typing import NewType, TypeGuard
 
 from tidepool.errors import InvalidInputError
 
@@ -86,7 +86,7 @@ def instance_name_for(prefix: str, workspace_id: str) -> InstanceName:
     return InstanceName(f"{prefix}-{digits}")
 
 
-def is_instance_name(name: str, prefix: str) -> bool:
+def is_instance_name(name: str, prefix: str) -> TypeGuard[InstanceName]:
     """True for the names ``instance_name_for(prefix, ...)`` makes, and only those: what is
     not Tidepool's is never touched by it."""
     head, _, tail = name.partition("-")

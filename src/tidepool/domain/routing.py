@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+from tidepool.domain.names import WorkspaceName
 from tidepool.domain.workspace import Status, Workspace
 
 #: Statuses a job is working through right now: their routes are the job's business.
@@ -38,9 +39,9 @@ class RoutePlan:
     """What to change in a route table: routes to add, routes to point elsewhere, names to
     unroute. Applying it in any order gives the same table."""
 
-    add: Mapping[str, Route] = field(default_factory=dict)
-    change: Mapping[str, Route] = field(default_factory=dict)
-    remove: tuple[str, ...] = ()
+    add: Mapping[WorkspaceName, Route] = field(default_factory=dict)
+    change: Mapping[WorkspaceName, Route] = field(default_factory=dict)
+    remove: tuple[WorkspaceName, ...] = ()
 
     @property
     def empty(self) -> bool:
@@ -54,16 +55,18 @@ def wanted_route(workspace: Workspace) -> Route | None:
     return None
 
 
-def plan_routes(workspaces: Iterable[Workspace], current: Mapping[str, Route]) -> RoutePlan:
+def plan_routes(
+    workspaces: Iterable[Workspace], current: Mapping[WorkspaceName, Route]
+) -> RoutePlan:
     """The changes that make ``current`` follow the rule for ``workspaces``.
 
     ``workspaces`` are the live ones (deleted ones may be left out: a name without a live
     workspace has no route). A name may appear once; a later duplicate wins.
     """
     by_name = {w.name: w for w in workspaces}
-    add: dict[str, Route] = {}
-    change: dict[str, Route] = {}
-    remove: list[str] = []
+    add: dict[WorkspaceName, Route] = {}
+    change: dict[WorkspaceName, Route] = {}
+    remove: list[WorkspaceName] = []
     for name, workspace in by_name.items():
         if workspace.status in IN_TRANSITION:
             continue

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
+from tidepool.domain.names import WorkspaceName
 from tidepool.errors import ConflictError
 
 
@@ -87,7 +88,7 @@ class StatusChange:
 
 @dataclass(frozen=True, slots=True)
 class Workspace:
-    name: str
+    name: WorkspaceName
     owner: str
     image: str
     id: str = field(default_factory=lambda: uuid.uuid4().hex)

@@ -67,7 +67,9 @@ async def setup_instance(
     return state.ipv4
 
 
-async def _provision(runtime: Runtime, name: str, plan: SetupPlan, report: Report) -> None:
+async def _provision(
+    runtime: Runtime, name: InstanceName, plan: SetupPlan, report: Report
+) -> None:
     for file_name, data in plan.extra_ca:
         await runtime.push_file(name, f"/usr/local/share/ca-certificates/{file_name}", data)
     if plan.extra_ca:
@@ -103,7 +105,7 @@ async def _provision(runtime: Runtime, name: str, plan: SetupPlan, report: Repor
 
 async def _must(
     runtime: Runtime,
-    name: str,
+    name: InstanceName,
     argv: list[str],
     what: str,
     *,

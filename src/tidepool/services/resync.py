@@ -10,7 +10,7 @@ import contextlib
 import logging
 from dataclasses import dataclass, field
 
-from tidepool.domain.names import is_instance_name
+from tidepool.domain.names import InstanceName, is_instance_name
 from tidepool.domain.routing import IN_TRANSITION, plan_routes
 from tidepool.domain.workspace import Status, Workspace
 from tidepool.errors import NotFoundError
@@ -54,17 +54,18 @@ async def resync(
     mistaken for an orphan.
     """
     report = ResyncReport()
-    instances = {
-        i.name: i for i in await runtime.list() if is_instance_name(i.name, instance_prefix)
-    }
+    instances: dict[InstanceName, InstanceState] = {}
+    for seen in await runtime.list():
+        if is_instance_name(seen.name, instance_prefix):  # nothing else is ever touched
+            instances[seen.name] = seen
     current_routes = dict(await routes.entries())
     workspaces = [w async for w in live_workspaces(store)]
     by_instance = {instance_name(w): w for w in workspaces}
 
-    for name in sorted(set(instances) - set(by_instance)):
+    for orphan in sorted(set(instances) - set(by_instance)):
         with contextlib.suppress(NotFoundError):
-            await runtime.delete(name)
-        report.orphan_instances_removed.append(name)
+            await runtime.delete(orphan)
+        report.orphan_instances_removed.append(orphan)
 
     now_seen = [await _repair_status(store, w, instances, report) for w in workspaces]
     plan = plan_routes(now_seen, current_routes)
@@ -82,7 +83,7 @@ async def resync(
 async def _repair_status(
     store: WorkspaceStore,
     workspace: Workspace,
-    instances: dict[str, InstanceState],
+    instances: dict[InstanceName, InstanceState],
     report: ResyncReport,
 ) -> Workspace:
     """The workspace after repairing what its instance says; unchanged while a job works on

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from tidepool.adapters.caddy import config
-from tidepool.domain.names import validate_ipv4, validate_workspace_name
+from tidepool.domain.names import WorkspaceName, validate_ipv4, validate_workspace_name
 from tidepool.domain.routing import Route
 from tidepool.domain.users import validate_user_name
 from tidepool.errors import InvalidInputError, NotFoundError
@@ -59,16 +59,16 @@ class CaddyRouteTable:
         with contextlib.suppress(FileNotFoundError):
             directory.rmdir()
 
-    async def list(self) -> Mapping[str, str]:
+    async def list(self) -> Mapping[WorkspaceName, str]:
         return {name: route.address for name, route in self.read().items()}
 
-    async def entries(self) -> Mapping[str, Route]:
+    async def entries(self) -> Mapping[WorkspaceName, Route]:
         return self.read()
 
-    def read(self) -> dict[str, Route]:
+    def read(self) -> dict[WorkspaceName, Route]:
         """``{name: Route}`` of every route; anything else in the directory is ignored (Caddy
         would not route it either)."""
-        found: dict[str, Route] = {}
+        found: dict[WorkspaceName, Route] = {}
         if not self._dir.is_dir():
             return found
         for directory in sorted(self._dir.iterdir()):
@@ -76,12 +76,12 @@ class CaddyRouteTable:
             if not current:
                 continue
             address, owner = config.parse_route_file_name(current[0])
-            try:
-                validate_workspace_name(directory.name)
+            try:  # parsed at the edge: a file name becomes a WorkspaceName here
+                name = validate_workspace_name(directory.name)
                 validate_ipv4(address)
             except InvalidInputError:
                 continue
-            found[directory.name] = Route(address, owner)
+            found[name] = Route(address, owner)
         return found
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from tidepool.domain.names import validate_ipv4, validate_workspace_name
+from tidepool.domain.names import WorkspaceName, validate_ipv4, validate_workspace_name
 from tidepool.domain.routing import Route
 from tidepool.domain.users import validate_user_name
 from tidepool.errors import NotFoundError, ProxyError
@@ -17,9 +17,9 @@ from tidepool.errors import NotFoundError, ProxyError
 
 class InMemoryRouteTable:
     def __init__(self) -> None:
-        self.routes: dict[str, str] = {}
+        self.routes: dict[WorkspaceName, str] = {}
         #: The owner recorded with each route (who may pass when authentication is on).
-        self.owners: dict[str, str] = {}
+        self.owners: dict[WorkspaceName, str] = {}
         self.unavailable = False
         #: How many times the table was changed (each change is a config reload in Caddy).
         self.changes = 0
@@ -54,11 +54,11 @@ class InMemoryRouteTable:
         self.owners.pop(name, None)
         self.changes += 1
 
-    async def list(self) -> Mapping[str, str]:
+    async def list(self) -> Mapping[WorkspaceName, str]:
         self._check()
         return dict(self.routes)
 
-    async def entries(self) -> Mapping[str, Route]:
+    async def entries(self) -> Mapping[WorkspaceName, Route]:
         self._check()
         return {name: Route(a, self.owners.get(name, "")) for name, a in self.routes.items()}
 
