@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 
-from support.browserlike import browserlike_client
 from support.serve import ServeProcess, running_serve, wait_for_status
 from tidepool import bootstrap
 from tidepool.errors import NotFoundError
@@ -64,14 +63,6 @@ async def our_instances(runtime: Runtime) -> set[str]:
     return {i.name for i in await runtime.list() if i.name.startswith(f"{PREFIX}-")}
 
 
-async def ide_through_caddy(serve: ServeProcess, name: str) -> int:
-    async with browserlike_client() as http:
-        response = await http.get(f"{serve.base_url}/workspace/{name}/", follow_redirects=True)
-    if response.status_code == 200:
-        assert "vscode-workbench-web-configuration" in response.text
-    return response.status_code
-
-
 async def test_three_workspaces_stop_one_delete_one_third_untouched(
     serve: ServeProcess, runtime: Runtime
 ) -> None:
@@ -83,7 +74,7 @@ async def test_three_workspaces_stop_one_delete_one_third_untouched(
         for name in names:
             workspace = await wait_for_status(api, name, {"running", "failed"})
             assert workspace["status"] == "running", workspace
-            assert await ide_through_caddy(serve, name) == 200
+            assert await serve.ide_status(name) == 200
         charlie_before = await api.get("charlie")
 
         await api.act("alpha", "stop")
@@ -94,12 +85,12 @@ async def test_three_workspaces_stop_one_delete_one_third_untouched(
                 await api.get("bravo")
                 await asyncio.sleep(0.2)
 
-        assert await ide_through_caddy(serve, "alpha") == 404
-        assert await ide_through_caddy(serve, "bravo") == 404
+        assert await serve.ide_status("alpha") == 404
+        assert await serve.ide_status("bravo") == 404
         charlie = await api.get("charlie")
         assert charlie["status"] == "running"
         assert charlie["updated_at"] == charlie_before["updated_at"]
-        assert await ide_through_caddy(serve, "charlie") == 200
+        assert await serve.ide_status("charlie") == 200
         assert len(await our_instances(runtime)) == 2  # alpha (stopped) and charlie
 
         for name in ("alpha", "charlie"):
@@ -131,7 +122,7 @@ async def test_a_kill_mid_create_then_restart_converges_without_orphans(
         assert workspace["status"] == "running", workspace
         assert await our_instances(runtime) == instances, "no second instance, no orphan"
         assert (await routes.list())["crashy"] == workspace["address"]
-        assert await ide_through_caddy(serve, "crashy") == 200
+        assert await serve.ide_status("crashy") == 200
 
         await api.act("crashy", "delete")
         async for event in api.events("crashy"):
@@ -171,7 +162,7 @@ async def test_drift_is_noticed_and_repaired(serve: ServeProcess, runtime: Runti
                 break
             await asyncio.sleep(0.2)
         assert "keep" in await routes.list(), "the missing route was put back"
-        assert await ide_through_caddy(serve, "keep") == 200
+        assert await serve.ide_status("keep") == 200
         lost = await wait_for_status(api, "lose", {"failed"}, timeout=30)
         assert "vanished" in lost["error"]
 

@@ -53,14 +53,6 @@ def ok(env: dict[str, str], *argv: str) -> str:
     return result.stdout
 
 
-async def ide_status(serve: ServeProcess, name: str) -> int:
-    async with browserlike_client() as http:
-        response = await http.get(f"{serve.base_url}/workspace/{name}/", follow_redirects=True)
-    if response.status_code == 200:
-        assert "vscode-workbench-web-configuration" in response.text
-    return response.status_code
-
-
 def listed(env: dict[str, str]) -> dict[str, str]:
     """``tidepool workspace list``: name -> status."""
     page = json.loads(ok(env, "workspace", "list", "--json"))
@@ -84,17 +76,17 @@ async def test_a_workspace_made_by_hand_is_the_platforms_and_survives_its_restar
     address = ok(env, "vm", "start", "-n", "byhand").splitlines()[-1]
     ok(env, "vm", "setup", "-n", "byhand")
     ok(env, "route", "add", "-n", "byhand", "-i", address)
-    assert await ide_status(platform, "byhand") == 200
+    assert await platform.ide_status("byhand") == 200
 
     platform.start()
     await routed_throughout(platform, "byhand", address)
-    assert await ide_status(platform, "byhand") == 200
+    assert await platform.ide_status("byhand") == 200
     assert listed(env) == {"byhand": "running"}
 
     assert platform.stop() == 0
     platform.start()
     await routed_throughout(platform, "byhand", address)
-    assert await ide_status(platform, "byhand") == 200
+    assert await platform.ide_status("byhand") == 200
     assert listed(env) == {"byhand": "running"}
 
 
@@ -105,7 +97,7 @@ async def test_vm_start_and_route_add_while_the_platform_runs(platform: ServePro
     ok(env, "route", "add", "-n", "later", "-i", address)
     assert listed(env) == {"later": "running"}
     await routed_throughout(platform, "later", address)
-    assert await ide_status(platform, "later") == 200
+    assert await platform.ide_status("later") == 200
 
     wrong = tidepool("route", "add", "-n", "later", "-i", "10.213.77.254", env=env)
     assert wrong.returncode == 1 and address in wrong.stderr + wrong.stdout

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import httpx
 
+from support.browserlike import browserlike_client
 from support.ports import free_port
 from tidepool.adapters.caddy.routes import CaddyRouteTable
 from tidepool.client import JSON, ApiClient
@@ -100,6 +101,15 @@ class ServeProcess:
         assert self.process is not None
         self.process.send_signal(signal.SIGTERM)
         return self.process.wait(timeout=60)
+
+    async def ide_status(self, name: str) -> int:
+        """The status of workspace ``name``'s IDE through this serve's Caddy, as a browser
+        gets it; a 200 must be the workbench."""
+        async with browserlike_client() as http:
+            response = await http.get(f"{self.base_url}/workspace/{name}/", follow_redirects=True)
+        if response.status_code == 200:
+            assert "vscode-workbench-web-configuration" in response.text
+        return response.status_code
 
     def log(self) -> str:
         path = self.data_dir / "serve.log"

@@ -11,10 +11,8 @@ table and the log, including why it died. Hosts with systemd keep the unit in
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
-import signal
 import subprocess
 import sys
 import time
@@ -23,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tidepool.errors import TimeoutExpiredError
+from tidepool.processes import terminate
 
 #: What marks an error line in ``serve``'s log: Python's logging, or the CLI's own message.
 _ERROR_MARKS = (" ERROR ", " CRITICAL ", "error:")
@@ -105,13 +104,7 @@ class BackgroundService:
         pid = self.pid()
         if pid is None:
             return False
-        os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        while self.pid() is not None and time.monotonic() < deadline:
-            time.sleep(0.1)
-        if self.pid() is not None:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
+        terminate(pid, self.pid, timeout)
         self.pid_file.unlink(missing_ok=True)
         return True
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import signal
 import subprocess
 import time
 from pathlib import Path
@@ -21,6 +20,7 @@ from tidepool.adapters.caddy import config
 from tidepool.adapters.caddy.admin import CaddyAdmin
 from tidepool.adapters.caddy.routes import CaddyRouteTable
 from tidepool.errors import NotFoundError, ProxyError
+from tidepool.processes import terminate
 
 
 class CaddyProcess:
@@ -94,12 +94,7 @@ class CaddyProcess:
         pid = self.pid()
         if pid is None:
             return False
-        os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        while self.pid() is not None and time.monotonic() < deadline:
-            time.sleep(0.05)
-        if self.pid() is not None:
-            os.kill(pid, signal.SIGKILL)
+        terminate(pid, self.pid, timeout)
         if self._child is not None:  # started by this object: reap it
             self._child.wait(timeout)
             self._child = None
