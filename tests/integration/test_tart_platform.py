@@ -38,6 +38,7 @@ from support.ports import free_port
 from tidepool import bootstrap
 from tidepool.adapters.tart.runtime import TartRuntime
 from tidepool.cli.app import app as cli_app
+from tidepool.domain.identity import Identity
 from tidepool.domain.workspace import Action, Status
 from tidepool.images import tart as tart_images
 from tidepool.services.ide import ide_healthy
@@ -49,6 +50,8 @@ from tidepool.settings import get_settings
 pytestmark = pytest.mark.caddy
 
 IMAGE = "tidepool-alpine"
+#: The workspace's owner, as the API would pass her on.
+ANN = Identity("ann", admin=False)
 
 
 @dataclass
@@ -141,7 +144,7 @@ async def settle(platform: bootstrap.Tidepool, worker: Worker, name: str) -> Sta
     """Run the worker until no job is due; return where the workspace ended."""
     for _ in range(20):
         if not await worker.run_once():
-            workspace = await platform.workspaces.get(name)
+            workspace = await platform.workspaces.get(name, who=ANN)
             assert not workspace.error, workspace.error
             return workspace.status
     raise AssertionError("jobs kept coming")
@@ -181,9 +184,9 @@ async def walk_the_life(mac: Mac, platform: bootstrap.Tidepool) -> None:
     page = f"{settings.workspace_base_url}/workspace/mac/"
 
     # 4. Create: a clone of the built image, started, reachable, routed.
-    created = await platform.workspaces.create("mac", owner="ann")
+    created = await platform.workspaces.create("mac", who=ANN)
     assert await settle(platform, worker, "mac") is Status.RUNNING
-    workspace = await platform.workspaces.get("mac")
+    workspace = await platform.workspaces.get("mac", who=ANN)
     instance = instance_name(workspace)
     vm = runtime.vm_name(instance)
     assert mac.vm(vm)["source"] == IMAGE
@@ -206,7 +209,7 @@ async def walk_the_life(mac: Mac, platform: bootstrap.Tidepool) -> None:
     assert [c.name for c in checks if not c.ok] == [], checks
 
     # 6. Stop: route gone first, then the VM; nothing answers for the workspace.
-    await platform.workspaces.request("mac", Action.STOP)
+    await platform.workspaces.request("mac", Action.STOP, who=ANN)
     assert await settle(platform, worker, "mac") is Status.STOPPED
     assert not mac.running(vm)
     assert vm in mac.fake.read()["vms"]  # stopped keeps the disk
@@ -214,10 +217,10 @@ async def walk_the_life(mac: Mac, platform: bootstrap.Tidepool) -> None:
     assert (await http.get(page)).status_code == 404
 
     # 7. Start again: same VM, same address, routed and healthy again.
-    await platform.workspaces.request("mac", Action.START)
+    await platform.workspaces.request("mac", Action.START, who=ANN)
     assert await settle(platform, worker, "mac") is Status.RUNNING
     assert mac.running(vm)
-    assert (await platform.workspaces.get("mac")).address == address
+    assert (await platform.workspaces.get("mac", who=ANN)).address == address
     assert dict(await routes.list()) == {"mac": address}
     assert await ide_healthy(http, address)
     through_caddy = await http.get(page, follow_redirects=True)
@@ -225,7 +228,7 @@ async def walk_the_life(mac: Mac, platform: bootstrap.Tidepool) -> None:
     assert "vscode-workbench-web-configuration" in through_caddy.text
 
     # 8. Delete: VM and route gone, the record says deleted, the image stays.
-    await platform.workspaces.request("mac", Action.DELETE)
+    await platform.workspaces.request("mac", Action.DELETE, who=ANN)
     for _ in range(20):
         if not await worker.run_once():
             break
