@@ -132,6 +132,14 @@ class Settings(BaseSettings):
     )
 
     @model_validator(mode="after")
+    def _each_runtime_its_own_image(self) -> Settings:
+        """Unless ``image_alias`` is set, a workspace gets the image its runtime's build
+        makes: the Incus alias names nothing Tart knows (it would be read as a registry)."""
+        if "image_alias" not in self.model_fields_set:
+            self.image_alias = images.DEFAULT_IMAGES.get(self.runtime, self.image_alias)
+        return self
+
+    @model_validator(mode="after")
     def _tls_needs_a_domain(self) -> Settings:
         if self.tls != "off" and not self.domain:
             raise ValueError("tls needs a domain (the host name users open)")

@@ -39,7 +39,9 @@ def _settings(runtime: str | None) -> Settings:
         raise InvalidInputError(
             f"Unknown runtime {runtime!r}; use {' or '.join(bootstrap.installed_runtimes())}."
         )
-    return settings.model_copy(update={"runtime": runtime})
+    # Built again, not copied, so that what follows from the runtime (its image) follows.
+    chosen = {field: getattr(settings, field) for field in settings.model_fields_set}
+    return Settings(**{**chosen, "runtime": runtime})
 
 
 @app.command("start")

@@ -5,3 +5,7 @@ NODE_MAJOR = 24
 #: Bump when the image's recipe changes in a way its inputs' hash cannot see.
 IMAGE_REVISION = 1
 DEFAULT_IMAGE_ALIAS = f"tidepool/debian-12/code-server-{CODE_SERVER_VERSION}/r{IMAGE_REVISION}"
+#: The Tart VM ``tidepool image build --runtime tart`` makes (the template's image_name).
+TART_IMAGE_NAME = "tidepool-alpine"
+#: Each runtime's own image, the default when ``image_alias`` is not set.
+DEFAULT_IMAGES = {"incus": DEFAULT_IMAGE_ALIAS, "tart": TART_IMAGE_NAME}

@@ -31,13 +31,14 @@ from pathlib import Path
 from tidepool.adapters.tart.keys import ensure_key_pair
 from tidepool.adapters.tart.runtime import TartRuntime
 from tidepool.errors import ImageBuildError
+from tidepool.images import TART_IMAGE_NAME
 from tidepool.images.bundle import npm_registry
 from tidepool.images.inputs import PROVISIONING_SCRIPT
 from tidepool.ports import Runtime
 
 #: The Packer template, and the Tart VM it makes (its ``local.image_name``).
 PACKER_TEMPLATE = PROVISIONING_SCRIPT.parents[1] / "alpine-workspace.pkr.hcl"
-IMAGE_NAME = "tidepool-alpine"
+IMAGE_NAME = TART_IMAGE_NAME
 #: Where to get the ISO, for the message shown when none is given.
 ALPINE_DOWNLOADS = "https://alpinelinux.org/downloads/"
 
