@@ -184,6 +184,8 @@ class Tidepool:
     front_door: FrontDoor
     http: httpx.AsyncClient
     clock: Callable[[], float]
+    #: True when a ``serve`` runs on this data directory (by-hand steps are its worker's).
+    platform_runs: bool = False
     reconciler: Reconciler = field(init=False)
     workspaces: WorkspaceService = field(init=False)
     by_hand: ByHand = field(init=False)
@@ -202,7 +204,15 @@ class Tidepool:
         self.workspaces = WorkspaceService(
             self.store, default_image=settings.image_alias, instance_prefix=settings.instance_prefix
         )
-        self.by_hand = ByHand(self.workspaces, self.reconciler, self.runtime, self.routes, who=HOST)
+        self.by_hand = ByHand(
+            self.workspaces,
+            self.reconciler,
+            self.runtime,
+            self.routes,
+            self.store,
+            who=HOST,
+            platform_runs=self.platform_runs,
+        )
         self.supervisor = FrontDoorSupervisor(self.front_door, self.store, self.routes)
 
     def worker(self, queue: JobQueue | None = None) -> Worker:
@@ -231,6 +241,7 @@ async def build(
     door: FrontDoor | None = None,
     http: httpx.AsyncClient | None = None,
     clock: Callable[[], float] = time.monotonic,
+    platform_runs: bool = False,
 ) -> AsyncIterator[Tidepool]:
     """The whole application from ``settings``; any part may be given instead (a fake, a
     store shared with a test). The database is migrated first; everything built here is
@@ -250,4 +261,6 @@ async def build(
             stack.push_async_callback(door.aclose)
         if http is None:
             http = await stack.enter_async_context(httpx.AsyncClient())
-        yield Tidepool(settings, store[0], store[1], runtime, routes, door, http, clock)
+        yield Tidepool(
+            settings, store[0], store[1], runtime, routes, door, http, clock, platform_runs
+        )

@@ -10,11 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
 import logging
-import os
-from collections.abc import Iterator
-from pathlib import Path
 
 import uvicorn
 
@@ -23,7 +19,7 @@ from tidepool.api.app import create_app
 from tidepool.api.deps import ControlPlane
 from tidepool.auth.sessions import SessionCache, SessionStore, sweep_sessions
 from tidepool.auth.users import UserFile
-from tidepool.errors import ConflictError
+from tidepool.host.service import serve_lock
 from tidepool.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -33,30 +29,8 @@ SESSION_SWEEP_SECONDS = 30.0
 
 
 async def serve(settings: Settings, stop: asyncio.Event) -> None:
-    with _only_serve_of(settings.data_dir):
+    with serve_lock(settings.data_dir):
         await _serve(settings, stop)
-
-
-@contextlib.contextmanager
-def _only_serve_of(data_dir: Path) -> Iterator[None]:
-    """Hold ``DATA_DIR/serve.lock`` while serving: a second ``serve`` on the same data
-    directory would take over the API socket and Caddy of the first, so it is refused."""
-    data_dir.mkdir(parents=True, exist_ok=True)
-    with (data_dir / "serve.lock").open("a+") as lock:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            lock.seek(0)
-            holder = lock.read().strip() or "?"
-            raise ConflictError(
-                f"Another tidepool serve (pid {holder}) runs on {data_dir}; "
-                "`tidepool service status` shows it."
-            ) from None
-        lock.seek(0)
-        lock.truncate()
-        lock.write(f"{os.getpid()}\n")
-        lock.flush()
-        yield
 
 
 async def _serve(settings: Settings, stop: asyncio.Event) -> None:

@@ -4,43 +4,57 @@ A fresh workspace goes through the seed's checklist (start a VM, print its IP, s
 and remove a route, verify, clean up), and ``tidepool verify`` must pass while everything is
 in place and fail, naming what is missing, once the route or the instance is gone. The
 commands act on the control plane's records: ``route remove`` stops the workspace (a route
-exists exactly when its workspace runs), ``route add`` brings it back.
+exists exactly when its workspace runs), ``route add`` brings it back. The platform does not
+run here (its own data directory, port and database): the commands do every step themselves;
+``test_one_world`` runs them beside a running platform.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import subprocess
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
 from support.cli import tidepool
-from support.slice import ensure_caddy, stop_caddy
+from support.ports import free_port
+from support.serve import ServeProcess
 from tidepool.settings import get_settings
 
-pytestmark = pytest.mark.incus
+pytestmark = [pytest.mark.incus, pytest.mark.caddy]
+
+
+@dataclass
+class Place:
+    """A data directory, port and database of their own, and one workspace name in them."""
+
+    name: str
+    env: dict[str, str]
+
+    def run(self, *argv: str) -> subprocess.CompletedProcess[str]:
+        return tidepool(*argv, env=self.env)
+
+    def ok(self, *argv: str) -> str:
+        """The output of a command that must succeed."""
+        result = self.run(*argv)
+        assert result.returncode == 0, f"tidepool {' '.join(argv)}:\n{result.stdout}{result.stderr}"
+        return result.stdout
 
 
 @pytest.fixture
-async def name() -> AsyncIterator[str]:
-    """A workspace name of its own, with Caddy running; nothing of it is left afterwards."""
-    settings = get_settings()
-    name = f"mvp-{uuid.uuid4().hex[:8]}"
-    started_caddy = await ensure_caddy(settings)
+def place(tmp_path: Path) -> Iterator[Place]:
+    """Nothing of the workspace, and no Caddy, is left afterwards."""
+    serve = ServeProcess(tmp_path / "data", free_port(), f"sqlite:///{tmp_path / 'tp.db'}", "tpm")
+    place = Place(f"mvp-{uuid.uuid4().hex[:8]}", serve.env())
     try:
-        yield name
+        yield place
     finally:
-        tidepool("down", "-n", name)
-        if started_caddy:
-            await stop_caddy(settings)
-
-
-def ok(*argv: str) -> str:
-    """The output of a command that must succeed."""
-    result = tidepool(*argv)
-    assert result.returncode == 0, f"tidepool {' '.join(argv)}:\n{result.stdout}{result.stderr}"
-    return result.stdout
+        place.run("down", "-n", place.name)
+        place.run("caddy", "stop")
 
 
 def check_rows(output: str) -> dict[str, str]:
@@ -62,9 +76,11 @@ CHECKS = {
 }
 
 
-async def test_start_setup_route_verify_and_down(name: str) -> None:
+async def test_start_setup_route_verify_and_down(place: Place) -> None:
+    name, ok, tidepool = place.name, place.ok, place.run
     settings = get_settings()
-    ok("caddy", "bootstrap")  # already running: says so and changes nothing
+    assert "Caddy started" in ok("caddy", "bootstrap")
+    assert "already running" in ok("caddy", "bootstrap")
 
     address = ok("vm", "start", "-n", name).splitlines()[-1]
     bridge = ipaddress.ip_interface(settings.bridge_address).network
@@ -76,7 +92,7 @@ async def test_start_setup_route_verify_and_down(name: str) -> None:
 
     passed = ok("verify", "-n", name)
     assert check_rows(passed) == dict.fromkeys(CHECKS, "PASS"), passed
-    assert settings.workspace_url(name) in passed
+    assert f"{place.env['TIDEPOOL_PUBLIC_URL']}/workspace/{name}/" in passed
 
     assert "stopped, files kept" in ok("route", "remove", "-n", name)
     missing_route = tidepool("verify", "-n", name)

@@ -22,7 +22,8 @@ from tidepool.domain.identity import Identity
 from tidepool.domain.names import WorkspaceName, is_instance_name
 from tidepool.domain.routing import Route
 from tidepool.domain.workspace import Status
-from tidepool.errors import InvalidInputError, NotFoundError
+from tidepool.errors import ConflictError, InvalidInputError, NotFoundError
+from tidepool.host.service import by_hand_lock, serve_lock
 from tidepool.ports import InstanceSpec, InstanceState
 from tidepool.services.resync import resync
 from tidepool.services.workspaces import instance_name
@@ -199,3 +200,46 @@ async def test_the_supervisor_brings_a_dead_front_door_back_with_its_routes(
     assert door.starts == starts + 1
     stop.set()
     await watching
+
+
+async def test_with_the_platform_running_the_worker_does_the_steps(tmp_path: Path) -> None:
+    runtime = InMemoryRuntime(images=[IMAGE])
+    async with (
+        healthy_ide() as http,
+        bootstrap.build(
+            Settings(data_dir=tmp_path, image_alias=IMAGE),
+            runtime=runtime,
+            routes=InMemoryRouteTable(),
+            store=memory_store(),
+            door=FakeFrontDoor(),
+            http=http,
+            platform_runs=True,
+        ) as app,
+    ):
+        stop = asyncio.Event()
+        worker = asyncio.create_task(app.worker().run(stop))
+        try:
+            booted = await app.by_hand.start(ALICE)
+            assert booted.address, "vm start returns once the worker booted it"
+            assert len(runtime.instances) == 1
+            workspace, _ = await app.by_hand.route(ALICE, booted.address)
+            assert workspace.status is Status.RUNNING
+            assert (await app.by_hand.stop(ALICE)).status is Status.STOPPED
+            removed = await app.by_hand.delete(ALICE)
+            assert removed.instance and runtime.instances == {}
+        finally:
+            stop.set()
+            await worker
+
+
+def test_a_serve_waits_for_a_by_hand_command_and_commands_see_a_serve(tmp_path: Path) -> None:
+    with by_hand_lock(tmp_path) as platform_runs:
+        assert platform_runs is False
+        with pytest.raises(ConflictError), serve_lock(tmp_path, wait=0.3):
+            pass  # a command is working on instances: serve waits, then says so
+    (tmp_path / "serve.lock").write_text("999999999\n")  # a killed serve's pid
+    with serve_lock(tmp_path, wait=0.3):
+        with by_hand_lock(tmp_path) as platform_runs:
+            assert platform_runs is True
+        with pytest.raises(ConflictError, match="Another tidepool serve"), serve_lock(tmp_path):
+            pass

@@ -15,6 +15,7 @@ from rich.table import Table
 from tidepool import bootstrap
 from tidepool.bootstrap import Tidepool
 from tidepool.errors import TidepoolError
+from tidepool.host.service import by_hand_lock
 from tidepool.host.steps import StepResult
 from tidepool.settings import Settings, get_settings
 
@@ -74,8 +75,12 @@ def with_app(
     """Run ``action`` on the application ``bootstrap.build`` wires from the settings: the
     one way a command reaches the store, the runtime and the routes."""
 
-    async def go() -> T:
-        async with bootstrap.build(settings or get_settings()) as app:
-            return await action(app)
+    chosen = settings or get_settings()
+    # While this command may do a workspace's steps itself, a serve starting waits for it.
+    with by_hand_lock(chosen.data_dir) as platform_runs:
 
-    return run_async(go())
+        async def go() -> T:
+            async with bootstrap.build(chosen, platform_runs=platform_runs) as app:
+                return await action(app)
+
+        return run_async(go())

@@ -11,16 +11,18 @@ table and the log, including why it died. Hosts with systemd keep the unit in
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import re
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from tidepool.errors import TimeoutExpiredError
+from tidepool.errors import ConflictError, TimeoutExpiredError
 from tidepool.processes import terminate
 
 #: What marks an error line in ``serve``'s log: Python's logging, or the CLI's own message.
@@ -134,3 +136,67 @@ class BackgroundService:
         except FileNotFoundError:
             return []
         return text.splitlines()[-lines:]
+
+
+#: How long ``serve`` waits for by-hand commands that are working on instances to finish.
+SERVE_LOCK_WAIT_SECONDS = 300.0
+
+
+@contextlib.contextmanager
+def serve_lock(data_dir: Path, wait: float = SERVE_LOCK_WAIT_SECONDS) -> Iterator[None]:
+    """Hold ``DATA_DIR/serve.lock`` exclusively while serving.
+
+    A second ``serve`` on the same data directory would take over the API socket and Caddy of
+    the first, so it is refused. A by-hand command that is doing a workspace's steps itself
+    holds the lock shared (``by_hand_lock``); ``serve`` waits for it to finish, so the two
+    never work on one instance at the same moment.
+    """
+    data_dir.mkdir(parents=True, exist_ok=True)
+    with (data_dir / "serve.lock").open("a+") as lock:
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                lock.seek(0)
+                holder = lock.read().strip()
+                if _is_serve(holder) or time.monotonic() > deadline:
+                    raise ConflictError(
+                        f"Another tidepool serve (pid {holder or '?'}) runs on {data_dir}; "
+                        "`tidepool service status` shows it."
+                    ) from None
+                time.sleep(0.2)  # a by-hand command is working: it ends soon
+        lock.seek(0)
+        lock.truncate()
+        lock.write(f"{os.getpid()}\n")
+        lock.flush()
+        try:
+            yield
+        finally:
+            lock.truncate(0)
+
+
+@contextlib.contextmanager
+def by_hand_lock(data_dir: Path) -> Iterator[bool]:
+    """For a by-hand command: True if ``serve`` runs on this data directory (its worker
+    then does the steps), else False, with the lock held shared until the command ends, so
+    that a ``serve`` starting meanwhile waits instead of working on the same instance."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    with (data_dir / "serve.lock").open("a+") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield True
+            return
+        yield False
+
+
+def _is_serve(pid: str) -> bool:
+    """True if ``pid`` (what a serve wrote in the lock file) still lives: a killed serve
+    leaves its pid behind, and a by-hand command writes none."""
+    try:
+        os.kill(int(pid), 0)
+    except (OSError, ValueError):
+        return False
+    return True

@@ -2,11 +2,13 @@
 ``vm delete``, ``down``) as steps on the control plane's own records.
 
 There is one world: each command writes what the user wants into the workspace's row, exactly
-as the API does, and then runs the same reconciler the worker runs, in this process, so it
-works whether ``tidepool serve`` runs or not. A workspace made this way is an ordinary
-workspace: ``serve`` lists, routes, stops and deletes it, and never removes its route or its
-instance. If a worker works on the same workspace at the same moment, both run the same
-idempotent steps and the loser of a write re-reads and goes on (``ConflictError``).
+as the API does. Then one actor does the steps: the platform's worker when ``tidepool serve``
+runs on this data directory (the command follows the workspace's events until the step it
+asked for is done), else the command itself, running the same reconciler in its own process
+while it holds the serve lock shared, so a ``serve`` starting meanwhile waits for it. Two
+actors never create one instance at the same moment. A workspace made this way is an
+ordinary workspace: ``serve`` lists, routes, stops and deletes it, and never removes its
+route or its instance.
 
 A route exists exactly when its workspace runs (``tidepool.domain.routing``), so
 ``route add`` brings the workspace to ``running`` (the IDE must answer) and ``route remove``
@@ -16,19 +18,30 @@ route again at its next pass.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from tidepool.domain.identity import Identity
 from tidepool.domain.names import InstanceName, WorkspaceName
-from tidepool.domain.workspace import DESIRED_FOR, Action, Workspace
-from tidepool.errors import ConflictError, InvalidInputError, NotFoundError, StaleWriteError
-from tidepool.ports import RouteTable, Runtime
+from tidepool.domain.workspace import DESIRED_FOR, Action, Desired, Status, Workspace
+from tidepool.errors import (
+    ConflictError,
+    InvalidInputError,
+    NotFoundError,
+    RuntimeOperationError,
+    StaleWriteError,
+    TimeoutExpiredError,
+)
+from tidepool.ports import RouteTable, Runtime, WorkspaceStore
 from tidepool.services.reconcile import Reconciler
 from tidepool.services.workspaces import WorkspaceService, instance_name
 
-#: How many times a step re-reads and runs again when a worker wrote the row first.
+#: How many times a step re-reads and runs again when another writer got there first.
 RACE_RETRIES = 10
+#: How long a command follows the worker's progress (it retries a slow boot, a slow IDE).
+WORKER_WAIT_SECONDS = 600.0
+WORKER_POLL_SECONDS = 0.2
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,15 +59,20 @@ class ByHand:
         reconciler: Reconciler,
         runtime: Runtime,
         routes: RouteTable,
+        store: WorkspaceStore,
         *,
         who: Identity,
+        platform_runs: bool = False,
     ) -> None:
         self._workspaces = workspaces
         self._reconciler = reconciler
         self._runtime = runtime
         self._routes = routes
+        self._store = store
         #: Who the commands act as: the host itself (root, who may reach the database).
         self._who = who
+        #: True when ``serve`` runs on this data directory: its worker does the steps.
+        self._platform_runs = platform_runs
 
     async def instance_of(self, name: WorkspaceName) -> InstanceName:
         """The instance behind ``name``; ``NotFoundError`` naming the way to make one."""
@@ -63,7 +81,12 @@ class ByHand:
     async def start(self, name: WorkspaceName, image: str | None = None) -> Workspace:
         """``vm start``: the workspace exists and is meant to run; its instance runs and has
         an address (the IDE and the route are ``route add``'s, or the worker's)."""
+        since = await self._store.latest_event_seq()
         workspace = await self._workspaces.ensure_running(name, who=self._who, image=image)
+        if workspace.status is Status.RUNNING:
+            return workspace
+        if self._platform_runs:
+            return await self._worker_reaches(workspace, since, Status.RUNNING, phase="booted")
         return await self._until_settled(lambda: self._reconciler.boot(workspace.id))
 
     async def route(self, name: WorkspaceName, address: str) -> tuple[Workspace, bool]:
@@ -77,8 +100,9 @@ class ByHand:
                 f"`tidepool route add -n {name} -i {state.ipv4}`."
             )
         before = (await self._routes.entries()).get(name)
+        since = await self._store.latest_event_seq()
         workspace = await self._workspaces.ensure_running(name, who=self._who)
-        workspace = await self._until_settled(lambda: self._reconciler.reconcile(workspace.id))
+        workspace = await self._converge(workspace, since, Status.RUNNING)
         after = (await self._routes.entries()).get(name)
         return workspace, after != before
 
@@ -106,10 +130,41 @@ class ByHand:
         return Removed(route=routed, instance=existed)
 
     async def _act(self, name: WorkspaceName, action: Action) -> Workspace:
+        since = await self._store.latest_event_seq()
         workspace = await self._workspace(name)
         if workspace.desired is not DESIRED_FOR[action] or not workspace.settled:
             workspace = await self._workspaces.request(name, action, who=self._who)
+        return await self._converge(workspace, since, SETTLED_AS[DESIRED_FOR[action]])
+
+    async def _converge(self, workspace: Workspace, since: int, status: Status) -> Workspace:
+        """Bring ``workspace`` to ``status``: the worker's job if the platform runs, else
+        this process's reconcile."""
+        if workspace.status is status and workspace.settled:
+            return workspace
+        if self._platform_runs:
+            return await self._worker_reaches(workspace, since, status)
         return await self._until_settled(lambda: self._reconciler.reconcile(workspace.id))
+
+    async def _worker_reaches(
+        self, workspace: Workspace, since: int, status: Status, phase: str = ""
+    ) -> Workspace:
+        """Follow the workspace's events after ``since`` until it reaches ``status`` (or
+        ``phase``); its failure is this command's."""
+        deadline = asyncio.get_running_loop().time() + WORKER_WAIT_SECONDS
+        while True:
+            for event in await self._store.events(workspace.id, after=since):
+                since = event.seq
+                if event.kind == "status" and event.value == Status.FAILED.value:
+                    error = event.detail
+                    raise RuntimeOperationError(f"Workspace {workspace.name} failed: {error}")
+                if (event.kind, event.value) in (("status", status.value), ("phase", phase)):
+                    return await self._store.get_by_id(workspace.id)
+            if asyncio.get_running_loop().time() > deadline:
+                raise TimeoutExpiredError(
+                    f"Workspace {workspace.name} did not become {status.value} in "
+                    f"{WORKER_WAIT_SECONDS:.0f} s; `tidepool service logs` shows why."
+                )
+            await asyncio.sleep(WORKER_POLL_SECONDS)
 
     async def _workspace(self, name: WorkspaceName) -> Workspace:
         try:
@@ -128,3 +183,10 @@ class ByHand:
                 continue  # a worker moved the row meanwhile: the step re-reads it
         raise ConflictError("The workspace kept changing under this command; try again.")
 
+
+#: The status a workspace settles in for each desired state.
+SETTLED_AS = {
+    Desired.RUNNING: Status.RUNNING,
+    Desired.STOPPED: Status.STOPPED,
+    Desired.DELETED: Status.DELETED,
+}

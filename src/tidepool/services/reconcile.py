@@ -127,9 +127,9 @@ class Reconciler:
         instance = instance_name(workspace)
         await self._runtime.start(instance)
         address = await self._runtime.wait_for_ipv4(instance, timeout=self._limits.boot_timeout)
-        await self._phase(workspace, "booted", started)
-        if workspace.address != address:
+        if workspace.address != address:  # saved before "booted" is told: followers read it
             workspace = await self._store.save(replace(workspace, address=address))
+        await self._phase(workspace, "booted", started)
         return workspace, address
 
     async def _run(self, workspace: Workspace) -> Workspace:
