@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from tidepool import bootstrap
 from tidepool.cli.output import console, friendly_errors, print_steps, run_async
 from tidepool.host import init
 from tidepool.host.steps import StepResult
@@ -23,7 +24,7 @@ def host_init() -> None:
         for step in init.system_steps(settings):
             results.append(step())
             status.update(f"Preparing the host... {results[-1].name}: {results[-1].detail}")
-        results.extend(run_async(init.preseed(settings)))
+        results.extend(run_async(init.preseed(settings, bootstrap.incus_client(settings))))
         results.append(init.firewall_step(settings))
     changed = print_steps("tidepool host init", results)
     console.print("Host ready." if changed else "Host already ready: nothing changed.")

@@ -10,7 +10,7 @@ import os
 import platform
 from collections.abc import Callable, Iterator
 
-from tidepool.adapters.incus.client import IncusClient, unix_socket_client
+from tidepool.adapters.incus.client import IncusClient
 from tidepool.errors import HostSetupError
 from tidepool.host import apt, daemons, firewall, incus_preseed, sysctl
 from tidepool.host.steps import StepResult
@@ -56,9 +56,9 @@ def firewall_step(settings: Settings) -> StepResult:
     return firewall.ensure_firewall(settings.bridge_name)
 
 
-async def preseed(settings: Settings) -> list[StepResult]:
-    """Create (or check) Tidepool's Incus network, storage pool and profile."""
-    client = IncusClient(unix_socket_client(settings.incus_socket))
+async def preseed(settings: Settings, client: IncusClient) -> list[StepResult]:
+    """Create (or check) Tidepool's Incus network, storage pool and profile, through
+    ``client`` (``bootstrap.incus_client``), which is closed at the end."""
     try:
         return [
             await incus_preseed.ensure_server_config(client),
