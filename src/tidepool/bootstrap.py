@@ -100,11 +100,11 @@ def caddy_options(settings: Settings) -> CaddyOptions:
         admins=tuple(u.name for u in everyone if u.admin),
         admin_socket=settings.caddy_admin_socket,
         storage_dir=settings.caddy_dir / "storage",
-        listen=f"{settings.http_host}:{settings.http_port}",
+        listen=f"{settings.listen_host}:{settings.http_port}",
         api_socket=settings.api_socket,
         tls=settings.tls,
         domain=settings.domain,
-        https_listen=f"{settings.http_host}:{settings.https_port}",
+        https_listen=f"{settings.listen_host}:{settings.https_port}",
         preview_domain=settings.preview_domain,
     )
 

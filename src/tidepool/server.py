@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import socket
 
 import uvicorn
 
@@ -19,7 +21,7 @@ from tidepool.api.app import create_app
 from tidepool.api.deps import ControlPlane
 from tidepool.auth.sessions import SessionCache, SessionStore, sweep_sessions
 from tidepool.auth.users import UserFile
-from tidepool.host.service import serve_lock
+from tidepool.host.service import keep_private, serve_lock
 from tidepool.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -29,11 +31,22 @@ SESSION_SWEEP_SECONDS = 30.0
 
 
 async def serve(settings: Settings, stop: asyncio.Event) -> None:
+    # Everything serve and its Caddy write (the database, logs, config, autosave, sessions)
+    # is private to root from its first byte; what an older version left open is closed.
+    os.umask(0o077)
+    keep_private(settings.data_dir)
     with serve_lock(settings.data_dir):
         await _serve(settings, stop)
 
 
 async def _serve(settings: Settings, stop: asyncio.Event) -> None:
+    if settings.open_network_without_sign_in:
+        log.warning(
+            "OPEN WITHOUT SIGN-IN: Caddy serves %s:%d to the network with auth = none. Anyone "
+            "who reaches it gets a shell, and sudo, in every workspace. Set auth to close it.",
+            settings.listen_host or "*",
+            settings.http_port,
+        )
     async with bootstrap.build(settings) as app:
         await app.supervisor.rebuild()
         authenticator = bootstrap.authenticator(settings)
@@ -100,19 +113,30 @@ def _report_crash(task: asyncio.Task[None]) -> None:
 
 
 def api_server(plane: ControlPlane, settings: Settings) -> uvicorn.Server:
+    """The API on its unix socket, mode 0600: a request there acts as the host's admin (or
+    as any user it names), so only root may connect. Bound here, not by uvicorn, which
+    would open it to everyone (0666)."""
     settings.api_socket.unlink(missing_ok=True)
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.bind(str(settings.api_socket))  # under serve's umask: 0600 from the start
+    os.chmod(settings.api_socket, 0o600)
     config = uvicorn.Config(
         create_app(plane),
-        uds=str(settings.api_socket),
+        fd=sock.fileno(),
         log_level="warning",
         lifespan="off",
         access_log=False,
     )
-    return _QuietServer(config)
+    return _QuietServer(config, sock)
 
 
 class _QuietServer(uvicorn.Server):
     """uvicorn without its own signal handling: ``serve()`` owns SIGTERM and SIGINT."""
+
+    def __init__(self, config: uvicorn.Config, sock: socket.socket) -> None:
+        super().__init__(config)
+        #: The bound socket uvicorn serves a duplicate of: kept open as long as the server.
+        self.bound = sock
 
     def capture_signals(self) -> contextlib.AbstractContextManager[None]:  # type: ignore[override]
         return contextlib.nullcontext()

@@ -38,7 +38,16 @@ class Settings(BaseSettings):
         default=Path("/var/cache/tidepool"),
         description="Slow build inputs (rootfs, code-server) cached by a hash of their inputs.",
     )
-    http_host: str = Field(default="", description="Interface Caddy listens on; empty for all.")
+    http_host: str = Field(
+        default="",
+        description="Interface Caddy listens on; empty: loopback only while no sign-in is "
+        "configured (auth = none), every interface otherwise.",
+    )
+    open_without_sign_in: bool = Field(
+        default=False,
+        description="Serve every interface even with auth = none. Anyone who reaches the port "
+        "then gets a shell, and sudo, in every workspace; serve says so loudly at start.",
+    )
     http_port: int = Field(default=8080, ge=1, le=65535)
     public_url: str = Field(
         default="", description="Base URL printed for users; derived from the port if empty."
@@ -140,6 +149,33 @@ class Settings(BaseSettings):
         return self
 
     @model_validator(mode="after")
+    def _no_open_network_without_sign_in(self) -> Settings:
+        """code-server runs without a password: with no sign-in in front, whoever reaches
+        the port owns every workspace. So that needs saying twice, never by default."""
+        explicit = self.http_host
+        if self.auth == "none" and not self.open_without_sign_in and explicit and not _loopback(
+            explicit
+        ):
+            raise ValueError(
+                f"http_host {self.http_host!r} would serve the network with auth = none: set "
+                "auth (forward_auth or basic), or open_without_sign_in = true to do it anyway"
+            )
+        return self
+
+    @property
+    def listen_host(self) -> str:
+        """The interface Caddy listens on: ``http_host``, or by default loopback while no
+        sign-in is configured and every interface otherwise."""
+        if self.http_host:
+            return self.http_host
+        return "" if self.auth != "none" or self.open_without_sign_in else "127.0.0.1"
+
+    @property
+    def open_network_without_sign_in(self) -> bool:
+        """True when Caddy serves beyond loopback with nobody signing in (warned about)."""
+        return self.auth == "none" and not _loopback(self.listen_host)
+
+    @model_validator(mode="after")
     def _tls_needs_a_domain(self) -> Settings:
         if self.tls != "off" and not self.domain:
             raise ValueError("tls needs a domain (the host name users open)")
@@ -217,3 +253,13 @@ class Settings(BaseSettings):
 def get_settings() -> Settings:
     """Read the settings now (environment, then the TOML file, then defaults)."""
     return Settings()
+
+
+def _loopback(host: str) -> bool:
+    """True for a loopback address (or ``localhost``); an empty host is every interface."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False

@@ -60,7 +60,8 @@ class RecordFile:
         """Yield a fresh copy to edit; it is written back (atomically) when the block ends."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         lock = self.path.with_suffix(".lock")
-        with lock.open("a") as held:
+        # Private like everything in the data directory, whoever's umask creates it.
+        with os.fdopen(os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "a") as held:
             fcntl.flock(held, fcntl.LOCK_EX)
             records = self._parse()
             yield records

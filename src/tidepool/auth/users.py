@@ -71,8 +71,11 @@ class UserFile:
     def _save(self, users: list[User]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         partial = self.path.with_suffix(".partial")
-        partial.write_text(json.dumps({"users": [asdict(u) for u in users]}, indent=1))
-        os.chmod(partial, 0o600)
+        partial.unlink(missing_ok=True)  # a leftover could have a wider mode
+        # 0600 from the first byte: the hashes are never readable by others, not even briefly.
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(json.dumps({"users": [asdict(u) for u in users]}, indent=1))
         partial.replace(self.path)
 
     def get(self, name: str) -> User:

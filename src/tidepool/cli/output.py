@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import os
 from collections.abc import Callable, Coroutine, Iterable
 from typing import Any, NoReturn, ParamSpec, TypeVar
 
@@ -76,6 +77,7 @@ def with_app(
     one way a command reaches the store, the runtime and the routes."""
 
     chosen = settings or get_settings()
+    os.umask(0o077)  # the database and its journal files it may create are root's alone
     # While this command may do a workspace's steps itself, a serve starting waits for it.
     with by_hand_lock(chosen.data_dir) as platform_runs:
 

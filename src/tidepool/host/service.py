@@ -75,8 +75,9 @@ class BackgroundService:
         """
         if self.pid() is not None:
             return False
-        self.log_file.parent.mkdir(parents=True, exist_ok=True)
-        with self.log_file.open("ab") as log:
+        self.log_file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        log_fd = os.open(self.log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        with os.fdopen(log_fd, "ab") as log:
             log.write(f"--- tidepool service start {time.strftime('%Y-%m-%d %H:%M:%S')}\n".encode())
             log.flush()
             process = subprocess.Popen(
@@ -200,3 +201,22 @@ def _is_serve(pid: str) -> bool:
     except (OSError, ValueError):
         return False
     return True
+
+
+def keep_private(data_dir: Path) -> None:
+    """``data_dir`` 0700 and everything in it root's alone (files 0600, folders 0700): it
+    holds the database, password hashes, sessions, tokens, Caddy's config and the API's
+    socket. Older versions left some of it readable by every local account."""
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    data_dir.chmod(0o700)
+    for folder, folders, files in os.walk(data_dir):
+        for name in folders:
+            _narrow(Path(folder) / name, 0o700)
+        for name in files:
+            _narrow(Path(folder) / name, 0o600)
+
+
+def _narrow(path: Path, mode: int) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        if not path.is_symlink() and path.stat().st_mode & 0o077:
+            path.chmod(mode)

