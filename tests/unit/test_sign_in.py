@@ -22,7 +22,7 @@ from tidepool.adapters.fakes.sessions import InMemorySessionMap
 from tidepool.api.app import create_app
 from tidepool.api.deps import ControlPlane
 from tidepool.auth.authenticator import Authenticator
-from tidepool.auth.destinations import cookie_domain, safe_destination
+from tidepool.auth.destinations import Site, cookie_domain, safe_destination
 from tidepool.auth.ratelimit import SignInLimiter
 from tidepool.auth.sessions import (
     MAX_SESSIONS_PER_USER,
@@ -433,6 +433,8 @@ async def test_sign_in_routes_are_404_when_sign_in_is_off() -> None:
             "http://8081--anns.preview.example.test:8080/x",
         ),
         ("https://8081--anns.preview.example.test/", "https://8081--anns.preview.example.test/"),
+        ("https://8081--bobs.preview.example.test/", "/app/"),
+        ("/\t/evil.test/", "/app/"),
         ("//evil.test/", "/app/"),
         ("/\\evil.test/", "/app/"),
         ("https://evil.test/", "/app/"),
@@ -441,8 +443,16 @@ async def test_sign_in_routes_are_404_when_sign_in_is_off() -> None:
         ("", "/app/"),
     ],
 )
-def test_sign_in_sends_the_browser_only_to_pages_of_this_tidepool(asked: str, allowed: str) -> None:
-    assert safe_destination(asked, "preview.example.test") == allowed
+async def test_sign_in_sends_the_browser_only_to_pages_of_this_tidepool(
+    asked: str, allowed: str
+) -> None:
+    """The full table of tricks is in ``tests/security/test_sign_in_redirects.py``."""
+
+    async def anns_only(workspace: str) -> bool:
+        return workspace == "anns"
+
+    site = Site(frozenset({"example.test:8080"}), "preview.example.test")
+    assert await safe_destination(asked, site, anns_only) == allowed
 
 
 def test_the_cookie_covers_preview_hosts_only_when_they_live_under_the_domain() -> None:

@@ -11,18 +11,26 @@ from __future__ import annotations
 
 import asyncio
 from typing import Annotated
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
 from fastapi.responses import JSONResponse, RedirectResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from tidepool.api import problems
-from tidepool.api.deps import Me, Plane
+from tidepool.api.deps import ControlPlane, Me, Plane
 from tidepool.auth.authenticator import Authenticator, SignInRefusedError
-from tidepool.auth.destinations import cookie_domain, is_preview_host, safe_destination
+from tidepool.auth.destinations import (
+    Site,
+    cookie_domain,
+    is_preview_host,
+    safe_destination,
+    site_host,
+)
 from tidepool.auth.sessions import Session, SessionCache
+from tidepool.domain.identity import Identity
 from tidepool.edge import SESSION_COOKIE, USER_HEADER
+from tidepool.errors import InvalidInputError, NotFoundError
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 LOGIN_PAGE = "/app/login/"
@@ -61,6 +69,32 @@ def client_address(request: Request) -> str:
     return request.client.host if request.client else "local"
 
 
+async def destination_for(user: str, asked: str, request: Request, plane: ControlPlane) -> str:
+    """Where ``user``, just signed in, goes next: ``asked`` as the browser reads it, if it is
+    a path on this host (as the browser or the public URL names it) or the preview host of a
+    workspace ``user`` may see; else the web app."""
+    public = urlsplit(plane.public_url)
+    site = Site(
+        hosts=frozenset(
+            {
+                site_host(request.url.netloc, request.url.scheme),
+                site_host(public.netloc, public.scheme),
+            }
+        ),
+        preview_domain=plane.preview_domain,
+    )
+    who = Identity(user, admin=user in plane.admins())
+
+    async def may_open(workspace: str) -> bool:
+        try:
+            await plane.workspaces.get(workspace, who=who)
+        except (NotFoundError, InvalidInputError):
+            return False
+        return True
+
+    return await safe_destination(asked, site, may_open)
+
+
 @router.post("/login", response_model=SignedIn)
 async def login(body: SignIn, request: Request, plane: Plane, auth: Auth) -> Response:
     try:
@@ -77,7 +111,7 @@ async def login(body: SignIn, request: Request, plane: Plane, auth: Auth) -> Res
     signed_in = SignedIn(
         name=session.user,
         csrf_token=session.csrf_token,
-        next=safe_destination(body.next, plane.preview_domain),
+        next=await destination_for(session.user, body.next, request, plane),
     )
     response = JSONResponse(signed_in.model_dump())
     response.set_cookie(
