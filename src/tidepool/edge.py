@@ -20,3 +20,7 @@ VIA_HEADER = "X-Tidepool-Via"
 SESSION_COOKIE = "tidepool_session"
 #: A session is known to the proxy by this much of its key (the proxy's ids stay short).
 KEY_PREFIX_LENGTH = 32
+#: Caddy tells the API the address the request came from (``{http.request.remote.host}``) in
+#: this header, replacing any client value: the API hears Caddy over a unix socket, so it has
+#: no peer address of its own, and sign-in limits count failures per client address.
+CLIENT_HEADER = "X-Tidepool-Client"

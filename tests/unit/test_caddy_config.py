@@ -141,3 +141,26 @@ def test_the_slash_redirects_keep_the_query() -> None:
         "/workspace/{http.regexp.ws.1}/" + query,
         "/workspace/{http.vars.tidepool_ws}/port/{http.regexp.fwd.1}/" + query,
     ]
+
+
+def test_caddy_tells_the_api_the_client_address_and_nothing_a_client_wrote() -> None:
+    """Sign-in limits count per client address: Caddy's own view of the peer, set (so any
+    client-sent ``X-Tidepool-Client`` is replaced) on every request to the API, in every mode
+    that has an API behind it."""
+    from tidepool.edge import CLIENT_HEADER
+
+    for options in (
+        config.CaddyOptions(Path("/a"), Path("/s"), api_socket=Path("/run/t/api.sock")),
+        config.CaddyOptions(
+            Path("/a"), Path("/s"), api_socket=Path("/run/t/api.sock"), forward_auth=True
+        ),
+    ):
+        cfg = config.base_config(options)
+        to_api = [p for p in _proxies(cfg) if p["upstreams"][0]["dial"] == "unix//run/t/api.sock"]
+        assert to_api
+        forwarded = [p for p in to_api if "rewrite" not in p]  # not Caddy's verify question
+        assert forwarded
+        for proxy in forwarded:
+            request = proxy["headers"]["request"]
+            assert request["set"][CLIENT_HEADER] == ["{http.request.remote.host}"]
+            assert "client_ip" not in __import__("json").dumps(request)

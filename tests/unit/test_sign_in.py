@@ -145,17 +145,18 @@ def test_a_token_label_and_lifetime_are_validated(tmp_path: Path) -> None:
     assert tokens.list() == []
 
 
-def test_the_limiter_locks_a_key_out_for_the_rest_of_its_window() -> None:
+def test_the_limiter_locks_a_name_and_address_out_for_the_rest_of_its_window() -> None:
     clock = Clock()
     limiter = SignInLimiter(max_failures=2, window_seconds=60, clock=clock)
-    limiter.failed(["user:ann"])
-    assert limiter.retry_after(["user:ann"]) == 0
+    limiter.failed("ann", "192.0.2.1")
+    assert limiter.retry_after("ann", "192.0.2.1") == 0
     clock.now += 10
-    limiter.failed(["user:ann"])
-    assert limiter.retry_after(["user:ann", "client:x"]) == pytest.approx(50)
-    assert limiter.retry_after(["user:bob"]) == 0
+    limiter.failed("ann", "192.0.2.1")
+    assert limiter.retry_after("ann", "192.0.2.1") == pytest.approx(50)
+    assert limiter.retry_after("ann", "192.0.2.2") == 0
+    assert limiter.retry_after("bob", "192.0.2.1") == 0
     clock.now += 51
-    assert limiter.retry_after(["user:ann"]) == 0
+    assert limiter.retry_after("ann", "192.0.2.1") == 0
 
 
 # --- signing in ---------------------------------------------------------------------------

@@ -55,16 +55,17 @@ class Authenticator:
 
     async def sign_in(self, name: str, password: str, client: str) -> tuple[str, Session]:
         """A new session for ``name`` if ``password`` is theirs; refused without checking
-        while that name or client address has failed too often lately."""
-        keys = (f"user:{name}", f"client:{client}")
-        wait = self.limiter.retry_after(keys)
+        while that name has failed too often lately from ``client``'s address, or that
+        address too often for any name (see ``SignInLimiter``): failures from elsewhere never
+        keep a user out."""
+        wait = self.limiter.retry_after(name, client)
         if wait > 0:
             raise SignInRefusedError(
                 f"Too many failed sign-ins; try again in {int(wait) + 1} seconds.", wait
             )
         user = await asyncio.to_thread(self.users.check_password, name, password)
         if user is None:
-            self.limiter.failed(keys)
+            self.limiter.failed(name, client)
             raise SignInRefusedError("Wrong user name or password.")
-        self.limiter.succeeded(keys)
+        self.limiter.succeeded(name, client)
         return self.sessions.create(user.name)

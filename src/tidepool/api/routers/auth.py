@@ -29,7 +29,7 @@ from tidepool.auth.destinations import (
 )
 from tidepool.auth.sessions import Session, SessionCache
 from tidepool.domain.identity import Identity
-from tidepool.edge import SESSION_COOKIE, USER_HEADER
+from tidepool.edge import CLIENT_HEADER, SESSION_COOKIE, USER_HEADER
 from tidepool.errors import InvalidInputError, NotFoundError
 
 router = APIRouter(prefix="/auth", tags=["auth"])
@@ -62,11 +62,14 @@ class SignedIn(BaseModel):
 
 
 def client_address(request: Request) -> str:
-    """The browser's address: Caddy puts it last in ``X-Forwarded-For``."""
-    forwarded = request.headers.get("x-forwarded-for", "")
-    if forwarded:
-        return forwarded.rsplit(",", 1)[-1].strip()
-    return request.client.host if request.client else "local"
+    """The browser's address. Caddy sets ``CLIENT_HEADER`` from the connection it accepted,
+    replacing anything the client sent; a request straight to the API has its own peer (or
+    none, on the unix socket, which only the host itself may open). ``X-Forwarded-For`` is
+    not read: which of its entries a client could write depends on proxies we do not see."""
+    sent = request.headers.get(CLIENT_HEADER, "").strip()
+    if sent:
+        return sent
+    return request.client.host if request.client and request.client.host else "local"
 
 
 async def destination_for(user: str, asked: str, request: Request, plane: ControlPlane) -> str:

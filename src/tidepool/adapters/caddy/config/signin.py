@@ -23,7 +23,13 @@ from tidepool.adapters.caddy.config.variables import (
     SESSION_USER_PLACEHOLDER,
     USER_PLACEHOLDER,
 )
-from tidepool.edge import KEY_PREFIX_LENGTH, SESSION_COOKIE, USER_HEADER, VIA_HEADER
+from tidepool.edge import (
+    CLIENT_HEADER,
+    KEY_PREFIX_LENGTH,
+    SESSION_COOKIE,
+    USER_HEADER,
+    VIA_HEADER,
+)
 
 AUTH_ID = "tidepool-auth"
 SESSIONS_ID = "tidepool-sessions"
@@ -35,11 +41,15 @@ SESSION_COOKIE_REMOVALS = [
     {"search_regexp": f"^\\s*{SESSION_COOKIE}=[^;]*(;\\s*)?", "replace": ""},
     {"search_regexp": f";\\s*{SESSION_COOKIE}=[^;]*", "replace": ""},
 ]
+#: The address of the peer that sent the request: Caddy's own view, never a client's header
+#: (unlike ``{http.request.client_ip}``, which trusted proxies could set).
+CLIENT_PLACEHOLDER = "{http.request.remote.host}"
 PROTECTED_PATHS = ["/api", "/api/*", "/app", "/app/*", "/workspace", "/workspace/*"]
 
 
 def api_routes(api_socket: Path | None, user: str = USER_PLACEHOLDER) -> list[JSON]:
-    """``/api/*`` and the web app ``/app/*`` to the control plane over its unix socket."""
+    """``/api/*`` and the web app ``/app/*`` to the control plane over its unix socket, with
+    who the user is, that Caddy sent it, and the client's address (for sign-in limits)."""
     if api_socket is None:
         return []
     return [
@@ -61,7 +71,16 @@ def api_routes(api_socket: Path | None, user: str = USER_PLACEHOLDER) -> list[JS
                     "handler": "reverse_proxy",
                     "upstreams": [{"dial": f"unix/{api_socket}"}],
                     "flush_interval": -1,
-                    "headers": {"request": {"set": {USER_HEADER: [user], VIA_HEADER: ["caddy"]}}},
+                    # ``set`` replaces whatever the client sent under these names.
+                    "headers": {
+                        "request": {
+                            "set": {
+                                USER_HEADER: [user],
+                                VIA_HEADER: ["caddy"],
+                                CLIENT_HEADER: [CLIENT_PLACEHOLDER],
+                            }
+                        }
+                    },
                 }
             ],
             "terminal": True,
