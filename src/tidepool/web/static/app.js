@@ -130,12 +130,26 @@ document.getElementById("sign-out").addEventListener("click", async () => {
   try { await api("POST", "/auth/logout"); } finally { window.location.assign("login/"); }
 });
 
+// The name rule, as the API's schema states it (one definition, in the domain): checked here
+// before a request is sent; the API refuses a bad name anyway.
+let nameRule = null;
+
+async function loadNameRule() {
+  const response = await fetch("/api/openapi.json", { credentials: "same-origin" });
+  if (!response.ok) return;
+  const schema = await response.json();
+  nameRule = new RegExp(schema.components.schemas.WorkspaceCreate.properties.name.pattern);
+}
+
+const nameRuleLoaded = loadNameRule().catch(() => {});
+
 document.getElementById("create").addEventListener("submit", async (submit) => {
   submit.preventDefault();
   const form = submit.target;
   const error = document.getElementById("create-error");
   error.textContent = "";
-  if (!form.name.checkValidity()) {
+  await nameRuleLoaded;
+  if (!form.name.checkValidity() || (nameRule && !nameRule.test(form.name.value))) {
     error.textContent = "Use a lowercase letter first, then lowercase letters, digits and hyphens.";
     form.name.focus();
     return;
