@@ -12,6 +12,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from tidepool import __version__
 from tidepool.api import problems
 from tidepool.api.deps import ControlPlane
+from tidepool.api.origins import SameOriginWrites
 from tidepool.api.routers import auth, health, me, workspaces
 from tidepool.edge import SESSION_COOKIE, VIA_HEADER
 from tidepool.web import STATIC_DIR
@@ -37,7 +38,7 @@ def create_app(plane: ControlPlane) -> ASGIApp:
     web = StaticFiles(directory=STATIC_DIR, html=True)
     app.mount("/app", SignInFirst(web, plane), name="web")
 
-    return BodyLimit(app)
+    return SameOriginWrites(BodyLimit(app))
 
 
 class SignInFirst:
