@@ -123,6 +123,12 @@ class Settings(BaseSettings):
         default="10.213.77.1/24",
         description="The Incus bridge's own address and prefix; fixed, never auto-detected.",
     )
+    egress_allow: list[str] = Field(
+        default_factory=list,
+        description="CIDRs workspaces may reach although the firewall refuses them by default "
+        "(private, link-local and the host's LAN), e.g. [\"10.20.0.0/16\"]; applied by "
+        "`tidepool host init`.",
+    )
     storage_pool: str = "tidepool"
     storage_driver: Literal["btrfs", "dir"] = "btrfs"
     storage_size_gib: int = Field(default=40, ge=5)
@@ -190,6 +196,20 @@ class Settings(BaseSettings):
                 "bridge_address must be a host address with a prefix, e.g. 10.1.2.1/24"
             )
         return str(interface)
+
+    @field_validator("egress_allow")
+    @classmethod
+    def _egress_allow_is_networks(cls, value: list[str]) -> list[str]:
+        networks = []
+        for cidr in value:
+            try:
+                networks.append(str(ipaddress.ip_network(cidr.strip())))
+            except ValueError as error:
+                raise ValueError(
+                    f"egress_allow: {cidr!r} is not a network in CIDR form, e.g. 10.20.0.0/16 "
+                    f"({error})"
+                ) from None
+        return networks
 
     @classmethod
     def settings_customise_sources(

@@ -1,10 +1,13 @@
 import errno
+import ipaddress
 import os
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
-from tidepool.host import apt, daemons, sysctl
+from tidepool.host import apt, daemons, firewall, sysctl
+from tidepool.settings import Settings
 
 
 def test_mirror_is_read_from_deb822_sources(tmp_path: Path) -> None:
@@ -53,3 +56,93 @@ def test_a_mount_whose_daemon_died_is_stale(
     assert not daemons.mount_is_stale(tmp_path / "missing")
     monkeypatch.setattr(Path, "stat", not_connected)
     assert daemons.mount_is_stale(dead)
+
+
+def lines_of(ruleset: str, chain: str) -> list[str]:
+    """The rules of ``chain`` in a ruleset, one stripped line each."""
+    body = ruleset.split(f"chain {chain} {{", 1)[1].split("}\n", 1)[0]
+    return [line.strip() for line in body.splitlines() if line.strip()]
+
+
+def net(cidr: str) -> firewall.Network:
+    return ipaddress.ip_network(cidr)
+
+
+def test_workspaces_are_refused_private_link_local_and_the_lan() -> None:
+    forward = lines_of(firewall.ruleset("br0", lan=[net("198.51.100.0/24")]), "forward")
+
+    assert forward[0] == "type filter hook forward priority filter; policy accept;"
+    reject = "reject with icmpx admin-prohibited"
+    assert forward[1] == f'iifname "br0" oifname "br0" {reject}'
+    assert forward[2] == 'iifname "br0" ct state established,related accept'
+    assert forward[3:] == [
+        'iifname "br0" ip daddr { 10.0.0.0/8, 100.64.0.0/10, 169.254.0.0/16, '
+        f"172.16.0.0/12, 192.168.0.0/16, 198.51.100.0/24 }} {reject}",
+        f'iifname "br0" ip6 daddr {{ fc00::/7, fe80::/10 }} {reject}',
+    ]
+
+
+def test_the_host_itself_still_answers_dns_and_dhcp_only() -> None:
+    assert lines_of(firewall.ruleset("br0"), "input")[1:] == [
+        'iifname "br0" ct state established,related accept',
+        'iifname "br0" udp dport { 53, 67 } accept',
+        'iifname "br0" tcp dport 53 accept',
+        'iifname "br0" icmp type echo-request accept',
+        'iifname "br0" drop',
+    ]
+
+
+def test_the_allow_list_is_opened_before_the_refusals() -> None:
+    forward = lines_of(
+        firewall.ruleset(
+            "br0",
+            allow=[net("10.20.0.0/16"), net("172.31.255.10/32"), net("fd12::/64")],
+        ),
+        "forward",
+    )
+    accepts = [rule for rule in forward if rule.endswith(" accept")]
+    first_reject = next(i for i, rule in enumerate(forward) if "daddr" in rule and "reject" in rule)
+    assert accepts[1:] == [
+        'iifname "br0" ip daddr { 10.20.0.0/16, 172.31.255.10 } accept',
+        'iifname "br0" ip6 daddr fd12::/64 accept',
+    ]
+    assert all(forward.index(rule) < first_reject for rule in accepts)
+
+
+def test_overlapping_networks_are_merged_as_nft_needs() -> None:
+    forward = lines_of(
+        firewall.ruleset("br0", lan=[net("192.168.1.0/24"), net("fd00::/64")]), "forward"
+    )
+    assert "192.168.1.0/24" not in " ".join(forward)
+    assert "fd00::/64" not in " ".join(forward)
+
+
+def test_the_lan_is_every_global_subnet_but_the_bridge_and_loopback() -> None:
+    addresses: list[dict[str, object]] = [
+        {"ifname": "lo", "addr_info": [{"local": "127.0.0.1", "prefixlen": 8, "scope": "host"}]},
+        {
+            "ifname": "eth0",
+            "addr_info": [
+                {"local": "192.0.2.2", "prefixlen": 24, "scope": "global"},
+                {"local": "2001:db8::2", "prefixlen": 64, "scope": "global"},
+                {"local": "fe80::1", "prefixlen": 64, "scope": "link"},
+            ],
+        },
+        {"ifname": "br0", "addr_info": [{"local": "10.9.0.1", "prefixlen": 24, "scope": "global"}]},
+        {
+            "ifname": "wg0",
+            "addr_info": [{"local": "198.51.100.7", "prefixlen": 32, "scope": "global"}],
+        },
+        {"ifname": "veth1", "addr_info": []},
+    ]
+    assert firewall.lan_networks(addresses, "br0") == [net("192.0.2.0/24"), net("2001:db8::/64")]
+
+
+def test_egress_allow_takes_networks_and_refuses_anything_else() -> None:
+    assert Settings(egress_allow=["10.20.0.0/16", "172.31.255.10"]).egress_allow == [
+        "10.20.0.0/16",
+        "172.31.255.10/32",
+    ]
+    for bad in ("10.20.0.1/16", "intranet", "10.0.0.0/33"):
+        with pytest.raises(ValidationError, match="egress_allow"):
+            Settings(egress_allow=[bad])

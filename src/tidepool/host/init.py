@@ -52,8 +52,10 @@ def system_steps(settings: Settings) -> Iterator[Callable[[], StepResult]]:
 
 
 def firewall_step(settings: Settings) -> StepResult:
-    """After the bridge exists: the host answers workspaces' DNS and DHCP, nothing else."""
-    return firewall.ensure_firewall(settings.bridge_name)
+    """After the bridge exists: the host answers workspaces' DNS and DHCP, nothing else, and
+    workspaces reach the internet but not private ranges or the host's LAN (but
+    ``egress_allow``)."""
+    return firewall.ensure_firewall(settings.bridge_name, allow=settings.egress_allow)
 
 
 async def preseed(settings: Settings, client: IncusClient) -> list[StepResult]:
