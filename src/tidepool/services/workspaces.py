@@ -28,7 +28,9 @@ CONFLICT_RETRIES = 5
 class WorkspaceService:
     """The use cases, each decided for an ``Identity``: who may see and act on what is
     decided here, once, for the API, the web app, the CLI over the socket and the by-hand
-    commands. Someone else's workspace answers exactly as a missing one, so names don't leak.
+    commands. Someone else's workspace answers exactly as a missing one. Names are global (one
+    namespace per host: they become URL segments and host names), so ``create`` of a taken
+    name is a conflict whoever holds it; that much is public.
     """
 
     def __init__(

@@ -114,7 +114,7 @@ def port_routes(forward_ports: tuple[int, ...]) -> list[JSON]:
 
 
 def ownership_route(admins: tuple[str, ...], user: str = USER_PLACEHOLDER) -> JSON:
-    """Someone else's workspace answers exactly like a missing one: names do not leak."""
+    """Someone else's workspace answers exactly like a missing one (404, the same page)."""
     return {
         "match": [
             {
