@@ -1,0 +1,269 @@
+"""What a workspace reaches beyond the host: the internet, and not metadata or private ranges.
+
+Proven without a packet leaving this machine. Each destination is a stand-in the test builds
+here: a network namespace joined to the host by a veth pair, holding the address and a tiny
+TCP listener that answers with the address it sees the client as. The host routes each
+stand-in's /32 into its veth, so a workspace's packets take the host's real forwarding path
+(Tidepool's ``forward`` chain, then Incus's NAT) and end in the namespace.
+
+- public: 203.0.113.10 (TEST-NET-3). The namespace has a route to the host's end of the
+  veth and nothing else, as an internet host knows only the host's public address: its answer
+  comes back only through NAT, and it sees the host's address, never the workspace's;
+- metadata: 169.254.169.254, the cloud metadata address;
+- private: 172.31.255.10, an RFC 1918 address that no network of this machine uses (checked
+  before anything is built).
+
+Before a workspace exists, the test proves from the host that the route to each stand-in is
+its veth and that each answers there; only then is a workspace launched. Everything built is
+removed in a ``finally``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+
+import pytest
+
+from support.instances import launch
+from tidepool import bootstrap
+from tidepool.errors import NotFoundError
+from tidepool.host import firewall, init
+from tidepool.ports import Runtime
+from tidepool.settings import get_settings
+
+pytestmark = [
+    pytest.mark.incus,
+    pytest.mark.skipif(
+        os.geteuid() != 0 or shutil.which("ip") is None,
+        reason="builds network namespaces: needs root and iproute2",
+    ),
+]
+
+PORT = 7411
+
+LISTENER = """
+import socket, sys
+server = socket.create_server((sys.argv[1], int(sys.argv[2])))
+while True:
+    connection, peer = server.accept()
+    with connection:
+        connection.sendall(f"{peer[0]}\\n".encode())
+"""
+
+
+@dataclass(frozen=True)
+class StandIn:
+    """A destination inside namespace ``namespace``, reached through the veth ``host_end``."""
+
+    kind: str
+    address: str
+    host_address: str
+    block: str
+    namespace: str
+    host_end: str
+
+
+def ip(*argv: str) -> str:
+    done = subprocess.run(["ip", *argv], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, f"ip {' '.join(argv)}: {done.stderr.strip()}"
+    return done.stdout
+
+
+def collisions(block: str, wider_allowed: int = 0) -> list[str]:
+    """Addresses and routes of this machine that overlap ``block``; routes no longer than
+    ``wider_allowed`` bits (say a link-local catch-all) are overridden by our /32s, so pass."""
+    wanted = ipaddress.ip_network(block)
+    found = []
+    for link in json.loads(ip("-json", "-4", "address", "show")):
+        for info in link.get("addr_info", []):
+            network = ipaddress.ip_interface(f"{info['local']}/{info['prefixlen']}").network
+            if network.overlaps(wanted):
+                found.append(f"{info['local']}/{info['prefixlen']} on {link['ifname']}")
+    for route in json.loads(ip("-json", "-4", "route", "show", "table", "all")):
+        if route["dst"] == "default":
+            continue
+        network = ipaddress.ip_network(route["dst"], strict=False)
+        if network.overlaps(wanted) and network.prefixlen > wider_allowed:
+            found.append(f"route {route['dst']} dev {route.get('dev', '?')}")
+    return found
+
+
+def answer(address: str, device: str, timeout: float = 2.0) -> str:
+    """Connect from the host, bound to ``device`` so the packet cannot go elsewhere, and
+    return the line the stand-in sends."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as client:
+        client.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, device.encode())
+        client.settimeout(timeout)
+        client.connect((address, PORT))
+        return client.makefile().readline().strip()
+
+
+def build(stand_in: StandIn) -> subprocess.Popen[bytes]:
+    namespace, host_end, peer = stand_in.namespace, stand_in.host_end, stand_in.host_end + "n"
+    ip("netns", "add", namespace)
+    ip("link", "add", host_end, "type", "veth", "peer", "name", peer, "netns", namespace)
+    ip("address", "add", f"{stand_in.host_address}/32", "dev", host_end)
+    ip("link", "set", host_end, "up")
+    ip("route", "add", f"{stand_in.address}/32", "dev", host_end, "src", stand_in.host_address)
+    inside = ("-n", namespace)
+    ip(*inside, "link", "set", "lo", "up")
+    ip(*inside, "address", "add", f"{stand_in.address}/32", "dev", peer)
+    ip(*inside, "link", "set", peer, "up")
+    # The host's end and nothing else: no default route, no way back to the bridge's subnet.
+    ip(*inside, "route", "add", f"{stand_in.host_address}/32", "dev", peer)
+    return subprocess.Popen(
+        [
+            "ip",
+            "netns",
+            "exec",
+            namespace,
+            sys.executable,
+            "-c",
+            LISTENER,
+            stand_in.address,
+            str(PORT),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def prove_local(stand_in: StandIn) -> None:
+    """The host's route to the stand-in is its veth, and the stand-in answers there."""
+    (route,) = json.loads(ip("-json", "route", "get", stand_in.address))
+    assert route["dev"] == stand_in.host_end, f"{stand_in.address} would leave by {route}"
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            seen = answer(stand_in.address, stand_in.host_end)
+            break
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+    assert seen == stand_in.host_address, f"{stand_in.kind} answered as if from {seen}"
+
+
+@pytest.fixture(scope="module")
+def stand_ins() -> Iterator[dict[str, StandIn]]:
+    tag = uuid.uuid4().hex[:5]
+    wanted = [
+        StandIn("public", "203.0.113.10", "203.0.113.1", "203.0.113.0/24", "", ""),
+        StandIn("metadata", "169.254.169.254", "169.254.169.1", "169.254.169.0/24", "", ""),
+        StandIn("private", "172.31.255.10", "172.31.255.1", "172.31.255.0/24", "", ""),
+    ]
+    for stand_in in wanted:
+        wider = 16 if stand_in.kind == "metadata" else 0
+        assert not collisions(stand_in.block, wider), (
+            f"{stand_in.block} is in use here: {collisions(stand_in.block, wider)}; "
+            "this test only uses addresses no network of this machine uses"
+        )
+    built = {
+        s.kind: StandIn(
+            s.kind,
+            s.address,
+            s.host_address,
+            s.block,
+            f"tp-egress-{tag}-{s.kind}",
+            f"te{tag}{s.kind[:3]}",
+        )
+        for s in wanted
+    }
+    listeners: list[subprocess.Popen[bytes]] = []
+    try:
+        for stand_in in built.values():
+            listeners.append(build(stand_in))
+        for stand_in in built.values():
+            prove_local(stand_in)
+        yield built
+    finally:
+        for listener in listeners:
+            listener.kill()
+            listener.wait()
+        for stand_in in built.values():
+            subprocess.run(["ip", "link", "del", stand_in.host_end], capture_output=True)
+            subprocess.run(["ip", "netns", "del", stand_in.namespace], capture_output=True)
+        for stand_in in built.values():
+            assert not collisions(stand_in.block, 16), "a stand-in outlived the test"
+
+
+@pytest.fixture(scope="module")
+async def workspace(stand_ins: dict[str, StandIn]) -> AsyncIterator[tuple[Runtime, str]]:
+    """A real workspace, launched only once every stand-in is proven local."""
+    settings = get_settings()
+    init.firewall_step(settings)
+    name = f"tp-egress-{uuid.uuid4().hex[:6]}"
+    async with bootstrap.opened_runtime(settings) as runtime:
+        try:
+            await launch(runtime, name, settings)
+            yield runtime, name
+        finally:
+            with contextlib.suppress(NotFoundError):
+                await runtime.delete(name)
+
+
+async def connect(runtime: Runtime, name: str, stand_in: StandIn) -> tuple[str | None, str]:
+    """From the workspace, open a TCP connection to the stand-in (3 s at most): the line it
+    answered (None if it did not), and bash's error."""
+    result = await runtime.exec(
+        name,
+        [
+            "timeout",
+            "3",
+            "bash",
+            "-c",
+            f"exec 3<>/dev/tcp/{stand_in.address}/{PORT} && head -n 1 <&3",
+        ],
+        timeout=20,
+    )
+    return (result.stdout.strip() if result.ok else None), result.stderr
+
+
+async def test_a_workspace_reaches_the_internet_through_nat(
+    workspace: tuple[Runtime, str], stand_ins: dict[str, StandIn]
+) -> None:
+    runtime, name = workspace
+    public = stand_ins["public"]
+    seen, error = await connect(runtime, name, public)
+    assert seen is not None, f"the public stand-in did not answer: {error}"
+    assert seen == public.host_address, "the outside saw the workspace, not the host (no NAT)"
+
+
+@pytest.mark.parametrize("kind", ["metadata", "private"])
+async def test_a_workspace_cannot_reach_metadata_or_private_ranges(
+    workspace: tuple[Runtime, str], stand_ins: dict[str, StandIn], kind: str
+) -> None:
+    runtime, name = workspace
+    started = time.monotonic()
+    seen, error = await connect(runtime, name, stand_ins[kind])
+    assert seen is None, f"the {kind} stand-in answered a workspace"
+    assert "No route to host" in error, f"not refused by the firewall: {error!r}"
+    assert time.monotonic() - started < 3, "the refusal should be immediate, not a timeout"
+
+
+async def test_egress_allow_opens_a_named_network(
+    workspace: tuple[Runtime, str], stand_ins: dict[str, StandIn]
+) -> None:
+    runtime, name = workspace
+    settings = get_settings()
+    private, metadata = stand_ins["private"], stand_ins["metadata"]
+    allowed = [*settings.egress_allow, f"{private.address}/32"]
+    try:
+        assert firewall.ensure_firewall(settings.bridge_name, allow=allowed).changed
+        seen, error = await connect(runtime, name, private)
+        assert seen == private.host_address, f"the allowed stand-in did not answer: {error}"
+        assert (await connect(runtime, name, metadata))[0] is None, "allowed more than named"
+    finally:
+        init.firewall_step(settings)
+    assert (await connect(runtime, name, private))[0] is None, "the default is not back"
