@@ -7,10 +7,12 @@ ordinary record of the control plane.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+from support.cli import tidepool
 from tidepool import bootstrap
 from tidepool.domain.names import InstanceName, validate_workspace_name
 from tidepool.errors import NotFoundError
@@ -30,24 +32,27 @@ class Workspace:
     settings: Settings
 
 
-async def ensure_caddy(settings: Settings) -> bool:
-    """Tidepool's Caddy, started if it was not running, with today's config; True if this
-    call started it (so the caller stops it again)."""
-    door = bootstrap.front_door(settings)
-    try:
-        return await door.start()
-    finally:
-        await door.aclose()
+async def ensure_caddy() -> bool:
+    """Tidepool's Caddy (the host's settings), started if it was not running; True if this
+    call started it (so the caller stops it again).
+
+    Started by ``tidepool caddy bootstrap`` in a process of its own, as a user does: Caddy
+    outlives whoever starts it, and in this process its handle would be collected while it
+    still runs (a ResourceWarning, an error in this suite)."""
+    result = await asyncio.to_thread(tidepool, "caddy", "bootstrap")
+    assert result.returncode == 0, result.stdout + result.stderr
+    return "Caddy started" in result.stdout
 
 
-async def stop_caddy(settings: Settings) -> None:
-    await bootstrap.front_door(settings).stop()
+async def stop_caddy() -> None:
+    result = await asyncio.to_thread(tidepool, "caddy", "stop")
+    assert result.returncode == 0, result.stdout + result.stderr
 
 
 @contextlib.asynccontextmanager
 async def running_workspace(settings: Settings, name: str) -> AsyncIterator[Workspace]:
     """A routed workspace with a healthy IDE; deleted afterwards if this call created it."""
-    started_caddy = await ensure_caddy(settings)
+    started_caddy = await ensure_caddy()
     workspace_name = validate_workspace_name(name)
     async with bootstrap.build(settings) as app:
         try:
@@ -72,4 +77,4 @@ async def running_workspace(settings: Settings, name: str) -> AsyncIterator[Work
             if created:
                 await app.by_hand.delete(workspace_name)
             if started_caddy:  # leave the machine as the test found it
-                await stop_caddy(settings)
+                await stop_caddy()
