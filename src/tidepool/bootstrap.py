@@ -16,6 +16,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -45,6 +46,9 @@ from tidepool.services.workspaces import WorkspaceService
 from tidepool.settings import Settings
 from tidepool.store import migrate
 from tidepool.store.sql import open_store
+
+#: What a browser on the host itself may call this installation.
+LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
 
 
 def incus_client(settings: Settings) -> IncusClient:
@@ -106,7 +110,14 @@ def caddy_options(settings: Settings) -> CaddyOptions:
         domain=settings.domain,
         https_listen=f"{settings.listen_host}:{settings.https_port}",
         preview_domain=settings.preview_domain,
+        hosts=served_hosts(settings),
     )
+
+
+def served_hosts(settings: Settings) -> tuple[str, ...]:
+    """The host names users open: the public URL's, the domain's and loopback's."""
+    named = {urlsplit(settings.workspace_base_url).hostname or "", settings.domain}
+    return tuple(sorted(name for name in named | LOOPBACK_NAMES if name))
 
 
 def authenticator(settings: Settings) -> Authenticator | None:

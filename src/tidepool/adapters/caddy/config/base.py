@@ -53,6 +53,7 @@ def base_config(options: CaddyOptions) -> JSON:
         "automatic_https": {"disable": True},
         "errors": {"routes": error_routes()},
         "routes": [
+            *([foreign_host_route(options)] if options.hosts else []),
             *([auth_route(options.users, preview)] if options.users is not None else []),
             *signed_in,
             *lookup_routes(options.routes_dir, preview),
@@ -76,4 +77,22 @@ def base_config(options: CaddyOptions) -> JSON:
         "storage": {"module": "file_system", "root": str(options.storage_dir)},
         "logging": {"logs": {"default": {"level": "WARN"}}},
         "apps": apps,
+    }
+
+
+def foreign_host_route(options: CaddyOptions) -> JSON:
+    """Refuse (421) a request for a host this installation is not: first, before sign-in,
+    routing or the API see it."""
+    hosts = [*options.hosts, *([f"*.{options.preview_domain}"] if options.preview_domain else [])]
+    return {
+        "match": [{"not": [{"host": hosts}]}],
+        "handle": [
+            {
+                "handler": "static_response",
+                "status_code": 421,
+                "headers": {"Content-Type": ["text/plain; charset=utf-8"]},
+                "body": "Misdirected request: this Tidepool does not serve that host name.\n",
+            }
+        ],
+        "terminal": True,
     }

@@ -44,6 +44,11 @@ class CaddyOptions:
     #: ``auth = "forward_auth"``: the control plane signs people in; Caddy knows live sessions
     #: from its session map and asks the control plane (``/api/auth/verify``) about the rest.
     forward_auth: bool = False
+    #: The host names this installation answers to (the public URL's, loopback's, the
+    #: domain's; preview hosts are added from ``preview_domain``). A request naming any other
+    #: host gets 421: a name an attacker points at this address (DNS rebinding) reaches
+    #: nothing. Empty: any host (a test's hand-built options).
+    hosts: tuple[str, ...] = ()
 
     @property
     def routes_dir(self) -> Path:
