@@ -21,7 +21,7 @@ import pytest
 from playwright.async_api import Browser
 
 from support.ports import free_port
-from support.serve import ServeProcess, wait_for_status
+from support.serve import ServeProcess, delete_and_wait, wait_for_status
 from tidepool.api.app import create_app
 from tidepool.api.deps import ControlPlane
 from tidepool.edge import USER_HEADER
@@ -152,10 +152,8 @@ async def test_a_cross_site_form_post_from_a_real_browser_changes_nothing(
             victim = await api.get("victim")
         assert (victim["desired"], victim["status"]) == ("running", "running")
     finally:
-        async with serve.api() as api:
-            await api.act("victim", "delete")
-            for _ in range(300):  # gone from the list once its instance is deleted
-                if not (await api.list())["items"]:
-                    break
-                await asyncio.sleep(0.2)
-        serve.stop()
+        try:
+            async with serve.api() as api:
+                await delete_and_wait(api, "victim")
+        finally:
+            serve.stop()  # always: a serve left running deletes the next run's instances

@@ -150,3 +150,13 @@ async def wait_for_status(
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"{name} stuck in {workspace['status']}: {workspace}")
         await asyncio.sleep(0.2)
+
+
+async def delete_and_wait(client: ApiClient, name: str, timeout: float = 120) -> None:
+    """Delete the workspace and wait until it is gone (its instance with it)."""
+    await client.act(name, "delete")
+    deadline = asyncio.get_running_loop().time() + timeout
+    while left := [item for item in (await client.list())["items"] if item["name"] == name]:
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"{name} was not deleted in {timeout} s: {left}")
+        await asyncio.sleep(0.2)
