@@ -80,8 +80,9 @@ def loopback_subnet() -> str:
     """A /24 on loopback no other test uses, whose first VM address can take port 8080.
 
     The fake VM's code-server shares 8080 (SO_REUSEPORT) with a listener on every address,
-    such as a Tidepool's Caddy on this machine; a listener that does not share would take
-    every address's 8080, and then this test cannot give its VM a code-server and says so.
+    such as a Tidepool's Caddy on this machine (which by default listens on 127.0.0.1 only); a
+    listener on every address that does not share would take every address's 8080, and then
+    this test cannot give its VM a code-server: it fails and says which port is in the way.
     """
     subnet = f"127.{secrets.randbelow(155) + 100}.{secrets.randbelow(254) + 1}"
     with socket.socket() as probe:
@@ -91,7 +92,10 @@ def loopback_subnet() -> str:
         except OSError as error:
             if error.errno != errno.EADDRINUSE:
                 raise
-            pytest.skip("port 8080 is taken on every loopback address (a listener on *:8080)")
+            raise AssertionError(
+                f"port 8080 is taken on {subnet}.2: a listener on *:8080 that does not share "
+                "the port (SO_REUSEPORT) leaves the fake VM no code-server; stop it"
+            ) from error
     return subnet
 
 
