@@ -20,8 +20,7 @@ import httpx
 import pytest
 from playwright.async_api import Browser
 
-from support.ports import free_port
-from support.serve import ServeProcess, delete_and_wait, wait_for_status
+from support.serve import serve_with_workspace
 from tidepool.api.app import create_app
 from tidepool.api.deps import ControlPlane
 from tidepool.edge import USER_HEADER
@@ -126,12 +125,7 @@ async def test_a_cross_site_form_post_from_a_real_browser_changes_nothing(
     tmp_path: Path, browser: Browser
 ) -> None:
     database = f"sqlite:///{tmp_path / 'tp.db'}"
-    serve = ServeProcess(tmp_path / "data", free_port(), database, "tpx")
-    serve.start()
-    try:
-        async with serve.api() as api:
-            await api.create("victim")
-            await wait_for_status(api, "victim", {"running"})
+    async with serve_with_workspace(tmp_path / "data", database, "tpx", "victim") as serve:
         target = f"{serve.base_url}/api/workspaces/victim/stop"
         page_html = f"""<form method="POST" action="{target}"></form>
             <script>
@@ -151,9 +145,3 @@ async def test_a_cross_site_form_post_from_a_real_browser_changes_nothing(
         async with serve.api() as api:
             victim = await api.get("victim")
         assert (victim["desired"], victim["status"]) == ("running", "running")
-    finally:
-        try:
-            async with serve.api() as api:
-                await delete_and_wait(api, "victim")
-        finally:
-            serve.stop()  # always: a serve left running deletes the next run's instances

@@ -160,3 +160,25 @@ async def delete_and_wait(client: ApiClient, name: str, timeout: float = 120) ->
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"{name} was not deleted in {timeout} s: {left}")
         await asyncio.sleep(0.2)
+
+
+@contextlib.asynccontextmanager
+async def serve_with_workspace(
+    data_dir: Path, database_url: str, prefix: str, name: str
+) -> AsyncIterator[ServeProcess]:
+    """A ``tidepool serve`` of its own with workspace ``name`` running. Afterwards the
+    workspace is deleted and serve stopped, whatever happened: a serve left running with the
+    same instance prefix would delete the next run's instances as orphans."""
+    serve = ServeProcess(data_dir, free_port(), database_url, prefix)
+    serve.start()
+    try:
+        async with serve.api() as api:
+            await api.create(name)
+            await wait_for_status(api, name, {"running"})
+        yield serve
+    finally:
+        try:
+            async with serve.api() as api:
+                await delete_and_wait(api, name)
+        finally:
+            serve.stop()

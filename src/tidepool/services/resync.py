@@ -71,10 +71,10 @@ async def resync(
     plan = plan_routes(now_seen, current_routes)
     await apply_route_plan(routes, plan)
     report.orphan_routes_removed.extend(plan.remove)
+    by_name = {w.name: w for w in now_seen}
     for name in sorted({**plan.add, **plan.change}):
         report.routes_restored.append(name)
-        restored = next(w for w in now_seen if w.name == name)
-        await store.add_event(restored.id, "phase", "route_live", "restored by resync")
+        await store.add_event(by_name[name].id, "phase", "route_live", "restored by resync")
     if report.changed:
         log.info("resync repaired drift: %s", report)
     return report
