@@ -56,8 +56,10 @@ def start() -> None:
 @app.command("stop")
 @friendly_errors
 def stop() -> None:
-    """Stop the platform and everything it started (Caddy included); workspaces keep
-    running, and their files are never touched."""
+    """Stop the platform and everything it started, Caddy included.
+
+    Workspaces keep running, and their files are never touched.
+    """
     settings = get_settings()
     with console.status("Stopping Tidepool..."):
         stopped = background_service(settings).stop()
@@ -67,8 +69,10 @@ def stop() -> None:
 @app.command("status")
 @friendly_errors
 def status() -> None:
-    """Running or not, its pid, its URLs, and the last error if it died. Exits 3 when it
-    is not running (as service managers do)."""
+    """Running or not, its pid, its URLs, and the last error if it died.
+
+    Exits 3 when it is not running, as service managers do.
+    """
     settings = get_settings()
     state = background_service(settings).status()
     if state.running:

@@ -17,7 +17,10 @@ from tidepool.domain.names import validate_workspace_name
 from tidepool.errors import NotFoundError
 from tidepool.settings import get_settings
 
-app = typer.Typer(help="Create, list, start, stop and delete workspaces (needs `tidepool serve`).")
+app = typer.Typer(
+    help="Create, list, start, stop and delete workspaces (the platform must run: "
+    "`tidepool service start`)."
+)
 T = TypeVar("T")
 UrlOption = typer.Option(
     "", "--url", help="API base URL (default: the local API socket); sign in with TIDEPOOL_TOKEN."
