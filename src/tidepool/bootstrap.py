@@ -31,6 +31,7 @@ from tidepool.adapters.incus.runtime import IncusRuntime
 from tidepool.adapters.sqs import SqsJobQueue
 from tidepool.adapters.sqs_relay import OutboxRelay
 from tidepool.auth.authenticator import Authenticator
+from tidepool.auth.grants import GrantStore
 from tidepool.auth.ratelimit import SignInLimiter
 from tidepool.auth.sessions import SessionCache, SessionStore
 from tidepool.auth.tokens import TokenStore
@@ -98,6 +99,7 @@ def caddy_options(settings: Settings) -> CaddyOptions:
     """Caddy's options, users included (read now: they change while Tidepool runs)."""
     everyone = UserFile(settings.users_file).load() if settings.auth != "none" else []
     users = everyone if settings.auth == "basic" else None
+    addresses = settings.workspace_addresses
     return CaddyOptions(
         users=tuple((u.name, u.password_hash) for u in users) if users is not None else None,
         forward_auth=settings.auth == "forward_auth",
@@ -109,7 +111,10 @@ def caddy_options(settings: Settings) -> CaddyOptions:
         tls=settings.tls,
         domain=settings.domain,
         https_listen=f"{settings.listen_host}:{settings.https_port}",
-        preview_domain=settings.preview_domain,
+        workspace_domain=addresses.domain,
+        workspace_scheme=addresses.scheme,
+        origin_port=addresses.port_suffix,
+        serve_paths=addresses.paths,
         hosts=served_hosts(settings),
     )
 
@@ -130,6 +135,13 @@ def authenticator(settings: Settings) -> Authenticator | None:
         tokens=TokenStore(settings.tokens_file),
         limiter=SignInLimiter(),
     )
+
+
+def grant_store(settings: Settings) -> GrantStore | None:
+    """Workspace origins' grants, when there is a sign-in to hand over to them."""
+    if settings.auth == "none" or not settings.workspace_addresses.origins:
+        return None
+    return GrantStore(settings.grants_dir, max_age_seconds=settings.session_hours * 3600)
 
 
 def session_cache(admin: CaddyAdmin) -> SessionCache:

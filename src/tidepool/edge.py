@@ -24,3 +24,25 @@ KEY_PREFIX_LENGTH = 32
 #: this header, replacing any client value: the API hears Caddy over a unix socket, so it has
 #: no peer address of its own, and sign-in limits count failures per client address.
 CLIENT_HEADER = "X-Tidepool-Client"
+#: Caddy tells the API which host a request was for (``{http.request.host}``), replacing any
+#: client value: a workspace origin's sign-in code is good for that origin alone.
+HOST_HEADER = "X-Tidepool-Host"
+#: A workspace origin's own credential (a grant), set for that host alone; Caddy checks it
+#: and takes it out before the request reaches the workspace.
+GRANT_COOKIE = "tidepool_grant"
+#: Under TLS every Tidepool cookie carries this prefix: the browser then refuses it unless it
+#: is Secure, host-only and for path ``/``, so no other host (a workspace's page on a
+#: sibling name) can set or overwrite it.
+HOST_ONLY_PREFIX = "__Host-"
+
+
+def cookie_name(name: str, secure: bool) -> str:
+    """``name`` as the browser stores it: with ``HOST_ONLY_PREFIX`` when cookies are Secure."""
+    return f"{HOST_ONLY_PREFIX}{name}" if secure else name
+
+
+#: A grant's token, as its cookie carries it (Caddy checks the shape before any file lookup).
+GRANT_TOKEN_PATTERN = "[A-Za-z0-9_-]{43}"  # noqa: S105 (a shape, not a secret)
+#: The sign-in a grant came from, last in its file's name: a session key's first hex digits,
+#: or ``basic``. A grant is the file ``LABEL/TOKEN.USER.SOURCE``.
+GRANT_SOURCE_PATTERN = "[0-9a-f]{16}|basic"

@@ -13,14 +13,19 @@ import contextlib
 import logging
 import os
 import socket
+from collections.abc import Awaitable, Callable
 
 import uvicorn
 
 from tidepool import bootstrap
 from tidepool.api.app import create_app
 from tidepool.api.deps import ControlPlane
-from tidepool.auth.sessions import SessionCache, SessionStore, sweep_sessions
+from tidepool.auth.grants import grant_source
+from tidepool.auth.handshake import HandshakeCodes
+from tidepool.auth.revocation import GrantRevoker
+from tidepool.auth.sessions import SessionStore, sweep_sessions
 from tidepool.auth.users import UserFile
+from tidepool.host.connections import cut_connections
 from tidepool.host.service import keep_private, serve_lock
 from tidepool.settings import Settings
 
@@ -28,6 +33,9 @@ log = logging.getLogger(__name__)
 #: How often ended sessions are dropped from the sessions file and Caddy's session map: an
 #: expired session stops opening workspaces at most this long after it expired.
 SESSION_SWEEP_SECONDS = 30.0
+#: How often grants are checked against users, sessions and admins: revocation reaches
+#: open terminals within this (plus the time to cut them), well inside 30 s.
+GRANT_SWEEP_SECONDS = 5.0
 
 
 async def serve(settings: Settings, stop: asyncio.Event) -> None:
@@ -47,12 +55,32 @@ async def _serve(settings: Settings, stop: asyncio.Event) -> None:
             settings.listen_host or "*",
             settings.http_port,
         )
+    if settings.paths_shared_by_users:
+        log.warning(
+            "WORKSPACES SHARE ONE ORIGIN: workspace_paths = serve with more than one possible "
+            "user. Script served by any workspace (a dev server, an extension) runs with the "
+            "viewer's session and can act as them, an admin included. Remove the setting to "
+            "give each workspace its own origin."
+        )
     async with bootstrap.build(settings) as app:
         await app.supervisor.rebuild()
         authenticator = bootstrap.authenticator(settings)
         admin = bootstrap.caddy_admin(settings)
         session_cache = bootstrap.session_cache(admin) if authenticator is not None else None
         work_queue, relay = bootstrap.job_queues(settings, app.queue)
+        grants = bootstrap.grant_store(settings)
+        revoker = (
+            GrantRevoker(
+                grants=grants,
+                routes=app.routes,
+                users=UserFile(settings.users_file).names,
+                admins=UserFile(settings.users_file).admins,
+                live_sources=_live_sources(authenticator.sessions) if authenticator else None,
+                cut=cut_connections,
+            )
+            if grants is not None
+            else None
+        )
         plane = ControlPlane(
             workspaces=app.workspaces,
             store=app.store,
@@ -62,8 +90,10 @@ async def _serve(settings: Settings, stop: asyncio.Event) -> None:
             authenticator=authenticator,
             session_cache=session_cache,
             secure_cookies=settings.tls != "off",
-            domain=settings.domain,
-            preview_domain=settings.preview_domain,
+            addresses=settings.workspace_addresses,
+            grants=grants,
+            codes=HandshakeCodes() if grants is not None else None,
+            revoke_grants=revoker.sweep if revoker is not None else None,
         )
         server = api_server(plane, settings)
         tasks = [
@@ -73,8 +103,16 @@ async def _serve(settings: Settings, stop: asyncio.Event) -> None:
             asyncio.create_task(server.serve(), name="api"),
         ]
         if authenticator is not None and session_cache is not None:
-            sweeper = _sweep_sessions_until(stop, authenticator.sessions, session_cache, settings)
+            sessions, cache, users = authenticator.sessions, session_cache, settings.users_file
+
+            async def sweep() -> int:
+                return await sweep_sessions(sessions, cache, UserFile(users).names())
+
+            sweeper = _every(SESSION_SWEEP_SECONDS, stop, sweep, "sweep ended sessions")
             tasks.append(asyncio.create_task(sweeper, name="session-sweeper"))
+        if revoker is not None:
+            revoking = _every(GRANT_SWEEP_SECONDS, stop, revoker.sweep, "revoke grants")
+            tasks.append(asyncio.create_task(revoking, name="grant-revoker"))
         for task in tasks:
             task.add_done_callback(_report_crash)
         log.info(
@@ -91,19 +129,24 @@ async def _serve(settings: Settings, stop: asyncio.Event) -> None:
             await work_queue.aclose()
 
 
-async def _sweep_sessions_until(
-    stop: asyncio.Event, sessions: SessionStore, cache: SessionCache, settings: Settings
+async def _every(
+    seconds: float, stop: asyncio.Event, action: Callable[[], Awaitable[object]], what: str
 ) -> None:
-    """End expired sessions (and removed users') in the file and in Caddy's map, regularly."""
+    """Run ``action`` every ``seconds`` until ``stop``; a failure is logged and retried."""
     while not stop.is_set():
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), SESSION_SWEEP_SECONDS)
+            await asyncio.wait_for(stop.wait(), seconds)
         if stop.is_set():
             return
         try:
-            await sweep_sessions(sessions, cache, UserFile(settings.users_file).names())
+            await action()
         except Exception:
-            log.exception("could not sweep ended sessions; will try again")
+            log.exception("could not %s; will try again", what)
+
+
+def _live_sources(sessions: SessionStore) -> Callable[[], set[str]]:
+    """The live sessions as grants name their source (``grants.grant_source``)."""
+    return lambda: {grant_source(key) for key in sessions.live_keys()}
 
 
 def _report_crash(task: asyncio.Task[None]) -> None:
@@ -140,4 +183,3 @@ class _QuietServer(uvicorn.Server):
 
     def capture_signals(self) -> contextlib.AbstractContextManager[None]:  # type: ignore[override]
         return contextlib.nullcontext()
-

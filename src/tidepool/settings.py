@@ -11,6 +11,7 @@ import os
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import (
@@ -21,6 +22,8 @@ from pydantic_settings import (
 )
 
 from tidepool import images
+from tidepool.domain.ide import FORWARD_PORTS
+from tidepool.domain.origins import WorkspaceAddresses
 
 DEFAULT_CONFIG_FILE = Path("/etc/tidepool/config.toml")
 
@@ -98,11 +101,25 @@ class Settings(BaseSettings):
         description="The host name users open; required when tls is on.",
     )
     https_port: int = Field(default=8443, ge=1, le=65535)
+    workspace_domain: str = Field(
+        default="",
+        pattern=r"^$|^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$",
+        description="Each workspace is its own origin: NAME.WORKSPACE_DOMAIN (the IDE) and "
+        "PORT--NAME.WORKSPACE_DOMAIN (a forwarded port). Empty: the public URL's host name, "
+        "or localhost when that is an address (browsers resolve *.localhost to loopback). "
+        "A real host needs wildcard DNS (*.WORKSPACE_DOMAIN) to it.",
+    )
+    workspace_paths: Literal["redirect", "serve"] = Field(
+        default="redirect",
+        description="redirect: /workspace/NAME/ sends the browser to the workspace's origin. "
+        "serve: serve workspaces under /workspace/NAME/ on the main host, one origin for all, "
+        "where script served by any workspace acts with its viewer's session (serve warns "
+        "unless only one user is possible: auth = none on loopback).",
+    )
     preview_domain: str = Field(
         default="",
         pattern=r"^$|^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)+$",
-        description="If set, PORT--NAME.PREVIEW_DOMAIN also reaches a workspace's forwarded "
-        "port (needs wildcard DNS to this host), for dev servers that cannot live under a path.",
+        description="Deprecated: read as workspace_domain (forwarded ports were its only use).",
     )
 
     runtime: str = Field(
@@ -126,7 +143,7 @@ class Settings(BaseSettings):
     egress_allow: list[str] = Field(
         default_factory=list,
         description="CIDRs workspaces may reach although the firewall refuses them by default "
-        "(private, link-local and the host's LAN), e.g. [\"10.20.0.0/16\"]; applied by "
+        '(private, link-local and the host\'s LAN), e.g. ["10.20.0.0/16"]; applied by '
         "`tidepool host init`.",
     )
     storage_pool: str = "tidepool"
@@ -159,8 +176,11 @@ class Settings(BaseSettings):
         """code-server runs without a password: with no sign-in in front, whoever reaches
         the port owns every workspace. So that needs saying twice, never by default."""
         explicit = self.http_host
-        if self.auth == "none" and not self.open_without_sign_in and explicit and not _loopback(
-            explicit
+        if (
+            self.auth == "none"
+            and not self.open_without_sign_in
+            and explicit
+            and not _loopback(explicit)
         ):
             raise ValueError(
                 f"http_host {self.http_host!r} would serve the network with auth = none: set "
@@ -180,6 +200,29 @@ class Settings(BaseSettings):
     def open_network_without_sign_in(self) -> bool:
         """True when Caddy serves beyond loopback with nobody signing in (warned about)."""
         return self.auth == "none" and not _loopback(self.listen_host)
+
+    @model_validator(mode="after")
+    def _preview_domain_is_the_workspace_domain(self) -> Settings:
+        """``preview_domain`` named where ``PORT--NAME`` hosts live; those are now every
+        workspace's origins, so an installation that set it keeps its DNS and certificates."""
+        if self.preview_domain and not self.workspace_domain:
+            self.workspace_domain = self.preview_domain
+        return self
+
+    @model_validator(mode="after")
+    def _workspace_origins_need_a_name(self) -> Settings:
+        """``alice.192.168.1.5`` is no host name: a public URL by address needs a
+        ``workspace_domain`` (with wildcard DNS), or workspaces served under paths."""
+        if self.workspace_domain or self.workspace_paths == "serve":
+            return self
+        host = urlsplit(self.workspace_base_url).hostname or ""
+        if _is_address(host) and not _loopback(host):
+            raise ValueError(
+                f"public URL {self.workspace_base_url!r} is an address, and each workspace "
+                "needs a host name of its own: set workspace_domain (with wildcard DNS to this "
+                'host), or workspace_paths = "serve" to serve them all under one origin'
+            )
+        return self
 
     @model_validator(mode="after")
     def _tls_needs_a_domain(self) -> Settings:
@@ -229,6 +272,11 @@ class Settings(BaseSettings):
         return self.data_dir / "caddy"
 
     @cached_property
+    def grants_dir(self) -> Path:
+        """Workspace origins' grants: written by the control plane, read by Caddy."""
+        return self.caddy_dir / "grants"
+
+    @cached_property
     def caddy_admin_socket(self) -> Path:
         return self.caddy_dir / "admin.sock"
 
@@ -266,13 +314,49 @@ class Settings(BaseSettings):
             return f"https://{self.domain}{port}"
         return f"http://localhost:{self.http_port}"
 
+    @property
+    def resolved_workspace_domain(self) -> str:
+        """Where workspace origins live: ``workspace_domain``, else the public URL's host
+        name, else (an address) ``localhost``."""
+        if self.workspace_domain:
+            return self.workspace_domain
+        host = urlsplit(self.workspace_base_url).hostname or ""
+        return "localhost" if not host or _is_address(host) else host
+
+    @property
+    def single_user(self) -> bool:
+        """Only one person can reach this installation: no sign-in, and loopback only."""
+        return self.auth == "none" and _loopback(self.listen_host)
+
+    @property
+    def workspace_addresses(self) -> WorkspaceAddresses:
+        return WorkspaceAddresses(
+            base_url=self.workspace_base_url,
+            domain=self.resolved_workspace_domain,
+            forward_ports=FORWARD_PORTS,
+            paths=self.workspace_paths == "serve",
+        )
+
+    @property
+    def paths_shared_by_users(self) -> bool:
+        """Workspaces served under paths where more than one person may open them (warned)."""
+        return self.workspace_paths == "serve" and not self.single_user
+
     def workspace_url(self, name: str) -> str:
-        return f"{self.workspace_base_url}/workspace/{name}/"
+        return self.workspace_addresses.ide_url(name)
 
 
 def get_settings() -> Settings:
     """Read the settings now (environment, then the TOML file, then defaults)."""
     return Settings()
+
+
+def _is_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return True
 
 
 def _loopback(host: str) -> bool:

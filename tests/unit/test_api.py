@@ -298,11 +298,11 @@ def test_a_rendered_page_is_byte_for_byte_the_models_json() -> None:
     ]
     page = Page(items=workspaces, total=9)
     model = WorkspacesPublic(
-        items=[WorkspacePublic.of(w, "https://t.test") for w in workspaces],
+        items=[WorkspacePublic.of(w, "https://{}.t.test/".format) for w in workspaces],
         total=9,
         limit=2,
         offset=3,
     )
-    rendered = WorkspacesPublic.render(page, 2, 3, "https://t.test")
+    rendered = WorkspacesPublic.render(page, 2, 3, "https://{}.t.test/".format)
     assert rendered == model.model_dump_json().encode()
     assert json.loads(rendered)["items"][1]["created_at"] == "2030-01-02T03:04:05.123456Z"

@@ -22,7 +22,8 @@ from tidepool.adapters.fakes.sessions import InMemorySessionMap
 from tidepool.api.app import create_app
 from tidepool.api.deps import ControlPlane
 from tidepool.auth.authenticator import Authenticator
-from tidepool.auth.destinations import Site, cookie_domain, safe_destination
+from tidepool.auth.destinations import Site, safe_destination
+from tidepool.domain.origins import WorkspaceAddresses
 from tidepool.auth.ratelimit import SignInLimiter
 from tidepool.auth.sessions import (
     MAX_SESSIONS_PER_USER,
@@ -429,17 +430,17 @@ async def test_sign_in_routes_are_404_when_sign_in_is_off() -> None:
     ("asked", "allowed"),
     [
         ("/workspace/anns/?folder=/home/dev", "/workspace/anns/?folder=/home/dev"),
-        (
-            "http://8081--anns.preview.example.test:8080/x",
-            "http://8081--anns.preview.example.test:8080/x",
-        ),
-        ("https://8081--anns.preview.example.test/", "https://8081--anns.preview.example.test/"),
-        ("https://8081--bobs.preview.example.test/", "/app/"),
+        ("http://anns.ws.example.test:8080/x?y=1", "http://anns.ws.example.test:8080/x?y=1"),
+        ("//8081--anns.ws.example.test:8080/", "http://8081--anns.ws.example.test:8080/"),
+        ("http://8081--bobs.ws.example.test:8080/", "/app/"),
+        ("https://anns.ws.example.test:8080/", "/app/"),  # another scheme: another origin
+        ("http://anns.ws.example.test:9999/", "/app/"),  # another port: another origin
+        ("http://9999--anns.ws.example.test:8080/", "/app/"),  # a port not forwarded
         ("/\t/evil.test/", "/app/"),
         ("//evil.test/", "/app/"),
         ("/\\evil.test/", "/app/"),
         ("https://evil.test/", "/app/"),
-        ("https://preview.example.test.evil.test/", "/app/"),
+        ("http://anns.ws.example.test.evil.test:8080/", "/app/"),
         ("javascript:alert(1)", "/app/"),
         ("", "/app/"),
     ],
@@ -452,17 +453,11 @@ async def test_sign_in_sends_the_browser_only_to_pages_of_this_tidepool(
     async def anns_only(workspace: str) -> bool:
         return workspace == "anns"
 
-    site = Site(frozenset({"example.test:8080"}), "preview.example.test")
-    assert await safe_destination(asked, site, anns_only) == allowed
-
-
-def test_the_cookie_covers_preview_hosts_only_when_they_live_under_the_domain() -> None:
-    assert cookie_domain("example.test:8080", "example.test", "preview.example.test") == (
-        "example.test"
+    addresses = WorkspaceAddresses(
+        "http://example.test:8080", "ws.example.test", forward_ports=(8081,)
     )
-    assert cookie_domain("localhost:8080", "example.test", "preview.example.test") is None
-    assert cookie_domain("example.test", "example.test", "previews.other.test") is None
-    assert cookie_domain("example.test", "example.test", "") is None
+    site = Site(frozenset({"example.test:8080"}), addresses)
+    assert await safe_destination(asked, site, anns_only) == allowed
 
 
 def test_signing_in_again_and_again_ends_the_oldest_sessions(tmp_path: Path) -> None:

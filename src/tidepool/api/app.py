@@ -13,8 +13,8 @@ from tidepool import __version__
 from tidepool.api import problems
 from tidepool.api.deps import ControlPlane
 from tidepool.api.origins import SameOriginWrites
-from tidepool.api.routers import auth, health, me, workspaces
-from tidepool.edge import SESSION_COOKIE, VIA_HEADER
+from tidepool.api.routers import auth, handshake, health, me, workspaces
+from tidepool.edge import VIA_HEADER
 from tidepool.web import STATIC_DIR
 
 MAX_BODY_BYTES = 16 * 1024
@@ -34,6 +34,7 @@ def create_app(plane: ControlPlane) -> ASGIApp:
     app.include_router(health.router, prefix="/api")
     app.include_router(me.router, prefix="/api")
     app.include_router(auth.router, prefix="/api")
+    app.include_router(handshake.router, prefix="/api")
     app.include_router(workspaces.events_router, prefix="/api")
     web = StaticFiles(directory=STATIC_DIR, html=True)
     app.mount("/app", SignInFirst(web, plane), name="web")
@@ -61,7 +62,8 @@ class SignInFirst:
                 inside not in self.OPEN
                 and VIA_HEADER in request.headers
                 and auth.identify(
-                    request.cookies.get(SESSION_COOKIE), request.headers.get("authorization")
+                    request.cookies.get(self.plane.session_cookie),
+                    request.headers.get("authorization"),
                 )
                 is None
             ):

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import hmac
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
 
 from tidepool.auth.authenticator import Authenticator
+from tidepool.auth.grants import GrantStore
+from tidepool.auth.handshake import HandshakeCodes
 from tidepool.auth.sessions import CSRF_HEADER, SessionCache
 from tidepool.domain.identity import HOST, LOCAL_OWNER, Identity
-from tidepool.edge import SESSION_COOKIE, USER_HEADER, VIA_HEADER
+from tidepool.domain.origins import WorkspaceAddresses
+from tidepool.edge import GRANT_COOKIE, SESSION_COOKIE, USER_HEADER, VIA_HEADER, cookie_name
 from tidepool.ports import WorkspaceStore
 from tidepool.services.workspaces import WorkspaceService
 
@@ -39,10 +42,28 @@ class ControlPlane:
     session_cache: SessionCache | None = None
     #: Session cookies get ``Secure`` (browsers send them over HTTPS only) when TLS is on.
     secure_cookies: bool = False
-    #: The host's domain and the preview hosts' domain: when previews live under the domain,
-    #: the session cookie is set for the domain so that previews get it too.
-    domain: str = ""
-    preview_domain: str = ""
+    #: How workspaces are named in URLs (their origins, or paths under the main host).
+    addresses: WorkspaceAddresses | None = None
+    #: Workspace origins' credentials and the one-time codes that lead to them; None when no
+    #: sign-in is on (nothing to hand over) or workspaces are served under paths.
+    grants: GrantStore | None = None
+    codes: HandshakeCodes | None = None
+    #: Deletes the grants that lost their reason and cuts their connections (sign-out).
+    revoke_grants: Callable[[], Awaitable[object]] | None = None
+
+    @property
+    def session_cookie(self) -> str:
+        return cookie_name(SESSION_COOKIE, self.secure_cookies)
+
+    @property
+    def grant_cookie(self) -> str:
+        return cookie_name(GRANT_COOKIE, self.secure_cookies)
+
+    def ide_url(self, name: str) -> str:
+        """Where ``name``'s IDE opens in a browser."""
+        if self.addresses is None:
+            return f"{self.public_url}/workspace/{name}/"
+        return self.addresses.ide_url(name)
 
 
 async def get_control_plane(request: Request) -> ControlPlane:
@@ -53,6 +74,7 @@ async def get_control_plane(request: Request) -> ControlPlane:
 
 
 Plane = Annotated[ControlPlane, Depends(get_control_plane)]
+
 
 async def get_identity(request: Request, plane: Plane) -> Identity:
     """Caddy always sets ``X-Tidepool-User`` (replacing anything a client sent); a request
@@ -77,7 +99,7 @@ def checked_identity(request: Request, plane: ControlPlane, auth: Authenticator)
     may still name a user, as with ``basic``. A cookie session changes nothing without the
     session's CSRF token in a header, which another site's page cannot read or send."""
     principal = auth.identify(
-        request.cookies.get(SESSION_COOKIE), request.headers.get("authorization")
+        request.cookies.get(plane.session_cookie), request.headers.get("authorization")
     )
     if principal is None:
         if VIA_HEADER in request.headers:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -51,11 +52,11 @@ class WorkspacePublic(BaseModel):
     updated_at: datetime
 
     @classmethod
-    def of(cls, workspace: Workspace, base_url: str) -> WorkspacePublic:
-        return cls(**public_fields(workspace, base_url))
+    def of(cls, workspace: Workspace, url_of: Callable[[str], str]) -> WorkspacePublic:
+        return cls(**public_fields(workspace, url_of))
 
 
-def public_fields(workspace: Workspace, base_url: str) -> dict[str, Any]:
+def public_fields(workspace: Workspace, url_of: Callable[[str], str]) -> dict[str, Any]:
     """``WorkspacePublic``'s fields of ``workspace``, as plain values."""
     return {
         "id": workspace.id,
@@ -66,7 +67,7 @@ def public_fields(workspace: Workspace, base_url: str) -> dict[str, Any]:
         "status": workspace.status.value,
         "error": workspace.error,
         "address": workspace.address,
-        "url": f"{base_url}/workspace/{workspace.name}/",
+        "url": url_of(workspace.name),
         "created_at": workspace.created_at,
         "updated_at": workspace.updated_at,
     }
@@ -79,13 +80,13 @@ class WorkspacesPublic(BaseModel):
     offset: int
 
     @staticmethod
-    def render(page: Page, limit: int, offset: int, base_url: str) -> bytes:
+    def render(page: Page, limit: int, offset: int, url_of: Callable[[str], str]) -> bytes:
         """The JSON of this model for ``page``, without building it.
 
         Plain dicts through pydantic-core's serializer: the same bytes (a unit test compares
         them) in a third of the time, for the API's busiest request.
         """
-        items = [public_fields(workspace, base_url) for workspace in page.items]
+        items = [public_fields(workspace, url_of) for workspace in page.items]
         body = {"items": items, "total": page.total, "limit": limit, "offset": offset}
         return pydantic_core.to_json(body)
 

@@ -1,8 +1,9 @@
 """Where a browser may be sent after signing in, and which hosts share the session cookie.
 
 After sign-in the browser goes back to where it came from (``next``), which must be a page of
-this Tidepool: a path on the main host, or a preview host (``PORT--NAME.PREVIEW_DOMAIN``) of a
-workspace the user may open. Anything else becomes the web app, so a link cannot use the
+this Tidepool: a path on the main host, or a workspace origin (``NAME.WORKSPACE_DOMAIN``,
+``PORT--NAME.WORKSPACE_DOMAIN``, at this installation's scheme and port) of a workspace the
+user may open. Anything else becomes the web app, so a link cannot use the
 sign-in page to send people elsewhere.
 
 The check must read ``next`` exactly as the browser will, or the two disagree about where it
@@ -25,7 +26,7 @@ import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from tidepool.domain.names import NAME_PATTERN
+from tidepool.domain.origins import WorkspaceAddresses
 
 HOME = "/app/"
 
@@ -52,31 +53,30 @@ class Site:
     """What the browser is on when it signs in.
 
     ``hosts`` are the main host's names as ``host`` or ``host:port`` (lowercase, no default
-    port): the request's ``Host`` and the configured public URL's. ``preview_domain`` is ""
-    when preview hosts are off.
+    port): the request's ``Host`` and the configured public URL's. ``workspaces`` is None
+    where no workspace origin is a destination.
     """
 
     hosts: frozenset[str]
-    preview_domain: str = ""
+    workspaces: WorkspaceAddresses | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Destination:
     """Where ``next`` leads: ``url`` is what the browser is sent to (a path on the main host,
-    or a preview URL); ``workspace`` names the preview host's workspace, which the user must
-    be allowed to open before ``url`` is handed out (None for the main host)."""
+    or a workspace origin's URL); ``workspace`` names that origin's workspace, which the user
+    must be allowed to open before ``url`` is handed out, and ``host`` is the origin's
+    ``Host`` (both None for the main host); ``path_and_query`` is the path there."""
 
     url: str
     workspace: str | None = None
+    host: str | None = None
+    path_and_query: str = ""
 
 
 def host_name(host: str) -> str:
     """``host[:port]`` without the port, lowercased."""
     return host.rsplit(":", 1)[0].lower() if not host.startswith("[") else host.lower()
-
-
-def is_preview_host(host: str, preview_domain: str) -> bool:
-    return bool(preview_domain) and host_name(host).endswith(f".{preview_domain}")
 
 
 def site_host(netloc: str, scheme: str = "") -> str:
@@ -104,7 +104,8 @@ async def safe_destination(
 
 def parse_destination(asked: str, site: Site) -> Destination | None:
     """Where a browser on ``site``'s sign-in page goes with ``location.assign(asked)``, if
-    that is on the main host or a preview host; None for anywhere else or anything unclear."""
+    that is on the main host or a workspace origin; None for anywhere else or anything
+    unclear."""
     text = asked.strip(_C0_AND_SPACE).translate(_TAB_AND_NEWLINE)
     if not text:
         return None
@@ -144,33 +145,34 @@ def _with_authority(scheme: str, text: str, site: Site) -> Destination | None:
     path, query, fragment = _split(rest, [])
     if netloc in site.hosts:
         return _on_main_host(path, query, fragment)
-    workspace = _preview_workspace(host, site.preview_domain)
-    if workspace is None:
-        return None
-    url = f"{scheme + ':' if scheme else ''}//{netloc}{_serialize(path, query, fragment)}"
-    return Destination(url, workspace)
+    return _in_workspace(scheme, netloc, _serialize(path, query, None), site.workspaces)
 
 
 def _on_main_host(path: list[str], query: str | None, fragment: str | None) -> Destination | None:
     """A page on the main host, kept as a path (so the browser stays on the origin it is on).
     A path starting ``//`` would read as another host when the browser opens it: refused."""
     serialized = _serialize(path, query, fragment)
-    return None if serialized.startswith("//") else Destination(serialized)
+    if serialized.startswith("//"):
+        return None
+    return Destination(serialized, path_and_query=_serialize(path, query, None))
 
 
 def _valid_port(port: str) -> bool:
     return port == "" or (port.isascii() and port.isdigit() and int(port) <= 65535)
 
 
-def _preview_workspace(host: str, preview_domain: str) -> str | None:
-    """The workspace of ``PORT--NAME.PREVIEW_DOMAIN`` (Caddy's preview matcher's shape)."""
-    if not preview_domain:
+def _in_workspace(
+    scheme: str, netloc: str, path_and_query: str, workspaces: WorkspaceAddresses | None
+) -> Destination | None:
+    """A workspace origin's page: the host must be one this installation serves, exactly as
+    it names it (scheme and port included), or it is somewhere else."""
+    if workspaces is None or not workspaces.origins or scheme not in ("", workspaces.scheme):
         return None
-    pattern = f"([1-9][0-9]{{0,4}})--({NAME_PATTERN})\\.{re.escape(preview_domain.lower())}"
-    found = re.fullmatch(pattern, host)
-    if found is None or int(found.group(1)) > 65535:
+    found = workspaces.parse_host(netloc)
+    if found is None or netloc != workspaces.host(found.name, found.port):
         return None
-    return found.group(2)
+    url = f"{workspaces.scheme}://{netloc}{path_and_query}"
+    return Destination(url, found.name, netloc, path_and_query)
 
 
 def _split(text: str, base: list[str]) -> tuple[list[str], str | None, str | None]:
@@ -224,15 +226,3 @@ def _percent(c: str, extra: frozenset[str]) -> str:
     if "\ud800" <= c <= "\udfff":
         c = "\ufffd"
     return "".join(f"%{b:02X}" for b in c.encode("utf-8"))
-
-
-def cookie_domain(request_host: str, domain: str, preview_domain: str) -> str | None:
-    """The ``Domain`` of the session cookie: ``domain`` when preview hosts live under it and
-    the browser is on it (so the cookie reaches ``PORT--NAME.PREVIEW_DOMAIN``); otherwise
-    None, a cookie for this host alone."""
-    if not domain or not preview_domain:
-        return None
-    if preview_domain != domain and not preview_domain.endswith(f".{domain}"):
-        return None
-    host = host_name(request_host)
-    return domain if host == domain or host.endswith(f".{domain}") else None

@@ -8,3 +8,6 @@ from __future__ import annotations
 
 #: The port code-server listens on inside every workspace.
 WORKSPACE_PORT = 8080
+#: Ports inside a workspace a browser may reach (dev servers): each at its own origin,
+#: ``PORT--NAME.WORKSPACE_DOMAIN``, or at ``/workspace/NAME/port/PORT/``.
+FORWARD_PORTS = (8081, 8082, 8083, 8084, 8085)

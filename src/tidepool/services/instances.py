@@ -67,9 +67,7 @@ async def setup_instance(
     return state.ipv4
 
 
-async def _provision(
-    runtime: Runtime, name: InstanceName, plan: SetupPlan, report: Report
-) -> None:
+async def _provision(runtime: Runtime, name: InstanceName, plan: SetupPlan, report: Report) -> None:
     for file_name, data in plan.extra_ca:
         await runtime.push_file(name, f"/usr/local/share/ca-certificates/{file_name}", data)
     if plan.extra_ca:

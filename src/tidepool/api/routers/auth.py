@@ -19,17 +19,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from tidepool.api import problems
 from tidepool.api.deps import ControlPlane, Me, Plane
+from tidepool.api.routers.handshake import handshake_url, workspace_host_of
 from tidepool.auth.authenticator import Authenticator, SignInRefusedError
-from tidepool.auth.destinations import (
-    Site,
-    cookie_domain,
-    is_preview_host,
-    safe_destination,
-    site_host,
-)
+from tidepool.auth.destinations import Site, safe_destination, site_host
 from tidepool.auth.sessions import Session, SessionCache
 from tidepool.domain.identity import Identity
-from tidepool.edge import CLIENT_HEADER, SESSION_COOKIE, USER_HEADER
+from tidepool.edge import CLIENT_HEADER, USER_HEADER
 from tidepool.errors import InvalidInputError, NotFoundError
 
 router = APIRouter(prefix="/auth", tags=["auth"])
@@ -74,7 +69,7 @@ def client_address(request: Request) -> str:
 
 async def destination_for(user: str, asked: str, request: Request, plane: ControlPlane) -> str:
     """Where ``user``, just signed in, goes next: ``asked`` as the browser reads it, if it is
-    a path on this host (as the browser or the public URL names it) or the preview host of a
+    a path on this host (as the browser or the public URL names it) or the origin of a
     workspace ``user`` may see; else the web app."""
     public = urlsplit(plane.public_url)
     site = Site(
@@ -84,7 +79,7 @@ async def destination_for(user: str, asked: str, request: Request, plane: Contro
                 site_host(public.netloc, public.scheme),
             }
         ),
-        preview_domain=plane.preview_domain,
+        workspaces=plane.addresses,
     )
     who = Identity(user, admin=user in plane.admins())
 
@@ -117,12 +112,12 @@ async def login(body: SignIn, request: Request, plane: Plane, auth: Auth) -> Res
         next=await destination_for(session.user, body.next, request, plane),
     )
     response = JSONResponse(signed_in.model_dump())
+    # Host-only (no Domain): the session never reaches a workspace origin, whatever its name.
     response.set_cookie(
-        SESSION_COOKIE,
+        plane.session_cookie,
         token,
         max_age=int(auth.sessions.lifetime_seconds),
         path="/",
-        domain=cookie_domain(request.url.netloc, plane.domain, plane.preview_domain),
         httponly=True,
         samesite="lax",
         secure=plane.secure_cookies,
@@ -132,17 +127,18 @@ async def login(body: SignIn, request: Request, plane: Plane, auth: Auth) -> Res
 
 @router.post("/logout", status_code=status.HTTP_204_NO_CONTENT)
 async def logout(request: Request, me: Me, plane: Plane, auth: Auth) -> Response:
-    token = request.cookies.get(SESSION_COOKIE, "")
+    token = request.cookies.get(plane.session_cookie, "")
     session = auth.sessions.find(token)
     if session is not None:
         auth.sessions.end(session.key)
         if plane.session_cache is not None:
             await plane.session_cache.forget(session.key)
+        if plane.revoke_grants is not None:
+            await plane.revoke_grants()
     response = Response(status_code=status.HTTP_204_NO_CONTENT)
     response.delete_cookie(
-        SESSION_COOKIE,
+        plane.session_cookie,
         path="/",
-        domain=cookie_domain(request.url.netloc, plane.domain, plane.preview_domain),
         secure=plane.secure_cookies,
         httponly=True,
     )
@@ -150,8 +146,16 @@ async def logout(request: Request, me: Me, plane: Plane, auth: Auth) -> Response
 
 
 @router.get("/verify", include_in_schema=False)
-async def verify(request: Request, plane: Plane, auth: Auth) -> Response:
-    token = request.cookies.get(SESSION_COOKIE)
+async def verify(request: Request, plane: Plane) -> Response:
+    """Who a workspace request is from, when Caddy could not tell (no grant on a workspace
+    origin, or a session it has not learnt under ``/workspace/``): an API token works on
+    both; a session cookie only on the main host, where it is sent."""
+    auth = plane.authenticator
+    if auth is None:
+        if plane.grants is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, "Sign-in is not on.")
+        return refusal(request, plane)
+    token = request.cookies.get(plane.session_cookie)
     principal = auth.identify(token, request.headers.get("authorization"))
     if principal is None:
         return refusal(request, plane)
@@ -162,21 +166,19 @@ async def verify(request: Request, plane: Plane, auth: Auth) -> Response:
 
 def refusal(request: Request, plane: Plane) -> Response:
     """A browser opening a page is sent to sign in (and back after); anything else gets 401.
-    A preview host has no sign-in page of its own (every path there is the dev server's): it
-    sends the browser to the main site's, with the full address to come back to."""
+    A workspace origin has no sign-in page of its own (every path there is the workspace's):
+    it sends the browser through the handshake on the main host, which signs it in first if
+    need be, with the full address to come back to."""
     method = request.headers.get("x-forwarded-method", request.method)
     wants_page = "text/html" in request.headers.get("accept", "")
     if method != "GET" or not wants_page:
         return problems.problem(401, "Sign in required", "Sign in required.")
     back = request.headers.get("x-forwarded-uri", "/")
-    host = request.headers.get("x-forwarded-host", "")
-    if is_preview_host(host, plane.preview_domain):
-        scheme = request.headers.get("x-forwarded-proto", "http")
-        back = f"{scheme}://{host}{back}"
-        login = f"{plane.public_url}{LOGIN_PAGE}"
-    else:
-        login = LOGIN_PAGE
-    return RedirectResponse(f"{login}?next={quote(back, safe='')}", status_code=302)
+    target = workspace_host_of(request, plane)
+    if target is not None and plane.addresses is not None:
+        origin = f"{plane.addresses.scheme}://{plane.addresses.host(target.name, target.port)}"
+        return RedirectResponse(handshake_url(plane, f"{origin}{back}"), status_code=302)
+    return RedirectResponse(f"{LOGIN_PAGE}?next={quote(back, safe='')}", status_code=302)
 
 
 def teach(cache: SessionCache, session: Session, token: str) -> None:

@@ -77,7 +77,7 @@ async def create_workspace(
     """Create a workspace; it starts in ``pending`` and the worker brings it up."""
     workspace = await plane.workspaces.create(body.name, who=me, image=body.image)
     response.headers["Location"] = f"/api/workspaces/{workspace.name}"
-    return WorkspacePublic.of(workspace, plane.public_url)
+    return WorkspacePublic.of(workspace, plane.ide_url)
 
 
 @router.get("", response_model=WorkspacesPublic)
@@ -93,10 +93,8 @@ async def list_workspaces(
     marker = await plane.store.change_marker()  # before the read: see RenderedPages
     body = pages.get(key, marker)
     if body is None:
-        page = await plane.workspaces.list(
-            who=me, status=status_filter, limit=limit, offset=offset
-        )
-        body = WorkspacesPublic.render(page, limit, offset, plane.public_url)
+        page = await plane.workspaces.list(who=me, status=status_filter, limit=limit, offset=offset)
+        body = WorkspacesPublic.render(page, limit, offset, plane.ide_url)
         pages.put(key, marker, body)
     # Serialized here, once: FastAPI would validate the page again before dumping it.
     return Response(body, media_type="application/json")
@@ -104,12 +102,12 @@ async def list_workspaces(
 
 @router.get("/{name}", response_model=WorkspacePublic)
 async def get_workspace(name: str, plane: Plane, me: Me) -> WorkspacePublic:
-    return WorkspacePublic.of(await plane.workspaces.get(name, who=me), plane.public_url)
+    return WorkspacePublic.of(await plane.workspaces.get(name, who=me), plane.ide_url)
 
 
 async def _act(name: str, action: Action, plane: Plane, me: Identity) -> WorkspacePublic:
     workspace = await plane.workspaces.request(name, action, who=me)
-    return WorkspacePublic.of(workspace, plane.public_url)
+    return WorkspacePublic.of(workspace, plane.ide_url)
 
 
 @router.post("/{name}/start", status_code=status.HTTP_202_ACCEPTED, response_model=WorkspacePublic)

@@ -12,7 +12,8 @@ One module per concern, so each can be read (and changed) without the others:
 
 - ``routefiles``: the names of the per-workspace route files, shared by writer and reader;
 - ``pages``: the HTML pages Caddy answers with itself;
-- ``workspaces``: the lookup, the IDE, forwarded ports and preview hosts;
+- ``workspaces``: the lookup, the IDE and forwarded ports under paths;
+- ``origins``: each workspace on an origin of its own, and the path redirects to it;
 - ``signin``: basic auth, ``forward_auth`` sessions, and what the API is told;
 - ``tls``: HTTPS and the HTTP redirect;
 - ``options`` and ``base``: the installation's options, and the assembly in route order.
@@ -29,6 +30,12 @@ from tidepool.adapters.caddy.config.base import (
     base_config,
 )
 from tidepool.adapters.caddy.config.options import DEFAULT_FORWARD_PORTS, CaddyOptions
+from tidepool.adapters.caddy.config.origins import (
+    GRANT_FILE_PATTERN,
+    origin_matcher,
+    origin_route,
+    path_redirects,
+)
 from tidepool.adapters.caddy.config.pages import (
     BAD_PATH,
     NOT_FOUND,
@@ -79,8 +86,6 @@ from tidepool.adapters.caddy.config.workspaces import (
     lookup_routes,
     ownership_route,
     port_routes,
-    preview_matcher,
-    preview_route,
     proxy,
     workspace_routes,
 )
@@ -95,6 +100,7 @@ __all__ = [
     "DEFAULT_FORWARD_PORTS",
     "DIAL_TIMEOUT",
     "FORWARD_PREFIX",
+    "GRANT_FILE_PATTERN",
     "JSON",
     "LEGACY_MAP_ID",
     "NOT_FOUND",
@@ -125,13 +131,14 @@ __all__ = [
     "base_config",
     "error_routes",
     "lookup_routes",
+    "origin_matcher",
+    "origin_route",
     "owners_from_mappings",
     "ownership_route",
     "page",
     "parse_route_file_name",
+    "path_redirects",
     "port_routes",
-    "preview_matcher",
-    "preview_route",
     "proxy",
     "redirect_server",
     "route_file_name",

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tidepool.adapters.caddy.config.variables import SESSION_USER_PLACEHOLDER, USER_PLACEHOLDER
-from tidepool.domain.ide import WORKSPACE_PORT
+from tidepool.domain.ide import FORWARD_PORTS, WORKSPACE_PORT
 
-DEFAULT_FORWARD_PORTS = (8081, 8082, 8083, 8084, 8085)
+DEFAULT_FORWARD_PORTS = FORWARD_PORTS
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,14 +38,21 @@ class CaddyOptions:
     tls: str = "off"
     domain: str = ""
     https_listen: str = ":8443"
-    #: When set, ``{port}--{name}.{preview_domain}`` also reaches a forwarded port, for dev
-    #: servers that cannot live under a path prefix (wildcard DNS points it at this host).
-    preview_domain: str = ""
+    #: When set, each workspace is an origin of its own: ``{name}.{workspace_domain}`` (the
+    #: IDE) and ``{port}--{name}.{workspace_domain}`` (a forwarded port), reached with the
+    #: main host's scheme and port (``workspace_scheme``, ``origin_port``).
+    workspace_domain: str = ""
+    workspace_scheme: str = "http"
+    #: ``:PORT`` in a workspace origin's URL ("" for the scheme's default port).
+    origin_port: str = ""
+    #: Serve ``/workspace/{name}/`` on the main host (one origin for all); when False (and
+    #: ``workspace_domain`` is set) those paths redirect to the workspace's origin.
+    serve_paths: bool = True
     #: ``auth = "forward_auth"``: the control plane signs people in; Caddy knows live sessions
     #: from its session map and asks the control plane (``/api/auth/verify``) about the rest.
     forward_auth: bool = False
     #: The host names this installation answers to (the public URL's, loopback's, the
-    #: domain's; preview hosts are added from ``preview_domain``). A request naming any other
+    #: domain's; workspace origins are added from ``workspace_domain``). A request naming any other
     #: host gets 421: a name an attacker points at this address (DNS rebinding) reaches
     #: nothing. Empty: any host (a test's hand-built options).
     hosts: tuple[str, ...] = ()
@@ -54,6 +61,11 @@ class CaddyOptions:
     def routes_dir(self) -> Path:
         """Where ``CaddyRouteTable`` writes the routes and Caddy reads them: beside storage."""
         return self.storage_dir.parent / "routes"
+
+    @property
+    def grants_dir(self) -> Path:
+        """Where the control plane writes workspace origins' grants and Caddy reads them."""
+        return self.storage_dir.parent / "grants"
 
     @property
     def auth(self) -> bool:

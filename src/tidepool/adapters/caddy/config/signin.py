@@ -25,6 +25,7 @@ from tidepool.adapters.caddy.config.variables import (
 )
 from tidepool.edge import (
     CLIENT_HEADER,
+    HOST_HEADER,
     KEY_PREFIX_LENGTH,
     SESSION_COOKIE,
     USER_HEADER,
@@ -36,11 +37,17 @@ SESSIONS_ID = "tidepool-sessions"
 SESSION_ID_PREFIX = "tidepool-session-"
 SESSION_LOOKUP = "{tidepool.session_user}"
 VERIFY_PATH = "/api/auth/verify"
-#: Take the session cookie out of a ``Cookie`` header: first, then anywhere after another one.
-SESSION_COOKIE_REMOVALS = [
-    {"search_regexp": f"^\\s*{SESSION_COOKIE}=[^;]*(;\\s*)?", "replace": ""},
-    {"search_regexp": f";\\s*{SESSION_COOKIE}=[^;]*", "replace": ""},
-]
+
+
+def cookie_removals(name: str) -> list[JSON]:
+    """Take cookie ``name`` out of a ``Cookie`` header: first, then anywhere after another."""
+    return [
+        {"search_regexp": f"^\\s*{name}=[^;]*(;\\s*)?", "replace": ""},
+        {"search_regexp": f";\\s*{name}=[^;]*", "replace": ""},
+    ]
+
+
+SESSION_COOKIE_REMOVALS = cookie_removals(SESSION_COOKIE)
 #: The address of the peer that sent the request: Caddy's own view, never a client's header
 #: (unlike ``{http.request.client_ip}``, which trusted proxies could set).
 CLIENT_PLACEHOLDER = "{http.request.remote.host}"
@@ -88,7 +95,7 @@ def api_routes(api_socket: Path | None, user: str = USER_PLACEHOLDER) -> list[JS
     ]
 
 
-def session_routes(api_socket: Path, preview: JSON | None) -> list[JSON]:
+def session_routes(api_socket: Path, cookie: str = SESSION_COOKIE) -> list[JSON]:
     """Who a request to a workspace is from, with ``forward_auth``; not terminal.
 
     The cheap path: Caddy's session map turns the session cookie into the user, one exact
@@ -100,15 +107,12 @@ def session_routes(api_socket: Path, preview: JSON | None) -> list[JSON]:
     """
     return [
         {
-            "match": [
-                {"path": ["/workspace", "/workspace/*"]},
-                *([preview] if preview is not None else []),
-            ],
+            "match": [{"path": ["/workspace", "/workspace/*"]}],
             "handle": [
                 {
                     "handler": "map",
                     "@id": SESSIONS_ID,
-                    "source": f"{{http.request.cookie.{SESSION_COOKIE}}}",
+                    "source": f"{{http.request.cookie.{cookie}}}",
                     "destinations": [SESSION_LOOKUP],
                     "defaults": [""],
                     "mappings": [],
@@ -126,7 +130,7 @@ def session_routes(api_socket: Path, preview: JSON | None) -> list[JSON]:
                 },
                 # A workspace never sees the session: a dev server an admin opens must not be
                 # able to log the admin's cookie.
-                {"handler": "headers", "request": {"replace": {"Cookie": SESSION_COOKIE_REMOVALS}}},
+                {"handler": "headers", "request": {"replace": {"Cookie": cookie_removals(cookie)}}},
             ],
         }
     ]
@@ -145,6 +149,7 @@ def verify_proxy(api_socket: Path) -> JSON:
                     "X-Forwarded-Method": ["{http.request.method}"],
                     "X-Forwarded-Uri": ["{http.request.uri}"],
                     VIA_HEADER: ["caddy"],
+                    HOST_HEADER: ["{http.request.host}"],
                 },
                 "delete": [USER_HEADER],
             }
@@ -183,16 +188,13 @@ def session_key_prefix(entry_id: str) -> str:
     return prefix if prefix != entry_id else ""
 
 
-def auth_route(users: tuple[tuple[str, str], ...], preview: JSON | None = None) -> JSON:
+def auth_route(users: tuple[tuple[str, str], ...]) -> JSON:
     """Basic auth in front of everything but ``/``; ``hash_cache`` keeps bcrypt off the hot path.
 
     Not terminal: it authenticates, then the routes after it run with ``{http.auth.user.id}``.
     """
     return {
-        "match": [
-            {"path": PROTECTED_PATHS},
-            *([preview] if preview is not None else []),
-        ],
+        "match": [{"path": PROTECTED_PATHS}],
         "handle": [
             {
                 "handler": "authentication",

@@ -1,4 +1,4 @@
-"""The routes that reach a workspace: its IDE, its forwarded ports and its preview hosts.
+"""The routes that reach a workspace under a path: its IDE and its forwarded ports.
 
 Shape, chosen by measurement (docs/benchmarks.md): ONE shared workspace route that finds the
 workspace's instance in the routes directory at request time (``lookup_routes``), and one
@@ -12,10 +12,9 @@ root and its links are relative, so the slash matters. The same holds for a forw
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
-from tidepool.adapters.caddy.config.options import DEFAULT_FORWARD_PORTS, CaddyOptions
+from tidepool.adapters.caddy.config.options import DEFAULT_FORWARD_PORTS
 from tidepool.adapters.caddy.config.pages import BAD_PATH, UNKNOWN_WORKSPACE, page
 from tidepool.adapters.caddy.config.routefiles import ROUTE_FILE_PATTERN
 from tidepool.adapters.caddy.config.variables import (
@@ -39,6 +38,12 @@ UNSAFE_PATH = r"(^|/)\.\.?(/|$)|//|\\"
 #: ``?`` and the query when the request has one, else nothing: a redirect keeps the query.
 QUERY = "{http.request.uri.prefixed_query}"
 FORWARD_PREFIX = f"/workspace/{WORKSPACE_PLACEHOLDER}/port/{{http.regexp.fwd.1}}"
+#: A ``Set-Cookie`` from a workspace naming one of Tidepool's cookies (any prefix, any case)
+#: becomes a harmless expired cookie of another name.
+TIDEPOOL_SET_COOKIE_REFUSED = {
+    "search_regexp": "(?i)^\\s*(__host-|__secure-)?tidepool_.*$",
+    "replace": "tidepool-refused=; Max-Age=0",
+}
 
 
 def slash_redirect(location: str) -> JSON:
@@ -64,9 +69,16 @@ def proxy(dial: str) -> JSON:
     return {
         "handler": "reverse_proxy",
         "upstreams": [{"dial": dial}],
-        # The user's credentials stay at the door: a workspace never sees them (the session
-        # cookie is taken out in ``session_routes``).
-        "headers": {"request": {"delete": ["Authorization"]}},
+        # The user's credentials stay at the door: a workspace never sees them (the cookies
+        # are taken out before). And a workspace's answer cannot reach beyond it: no
+        # Tidepool cookie set or overwritten, no service worker scope widened.
+        "headers": {
+            "request": {"delete": ["Authorization"]},
+            "response": {
+                "delete": ["Service-Worker-Allowed"],
+                "replace": {"Set-Cookie": [TIDEPOOL_SET_COOKIE_REFUSED]},
+            },
+        },
         "transport": {"protocol": "http", "compression": False, "dial_timeout": DIAL_TIMEOUT},
         "flush_interval": -1,
         "stream_close_delay": STREAM_CLOSE_DELAY,
@@ -141,103 +153,77 @@ def access_routes(admins: tuple[str, ...] | None, user: str = USER_PLACEHOLDER) 
     ]
 
 
-def lookup_routes(routes_dir: Path, preview: JSON | None) -> list[JSON]:
-    """Find the workspace a request is for, by path or by preview host, then look it up.
+def lookup_routes(routes_dir: Path) -> list[JSON]:
+    """Find the workspace a path names, then look it up (not terminal: they set variables).
 
-    Not terminal: they only set variables. The routes directory is read only for a request
-    that names a workspace, so requests for ``/api`` or ``/app`` never pay for it; the name
-    is a slug by then (``NAME_PATTERN``), so it cannot leave the directory.
+    The routes directory is read only for a request that names a workspace, so requests for
+    ``/api`` or ``/app`` never pay for it; the name is a slug by then (``NAME_PATTERN``), so
+    it cannot leave the directory.
     """
-    found = [
+    return [
         {
             "match": [{"path_regexp": {"name": "ws", "pattern": f"^/workspace/({NAME_PATTERN})/"}}],
             "handle": [{"handler": "vars", "tidepool_ws": "{http.regexp.ws.1}"}],
-        }
+        },
+        route_file_lookup(routes_dir),
     ]
-    if preview is not None:
-        found.append(
-            {
-                "match": [preview],
-                "handle": [
-                    {
-                        "handler": "vars",
-                        "tidepool_ws": "{http.regexp.pv.2}",
-                        "tidepool_port": "{http.regexp.pv.1}",
-                    }
-                ],
-            }
-        )
+
+
+def route_file_lookup(routes_dir: Path) -> JSON:
+    """The named workspace's route file gives its address and owner (not terminal)."""
     route_file = {
         "file": {"root": str(routes_dir), "try_files": [f"/{WORKSPACE_PLACEHOLDER}/*"]},
     }
-    found.append(
-        {
-            "match": [{"not": [{"vars": {WORKSPACE_PLACEHOLDER: [""]}}]}],
-            "handle": [
-                {
-                    "handler": "subroute",
-                    "routes": [
-                        {
-                            "match": [route_file],
-                            "handle": [
-                                {
-                                    "handler": "vars",
-                                    "tidepool_route": "{http.matchers.file.relative}",
-                                }
-                            ],
-                        },
-                        {
-                            "match": [
-                                {
-                                    "vars_regexp": {
-                                        "{http.vars.tidepool_route}": {
-                                            "name": "route",
-                                            "pattern": ROUTE_FILE_PATTERN,
-                                        }
-                                    }
-                                }
-                            ],
-                            "handle": [
-                                {
-                                    "handler": "vars",
-                                    "tidepool_upstream": "{http.regexp.route.1}",
-                                    "tidepool_owner": "{http.regexp.route.2}",
-                                }
-                            ],
-                        },
-                    ],
-                }
-            ],
-        }
-    )
-    return found
-
-
-def preview_matcher(options: CaddyOptions) -> JSON | None:
-    """``{port}--{name}.{preview_domain}`` (with any port after it), or None when off."""
-    if not options.preview_domain:
-        return None
-    ports = "|".join(str(p) for p in options.forward_ports)
-    domain = re.escape(options.preview_domain)
-    pattern = f"^({ports})--({NAME_PATTERN})\\.{domain}(:[0-9]+)?$"
-    return {"header_regexp": {"Host": {"name": "pv", "pattern": pattern}}}
-
-
-def preview_route(
-    matcher: JSON, admins: tuple[str, ...] | None, user: str = USER_PLACEHOLDER
-) -> JSON:
-    """A preview host goes straight to the port, path untouched."""
     return {
-        "match": [matcher],
+        "match": [{"not": [{"vars": {WORKSPACE_PLACEHOLDER: [""]}}]}],
         "handle": [
             {
                 "handler": "subroute",
                 "routes": [
-                    *access_routes(admins, user),
-                    {"handle": [proxy(f"{UPSTREAM_PLACEHOLDER}:{{http.vars.tidepool_port}}")]},
+                    {
+                        "match": [route_file],
+                        "handle": [
+                            {
+                                "handler": "vars",
+                                "tidepool_route": "{http.matchers.file.relative}",
+                            }
+                        ],
+                    },
+                    {
+                        "match": [
+                            {
+                                "vars_regexp": {
+                                    "{http.vars.tidepool_route}": {
+                                        "name": "route",
+                                        "pattern": ROUTE_FILE_PATTERN,
+                                    }
+                                }
+                            }
+                        ],
+                        "handle": [
+                            {
+                                "handler": "vars",
+                                "tidepool_upstream": "{http.regexp.route.1}",
+                                "tidepool_owner": "{http.regexp.route.2}",
+                            }
+                        ],
+                    },
                 ],
             }
         ],
+    }
+
+
+def unsafe_path_route() -> JSON:
+    """``/workspace/...`` with dot segments, ``//`` or backslashes: 400 (``UNSAFE_PATH``)."""
+    return {
+        "match": [
+            {
+                "path": ["/workspace/*"],
+                "vars_regexp": {"{http.request.uri.path}": {"pattern": UNSAFE_PATH}},
+            }
+        ],
+        "handle": [BAD_PATH],
         "terminal": True,
     }
 
@@ -250,16 +236,7 @@ def workspace_routes(
 ) -> list[JSON]:
     """The routes that serve ``/workspace/...`` (after ``lookup_routes``)."""
     return [
-        {
-            "match": [
-                {
-                    "path": ["/workspace/*"],
-                    "vars_regexp": {"{http.request.uri.path}": {"pattern": UNSAFE_PATH}},
-                }
-            ],
-            "handle": [BAD_PATH],
-            "terminal": True,
-        },
+        unsafe_path_route(),
         {
             "match": [{"path_regexp": {"name": "ws", "pattern": f"^/workspace/({NAME_PATTERN})$"}}],
             "handle": [slash_redirect("/workspace/{http.regexp.ws.1}/")],

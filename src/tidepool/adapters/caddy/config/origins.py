@@ -1,0 +1,255 @@
+"""Each workspace on an origin of its own: ``NAME.DOMAIN`` (the IDE), ``PORT--NAME.DOMAIN``.
+
+A request to a workspace origin is served by one terminal route, in this order:
+
+1. the origin's name, forwarded port and label are taken from ``Host``;
+2. ``/_tidepool/exchange`` (with sign-in on) goes to the control plane, which trades a
+   one-time code for this origin's grant (``tidepool.auth.grants``);
+3. the grant cookie names the user: it must have the grant token's shape, then be a file
+   ``GRANTS/LABEL/TOKEN.USER.SOURCE`` (one ``file`` lookup, like the route lookup: no call to
+   the control plane, no config change per grant). Without one, the control plane is asked
+   (``verify_proxy``): an API token passes, a browser is sent through the handshake;
+4. the workspace's route file gives its address and owner; an unknown workspace, or one the
+   user may not open, answers 404;
+5. the request goes to code-server, or to the forwarded port, without Tidepool's cookies.
+
+Path URLs on the main host (``/workspace/NAME/...``) redirect here (``path_redirects``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tidepool.adapters.caddy.config.options import CaddyOptions
+from tidepool.adapters.caddy.config.pages import NOT_FOUND
+from tidepool.adapters.caddy.config.signin import (
+    CLIENT_PLACEHOLDER,
+    cookie_removals,
+    verify_proxy,
+)
+from tidepool.adapters.caddy.config.variables import (
+    JSON,
+    SESSION_USER_PLACEHOLDER,
+    UPSTREAM_PLACEHOLDER,
+)
+from tidepool.adapters.caddy.config.workspaces import (
+    QUERY,
+    access_routes,
+    proxy,
+    route_file_lookup,
+    unsafe_path_route,
+)
+from tidepool.domain.names import NAME_PATTERN
+from tidepool.domain.origins import EXCHANGE_PATH, workspace_host_pattern
+from tidepool.domain.users import USER_NAME
+from tidepool.edge import (
+    CLIENT_HEADER,
+    GRANT_COOKIE,
+    GRANT_SOURCE_PATTERN,
+    GRANT_TOKEN_PATTERN,
+    HOST_HEADER,
+    SESSION_COOKIE,
+    USER_HEADER,
+    VIA_HEADER,
+    cookie_name,
+)
+
+EXCHANGE_API_PATH = "/api/auth/exchange"
+#: A grant file as the ``file`` matcher names it: ``/LABEL/TOKEN.USER.SOURCE``.
+GRANT_FILE_PATTERN = (
+    f"^/[^/]+/{GRANT_TOKEN_PATTERN}\\.({USER_NAME.pattern})\\.(?:{GRANT_SOURCE_PATTERN})$"
+)
+LABEL_PLACEHOLDER = "{http.vars.tidepool_label}"
+PORT_PLACEHOLDER = "{http.vars.tidepool_port}"
+
+
+def origin_matcher(options: CaddyOptions) -> JSON | None:
+    """A request whose ``Host`` is a workspace origin, or None when origins are off."""
+    if not options.workspace_domain:
+        return None
+    pattern = workspace_host_pattern(options.workspace_domain, options.forward_ports)
+    return {"header_regexp": {"Host": {"name": "origin", "pattern": pattern}}}
+
+
+def origin_route(options: CaddyOptions, matcher: JSON) -> JSON:
+    """Everything a workspace origin serves (terminal)."""
+    signed_in = options.auth and options.api_socket is not None
+    admins = options.admins if options.auth else None
+    grant = cookie_name(GRANT_COOKIE, options.tls != "off")
+    session = cookie_name(SESSION_COOKIE, options.tls != "off")
+    routes: list[JSON] = [
+        {
+            "handle": [
+                {
+                    "handler": "vars",
+                    "tidepool_label": "{http.regexp.origin.1}",
+                    "tidepool_port": "{http.regexp.origin.2}",
+                    "tidepool_ws": "{http.regexp.origin.3}",
+                }
+            ]
+        }
+    ]
+    if signed_in and options.api_socket is not None:
+        routes += [
+            exchange_route(options.api_socket),
+            *grant_routes(options.grants_dir, grant),
+            {
+                "match": [{"vars": {SESSION_USER_PLACEHOLDER: [""]}}],
+                "handle": [verify_proxy(options.api_socket)],
+            },
+        ]
+    removals = [*cookie_removals(grant), *cookie_removals(session)]
+    forget_cookies = {"handler": "headers", "request": {"replace": {"Cookie": removals}}}
+    routes += [
+        route_file_lookup(options.routes_dir),
+        *access_routes(admins, SESSION_USER_PLACEHOLDER),
+        {
+            "match": [{"vars": {PORT_PLACEHOLDER: [""]}}],
+            "handle": [forget_cookies, proxy(f"{UPSTREAM_PLACEHOLDER}:{options.workspace_port}")],
+            "terminal": True,
+        },
+        {"handle": [forget_cookies, proxy(f"{UPSTREAM_PLACEHOLDER}:{PORT_PLACEHOLDER}")]},
+    ]
+    return {
+        "match": [matcher],
+        "handle": [{"handler": "subroute", "routes": routes}],
+        "terminal": True,
+    }
+
+
+def exchange_route(api_socket: Path) -> JSON:
+    """``/_tidepool/exchange?code=...`` to the control plane, saying which origin it came to."""
+    return {
+        "match": [{"path": [EXCHANGE_PATH]}],
+        "handle": [
+            {"handler": "rewrite", "uri": f"{EXCHANGE_API_PATH}?{{http.request.uri.query}}"},
+            {
+                "handler": "reverse_proxy",
+                "upstreams": [{"dial": f"unix/{api_socket}"}],
+                "headers": {
+                    "request": {
+                        "set": {
+                            VIA_HEADER: ["caddy"],
+                            CLIENT_HEADER: [CLIENT_PLACEHOLDER],
+                            HOST_HEADER: ["{http.request.host}"],
+                        },
+                        "delete": [USER_HEADER],
+                    }
+                },
+            },
+        ],
+        "terminal": True,
+    }
+
+
+def grant_routes(grants_dir: Path, cookie: str) -> list[JSON]:
+    """The grant cookie names the user when it is a grant of this origin (not terminal).
+
+    The cookie's shape is checked first: only then does it become part of a file name.
+    """
+    value = f"{{http.request.cookie.{cookie}}}"
+    return [
+        {
+            "match": [{"vars_regexp": {value: {"pattern": f"^{GRANT_TOKEN_PATTERN}$"}}}],
+            "handle": [
+                {
+                    "handler": "subroute",
+                    "routes": [
+                        {
+                            "match": [
+                                {
+                                    "file": {
+                                        "root": str(grants_dir),
+                                        "try_files": [f"/{LABEL_PLACEHOLDER}/{value}.*"],
+                                    }
+                                }
+                            ],
+                            "handle": [
+                                {
+                                    "handler": "vars",
+                                    "tidepool_grant": "{http.matchers.file.relative}",
+                                }
+                            ],
+                        },
+                        {
+                            "match": [
+                                {
+                                    "vars_regexp": {
+                                        "{http.vars.tidepool_grant}": {
+                                            "name": "grant",
+                                            "pattern": GRANT_FILE_PATTERN,
+                                        }
+                                    }
+                                }
+                            ],
+                            "handle": [
+                                {"handler": "vars", "tidepool_user": "{http.regexp.grant.1}"}
+                            ],
+                        },
+                    ],
+                }
+            ],
+        }
+    ]
+
+
+def origin_url(options: CaddyOptions, label: str) -> str:
+    """The URL of the origin ``label`` (placeholders allowed), with the main host's scheme
+    and port, for a ``Location`` header."""
+    return f"{options.workspace_scheme}://{label}.{options.workspace_domain}{options.origin_port}"
+
+
+def path_redirects(options: CaddyOptions) -> list[JSON]:
+    """``/workspace/NAME/REST`` to ``NAME.DOMAIN/REST`` and ``/workspace/NAME/port/P/REST`` to
+    ``P--NAME.DOMAIN/REST``, query kept (terminal). The rest is taken from the escaped URI
+    after the prefix is stripped, so it is passed on exactly as it came."""
+    ports = "|".join(str(p) for p in options.forward_ports)
+    port_prefix = "/workspace/{http.regexp.wsport.1}/port/{http.regexp.wsport.2}"
+    return [
+        unsafe_path_route(),
+        {
+            "match": [
+                {"path_regexp": {"name": "wsbare", "pattern": f"^/workspace/({NAME_PATTERN})$"}}
+            ],
+            "handle": [redirect(origin_url(options, "{http.regexp.wsbare.1}") + "/" + QUERY)],
+            "terminal": True,
+        },
+        {
+            "match": [
+                {
+                    "path_regexp": {
+                        "name": "wsport",
+                        "pattern": f"^/workspace/({NAME_PATTERN})/port/({ports})(/|$)",
+                    }
+                }
+            ],
+            "handle": [
+                {"handler": "rewrite", "strip_path_prefix": port_prefix},
+                redirect(
+                    origin_url(options, "{http.regexp.wsport.2}--{http.regexp.wsport.1}")
+                    + "{http.request.uri}"
+                ),
+            ],
+            "terminal": True,
+        },
+        {
+            "match": [
+                {"path_regexp": {"name": "wsname", "pattern": f"^/workspace/({NAME_PATTERN})/"}}
+            ],
+            "handle": [
+                {"handler": "rewrite", "strip_path_prefix": "/workspace/{http.regexp.wsname.1}"},
+                redirect(origin_url(options, "{http.regexp.wsname.1}") + "{http.request.uri}"),
+            ],
+            "terminal": True,
+        },
+        {
+            "match": [{"path": ["/workspace", "/workspace/*"]}],
+            "handle": [NOT_FOUND],
+            "terminal": True,
+        },
+    ]
+
+
+def redirect(location: str) -> JSON:
+    """A 302: the path URL is an address to look up, not where the workspace lives."""
+    return {"handler": "static_response", "status_code": 302, "headers": {"Location": [location]}}

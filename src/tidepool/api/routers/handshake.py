@@ -1,0 +1,131 @@
+"""The handshake that lets a browser into a workspace origin (``handshake`` and ``grants``).
+
+1. A browser opens ``http://alice.WORKSPACE_DOMAIN/...`` without a grant; Caddy sends it to
+   ``/api/auth/handshake?to=THAT_URL`` on the main host.
+2. There the control plane knows the browser by its session (or basic auth), checks that the
+   user may open ``alice``, and sends it back to ``THAT_ORIGIN/_tidepool/exchange`` with a
+   one-time code and the path it was going to.
+3. Caddy forwards the exchange to ``/api/auth/exchange`` saying which host it was for; the
+   control plane spends the code, writes the grant, sets it as a cookie for that host alone,
+   and sends the browser on to the path.
+
+Nothing here changes Caddy's config: the grant is a file Caddy reads per request.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from fastapi import APIRouter, HTTPException, Request, Response, status
+from fastapi.responses import HTMLResponse, RedirectResponse
+
+from tidepool.api.deps import ControlPlane, Plane, get_identity
+from tidepool.auth.destinations import Site, parse_destination
+from tidepool.auth.grants import grant_source
+from tidepool.auth.handshake import CodeClaim
+from tidepool.domain.identity import Identity
+from tidepool.domain.origins import EXCHANGE_PATH, WorkspaceHost
+from tidepool.edge import HOST_HEADER, VIA_HEADER
+from tidepool.errors import InvalidInputError, NotFoundError
+
+router = APIRouter(prefix="/auth", tags=["auth"], include_in_schema=False)
+LOGIN_PAGE = "/app/login/"
+HANDSHAKE_PATH = "/api/auth/handshake"
+
+
+def page(status_code: int, title: str, message: str) -> HTMLResponse:
+    """A small page for a person (these are browser navigations, not API calls)."""
+    body = (
+        "<!doctype html><meta charset=utf-8><title>Tidepool</title>"
+        f"<h1>{title}</h1><p>{message}</p><p><a href=/app/>Your workspaces</a></p>"
+    )
+    return HTMLResponse(body, status_code, headers={"Cache-Control": "no-store"})
+
+
+def handshake_url(plane: ControlPlane, to: str) -> str:
+    """Where a browser without a grant for ``to`` (a workspace URL) is sent."""
+    return f"{plane.public_url}{HANDSHAKE_PATH}?to={quote(to, safe='')}"
+
+
+@router.get("/handshake")
+async def handshake(to: str, request: Request, plane: Plane) -> Response:
+    """Send a signed-in browser back to the workspace origin ``to`` with a one-time code."""
+    if plane.codes is None or plane.addresses is None:
+        return page(404, "Not here", "Workspaces here need no sign-in of their own.")
+    found = parse_destination(to, Site(hosts=frozenset(), workspaces=plane.addresses))
+    target = plane.addresses.parse_host(found.host) if found is not None and found.host else None
+    if found is None or target is None:
+        return page(400, "Not a workspace", "That address is not a workspace of this Tidepool.")
+    try:
+        who = await get_identity(request, plane)
+    except HTTPException as refused:
+        if refused.status_code != status.HTTP_401_UNAUTHORIZED:
+            raise
+        back = quote(f"{HANDSHAKE_PATH}?to={quote(to, safe='')}", safe="")
+        return RedirectResponse(f"{LOGIN_PAGE}?next={back}", status_code=302)
+    if not await may_open(plane, who, target.name):
+        return page(404, "No such workspace", f"There is no workspace {target.name!r} for you.")
+    source = grant_source(session_key(request, plane))
+    code = plane.codes.issue(CodeClaim(who.name, target, source))
+    origin = f"{plane.addresses.scheme}://{found.host}"
+    path = quote(found.path_and_query, safe="")
+    return RedirectResponse(
+        f"{origin}{EXCHANGE_PATH}?code={code}&next={path}",
+        status_code=302,
+        headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"},
+    )
+
+
+@router.get("/exchange")
+async def exchange(request: Request, plane: Plane, code: str = "", next: str = "/") -> Response:
+    """Trade a code for the grant of the workspace origin Caddy says this came to."""
+    if plane.codes is None or plane.grants is None or plane.addresses is None:
+        return page(404, "Not here", "Workspaces here need no sign-in of their own.")
+    host_header = request.headers.get(HOST_HEADER, "")
+    target = plane.addresses.parse_host(host_header)
+    if VIA_HEADER not in request.headers or target is None:
+        return page(400, "Not a workspace", "A sign-in code is only good on its workspace.")
+    claim = plane.codes.redeem(code, target)
+    if claim is None:
+        return page(
+            400,
+            "Link expired",
+            "This sign-in link was used already or is over a minute old. "
+            '<a href="/">Open the workspace again</a>.',
+        )
+    token = plane.grants.issue(claim.host, claim.user, claim.source)
+    destination = parse_destination(next, Site(hosts=frozenset()))
+    path = destination.url if destination is not None and destination.host is None else "/"
+    response = RedirectResponse(path, status_code=302, headers={"Cache-Control": "no-store"})
+    response.set_cookie(
+        plane.grant_cookie,
+        token,
+        path="/",
+        httponly=True,
+        samesite="lax",
+        secure=plane.secure_cookies,
+    )
+    return response
+
+
+async def may_open(plane: ControlPlane, who: Identity, name: str) -> bool:
+    try:
+        await plane.workspaces.get(name, who=who)
+    except (NotFoundError, InvalidInputError):
+        return False
+    return True
+
+
+def session_key(request: Request, plane: ControlPlane) -> str | None:
+    """The key of the browser session behind this request (None with basic auth)."""
+    if plane.authenticator is None:
+        return None
+    session = plane.authenticator.sessions.find(request.cookies.get(plane.session_cookie, ""))
+    return session.key if session is not None else None
+
+
+def workspace_host_of(request: Request, plane: ControlPlane) -> WorkspaceHost | None:
+    """The workspace origin Caddy says a request came to (None on the main host)."""
+    if plane.addresses is None or VIA_HEADER not in request.headers:
+        return None
+    return plane.addresses.parse_host(request.headers.get(HOST_HEADER, ""))

@@ -1,0 +1,113 @@
+"""Workspace grants: the credential a browser holds for one workspace origin, and nothing else.
+
+A grant is a host-only cookie for ``LABEL.WORKSPACE_DOMAIN`` (``alice``, ``8081--alice``),
+issued by the control plane in exchange for a one-time code (``handshake``). Caddy checks it
+on every request to that origin without asking the control plane: each grant is an empty file
+``GRANTS_DIR/LABEL/TOKEN.USER.SESSION``, and Caddy's ``file`` matcher looks for
+``LABEL/COOKIE.*``. So a grant is valid for its own origin alone (the label is the
+directory), revoking one is deleting a file (effective on the next request, no config
+reload), and the control plane can say whose it is and which sign-in it came from by its name.
+
+The token is 32 random bytes (43 URL-safe characters). Caddy cannot hash, so the file name
+holds the token itself: the directory is root's alone (0700), like Caddy's own memory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import secrets
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from tidepool.domain.names import NAME_PATTERN
+from tidepool.domain.origins import WorkspaceHost
+from tidepool.domain.users import USER_NAME
+from tidepool.edge import GRANT_SOURCE_PATTERN, GRANT_TOKEN_PATTERN
+
+_LABEL = re.compile(f"(?:([0-9]{{1,5}})--)?({NAME_PATTERN})")
+_GRANT_FILE = re.compile(
+    f"({GRANT_TOKEN_PATTERN})\\.({USER_NAME.pattern})\\.({GRANT_SOURCE_PATTERN})"
+)
+#: A grant no sweep removed lives this long at most (a sign-in's longest life).
+DEFAULT_MAX_AGE_SECONDS = 90 * 24 * 3600.0
+SOURCE_LENGTH = 16
+
+
+@dataclass(frozen=True, slots=True)
+class Grant:
+    host: WorkspaceHost
+    user: str
+    #: The first 16 hex digits of the session key it came from, or ``basic``.
+    source: str
+    path: Path
+
+
+def grant_source(session_key: str | None) -> str:
+    """What a grant records about the sign-in behind it: the session, or basic auth."""
+    return session_key[:SOURCE_LENGTH] if session_key else "basic"
+
+
+class GrantStore:
+    def __init__(
+        self,
+        directory: Path,
+        max_age_seconds: float = DEFAULT_MAX_AGE_SECONDS,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.directory = directory
+        self._max_age = max_age_seconds
+        self._clock = clock
+
+    def issue(self, host: WorkspaceHost, user: str, source: str) -> str:
+        """A new grant for ``user`` on ``host``'s origin: the token for the cookie."""
+        if not USER_NAME.fullmatch(user) or not re.fullmatch(GRANT_SOURCE_PATTERN, source):
+            raise ValueError(f"not a grant's user or source: {user!r}, {source!r}")
+        token = secrets.token_urlsafe(32)
+        folder = self.directory / host.label
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.directory.chmod(0o700)
+        descriptor = os.open(folder / f"{token}.{user}.{source}", os.O_CREAT | os.O_WRONLY, 0o600)
+        os.close(descriptor)
+        return token
+
+    def all(self) -> Iterator[Grant]:
+        """Every grant on disk, whatever its state (files that are not grants are skipped)."""
+        if not self.directory.is_dir():
+            return
+        for folder in self.directory.iterdir():
+            label = _LABEL.fullmatch(folder.name)
+            if label is None or not folder.is_dir():
+                continue
+            port = int(label.group(1)) if label.group(1) else None
+            host = WorkspaceHost(label.group(2), port)
+            for path in folder.iterdir():
+                found = _GRANT_FILE.fullmatch(path.name)
+                if found is not None:
+                    yield Grant(host, found.group(2), found.group(3), path)
+
+    def find(self, host: WorkspaceHost, token: str) -> Grant | None:
+        if not re.fullmatch(GRANT_TOKEN_PATTERN, token):
+            return None
+        folder = self.directory / host.label
+        for path in folder.glob(f"{token}.*") if folder.is_dir() else ():
+            found = _GRANT_FILE.fullmatch(path.name)
+            if found is not None and found.group(1) == token:
+                return Grant(host, found.group(2), found.group(3), path)
+        return None
+
+    def revoke(self, keep: Callable[[Grant], bool]) -> list[Grant]:
+        """Delete every grant ``keep`` refuses, and those older than the longest sign-in;
+        returns what was deleted (so open connections on those origins can be cut)."""
+        oldest = self._clock() - self._max_age
+        gone = []
+        for grant in list(self.all()):
+            with contextlib.suppress(FileNotFoundError):
+                if keep(grant) and grant.path.stat().st_mtime > oldest:
+                    continue
+                grant.path.unlink()
+                gone.append(grant)
+        return gone
