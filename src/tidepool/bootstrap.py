@@ -38,6 +38,7 @@ from tidepool.auth.tokens import TokenStore
 from tidepool.auth.users import UserFile
 from tidepool.domain.identity import HOST
 from tidepool.errors import InvalidInputError
+from tidepool.loopback import LoopbackNames
 from tidepool.ports import FrontDoor, JobQueue, RouteTable, Runtime, WorkspaceStore
 from tidepool.services.by_hand import ByHand
 from tidepool.services.reconcile import ReconcileLimits, Reconciler
@@ -283,7 +284,8 @@ async def build(
             door = front_door(settings)
             stack.push_async_callback(door.aclose)
         if http is None:
-            http = await stack.enter_async_context(httpx.AsyncClient())
+            # Workspace origins on ``localhost`` are names only browsers resolve.
+            http = await stack.enter_async_context(httpx.AsyncClient(transport=LoopbackNames()))
         yield Tidepool(
             settings, store[0], store[1], runtime, routes, door, http, clock, platform_runs
         )

@@ -52,6 +52,7 @@ def _root_with_iproute2() -> None:
     assert os.geteuid() == 0, "builds network namespaces: run as root"
     assert shutil.which("ip"), "builds network namespaces: iproute2 is missing"
 
+
 PORT = 7411
 
 LISTENER = """

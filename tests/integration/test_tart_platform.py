@@ -41,6 +41,7 @@ from tidepool.cli.app import app as cli_app
 from tidepool.domain.identity import Identity
 from tidepool.domain.workspace import Action, Status
 from tidepool.images import tart as tart_images
+from tidepool.loopback import websocket_options
 from tidepool.services.ide import ide_healthy
 from tidepool.services.verify import verify
 from tidepool.services.worker import Worker
@@ -207,8 +208,9 @@ async def walk_the_life(mac: Mac, platform: bootstrap.Tidepool) -> None:
     assert b"WORKSPACE_NAME=mac" in bytes.fromhex(env_file["data"])
 
     # 5. Verify: every check of `tidepool verify`, through Caddy to the VM's code-server.
+    ide_url = settings.workspace_url(workspace.name)
     checks = await verify(
-        runtime, routes, http, workspace.name, instance, settings.workspace_base_url
+        runtime, routes, http, workspace.name, instance, ide_url, websocket_options(ide_url)
     )
     assert [c.name for c in checks if not c.ok] == [], checks
 

@@ -30,9 +30,10 @@ async def test_only_the_installations_own_hosts_are_served(tmp_path: Path) -> No
         hosts=("127.0.0.1", "localhost", "tidepool.test"),
         preview_domain="preview.test",
     )
-    async with configured_caddy(tmp_path, options, {}), httpx.AsyncClient(
-        base_url=f"http://127.0.0.1:{port}"
-    ) as http:
+    async with (
+        configured_caddy(tmp_path, options, {}),
+        httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http,
+    ):
         for host in FOREIGN:
             for path in ("/api/health", "/app/", "/workspace/alpha/"):
                 refused = await http.get(path, headers={"Host": host})

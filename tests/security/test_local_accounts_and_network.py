@@ -124,9 +124,7 @@ ANY_V4, ANY_V6 = "00000000", "0" * 32
 
 
 def test_without_sign_in_caddy_listens_on_loopback_and_opening_it_says_so(tmp_path: Path) -> None:
-    serve = ServeProcess(
-        tmp_path / "data", free_port(), f"sqlite:///{tmp_path / 'tp.db'}", "tps"
-    )
+    serve = ServeProcess(tmp_path / "data", free_port(), f"sqlite:///{tmp_path / 'tp.db'}", "tps")
     serve.extra_env = {"TIDEPOOL_HTTP_HOST": ""}  # the default: nothing chosen
     serve.start()
     try:

@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 
+from tidepool.loopback import LoopbackNames
 from tidepool.retry import IDEMPOTENT_METHODS, RetryingTransport
 
 #: A browser sends any request again, POST too, when a kept-alive connection closed before the
@@ -20,5 +21,7 @@ BROWSER_RETRIES = IDEMPOTENT_METHODS | {"POST"}
 
 
 def browserlike_client(**options: Any) -> httpx.AsyncClient:
-    """An ``httpx.AsyncClient`` (``options`` as for it) that retries as a browser does."""
-    return httpx.AsyncClient(transport=RetryingTransport(methods=BROWSER_RETRIES), **options)
+    """An ``httpx.AsyncClient`` (``options`` as for it) that retries as a browser does, and
+    resolves ``*.localhost`` (workspace origins) to loopback as a browser does."""
+    transport = LoopbackNames(RetryingTransport(methods=BROWSER_RETRIES))
+    return httpx.AsyncClient(transport=transport, **options)

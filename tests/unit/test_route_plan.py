@@ -52,12 +52,15 @@ def test_one_workspace(
     current = {} if held is None else {"alpha": held}
     plan = plan_routes(workspaces, current)
     want = Route(address or "", "ann")
-    assert plan == {
-        "add": RoutePlan(add={"alpha": want}),
-        "change": RoutePlan(change={"alpha": want}),
-        "remove": RoutePlan(remove=("alpha",)),
-        "keep": RoutePlan(),
-    }[expected]
+    assert (
+        plan
+        == {
+            "add": RoutePlan(add={"alpha": want}),
+            "change": RoutePlan(change={"alpha": want}),
+            "remove": RoutePlan(remove=("alpha",)),
+            "keep": RoutePlan(),
+        }[expected]
+    )
     assert plan.empty is (expected == "keep")
 
 

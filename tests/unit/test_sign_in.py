@@ -23,7 +23,6 @@ from tidepool.api.app import create_app
 from tidepool.api.deps import ControlPlane
 from tidepool.auth.authenticator import Authenticator
 from tidepool.auth.destinations import Site, safe_destination
-from tidepool.domain.origins import WorkspaceAddresses
 from tidepool.auth.ratelimit import SignInLimiter
 from tidepool.auth.sessions import (
     MAX_SESSIONS_PER_USER,
@@ -33,6 +32,7 @@ from tidepool.auth.sessions import (
 )
 from tidepool.auth.tokens import TOKEN_SHAPE, TokenStore
 from tidepool.auth.users import UserFile
+from tidepool.domain.origins import WorkspaceAddresses
 from tidepool.edge import VIA_HEADER
 from tidepool.errors import InvalidInputError
 from tidepool.services.workspaces import WorkspaceService

@@ -12,6 +12,7 @@ from tidepool.bootstrap import Tidepool
 from tidepool.cli.output import console, friendly_errors, with_app
 from tidepool.domain.names import InstanceName, validate_workspace_name
 from tidepool.errors import NotFoundError
+from tidepool.loopback import LoopbackNames, websocket_options
 from tidepool.retry import RetryingTransport
 from tidepool.services.verify import Check, verify
 from tidepool.settings import get_settings
@@ -30,14 +31,15 @@ def verify_command(name: str = NameOption) -> None:
         with contextlib.suppress(NotFoundError):
             instance = await app.by_hand.instance_of(workspace_name)
         # Through Caddy, which a sign-in may reload mid-request: retry as a browser would.
-        async with httpx.AsyncClient(transport=RetryingTransport()) as http:
+        async with httpx.AsyncClient(transport=LoopbackNames(RetryingTransport())) as http:
             return await verify(
                 app.runtime,
                 app.routes,
                 http,
                 workspace_name,
                 instance,
-                settings.workspace_base_url,
+                settings.workspace_url(workspace_name),
+                dial=websocket_options(settings.workspace_url(workspace_name)),
             )
 
     checks = with_app(go, settings)

@@ -10,7 +10,9 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 import websockets
@@ -18,7 +20,8 @@ import websockets
 from tidepool.domain.names import InstanceName, WorkspaceName
 from tidepool.errors import NotFoundError, TidepoolError
 from tidepool.ports import InstanceStatus, RouteTable, Runtime
-from tidepool.services.ide import ide_healthy, ide_url
+from tidepool.services.ide import ide_healthy
+from tidepool.services.ide import ide_url as instance_ide_url
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,21 +31,21 @@ class Check:
     detail: str
 
 
-def websocket_url(base_url: str, name: str) -> str:
-    """The URL code-server's workbench opens its main WebSocket on."""
-    ws_base = base_url.replace("http://", "ws://", 1).replace("https://", "wss://", 1)
+def websocket_url(ide_url: str) -> str:
+    """The URL code-server's workbench opens its main WebSocket on (``ide_url`` ends in /)."""
+    ws_base = ide_url.replace("http://", "ws://", 1).replace("https://", "wss://", 1)
     token = uuid.uuid4()
-    return (
-        f"{ws_base}/workspace/{name}/?reconnectionToken={token}"
-        "&reconnection=false&skipWebSocketFrames=false"
-    )
+    return f"{ws_base}?reconnectionToken={token}&reconnection=false&skipWebSocketFrames=false"
 
 
-async def websocket_opens(url: str, timeout: float = 10.0) -> str:
-    """Open a WebSocket and return how the server answered the upgrade."""
+async def websocket_opens(
+    url: str, timeout: float = 10.0, dial: Mapping[str, Any] | None = None
+) -> str:
+    """Open a WebSocket and return how the server answered the upgrade (``dial``: extra
+    ``websockets.connect`` options, such as the address to connect to)."""
     # code-server does not answer a close frame: wait for it briefly, not the default 10 s.
     async with websockets.connect(
-        url, open_timeout=timeout, close_timeout=0.5, max_size=None
+        url, open_timeout=timeout, close_timeout=0.5, max_size=None, **(dial or {})
     ) as socket:
         return f"HTTP {socket.response.status_code if socket.response else '?'}"
 
@@ -53,7 +56,8 @@ async def verify(
     http: httpx.AsyncClient,
     name: WorkspaceName,
     instance: InstanceName | None,
-    base_url: str,
+    ide_url: str,
+    dial: Mapping[str, Any] | None = None,
 ) -> list[Check]:
     """Every check, passed or failed, in order; ``instance`` is None when the workspace has
     no record (every check then fails, saying why)."""
@@ -71,7 +75,7 @@ async def verify(
 
     if address:
         healthy = await ide_healthy(http, address)
-        checks.append(Check("code-server healthy", healthy, f"{ide_url(address)}/healthz"))
+        checks.append(Check("code-server healthy", healthy, f"{instance_ide_url(address)}/healthz"))
     else:
         checks.append(Check("code-server healthy", False, "the instance has no address"))
 
@@ -87,7 +91,7 @@ async def verify(
     except TidepoolError as error:
         checks.append(Check("route present", False, str(error)))
 
-    page_url = f"{base_url}/workspace/{name}/"
+    page_url = ide_url
     try:
         page = await http.get(page_url, timeout=10.0, follow_redirects=True)
         ok = page.status_code == 200 and "vscode-workbench-web-configuration" in page.text
@@ -96,7 +100,7 @@ async def verify(
         checks.append(Check("workbench through Caddy", False, f"{page_url}: {error!r}"))
 
     try:
-        answer = await websocket_opens(websocket_url(base_url, name))
+        answer = await websocket_opens(websocket_url(ide_url), dial=dial)
         checks.append(Check("WebSocket through the route", True, answer))
     except (OSError, websockets.exceptions.WebSocketException, TimeoutError) as error:
         checks.append(Check("WebSocket through the route", False, repr(error)))
