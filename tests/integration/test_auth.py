@@ -130,8 +130,8 @@ async def test_traversal_cannot_reach_another_users_workspace(base: str, path: s
 
 
 @contextlib.asynccontextmanager
-async def preview_caddy(directory: Path) -> AsyncIterator[str]:
-    """Preview hosts on: PORT--NAME.preview.test reaches a forwarded port, path untouched."""
+async def origin_caddy(directory: Path) -> AsyncIterator[str]:
+    """Basic auth on the main host, and workspace origins under ``ws.test``."""
     options = config.CaddyOptions(
         admin_socket=directory / "admin.sock",
         storage_dir=directory / "storage",
@@ -139,7 +139,7 @@ async def preview_caddy(directory: Path) -> AsyncIterator[str]:
         workspace_port=free_port(),
         users=tuple((name, _hash(pw)) for name, pw in PASSWORDS.items()),
         admins=("root",),
-        preview_domain="preview.test",
+        workspace_domain="ws.test",
     )
     async with (
         configured_caddy(directory, options, {"alpha": "127.0.0.11"}, {"alpha": "ann"}),
@@ -149,18 +149,15 @@ async def preview_caddy(directory: Path) -> AsyncIterator[str]:
         yield f"http://{options.listen}"
 
 
-async def test_a_preview_host_reaches_the_owners_dev_server_only(tmp_path: Path) -> None:
-    async with preview_caddy(tmp_path) as base, httpx.AsyncClient(base_url=base) as http:
-        host = {"Host": "8081--alpha.preview.test"}
-        owner = await http.get("/assets/app.js?v=2", headers=host, auth=ANN)
-        other = await http.get("/assets/app.js", headers=host, auth=BOB)
-        nobody = await http.get("/assets/app.js", headers=host)
-        unknown = await http.get("/", headers={"Host": "8081--ghost.preview.test"}, auth=ANN)
-        api_path = await http.get("/api/workspaces", headers=host, auth=ANN)
-    assert owner.status_code == 200
-    assert (owner.json()["path"], owner.json()["host"]) == ("/assets/app.js?v=2", "127.0.0.11")
-    assert owner.json()["authorization"] is None
-    assert other.status_code == 404 and "No such workspace" in other.text
-    assert nobody.status_code == 401
-    assert unknown.status_code == 404
-    assert api_path.json()["path"] == "/api/workspaces", "a preview host belongs to the app"
+async def test_a_workspace_origin_takes_no_password_only_its_own_grant(tmp_path: Path) -> None:
+    """The main host's basic credentials open nothing on a workspace origin: a browser sends
+    them to whichever origin asks, so a workspace could collect them. Without the control
+    plane to hand out grants, the origin stays shut."""
+    async with origin_caddy(tmp_path) as base, httpx.AsyncClient(base_url=base) as http:
+        for host in ("8081--alpha.ws.test", "alpha.ws.test"):
+            owner = await http.get("/assets/app.js", headers={"Host": host}, auth=ANN)
+            nobody = await http.get("/assets/app.js", headers={"Host": host})
+            assert owner.status_code == 401 and "127.0.0.11" not in owner.text, host
+            assert nobody.status_code == 401, host
+        main = await http.get("/workspace/alpha/", auth=ANN)
+    assert main.status_code == 200, "the main host's paths still take basic auth"

@@ -29,10 +29,14 @@ from tidepool.api.deps import ControlPlane
 from tidepool.auth.authenticator import Authenticator
 from tidepool.auth.ratelimit import SignInLimiter
 from tidepool.auth.sessions import SESSION_COOKIE, SessionStore, sweep_sessions
+from tidepool.auth.grants import GrantStore
+from tidepool.auth.handshake import HandshakeCodes
 from tidepool.auth.tokens import TokenStore
 from tidepool.auth.users import UserFile
 from tidepool.client import ApiClient
+from tidepool.domain.origins import WorkspaceAddresses
 from tidepool.domain.workspace import Workspace
+from tidepool.edge import GRANT_COOKIE
 from tidepool.errors import InvalidInputError
 from tidepool.services.workspaces import WorkspaceService
 from tidepool.store.memory import memory_store
@@ -41,7 +45,7 @@ pytestmark = pytest.mark.caddy
 PASSWORDS = {"ann": "ann-password", "bob": "bob-password", "root": "root-password"}
 HTML = {"Accept": "text/html,application/xhtml+xml"}
 DOMAIN = "example.test"
-PREVIEW = "preview.example.test"
+WORKSPACES = "ws.example.test"
 
 
 @dataclass
@@ -53,7 +57,7 @@ class Edge:
 
 
 @contextlib.asynccontextmanager
-async def signed_in_edge(directory: Path, preview_domain: str = "") -> AsyncIterator[Edge]:
+async def signed_in_edge(directory: Path, workspace_domain: str = "") -> AsyncIterator[Edge]:
     users = write_users(directory / "users.json", PASSWORDS, frozenset({"root"}))
     auth = Authenticator(
         users,
@@ -69,9 +73,10 @@ async def signed_in_edge(directory: Path, preview_domain: str = "") -> AsyncIter
         api_socket=directory / "api.sock",
         forward_auth=True,
         admins=("root",),
-        preview_domain=preview_domain,
-        domain=DOMAIN if preview_domain else "",
+        workspace_domain=workspace_domain,
+        serve_paths=not workspace_domain,
     )
+    addresses = WorkspaceAddresses(f"http://{DOMAIN}:8080", workspace_domain, (8081,))
     store = memory_store()[0]
     await store.add(Workspace(name="alpha", owner="ann", image="img"))
     routes = {"alpha": "127.0.0.11", "beta": "127.0.0.12"}
@@ -85,8 +90,9 @@ async def signed_in_edge(directory: Path, preview_domain: str = "") -> AsyncIter
             admins=users.admins,
             authenticator=auth,
             session_cache=CaddySessionMap(admin),
-            domain=DOMAIN if preview_domain else "",
-            preview_domain=preview_domain,
+            addresses=addresses if workspace_domain else None,
+            grants=GrantStore(options.grants_dir) if workspace_domain else None,
+            codes=HandshakeCodes() if workspace_domain else None,
         )
         async with (
             serving(create_app(plane), uds=str(options.api_socket)),
@@ -325,37 +331,48 @@ async def test_traversal_cannot_reach_another_users_workspace(edge: Edge, path: 
     assert "127.0.0.11" not in body
 
 
-async def test_a_preview_host_shares_the_session_and_sends_strangers_to_the_main_sign_in(
+async def test_a_workspace_origin_gets_its_own_grant_and_the_workspace_no_credential(
     tmp_path: Path,
 ) -> None:
-    async with signed_in_edge(tmp_path, preview_domain=PREVIEW) as edge:
-        host = {"Host": f"8081--alpha.{PREVIEW}:8080"}
+    """The handshake through a real Caddy, up to what the workspace receives and answers."""
+    async with signed_in_edge(tmp_path, workspace_domain=WORKSPACES) as edge:
+        host = {"Host": f"8081--alpha.{WORKSPACES}:8080"}
         async with browser(edge) as http:
             stranger = await http.get("/assets/app.js", headers={**host, **HTML})
-            login = await http.post(
-                "/api/auth/login",
-                json={"name": "ann", "password": PASSWORDS["ann"], "next": "https://evil.test/"},
-                headers={"Host": f"{DOMAIN}:8080"},
+            assert stranger.status_code == 302
+            handshake = stranger.headers["location"]
+            assert handshake.startswith(f"{edge.base}/api/auth/handshake?to=")
+            await sign_in(http, "ann")
+            coded = await http.get(handshake)
+            assert coded.status_code == 302
+            exchange = httpx.URL(coded.headers["location"])
+            assert exchange.host == f"8081--alpha.{WORKSPACES}"
+            assert exchange.path == "/_tidepool/exchange"
+            granted = await http.get(
+                f"{edge.base}{exchange.raw_path.decode()}", headers={**host, "Cookie": ""}
             )
-        assert stranger.status_code == 302
-        location = stranger.headers["location"]
-        assert location.startswith(f"{edge.base}/app/login/?next=")
-        assert "8081--alpha.preview.example.test" in location
-        assert login.json()["next"] == "/app/"
-        assert f"Domain={DOMAIN}" in login.headers["set-cookie"]
-        # The cookie is for example.test, not for the address the test connects to: read it.
-        session = login.headers["set-cookie"].split(";", 1)[0]
-        cookie = f"{session}; theme=dark"
-        async with browser(edge) as http:
+            assert granted.status_code == 302 and granted.headers["location"] == "/assets/app.js"
+            grant = granted.headers["set-cookie"].split(";", 1)[0]
+            assert grant.startswith(f"{GRANT_COOKIE}=")
+            session = f"{SESSION_COOKIE}={http.cookies[SESSION_COOKIE]}"
+            cookie = f"{grant}; theme=dark; {session}"
             owner = await http.get("/assets/app.js?v=2", headers={**host, "Cookie": cookie})
-        assert owner.status_code == 200
+            # The grant for the port's origin is not the IDE's.
+            ide = await http.get(
+                "/", headers={"Host": f"alpha.{WORKSPACES}:8080", "Cookie": grant, **HTML}
+            )
+            hostile = await http.get("/hostile", headers={**host, "Cookie": grant})
+        assert owner.status_code == 200, owner.text
         assert owner.json()["path"] == "/assets/app.js?v=2"
+        # Neither the grant nor the session reaches the workspace.
         assert owner.json()["cookie"] == "theme=dark"
-        async with browser(edge) as http:
-            await sign_in(http, "bob")
-            bobs = f"{SESSION_COOKIE}={http.cookies[SESSION_COOKIE]}"
-            other = await http.get("/assets/app.js", headers={**host, "Cookie": bobs})
-        assert other.status_code == 404 and "No such workspace" in other.text
+        assert ide.status_code == 302 and "/api/auth/handshake" in ide.headers["location"]
+        # What the workspace answers cannot plant Tidepool's cookies or widen a worker's scope.
+        assert hostile.status_code == 200
+        planted = hostile.headers.get_list("set-cookie")
+        assert "theme=dark; Path=/" in planted
+        assert not [c for c in planted if "planted" in c or "tidepool_" in c.lower()]
+        assert "service-worker-allowed" not in hostile.headers
 
 
 async def test_the_cli_client_signs_in_with_a_token(edge: Edge) -> None:

@@ -28,7 +28,7 @@ async def test_only_the_installations_own_hosts_are_served(tmp_path: Path) -> No
         storage_dir=tmp_path / "storage",
         listen=f"127.0.0.1:{port}",
         hosts=("127.0.0.1", "localhost", "tidepool.test"),
-        preview_domain="preview.test",
+        workspace_domain="preview.test",
     )
     async with (
         configured_caddy(tmp_path, options, {}),

@@ -29,16 +29,21 @@ from tidepool.auth.destinations import HOME, Site, parse_destination, safe_desti
 from tidepool.auth.ratelimit import SignInLimiter
 from tidepool.auth.sessions import SessionStore
 from tidepool.auth.tokens import TokenStore
+from tidepool.domain.origins import WorkspaceAddresses
 from tidepool.domain.workspace import Workspace
 from tidepool.edge import VIA_HEADER
 from tidepool.services.workspaces import WorkspaceService
 from tidepool.store.memory import memory_store
 
 MAIN = "tidepool.test:8080"
-PREVIEW = "preview.example.test"
-SITE = Site(hosts=frozenset({MAIN}), preview_domain=PREVIEW)
-ANNS = "8081--anns.preview.example.test"
-BOBS = "8081--bobs.preview.example.test"
+WORKSPACE_DOMAIN = "ws.example.test"
+ADDRESSES = WorkspaceAddresses(f"http://{MAIN}", WORKSPACE_DOMAIN, forward_ports=(8081,))
+SITE = Site(hosts=frozenset({MAIN}), workspaces=ADDRESSES)
+#: Workspace origins: ann's forwarded port and IDE, and bob's port (ann may not open it).
+ANNS_HOST = "8081--anns.ws.example.test"
+ANNS = f"{ANNS_HOST}:8080"
+ANNS_IDE = "anns.ws.example.test:8080"
+BOBS = "8081--bobs.ws.example.test:8080"
 PASSWORDS = {"ann": "ann-password", "bob": "bob-password", "root": "root-password"}
 
 #: Each of these takes a browser off Tidepool (or somewhere ann may not go): the web app.
@@ -86,18 +91,23 @@ HOSTILE = [
     f"//evil.example\\@{ANNS}/",
     "http://evil%2eexample/",
     "//evil\uff0eexample/",
-    f"http://{ANNS}\uff0eevil.example/",
-    f"http://{ANNS}.evil.example/",
-    f"http://{ANNS}./",
+    f"http://{ANNS_HOST}\uff0eevil.example:8080/",
+    f"http://{ANNS_HOST}.evil.example:8080/",
+    f"http://{ANNS_HOST}.:8080/",
     f"http://{BOBS}/",
-    f"https://{BOBS}:8443/x",
+    f"https://{BOBS}/x",
     f"//{BOBS}/",
-    "http://8081--nobodys.preview.example.test/",
-    "http://8081--anns.other.example.test/",
-    "http://99999--anns.preview.example.test/",
+    "http://8081--nobodys.ws.example.test:8080/",
+    "http://8081--anns.other.example.test:8080/",
+    "http://99999--anns.ws.example.test:8080/",
+    "http://9999--anns.ws.example.test:8080/",  # a port that is not forwarded
+    f"https://{ANNS}/",  # another scheme is another origin
+    f"http://{ANNS_HOST}:9999/",  # and so is another port
+    f"http://{ANNS_HOST}/",
+    f"//{ANNS}/x",  # protocol-relative: the page's scheme decides, so it reads two ways
     f"ftp://{ANNS}/",
-    f"http://{ANNS}:99999/",
-    f"http://{ANNS}:80x/",
+    f"http://{ANNS_HOST}:99999/",
+    f"http://{ANNS_HOST}:80x/",
     "http://0x7f.0.0.1:8080/",
     "http://[::1]:8080/",
     "http://",
@@ -127,10 +137,10 @@ ALLOWED = [
     ("http://tidepool.test:8080/app/?x=1", "/app/?x=1"),
     ("HTTP://TIDEPOOL.TEST:8080/app/", "/app/"),
     (f"http://{ANNS}/", f"http://{ANNS}/"),
-    (f"https://{ANNS}:8443/x?y=1#z", f"https://{ANNS}:8443/x?y=1#z"),
+    (f"http://{ANNS}/x?y=1", f"http://{ANNS}/x?y=1"),
     (f"http://{ANNS}", f"http://{ANNS}/"),
-    ("http://8081--ANNS.Preview.Example.Test:80/", f"http://{ANNS}/"),
-    (f"//{ANNS}/x", f"//{ANNS}/x"),
+    ("http://8081--ANNS.WS.Example.Test:8080/", f"http://{ANNS}/"),
+    (f"http://{ANNS_IDE}/?folder=/home/dev", f"http://{ANNS_IDE}/?folder=/home/dev"),
 ]
 
 #: Where a browser would land on an allowed page, but only by a reading that depends on the
@@ -168,8 +178,8 @@ def test_the_table_has_the_cases_the_issue_asks_for() -> None:
     assert any(BOBS in asked for asked in HOSTILE)
 
 
-def test_a_preview_host_is_parsed_out_for_the_workspace_check() -> None:
-    found = parse_destination(f"http://{BOBS}:8080/x", SITE)
+def test_a_workspace_origin_is_parsed_out_for_the_workspace_check() -> None:
+    found = parse_destination(f"http://{BOBS}/x", SITE)
     assert found is not None and found.workspace == "bobs"
     assert parse_destination("/app/", SITE) == parse_destination(f"http://{MAIN}/app/", SITE)
     assert parse_destination(f"http://{ANNS}/", Site(hosts=frozenset({MAIN}))) is None
@@ -213,7 +223,7 @@ async def test_what_is_allowed_is_where_a_browser_goes(scheme: str) -> None:
         elif ours_ != HOME:
             assert ours_lands == lands, (a, ours_, lands)
         assert ours_lands is not None
-        assert _host(ours_lands) in {MAIN, ANNS, f"{ANNS}:8443"}, (a, ours_lands)
+        assert _host(ours_lands) in {MAIN, ANNS, ANNS_IDE}, (a, ours_lands)
 
 
 def _after_scheme(href: str | None) -> str:
@@ -245,8 +255,7 @@ async def http(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
         f"http://{MAIN}",
         admins=users.admins,
         authenticator=auth,
-        domain="example.test",
-        preview_domain=PREVIEW,
+        addresses=ADDRESSES,
     )
     transport = httpx.ASGITransport(app=create_app(plane))
     async with httpx.AsyncClient(
@@ -286,10 +295,10 @@ async def test_sign_in_sends_ann_where_she_may_go(
     assert await signed_in_next(http, "ann", asked) == opened
 
 
-async def test_an_admin_may_be_sent_to_anyones_preview_and_nobody_to_a_missing_one(
+async def test_an_admin_may_be_sent_to_anyones_workspace_and_nobody_to_a_missing_one(
     http: httpx.AsyncClient,
 ) -> None:
     assert await signed_in_next(http, "root", f"http://{BOBS}/x") == f"http://{BOBS}/x"
     assert await signed_in_next(http, "bob", f"http://{BOBS}/x") == f"http://{BOBS}/x"
     assert await signed_in_next(http, "bob", f"http://{ANNS}/x") == HOME
-    assert await signed_in_next(http, "root", "http://8081--gone.preview.example.test/") == HOME
+    assert await signed_in_next(http, "root", "http://8081--gone.ws.example.test:8080/") == HOME

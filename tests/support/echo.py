@@ -15,6 +15,15 @@ from typing import Any
 import uvicorn
 
 Scope = dict[str, Any]
+#: What a hostile workspace answers under ``/hostile``: it tries to set Tidepool's cookies
+#: (for the whole domain too) and to widen a service worker's scope beyond its path.
+HOSTILE_HEADERS = [
+    (b"set-cookie", b"tidepool_session=planted; Path=/; Domain=example.test"),
+    (b"set-cookie", b"TIDEPOOL_GRANT=planted; Path=/"),
+    (b"set-cookie", b"__Host-tidepool_session=planted; Path=/; Secure"),
+    (b"set-cookie", b"theme=dark; Path=/"),
+    (b"service-worker-allowed", b"/"),
+]
 
 
 async def echo_app(scope: Scope, receive: Any, send: Any) -> None:
@@ -37,11 +46,12 @@ async def echo_app(scope: Scope, receive: Any, send: Any) -> None:
             "authorization": headers.get("authorization"),
         }
     ).encode()
+    extra = HOSTILE_HEADERS if scope["path"].startswith("/hostile") else []
     await send(
         {
             "type": "http.response.start",
             "status": 200,
-            "headers": [(b"content-type", b"application/json")],
+            "headers": [(b"content-type", b"application/json"), *extra],
         }
     )
     await send({"type": "http.response.body", "body": answer})

@@ -431,7 +431,7 @@ async def test_sign_in_routes_are_404_when_sign_in_is_off() -> None:
     [
         ("/workspace/anns/?folder=/home/dev", "/workspace/anns/?folder=/home/dev"),
         ("http://anns.ws.example.test:8080/x?y=1", "http://anns.ws.example.test:8080/x?y=1"),
-        ("//8081--anns.ws.example.test:8080/", "http://8081--anns.ws.example.test:8080/"),
+        ("//8081--anns.ws.example.test:8080/", "/app/"),  # the page's scheme would decide
         ("http://8081--bobs.ws.example.test:8080/", "/app/"),
         ("https://anns.ws.example.test:8080/", "/app/"),  # another scheme: another origin
         ("http://anns.ws.example.test:9999/", "/app/"),  # another port: another origin

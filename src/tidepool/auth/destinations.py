@@ -166,7 +166,8 @@ def _in_workspace(
 ) -> Destination | None:
     """A workspace origin's page: the host must be one this installation serves, exactly as
     it names it (scheme and port included), or it is somewhere else."""
-    if workspaces is None or not workspaces.origins or scheme not in ("", workspaces.scheme):
+    # A protocol-relative URL's scheme is the page's: refused, as it reads two ways.
+    if workspaces is None or not workspaces.origins or scheme != workspaces.scheme:
         return None
     found = workspaces.parse_host(netloc)
     if found is None or netloc != workspaces.host(found.name, found.port):

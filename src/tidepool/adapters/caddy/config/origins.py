@@ -21,7 +21,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tidepool.adapters.caddy.config.options import CaddyOptions
-from tidepool.adapters.caddy.config.pages import NOT_FOUND
+from tidepool.adapters.caddy.config.pages import NOT_FOUND, SIGN_IN
 from tidepool.adapters.caddy.config.signin import (
     CLIENT_PLACEHOLDER,
     cookie_removals,
@@ -73,7 +73,6 @@ def origin_matcher(options: CaddyOptions) -> JSON | None:
 
 def origin_route(options: CaddyOptions, matcher: JSON) -> JSON:
     """Everything a workspace origin serves (terminal)."""
-    signed_in = options.auth and options.api_socket is not None
     admins = options.admins if options.auth else None
     grant = cookie_name(GRANT_COOKIE, options.tls != "off")
     session = cookie_name(SESSION_COOKIE, options.tls != "off")
@@ -89,7 +88,10 @@ def origin_route(options: CaddyOptions, matcher: JSON) -> JSON:
             ]
         }
     ]
-    if signed_in and options.api_socket is not None:
+    if options.auth and options.api_socket is None:
+        # Sign-in is on but nothing can hand out grants: closed, never open.
+        routes.append({"handle": [SIGN_IN], "terminal": True})
+    elif options.api_socket is not None and options.auth:
         routes += [
             exchange_route(options.api_socket),
             *grant_routes(options.grants_dir, grant),
