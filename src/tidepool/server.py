@@ -64,6 +64,7 @@ async def _serve(settings: Settings, stop: asyncio.Event) -> None:
             secure_cookies=settings.tls != "off",
             domain=settings.domain,
             preview_domain=settings.preview_domain,
+            audit=app.audit,
         )
         server = api_server(plane, settings)
         tasks = [

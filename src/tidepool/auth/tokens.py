@@ -34,6 +34,8 @@ TOKEN_PREFIX = "tpt_"  # noqa: S105 (what every token starts with, not a secret)
 TOKEN_SHAPE = re.compile(r"tpt_([0-9a-f]{12})_([A-Za-z0-9_-]{43})")
 LABEL_SHAPE = re.compile(r"[A-Za-z0-9 ._-]{0,64}")
 TOKEN_ID_SHAPE = re.compile(r"[0-9a-f]{12}")
+#: Ten years: longer is "never", which is what leaving the lifetime out means.
+MAX_DAYS = 3650
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +57,18 @@ class ApiToken:
         return EVERY_SCOPE if self.scopes is None else self.scopes
 
 
+def check_label_and_days(label: str, days: float | None) -> None:
+    """Refuse (``InvalidInputError``) a label or a lifetime a token cannot have."""
+    if not LABEL_SHAPE.fullmatch(label):
+        raise InvalidInputError(
+            "A token label has up to 64 letters, digits, spaces, dots, underscores or hyphens."
+        )
+    if days is not None and not 0 < days <= MAX_DAYS:
+        raise InvalidInputError(
+            f"A token's lifetime must be a positive number of days, at most {MAX_DAYS}."
+        )
+
+
 class TokenStore:
     def __init__(self, path: Path, clock: Callable[[], float] = time.time) -> None:
         self._file = RecordFile(path)
@@ -74,12 +88,7 @@ class TokenStore:
         the values are well formed, before anything is written."""
         scopes = parse_scopes(scope.value for scope in scopes)
         workspaces = parse_workspace_limit(workspaces)
-        if not LABEL_SHAPE.fullmatch(label):
-            raise InvalidInputError(
-                "A token label has up to 64 letters, digits, spaces, dots, underscores or hyphens."
-            )
-        if days is not None and days <= 0:
-            raise InvalidInputError("A token's lifetime must be a positive number of days.")
+        check_label_and_days(label, days)
         token_id, secret = secrets.token_hex(6), secrets.token_urlsafe(32)
         now = self._clock()
         token = ApiToken(
