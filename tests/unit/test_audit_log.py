@@ -138,7 +138,8 @@ def test_user_and_token_changes_from_the_cli_are_in_the_audit_log(data: Path) ->
     token = next(line for line in created.splitlines() if TOKEN_SHAPE.fullmatch(line))
     found = TokenStore(data / "tokens.json").find(token)
     assert found is not None
-    assert found.scopes == {Scope.READ} and found.workspaces == {"alpha"}
+    assert found.scopes == frozenset({Scope.READ})
+    assert found.workspaces == frozenset({"alpha"})
     run("token", "revoke", found.id)
     run("user", "remove", "bob")
     shown = run("audit", "--json")

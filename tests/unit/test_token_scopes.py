@@ -69,7 +69,7 @@ def test_scopes_and_limits_are_parsed_at_the_edge_with_readable_refusals() -> No
     with pytest.raises(InvalidInputError, match=r"Unknown token scope 'root'.*read, workspaces"):
         parse_scopes(["root"])
     assert parse_workspace_limit(None) is None
-    assert parse_workspace_limit(["alpha", "alpha"]) == {"alpha"}
+    assert parse_workspace_limit(["alpha", "alpha"]) == frozenset({"alpha"})
     for bad in (["../etc"], [], [f"w{i}" for i in range(21)]):
         with pytest.raises(InvalidInputError):
             parse_workspace_limit(bad)

@@ -12,6 +12,7 @@ from fastapi import Depends, HTTPException, Request, status
 from tidepool.api.clients import client_address
 from tidepool.auth.authenticator import Authenticator, Principal
 from tidepool.auth.sessions import CSRF_HEADER, SessionCache
+from tidepool.domain.audit import AuditEntry
 from tidepool.domain.identity import EVERY_SCOPE, HOST, LOCAL_OWNER, Identity
 from tidepool.edge import SESSION_COOKIE, USER_HEADER, VIA_HEADER
 from tidepool.ports import AuditTrail, WorkspaceStore
@@ -46,6 +47,11 @@ class ControlPlane:
     preview_domain: str = ""
     #: Where sign-ins, token changes and workspace actions are recorded (None: nowhere).
     audit: AuditTrail | None = None
+
+    async def record(self, entry: AuditEntry) -> None:
+        """Add ``entry`` to the audit log, if this installation keeps one."""
+        if self.audit is not None:
+            await self.audit.record(entry)
 
 
 async def get_control_plane(request: Request) -> ControlPlane:

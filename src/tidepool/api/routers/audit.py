@@ -59,9 +59,7 @@ async def read_audit(
     if plane.audit is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "This installation keeps no audit log.")
     if not me.admin:
-        await plane.audit.record(
-            AuditEntry.by(me, "audit.read", "", Outcome.DENIED, "not an admin")
-        )
+        await plane.record(AuditEntry.by(me, "audit.read", "", Outcome.DENIED, "not an admin"))
     me.check_admin("read the audit log")
     if since is not None and since.tzinfo is None:
         since = since.replace(tzinfo=dt.UTC)
