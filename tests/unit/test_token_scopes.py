@@ -14,15 +14,16 @@ from pathlib import Path
 
 import httpx
 import pytest
+from starlette.requests import Request
 
 from support.users import write_users
 from tidepool.api.app import create_app
-from tidepool.api.deps import ControlPlane
+from tidepool.api.deps import ControlPlane, Recheck, get_recheck
 from tidepool.api.sse import all_events_stream
 from tidepool.auth.audit import AuditLog
 from tidepool.auth.authenticator import Authenticator
 from tidepool.auth.ratelimit import SignInLimiter
-from tidepool.auth.sessions import SessionStore
+from tidepool.auth.sessions import SESSION_COOKIE, SessionStore
 from tidepool.auth.tokens import TokenStore
 from tidepool.domain.audit import AuditQuery, Outcome
 from tidepool.domain.identity import (
@@ -347,3 +348,54 @@ async def test_the_audit_log_is_for_admins_with_the_admin_scope(api: Api) -> Non
     assert len(one["items"]) == 1 and one["truncated"]
     bad = await api.http.get("/api/audit", params={"limit": 0}, headers=bearer(admin_root))
     assert bad.status_code == 422
+
+
+async def test_a_streams_recheck_notices_demotion_removal_revocation_and_sign_out(
+    tmp_path: Path,
+) -> None:
+    """What an open event stream asks every few seconds (``get_recheck``): the identity its
+    credential stands for now. A demoted admin is someone else; a removed user, a revoked
+    token and an ended session are no one."""
+    users = write_users(tmp_path / "users.json", PASSWORDS, frozenset({"root"}))
+    tokens = TokenStore(tmp_path / "tokens.json")
+    sessions = SessionStore(tmp_path / "sessions.json")
+    auth = Authenticator(users, sessions, tokens, SignInLimiter())
+    store = memory_store()[0]
+    plane = ControlPlane(
+        WorkspaceService(store, default_image="img"),
+        store,
+        "http://tidepool.test",
+        admins=users.admins,
+        authenticator=auth,
+    )
+
+    async def recheck(headers: dict[str, str]) -> Recheck:
+        raw = [(k.lower().encode(), v.encode()) for k, v in {**headers, VIA_HEADER: "c"}.items()]
+        scope = {"type": "http", "method": "GET", "path": "/api/events", "headers": raw}
+        return await get_recheck(Request(scope), plane)
+
+    roots, _ = tokens.create("root", scopes=EVERY_SCOPE)
+    again = await recheck(bearer(roots))
+    opened = await again()
+    assert opened is not None and opened.admin
+    users.set_admin("root", False)
+    demoted = await again()
+    assert demoted is not None and not demoted.admin and demoted != opened
+
+    anns, record = tokens.create("ann")
+    again = await recheck(bearer(anns))
+    assert await again() is not None
+    tokens.revoke(record.id)
+    assert await again() is None
+
+    bobs, _ = sessions.create("bob")
+    again = await recheck({"Cookie": f"{SESSION_COOKIE}={bobs}"})
+    assert await again() is not None
+    users.remove("bob")
+    assert await again() is None
+
+    anns_cookie, anns_session = sessions.create("ann")
+    again = await recheck({"Cookie": f"{SESSION_COOKIE}={anns_cookie}"})
+    assert await again() is not None
+    sessions.end(anns_session.key)  # what signing out does
+    assert await again() is None
