@@ -30,6 +30,7 @@ from tidepool.adapters.incus.client import IncusClient, unix_socket_client
 from tidepool.adapters.incus.runtime import IncusRuntime
 from tidepool.adapters.sqs import SqsJobQueue
 from tidepool.adapters.sqs_relay import OutboxRelay
+from tidepool.auth.audit import AuditLog, audit_log_in
 from tidepool.auth.authenticator import Authenticator
 from tidepool.auth.grants import GrantStore
 from tidepool.auth.ratelimit import SignInLimiter
@@ -214,9 +215,12 @@ class Tidepool:
     workspaces: WorkspaceService = field(init=False)
     by_hand: ByHand = field(init=False)
     supervisor: FrontDoorSupervisor = field(init=False)
+    #: The append-only audit log under the data directory (``auth.audit``).
+    audit: AuditLog = field(init=False)
 
     def __post_init__(self) -> None:
         settings = self.settings
+        self.audit = audit_log_in(settings.data_dir)
         self.reconciler = Reconciler(
             self.store,
             self.runtime,
@@ -226,7 +230,10 @@ class Tidepool:
             clock=self.clock,
         )
         self.workspaces = WorkspaceService(
-            self.store, default_image=settings.image_alias, instance_prefix=settings.instance_prefix
+            self.store,
+            default_image=settings.image_alias,
+            instance_prefix=settings.instance_prefix,
+            audit=self.audit,
         )
         self.by_hand = ByHand(
             self.workspaces,

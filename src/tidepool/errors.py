@@ -5,6 +5,7 @@
     TidepoolError
     ├── InvalidInputError        bad input, refused before it reaches Incus, Caddy or a shell
     ├── NotFoundError            the thing asked for does not exist
+    ├── ForbiddenError           the caller is known but its credential does not allow this
     ├── ConflictError            the thing exists already, or its state forbids the action
     │   └── StaleWriteError      a write based on a copy someone else changed first
     ├── HostSetupError           the host cannot be prepared (not root, not Linux, apt failed)
@@ -31,6 +32,11 @@ class InvalidInputError(TidepoolError):
 
 class NotFoundError(TidepoolError):
     """The workspace, instance, route or image does not exist."""
+
+
+class ForbiddenError(TidepoolError):
+    """The caller may see the thing but not do this to it (a read-only token asked to stop a
+    workspace, a plain user asked for the audit log); nothing was changed."""
 
 
 class ConflictError(TidepoolError):

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
+from tidepool.domain.audit import AuditEntry, AuditQuery
 from tidepool.domain.names import InstanceName, WorkspaceName
 from tidepool.domain.routing import Route
 from tidepool.domain.workspace import Status, Workspace
@@ -348,3 +349,18 @@ class JobQueue(Protocol):
         ...
 
     async def aclose(self) -> None: ...
+
+
+@runtime_checkable
+class AuditTrail(Protocol):
+    """Where audit entries go, never to change again.
+
+    ``record`` appends one entry whole (a crash never leaves half of one that a reader takes
+    for an entry) and returns once it is written. Nothing here, or in any implementation,
+    changes or removes an entry. ``read`` returns the newest ``query.limit`` entries that
+    match, oldest first, and whether older matching ones were left out.
+    """
+
+    async def record(self, entry: AuditEntry) -> None: ...
+
+    async def read(self, query: AuditQuery) -> tuple[list[AuditEntry], bool]: ...

@@ -94,6 +94,7 @@ async def _serve(settings: Settings, stop: asyncio.Event) -> None:
             grants=grants,
             codes=HandshakeCodes() if grants is not None else None,
             revoke_grants=revoker.sweep if revoker is not None else None,
+            audit=app.audit,
         )
         server = api_server(plane, settings)
         tasks = [

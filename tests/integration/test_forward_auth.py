@@ -27,10 +27,10 @@ from tidepool.adapters.caddy.sessions import CaddySessionMap
 from tidepool.api.app import create_app
 from tidepool.api.deps import ControlPlane
 from tidepool.auth.authenticator import Authenticator
-from tidepool.auth.ratelimit import SignInLimiter
-from tidepool.auth.sessions import SESSION_COOKIE, SessionStore, sweep_sessions
 from tidepool.auth.grants import GrantStore
 from tidepool.auth.handshake import HandshakeCodes
+from tidepool.auth.ratelimit import SignInLimiter
+from tidepool.auth.sessions import SESSION_COOKIE, SessionStore, sweep_sessions
 from tidepool.auth.tokens import TokenStore
 from tidepool.auth.users import UserFile
 from tidepool.client import ApiClient

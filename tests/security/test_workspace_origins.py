@@ -14,7 +14,7 @@ import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -199,4 +199,3 @@ def tidepool_cli(serve: ServeProcess, *argv: str) -> subprocess.CompletedProcess
         text=True,
         check=False,
     )
-

@@ -178,6 +178,7 @@ async def test_signing_in_sets_a_locked_down_session_cookie(setup: Setup) -> Non
         "admin": False,
         "csrf_token": response.json()["csrf_token"],
         "can_sign_out": True,
+        "scopes": ["read", "workspaces"],
     }
 
 
@@ -346,7 +347,11 @@ async def test_the_host_socket_without_the_caddy_mark_is_the_host_admin(setup: S
     setup.http.headers.pop(VIA_HEADER)
     local = await setup.http.get("/api/me")
     assert response.status_code == 401
-    assert local.json() == {"name": "local", "admin": True}
+    assert local.json() == {
+        "name": "local",
+        "admin": True,
+        "scopes": ["admin", "read", "workspaces"],
+    }
 
 
 # --- Caddy's questions and its session map ------------------------------------------------

@@ -13,7 +13,7 @@ from tidepool import __version__
 from tidepool.api import problems
 from tidepool.api.deps import ControlPlane
 from tidepool.api.origins import SameOriginWrites
-from tidepool.api.routers import auth, handshake, health, me, workspaces
+from tidepool.api.routers import audit, auth, handshake, health, me, tokens, workspaces
 from tidepool.edge import VIA_HEADER
 from tidepool.web import STATIC_DIR
 
@@ -36,6 +36,8 @@ def create_app(plane: ControlPlane) -> ASGIApp:
     app.include_router(auth.router, prefix="/api")
     app.include_router(handshake.router, prefix="/api")
     app.include_router(workspaces.events_router, prefix="/api")
+    app.include_router(tokens.router, prefix="/api")
+    app.include_router(audit.router, prefix="/api")
     web = StaticFiles(directory=STATIC_DIR, html=True)
     app.mount("/app", SignInFirst(web, plane), name="web")
 

@@ -4,19 +4,21 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
 
-from tidepool.auth.authenticator import Authenticator
+from tidepool.api.clients import client_address
+from tidepool.auth.authenticator import Authenticator, Principal
 from tidepool.auth.grants import GrantStore
 from tidepool.auth.handshake import HandshakeCodes
 from tidepool.auth.sessions import CSRF_HEADER, SessionCache
-from tidepool.domain.identity import HOST, LOCAL_OWNER, Identity
+from tidepool.domain.audit import AuditEntry
+from tidepool.domain.identity import EVERY_SCOPE, HOST, LOCAL_OWNER, Identity
 from tidepool.domain.origins import WorkspaceAddresses
 from tidepool.edge import GRANT_COOKIE, SESSION_COOKIE, USER_HEADER, VIA_HEADER, cookie_name
-from tidepool.ports import WorkspaceStore
+from tidepool.ports import AuditTrail, WorkspaceStore
 from tidepool.services.workspaces import WorkspaceService
 
 #: Methods that change nothing: a cookie session needs no CSRF token for these.
@@ -50,6 +52,14 @@ class ControlPlane:
     codes: HandshakeCodes | None = None
     #: Deletes the grants that lost their reason and cuts their connections (sign-out).
     revoke_grants: Callable[[], Awaitable[object]] | None = None
+
+    #: Where sign-ins, token changes and workspace actions are recorded (None: nowhere).
+    audit: AuditTrail | None = None
+
+    async def record(self, entry: AuditEntry) -> None:
+        """Add ``entry`` to the audit log, if this installation keeps one."""
+        if self.audit is not None:
+            await self.audit.record(entry)
 
     @property
     def session_cookie(self) -> str:
@@ -86,11 +96,13 @@ async def get_identity(request: Request, plane: Plane) -> Identity:
     header = request.headers.get(USER_HEADER)
     if header is None:
         return HOST
-    if not plane.auth:
-        return HOST
+    if not plane.auth:  # no sign-in: everyone is the host, but the log says from where
+        return replace(HOST, address=client_address(request))
     if not header:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "Sign in required.")
-    return Identity(header, admin=header in plane.admins())
+    return Identity.acting(
+        header, user_is_admin=header in plane.admins(), address=client_address(request)
+    )
 
 
 def checked_identity(request: Request, plane: ControlPlane, auth: Authenticator) -> Identity:
@@ -105,7 +117,11 @@ def checked_identity(request: Request, plane: ControlPlane, auth: Authenticator)
         if VIA_HEADER in request.headers:
             raise HTTPException(status.HTTP_401_UNAUTHORIZED, "Sign in required.")
         name = request.headers.get(USER_HEADER) or LOCAL_OWNER
-        return Identity(name, admin=name == LOCAL_OWNER or name in plane.admins())
+        if name == LOCAL_OWNER:
+            return HOST
+        return Identity.acting(
+            name, user_is_admin=name in plane.admins(), address=client_address(request)
+        )
     session = principal.session
     if session is not None and request.method not in SAFE_METHODS:
         sent = request.headers.get(CSRF_HEADER, "")
@@ -114,11 +130,42 @@ def checked_identity(request: Request, plane: ControlPlane, auth: Authenticator)
                 status.HTTP_403_FORBIDDEN,
                 f"Missing or wrong {CSRF_HEADER} header: reload the page and try again.",
             )
-    return Identity(
+    return principal_identity(principal, plane, client_address(request))
+
+
+def principal_identity(principal: Principal, plane: ControlPlane, address: str) -> Identity:
+    """The identity of a checked credential: a session holds every scope of its user, a
+    token only its own (``Identity.acting`` keeps admin power to admins' admin tokens)."""
+    token = principal.token
+    return Identity.acting(
         principal.user,
-        admin=principal.user in plane.admins(),
-        csrf_token=session.csrf_token if session is not None else "",
+        user_is_admin=principal.user in plane.admins(),
+        scopes=token.effective_scopes if token is not None else EVERY_SCOPE,
+        workspaces=token.workspaces if token is not None else None,
+        token_id=token.id if token is not None else "",
+        csrf_token=principal.session.csrf_token if principal.session is not None else "",
+        address=address,
     )
 
 
 Me = Annotated[Identity, Depends(get_identity)]
+
+#: Checks again the credential a request came with: the identity it stands for now, or None
+#: once it no longer stands for anyone (signed out, revoked, expired, user removed).
+Recheck = Callable[[], Awaitable[Identity | None]]
+
+
+async def get_recheck(request: Request, plane: Plane) -> Recheck:
+    """For a long-lived answer (an event stream): the request's own credentials, checked
+    again on demand exactly as they were when it arrived."""
+
+    async def again() -> Identity | None:
+        try:
+            return await get_identity(request, plane)
+        except HTTPException:
+            return None
+
+    return again
+
+
+Again = Annotated[Recheck, Depends(get_recheck)]

@@ -12,6 +12,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tidepool.errors import (
     ConflictError,
+    ForbiddenError,
     InvalidInputError,
     NotFoundError,
     TidepoolError,
@@ -20,6 +21,7 @@ from tidepool.errors import (
 PROBLEM = "application/problem+json"
 STATUS_FOR: list[tuple[type[TidepoolError], int, str]] = [
     (InvalidInputError, 400, "Invalid input"),
+    (ForbiddenError, 403, "Forbidden"),
     (NotFoundError, 404, "Not found"),
     (ConflictError, 409, "Conflict"),
 ]

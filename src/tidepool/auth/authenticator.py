@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from tidepool.auth.ratelimit import SignInLimiter
 from tidepool.auth.sessions import Session, SessionStore
-from tidepool.auth.tokens import TokenStore
+from tidepool.auth.tokens import ApiToken, TokenStore
 from tidepool.auth.users import UserFile
 from tidepool.errors import TidepoolError
 
@@ -30,6 +30,8 @@ class Principal:
     user: str
     #: The browser session the request came with; None for an API token (no CSRF needed).
     session: Session | None
+    #: The API token the request came with, whose scopes limit what it may do.
+    token: ApiToken | None = None
 
 
 @dataclass
@@ -45,7 +47,7 @@ class Authenticator:
         if authorization is not None:
             scheme, _, value = authorization.partition(" ")
             token = self.tokens.find(value.strip()) if scheme.lower() == "bearer" else None
-            principal = Principal(token.user, None) if token is not None else None
+            principal = Principal(token.user, None, token) if token is not None else None
         else:
             session = self.sessions.find(cookie) if cookie else None
             principal = Principal(session.user, session) if session is not None else None

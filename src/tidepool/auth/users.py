@@ -99,6 +99,16 @@ class UserFile:
             raise NotFoundError(f"There is no user {name!r}.")
         self._save([u for u in users if u.name != name])
 
+    def set_admin(self, name: str, admin: bool) -> User:
+        """Make ``name`` an admin or not. Their sessions and tokens lose (or gain) admin
+        power at their next request; open event streams notice within seconds."""
+        users = self.load()
+        if not any(u.name == name for u in users):
+            raise NotFoundError(f"There is no user {name!r}.")
+        changed = [User(u.name, u.password_hash, admin) if u.name == name else u for u in users]
+        self._save(changed)
+        return self.get(name)
+
     def check_password(self, name: str, password: str) -> User | None:
         """The user if ``password`` is theirs. An unknown name costs the same bcrypt run as a
         known one, so the time taken does not tell which names exist."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from tidepool.cli import (
+    audit,
     caddy,
     checklist,
     host,
@@ -35,6 +36,7 @@ app.add_typer(service.app, name="service")
 app.add_typer(workspace.app, name="workspace")
 app.add_typer(user.app, name="user")
 app.add_typer(token.app, name="token")
+app.command("audit")(audit.audit_command)
 
 
 def main() -> None:

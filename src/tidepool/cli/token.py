@@ -3,6 +3,10 @@
 A script sends ``Authorization: Bearer TOKEN``; the ``tidepool workspace`` commands read it
 from ``TIDEPOOL_TOKEN`` when they talk to a ``--url``. The token is printed once and stored
 only as a hash: lost tokens are revoked and replaced, never shown again.
+
+These commands act as root on the host, through the same ``TokenAdmin`` as the API (so the
+same rules: an ``admin`` token only for an admin user), and each change is in the audit log.
+Signed-in users manage their own tokens in the web app or through ``/api/tokens``.
 """
 
 from __future__ import annotations
@@ -12,17 +16,24 @@ import datetime as dt
 import typer
 from rich.table import Table
 
+from tidepool.auth.audit import audit_log_in
+from tidepool.auth.token_admin import TokenAdmin
 from tidepool.auth.tokens import TokenStore
-from tidepool.auth.users import UserFile, validate_user_name
-from tidepool.cli.output import console, fail, friendly_errors
-from tidepool.errors import NotFoundError
+from tidepool.auth.users import UserFile
+from tidepool.cli.output import console, fail, friendly_errors, run_async
+from tidepool.domain.identity import HOST
 from tidepool.settings import get_settings
 
 app = typer.Typer(help="Create, list and revoke API tokens.")
 
 
-def _tokens() -> TokenStore:
-    return TokenStore(get_settings().tokens_file)
+def _tokens() -> TokenAdmin:
+    settings = get_settings()
+    return TokenAdmin(
+        TokenStore(settings.tokens_file),
+        UserFile(settings.users_file),
+        audit_log_in(settings.data_dir),
+    )
 
 
 def _when(seconds: float | None) -> str:
@@ -39,15 +50,34 @@ def create(
     days: float = typer.Option(
         0, "--days", help="Expire after this many days (default: until revoked)."
     ),
+    scope: list[str] = typer.Option(  # noqa: B008 (Typer's way of declaring a repeatable option)
+        [],
+        "--scope",
+        help="read, workspaces or admin (admin users only); repeat for several. "
+        "Default: read and workspaces.",
+    ),
+    workspace: list[str] = typer.Option(  # noqa: B008
+        [], "--workspace", help="Limit the token to this workspace; repeat for several."
+    ),
 ) -> None:
     """Create a token that acts as USER; it is printed once, here, and never again."""
-    validate_user_name(user)
-    if user not in UserFile(get_settings().users_file).names():
-        raise NotFoundError(f"There is no user {user!r}: add one with `tidepool user add`.")
     if days < 0:
         fail("--days must be a positive number of days.")
-    secret, token = _tokens().create(user, label, days or None)
-    console.print(f"Token [bold]{token.id}[/] for {user} (expires: {_when(token.expires)}):")
+    secret, token = run_async(
+        _tokens().create(
+            HOST,
+            user=user,
+            label=label,
+            days=days or None,
+            scopes=scope or None,
+            workspaces=workspace or None,
+        )
+    )
+    limit = f", workspaces: {', '.join(sorted(token.workspaces))}" if token.workspaces else ""
+    console.print(
+        f"Token [bold]{token.id}[/] for {token.user} (scopes: "
+        f"{', '.join(sorted(token.effective_scopes))}{limit}; expires: {_when(token.expires)}):"
+    )
     # Plain print: the token must come out whole, even in a narrow terminal.
     print(secret)
     console.print("[yellow]Copy it now:[/] Tidepool keeps only its hash.")
@@ -59,18 +89,21 @@ def create(
 @friendly_errors
 def list_(user: str = typer.Option("", "--user", help="Only this user's tokens.")) -> None:
     """List tokens (their ids, never the tokens)."""
-    tokens = _tokens().list(user or None)
+    tokens = _tokens().list(HOST, user or None)
     if not tokens:
         fail("No tokens yet: create one with `tidepool token create USER`.", code=0)
-    table = Table("id", "user", "label", "created", "expires", "state")
+    # Oldest first; the id never wraps (it is what `revoke` takes).
+    table = Table("user", "label", "scopes", "workspaces", "expires", "state")
+    table.add_column("id", no_wrap=True, min_width=12)
     for t in tokens:
         table.add_row(
-            t.id,
             t.user,
             t.label,
-            _when(t.created),
+            "all of the user's" if t.scopes is None else ", ".join(sorted(t.scopes)),
+            ", ".join(sorted(t.workspaces)) if t.workspaces is not None else "any",
             _when(t.expires),
             "revoked" if t.revoked else "active",
+            t.id,
         )
     console.print(table)
 
@@ -79,5 +112,5 @@ def list_(user: str = typer.Option("", "--user", help="Only this user's tokens."
 @friendly_errors
 def revoke(token_id: str) -> None:
     """Revoke a token by its id; requests that present it are refused from now on."""
-    token = _tokens().revoke(token_id)
+    token = run_async(_tokens().revoke(HOST, token_id))
     console.print(f"Token [bold]{token.id}[/] of {token.user} revoked.")

@@ -1,4 +1,9 @@
-"""``tidepool user ...``: the people who may sign in (``auth = "basic"``)."""
+"""``tidepool user ...``: the people who may sign in.
+
+Root on the host changes the users file directly; each change is recorded in the audit log
+with the host as its actor. Removing a user or taking their admin power away reaches their
+open event streams within seconds (they check their credential again).
+"""
 
 from __future__ import annotations
 
@@ -7,8 +12,11 @@ import sys
 import typer
 from rich.table import Table
 
+from tidepool.auth.audit import audit_log_in
 from tidepool.auth.users import UserFile, validate_user_name
 from tidepool.cli.output import console, fail, friendly_errors
+from tidepool.domain.audit import AuditEntry, Outcome
+from tidepool.domain.identity import HOST
 from tidepool.settings import get_settings
 
 app = typer.Typer(help="Add, remove and list the users who may sign in.")
@@ -16,6 +24,12 @@ app = typer.Typer(help="Add, remove and list the users who may sign in.")
 
 def _users() -> UserFile:
     return UserFile(get_settings().users_file)
+
+
+def _record(action: str, name: str, detail: str = "") -> None:
+    """Note a change made (the CLI changes a file: a refused one changed nothing)."""
+    entry = AuditEntry.by(HOST, action, name, Outcome.OK, detail)
+    audit_log_in(get_settings().data_dir).append(entry)
 
 
 @app.command("add")
@@ -34,6 +48,7 @@ def add(
     else:
         password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
     user = _users().add(name, password, admin=admin)
+    _record("user.add", user.name, "admin" if user.admin else "")
     console.print(f"User [bold]{user.name}[/] added{' (admin)' if user.admin else ''}.")
     if get_settings().auth == "none":
         console.print(
@@ -46,7 +61,20 @@ def add(
 def remove(name: str) -> None:
     """Remove a user (their workspaces stay; an admin can still reach them)."""
     _users().remove(validate_user_name(name))
+    _record("user.remove", name)
     console.print(f"User [bold]{name}[/] removed.")
+
+
+@app.command("admin")
+@friendly_errors
+def admin_(
+    name: str,
+    on: bool = typer.Option(True, "--on/--off", help="Give or take away admin power."),
+) -> None:
+    """Make a user an admin (--on, the default) or a plain user (--off)."""
+    user = _users().set_admin(validate_user_name(name), on)
+    _record("user.admin", user.name, "on" if user.admin else "off")
+    console.print(f"User [bold]{user.name}[/] is {'now an admin' if user.admin else 'no admin'}.")
 
 
 @app.command("list")

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import replace
 
+from tidepool.domain.audit import AuditEntry, Outcome
 from tidepool.domain.identity import Identity
 from tidepool.domain.names import (
     InstanceName,
@@ -18,8 +19,8 @@ from tidepool.domain.names import (
     validate_workspace_name,
 )
 from tidepool.domain.workspace import Action, Desired, Status, Workspace
-from tidepool.errors import ConflictError, NotFoundError
-from tidepool.ports import Page, WorkspaceStore
+from tidepool.errors import ConflictError, ForbiddenError, NotFoundError, TidepoolError
+from tidepool.ports import AuditTrail, Page, WorkspaceStore
 
 #: How often a request re-reads and retries when a concurrent write got there first.
 CONFLICT_RETRIES = 5
@@ -31,22 +32,62 @@ class WorkspaceService:
     commands. Someone else's workspace answers exactly as a missing one. Names are global (one
     namespace per host: they become URL segments and host names), so ``create`` of a taken
     name is a conflict whoever holds it; that much is public.
+
+    What the credential allows (a token's scopes and workspace limit) is decided here too,
+    through ``Identity``: a refused change is ``ForbiddenError`` (403), a workspace outside a
+    token's limit answers as a missing one. Every change, and every refused attempt at one or
+    at someone else's workspace, goes to the audit trail; successful reads do not.
     """
 
     def __init__(
-        self, store: WorkspaceStore, *, default_image: str, instance_prefix: str = "ws"
+        self,
+        store: WorkspaceStore,
+        *,
+        default_image: str,
+        instance_prefix: str = "ws",
+        audit: AuditTrail | None = None,
     ) -> None:
         self._store = store
         self._default_image = default_image
         self._instance_prefix = instance_prefix
+        self._audit = audit
+
+    async def _record(
+        self, who: Identity, action: str, name: str, outcome: Outcome, detail: str = ""
+    ) -> None:
+        if self._audit is not None:
+            await self._audit.record(
+                AuditEntry.by(who, f"workspace.{action}", name, outcome, detail)
+            )
 
     async def create(self, name: str, *, who: Identity, image: str | None = None) -> Workspace:
         """A new workspace of ``who``'s, ``pending``, with its first reconcile job enqueued."""
         name = validate_workspace_name(name)
-        workspace = Workspace(name=name, owner=who.name, image=image or self._default_image)
-        instance = instance_name_for(self._instance_prefix, workspace.id)
-        workspace = replace(workspace, runtime_state={"instance": instance})
-        return await self._store.add(workspace)
+        try:
+            who.check_may_change("create", name)
+            workspace = Workspace(name=name, owner=who.name, image=image or self._default_image)
+            instance = instance_name_for(self._instance_prefix, workspace.id)
+            workspace = replace(workspace, runtime_state={"instance": instance})
+            created = await self._store.add(workspace)
+        except ForbiddenError as refused:
+            await self._record(who, "create", name, Outcome.DENIED, str(refused))
+            raise
+        except ConflictError as failed:
+            await self._record(who, "create", name, Outcome.FAILED, str(failed))
+            raise
+        await self._record(who, "create", name, Outcome.OK)
+        return created
+
+    async def _visible(self, name: WorkspaceName, who: Identity, action: str) -> Workspace:
+        """The workspace if ``who`` may see it; else ``NotFoundError``, as for a missing one,
+        and a workspace that exists but is hidden from ``who`` leaves a refusal in the log."""
+        workspace = await self._store.get(name)
+        if not who.may_see(workspace.owner, workspace.name):
+            outside = who.workspaces is not None and workspace.name not in who.workspaces
+            why = "outside the token's workspaces" if outside else "someone else's workspace"
+            await self._record(who, action, name, Outcome.DENIED, why)
+            raise NotFoundError(f"No workspace named {name!r}.")
+        return workspace
 
     async def ensure_running(
         self, name: WorkspaceName, *, who: Identity, image: str | None = None
@@ -54,20 +95,17 @@ class WorkspaceService:
         """The workspace ``name``, meant to run: created if there is none, asked to start if
         it is stopped or failed, returned as it is if it already runs or is on its way."""
         try:
-            current = await self.get(name, who=who)
+            current = await self._visible(name, who, "start")
         except NotFoundError:
             return await self.create(name, who=who, image=image)
         if current.desired is Desired.RUNNING and current.status is not Status.FAILED:
             return current
         return await self.request(name, Action.START, who=who)
 
-    async def get(self, name: str, *, who: Identity) -> Workspace:
-        """The workspace if ``who`` may see it, else ``NotFoundError`` (the store's words)."""
-        name = validate_workspace_name(name)
-        workspace = await self._store.get(name)
-        if not who.may_see(workspace.owner):
-            raise NotFoundError(f"No workspace named {name!r}.")
-        return workspace
+    async def get(self, name: str, *, who: Identity, purpose: str = "read") -> Workspace:
+        """The workspace if ``who`` may see it, else ``NotFoundError`` (the store's words);
+        ``purpose`` names the attempt in the audit log if it is refused (``events``)."""
+        return await self._visible(validate_workspace_name(name), who, purpose)
 
     async def name_if_visible(self, workspace_id: str, *, who: Identity) -> str | None:
         """The workspace's name if it exists and ``who`` may see it (for event feeds)."""
@@ -75,7 +113,7 @@ class WorkspaceService:
             workspace = await self._store.get_by_id(workspace_id)
         except NotFoundError:
             return None
-        return workspace.name if who.may_see(workspace.owner) else None
+        return workspace.name if who.may_see(workspace.owner, workspace.name) else None
 
     async def list(
         self,
@@ -85,10 +123,22 @@ class WorkspaceService:
         limit: int = 50,
         offset: int = 0,
     ) -> Page:
-        """The workspaces ``who`` may see."""
-        return await self._store.list(
-            status=status, owner=who.owner_filter, limit=limit, offset=offset
-        )
+        """The workspaces ``who`` may see. A token limited to named workspaces (a short
+        list) gets those of them that exist and are its user's to see."""
+        if who.workspaces is None:
+            return await self._store.list(
+                status=status, owner=who.owner_filter, limit=limit, offset=offset
+            )
+        found: list[Workspace] = []
+        for name in sorted(who.workspaces):
+            try:
+                workspace = await self._store.get(name)
+            except NotFoundError:
+                continue
+            if who.may_see(workspace.owner, name) and status in (None, workspace.status):
+                found.append(workspace)
+        found.sort(key=lambda w: (w.created_at, w.id))
+        return Page(items=found[offset : offset + limit], total=len(found))
 
     async def request(self, name: str, action: Action, *, who: Identity) -> Workspace:
         """Record that ``who`` wants ``action``; serialized against concurrent writes.
@@ -97,8 +147,23 @@ class WorkspaceService:
         the optimistic-concurrency race re-reads and applies its action to the new state.
         """
         name = validate_workspace_name(name)
+        try:
+            done = await self._request(name, action, who)
+        except ForbiddenError as refused:
+            await self._record(who, action.value, name, Outcome.DENIED, str(refused))
+            raise
+        except NotFoundError:
+            raise  # a missing name is nobody's business; a hidden one was logged by _visible
+        except TidepoolError as failed:
+            await self._record(who, action.value, name, Outcome.FAILED, str(failed))
+            raise
+        await self._record(who, action.value, name, Outcome.OK)
+        return done
+
+    async def _request(self, name: WorkspaceName, action: Action, who: Identity) -> Workspace:
         for _ in range(CONFLICT_RETRIES):
-            current = await self.get(name, who=who)
+            current = await self._visible(name, who, action.value)
+            who.check_may_change(action.value, name)
             wanted = current.request(action)
             if wanted is current:
                 return current

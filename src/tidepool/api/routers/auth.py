@@ -18,13 +18,15 @@ from fastapi.responses import JSONResponse, RedirectResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from tidepool.api import problems
+from tidepool.api.clients import client_address
 from tidepool.api.deps import ControlPlane, Me, Plane
 from tidepool.api.routers.handshake import handshake_url, workspace_host_of
 from tidepool.auth.authenticator import Authenticator, SignInRefusedError
 from tidepool.auth.destinations import Site, safe_destination, site_host
 from tidepool.auth.sessions import Session, SessionCache
+from tidepool.domain.audit import AuditEntry, Outcome
 from tidepool.domain.identity import Identity
-from tidepool.edge import CLIENT_HEADER, USER_HEADER
+from tidepool.edge import USER_HEADER
 from tidepool.errors import InvalidInputError, NotFoundError
 
 router = APIRouter(prefix="/auth", tags=["auth"])
@@ -54,17 +56,6 @@ class SignedIn(BaseModel):
     name: str
     csrf_token: str
     next: str
-
-
-def client_address(request: Request) -> str:
-    """The browser's address. Caddy sets ``CLIENT_HEADER`` from the connection it accepted,
-    replacing anything the client sent; a request straight to the API has its own peer (or
-    none, on the unix socket, which only the host itself may open). ``X-Forwarded-For`` is
-    not read: which of its entries a client could write depends on proxies we do not see."""
-    sent = request.headers.get(CLIENT_HEADER, "").strip()
-    if sent:
-        return sent
-    return request.client.host if request.client and request.client.host else "local"
 
 
 async def destination_for(user: str, asked: str, request: Request, plane: ControlPlane) -> str:
@@ -98,6 +89,16 @@ async def login(body: SignIn, request: Request, plane: Plane, auth: Auth) -> Res
     try:
         token, session = await auth.sign_in(body.name, body.password, client_address(request))
     except SignInRefusedError as refused:
+        await plane.record(
+            AuditEntry(
+                "auth.login",
+                body.name,
+                body.name,
+                Outcome.FAILED,
+                address=client_address(request),
+                detail="rate limited" if refused.retry_after else "wrong user name or password",
+            )
+        )
         if refused.retry_after:
             return problems.problem(
                 429,
@@ -106,6 +107,11 @@ async def login(body: SignIn, request: Request, plane: Plane, auth: Auth) -> Res
                 headers={"Retry-After": str(int(refused.retry_after) + 1)},
             )
         return problems.problem(401, "Sign-in failed", str(refused))
+    await plane.record(
+        AuditEntry(
+            "auth.login", session.user, session.user, Outcome.OK, address=client_address(request)
+        )
+    )
     signed_in = SignedIn(
         name=session.user,
         csrf_token=session.csrf_token,
@@ -131,6 +137,7 @@ async def logout(request: Request, me: Me, plane: Plane, auth: Auth) -> Response
     session = auth.sessions.find(token)
     if session is not None:
         auth.sessions.end(session.key)
+        await plane.record(AuditEntry.by(me, "auth.logout", session.user, Outcome.OK))
         if plane.session_cache is not None:
             await plane.session_cache.forget(session.key)
         if plane.revoke_grants is not None:

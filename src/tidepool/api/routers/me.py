@@ -17,6 +17,12 @@ class MePublic(BaseModel):
     csrf_token: str = ""
     #: True when the user signed in on Tidepool's page and may sign out there.
     can_sign_out: bool = False
+    #: What the credential allows (``read``, ``workspaces``, ``admin``).
+    scopes: list[str] = []
+    #: The only workspaces a limited token may see.
+    workspaces: list[str] | None = None
+    #: The id of the API token the request came with.
+    token_id: str = ""
 
 
 @router.get("/me", response_model=MePublic, response_model_exclude_defaults=True)
@@ -26,4 +32,7 @@ async def me(identity: Me) -> MePublic:
         admin=identity.admin,
         csrf_token=identity.csrf_token,
         can_sign_out=bool(identity.csrf_token),
+        scopes=sorted(identity.scopes),
+        workspaces=sorted(identity.workspaces) if identity.workspaces is not None else None,
+        token_id=identity.token_id,
     )

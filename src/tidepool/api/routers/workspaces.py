@@ -9,12 +9,13 @@ again while the store's ``change_marker`` says no workspace was written since (s
 from __future__ import annotations
 
 import weakref
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Response, status
 from fastapi.responses import StreamingResponse
 
-from tidepool.api.deps import Me, Plane
+from tidepool.api.deps import Again, Me, Plane, Recheck
 from tidepool.api.schemas import WorkspaceCreate, WorkspacePublic, WorkspacesPublic
 from tidepool.api.sse import all_events_stream, event_stream
 from tidepool.domain.identity import Identity
@@ -91,11 +92,13 @@ async def list_workspaces(
     key: PageKey = (status_filter, me.owner_filter, limit, offset, plane.public_url)
     pages = rendered_pages(plane.store)
     marker = await plane.store.change_marker()  # before the read: see RenderedPages
-    body = pages.get(key, marker)
+    # A token limited to named workspaces gets a page of its own, never a kept one.
+    body = pages.get(key, marker) if me.workspaces is None else None
     if body is None:
         page = await plane.workspaces.list(who=me, status=status_filter, limit=limit, offset=offset)
         body = WorkspacesPublic.render(page, limit, offset, plane.ide_url)
-        pages.put(key, marker, body)
+        if me.workspaces is None:
+            pages.put(key, marker, body)
     # Serialized here, once: FastAPI would validate the page again before dumping it.
     return Response(body, media_type="application/json")
 
@@ -131,15 +134,33 @@ async def workspace_events(
     name: str,
     plane: Plane,
     me: Me,
+    again: Again,
     last_event_id: Annotated[int, Header(ge=0)] = 0,
 ) -> StreamingResponse:
-    """Server-sent events: each status change and each start-up phase, as they happen."""
-    workspace = await plane.workspaces.get(name, who=me)
+    """Server-sent events: each status change and each start-up phase, as they happen; the
+    stream ends once the credential that opened it no longer stands for the same identity."""
+    workspace = await plane.workspaces.get(name, who=me, purpose="events")
     return StreamingResponse(
-        event_stream(plane.store, workspace.id, last_event_id, plane.event_poll, workspace.name),
+        event_stream(
+            plane.store,
+            workspace.id,
+            last_event_id,
+            plane.event_poll,
+            workspace.name,
+            still_valid=unchanged(me, again),
+        ),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )
+
+
+def unchanged(me: Identity, again: Recheck) -> Callable[[], Awaitable[bool]]:
+    """True while the request's credential still stands for exactly ``me``."""
+
+    async def check() -> bool:
+        return await again() == me
+
+    return check
 
 
 events_router = APIRouter(tags=["workspaces"])
@@ -149,9 +170,12 @@ events_router = APIRouter(tags=["workspaces"])
 async def all_events(
     plane: Plane,
     me: Me,
+    again: Again,
     last_event_id: Annotated[int, Header(ge=0)] = 0,
 ) -> StreamingResponse:
-    """Server-sent events of every workspace the user may see: the web app's live feed."""
+    """Server-sent events of every workspace the user may see: the web app's live feed. It
+    ends once the credential that opened it is revoked or its user's powers change (an admin
+    demoted must stop seeing others' workspaces); the browser reconnects and is asked again."""
     names: dict[str, str | None] = {}
 
     async def visible(workspace_id: str) -> str | None:
@@ -160,7 +184,9 @@ async def all_events(
         return names[workspace_id]
 
     return StreamingResponse(
-        all_events_stream(plane.store, visible, last_event_id, plane.event_poll),
+        all_events_stream(
+            plane.store, visible, last_event_id, plane.event_poll, unchanged(me, again)
+        ),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )

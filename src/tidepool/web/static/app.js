@@ -164,14 +164,64 @@ document.getElementById("create").addEventListener("submit", async (submit) => {
   }
 });
 
+// API tokens: the panel shows only where sign-in is on (elsewhere /api/tokens answers 404).
+async function loadTokens() {
+  let page;
+  try { page = await api("GET", "/tokens"); } catch (_) { return; }
+  document.getElementById("tokens-card").hidden = false;
+  const items = page.items.map((token) => {
+    const item = document.createElement("li");
+    const limit = token.workspaces ? ` · only ${token.workspaces.join(", ")}` : "";
+    const state = token.revoked ? " · revoked" : "";
+    item.textContent = `${token.label || token.id} (${token.user}) · ${token.scopes.join(", ")}`
+      + `${limit}${state} `;
+    if (!token.revoked) {
+      const revoke = Object.assign(document.createElement("button"),
+        { textContent: "Revoke", className: "danger" });
+      revoke.setAttribute("aria-label", `Revoke token ${token.label || token.id}`);
+      revoke.addEventListener("click", async () => {
+        try { await api("DELETE", `/tokens/${token.id}`); } catch (error) { alert(error.message); }
+        loadTokens();
+      });
+      item.append(revoke);
+    }
+    return item;
+  });
+  document.getElementById("tokens").replaceChildren(...items);
+}
+
+document.getElementById("token-create").addEventListener("submit", async (submit) => {
+  submit.preventDefault();
+  const form = submit.target;
+  const error = document.getElementById("token-error");
+  error.textContent = "";
+  const scopes = ["read"];
+  if (form.workspaces.checked) scopes.push("workspaces");
+  if (form.admin.checked) scopes.push("admin");
+  const body = { label: form.label.value, scopes };
+  const limit = form.limit.value.split(",").map((name) => name.trim()).filter(Boolean);
+  if (limit.length) body.workspaces = limit;
+  try {
+    const created = await api("POST", "/tokens", body);
+    document.getElementById("token-secret").textContent = created.token;
+    document.getElementById("token-new").hidden = false;
+    form.reset();
+    loadTokens();
+  } catch (failure) {
+    error.textContent = failure.message;
+  }
+});
+
 (async function start() {
   try {
     const me = await api("GET", "/me").catch(() => null);
+    document.getElementById("token-admin-choice").hidden = !(me && me.admin);
     if (me) document.getElementById("who").textContent = `Signed in as ${me.name}`;
     if (me && me.csrf_token) csrfToken = me.csrf_token;
     document.getElementById("sign-out").hidden = !(me && me.can_sign_out);
     const page = await api("GET", "/workspaces?limit=500");
     page.items.forEach(upsert);
+    loadTokens();
   } finally {
     document.getElementById("loading").hidden = true;
     updateEmpty();
