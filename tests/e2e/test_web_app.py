@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 from playwright.async_api import Browser, Page, expect
@@ -70,8 +71,13 @@ async def test_without_signing_in_the_app_refuses(
 ) -> None:
     api = await page.context.request.get(f"{web.base_url}/api/workspaces")
     assert api.status == 401
+    # A path URL leads to the workspace's origin, which sends the browser through the
+    # handshake on the main host, which asks for a sign-in first.
     await page.goto(f"{web.base_url}/workspace/anything/")
-    await expect(page).to_have_url(f"{web.base_url}/app/login/?next=%2Fworkspace%2Fanything%2F")
+    handshake = quote(
+        f"/api/auth/handshake?to=http%3A%2F%2Fanything.localhost%3A{web.port}%2F", safe=""
+    )
+    await expect(page).to_have_url(f"{web.base_url}/app/login/?next={handshake}")
     await page.get_by_label("User name").fill(USER)
     await page.get_by_label("Password").fill("not-the-password")
     await page.get_by_role("button", name="Sign in").click()
@@ -109,7 +115,7 @@ async def test_create_watch_open_stop_start_delete(
         await workspace.get_by_role("link", name="Open webby in VS Code").click()
     ide = await opened.value
     await ide.locator(".monaco-workbench").wait_for(timeout=90_000)
-    assert ide.url.startswith(f"{web.base_url}/workspace/webby/")
+    assert ide.url.startswith(f"http://webby.localhost:{web.port}/"), "its own origin"
     await ide.screenshot(path=artifacts / "app-ide.png")
     await ide.close()
 
@@ -166,7 +172,7 @@ async def test_a_dev_server_in_a_workspace_is_reachable_by_its_owner_only(
             instance,
             ["sh", "-c", "cd /tmp && nohup python3 -m http.server 8081 >/dev/null 2>&1 &"],
         )
-        url = f"{web.base_url}/workspace/devsrv/port/8081/index.html"
+        url = f"http://8081--devsrv.localhost:{web.port}/index.html"
         tokens = TokenStore(web.data_dir / "tokens.json")
         ann = {"Authorization": f"Bearer {tokens.create(USER)[0]}"}
         bob = {"Authorization": f"Bearer {tokens.create(OTHER)[0]}"}

@@ -17,6 +17,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -92,7 +93,8 @@ async def test_start_setup_route_verify_and_down(place: Place) -> None:
 
     passed = ok("verify", "-n", name)
     assert check_rows(passed) == dict.fromkeys(CHECKS, "PASS"), passed
-    assert f"{place.env['TIDEPOOL_PUBLIC_URL']}/workspace/{name}/" in passed
+    port = urlsplit(place.env["TIDEPOOL_PUBLIC_URL"]).port
+    assert f"http://{name}.localhost:{port}/" in passed, "checked at the workspace's origin"
 
     assert "stopped, files kept" in ok("route", "remove", "-n", name)
     missing_route = tidepool("verify", "-n", name)

@@ -124,7 +124,8 @@ async def test_whatever_starts_caddy_applies_todays_settings(platform: ServeProc
     settings = Settings(**_settings_from(env))  # type: ignore[arg-type]
     assert running == base_config(caddy_options(settings))
     async with browserlike_client() as http:
-        answer = await http.get(f"{platform.base_url}/workspace/nobody/")
+        answer = await http.get(f"{platform.base_url}/workspace/nobody/", follow_redirects=True)
+    assert answer.url.host == "nobody.localhost", "the path URL leads to the workspace's origin"
     assert answer.status_code == 404, "no sign-in in front, and no 502 from a stopped API"
 
 

@@ -8,6 +8,7 @@ does) plays each of them, and an attacker replays and forges what the handshake 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import subprocess
 import sys
@@ -19,14 +20,17 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 import websockets
+from playwright.async_api import Browser, Page, expect
 from websockets.asyncio.client import ClientConnection
 
 from support.browserlike import browserlike_client
 from support.ports import free_port
 from support.serve import ServeProcess, delete_and_wait, wait_for_status
 from support.users import write_users
+from tidepool import bootstrap
 from tidepool.edge import GRANT_COOKIE, SESSION_COOKIE
 from tidepool.loopback import websocket_options
+from tidepool.settings import get_settings
 
 pytestmark = [pytest.mark.incus, pytest.mark.caddy]
 
@@ -199,3 +203,101 @@ def tidepool_cli(serve: ServeProcess, *argv: str) -> subprocess.CompletedProcess
         text=True,
         check=False,
     )
+
+
+#: Served by bob's dev server: everything a hostile page would try with its viewer's session.
+ATTACK_PAGE = """<!doctype html><title>dev server</title>
+<iframe name="sink"></iframe>
+<form id="post" method="POST" target="sink" action="MAIN/api/workspaces/bobs/stop"></form>
+<script>
+const main = "MAIN";
+const results = {};
+async function attempt(name, action) {
+  try { results[name] = "allowed: " + (await action()); }
+  catch (error) { results[name] = "refused: " + error.name; }
+}
+(async () => {
+  await attempt("read me", () => fetch(main + "/api/me", {credentials: "include"})
+    .then(r => r.text()));
+  await attempt("read the app", () => fetch(main + "/app/", {credentials: "include"})
+    .then(r => r.text()));
+  await attempt("stop", () => fetch(main + "/api/workspaces/bobs/stop",
+    {method: "POST", credentials: "include", mode: "no-cors"}).then(r => r.type));
+  await attempt("create", () => fetch(main + "/api/workspaces",
+    {method: "POST", credentials: "include", mode: "no-cors",
+     headers: {"Content-Type": "text/plain"}, body: '{"name": "planted"}'}).then(r => r.type));
+  await attempt("read the IDE", () => fetch("IDE", {credentials: "include"})
+    .then(r => r.text()));
+  await attempt("worker for the main host", () =>
+    navigator.serviceWorker.register(main + "/sw.js", {scope: main + "/"}).then(r => r.scope));
+  await attempt("worker beyond its path", () =>
+    navigator.serviceWorker.register("/sub/sw.js", {scope: "/"}).then(r => r.scope));
+  document.cookie = "tidepool_session=planted; path=/; domain=localhost";
+  document.cookie = "tidepool_session=planted; path=/; domain=127.0.0.1";
+  document.getElementById("post").submit();
+  await new Promise(resolve => setTimeout(resolve, 1500));
+  window.results = results;
+})();
+</script>"""
+
+
+async def start_dev_server(serve: ServeProcess, page_html: str) -> None:
+    """Bob's dev server on port 8081 of his workspace, serving ``page_html`` as attack.html."""
+    async with serve.api(user="bob") as api:
+        address = (await api.get("bobs"))["address"]
+    encoded = base64.b64encode(page_html.encode()).decode()
+    async with bootstrap.opened_runtime(get_settings()) as runtime:
+        instance = next(i.name for i in await runtime.list() if i.ipv4 == address)
+        script = (
+            f"mkdir -p /tmp/site && echo {encoded} | base64 -d > /tmp/site/attack.html && "
+            "mkdir -p /tmp/site/sub && echo 'self.onfetch = () => {}' > /tmp/site/sub/sw.js && "
+            "cd /tmp/site && "
+            "(nohup python3 -m http.server 8081 >/dev/null 2>&1 &)"
+        )
+        await runtime.exec(instance, ["sh", "-c", script])
+
+
+@pytest.mark.e2e
+async def test_a_page_served_by_a_workspace_cannot_act_with_its_viewers_session(
+    tmp_path: Path, browser: Browser
+) -> None:
+    """Admin alice, then bob himself, open a page bob's dev server serves, in Chromium."""
+    async with signed_in_serve(tmp_path) as serve:
+        main, ide = serve.base_url, f"{origin(serve, 'bobs')}/"
+        await start_dev_server(serve, ATTACK_PAGE.replace("MAIN", main).replace("IDE", ide))
+        for viewer in ("alice", "bob"):
+            context = await browser.new_context()
+            page = await context.new_page()
+            await sign_in_page(page, main, viewer)
+            before = await context.cookies(main)
+            attack = f"{origin(serve, '8081--bobs')}/attack.html"
+            for _ in range(50):  # the dev server takes a moment to listen
+                await page.goto(attack)
+                if await page.title() == "dev server":
+                    break
+                await asyncio.sleep(0.2)
+            assert page.url == attack, "the viewer got in through the handshake"
+            await page.wait_for_function("window.results !== undefined", timeout=30_000)
+            results = await page.evaluate("window.results")
+            for name, result in results.items():
+                if name == "stop" or name == "create":
+                    # An opaque answer: what the server did is checked through the API below.
+                    assert result in ("allowed: opaque", "refused: TypeError"), (name, result)
+                else:
+                    assert result.startswith("refused"), (viewer, name, result)
+            after = await context.cookies(main)
+            assert after == before, "the page changed no cookie of the main host"
+            await context.close()
+        async with serve.api() as api:
+            bobs = await api.get("bobs")
+            names = [w["name"] for w in (await api.list())["items"]]
+        assert (bobs["desired"], bobs["status"]) == ("running", "running"), bobs
+        assert names == ["bobs"], "nothing was created"
+
+
+async def sign_in_page(page: Page, main: str, name: str) -> None:
+    await page.goto(f"{main}/app/login/")
+    await page.get_by_label("User name").fill(name)
+    await page.get_by_label("Password").fill(PASSWORDS[name])
+    await page.get_by_role("button", name="Sign in").click()
+    await expect(page).to_have_url(f"{main}/app/")

@@ -57,13 +57,18 @@ def redirect_server(options: CaddyOptions) -> JSON:
 
 
 def tls_app(options: CaddyOptions) -> JSON:
-    """A certificate for ``domain``, from Caddy's internal CA or by ACME, renewed by Caddy.
+    """A certificate for ``domain`` and the workspace origins, from Caddy's internal CA or by
+    ACME, renewed by Caddy.
 
     The internal CA's root is not added to the host's trust store (Caddy would by default):
     users install it themselves (``DATA_DIR/caddy/storage/pki/authorities/local/root.crt``).
     """
     issuer = {"module": "internal"} if options.tls == "internal" else {"module": "acme"}
+    subjects = [options.domain]
+    if options.workspace_domain and not options.serve_paths:
+        # Every workspace origin: one wildcard (a public CA issues it only by a DNS challenge).
+        subjects.append(f"*.{options.workspace_domain}")
     return {
-        "certificates": {"automate": [options.domain]},
-        "automation": {"policies": [{"subjects": [options.domain], "issuers": [issuer]}]},
+        "certificates": {"automate": subjects},
+        "automation": {"policies": [{"subjects": subjects, "issuers": [issuer]}]},
     }
