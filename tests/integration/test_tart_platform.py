@@ -186,7 +186,7 @@ async def walk_the_life(mac: Mac, platform: bootstrap.Tidepool) -> None:
     runtime = platform.runtime  # from the `tart` entry point
     assert isinstance(runtime, TartRuntime)
     worker = platform.worker()
-    page = f"{settings.workspace_base_url}/workspace/mac/"
+    page = settings.workspace_url("mac")  # the workspace's own origin
 
     # 4. Create: a clone of the built image, started, reachable, routed.
     created = await platform.workspaces.create("mac", who=ANN)
