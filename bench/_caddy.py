@@ -23,10 +23,11 @@ from tidepool.adapters.caddy.process import CaddyProcess
 
 @contextmanager
 def private_caddy(
-    listen: str, workspace_port: int, forward_auth: bool = False
+    listen: str, workspace_port: int, forward_auth: bool = False, workspace_domain: str = ""
 ) -> Iterator[CaddyProcess]:
     """A Caddy of its own; with ``forward_auth`` it admits the sessions taught to its map
-    (the API socket it would ask about others is never started)."""
+    (the API socket it would ask about others is never started), or, with a
+    ``workspace_domain``, the grants written for each workspace origin."""
     with tempfile.TemporaryDirectory(prefix="tidepool-bench-") as temp:
         directory = Path(temp)
         options = CaddyOptions(
@@ -36,6 +37,8 @@ def private_caddy(
             workspace_port=workspace_port,
             forward_auth=forward_auth,
             api_socket=directory / "api.sock" if forward_auth else None,
+            workspace_domain=workspace_domain,
+            serve_paths=not workspace_domain,
         )
         process = CaddyProcess(options, directory)
         process.start()

@@ -9,7 +9,10 @@ static upstream (a second Caddy serving a 512-byte body) and the same request
 - ``forward_auth``: a browser session (signed in through Caddy on the real control-plane
   API), which Caddy admits from its session map after the first request, plus the owner check;
 - ``forward_auth_token``: an API token, which Caddy asks the control plane about on every
-  request (what a plain forward_auth round trip costs, for comparison).
+  request (what a plain forward_auth round trip costs, for comparison);
+- ``origin``: the workspace on its own origin (``ws0.localhost``, the default), no sign-in;
+- ``origin_grant``: the same with sign-in on: the browser's grant for that origin, which Caddy
+  checks as a file per request (the default for a signed-in team), plus the owner check.
 
 wrk (2 threads, 16 connections) runs against each in turn, alternating, ``--rounds`` times;
 the medians are compared. Everything runs on loopback.
@@ -43,8 +46,11 @@ from tidepool.adapters.caddy.admin import CaddyAdmin
 from tidepool.adapters.caddy.process import CaddyProcess, wait_until_serving
 from tidepool.adapters.caddy.routes import CaddyRouteTable
 from tidepool.adapters.caddy.sessions import CaddySessionMap
+from tidepool.auth.grants import GrantStore
 from tidepool.auth.sessions import SESSION_COOKIE, session_key
 from tidepool.auth.tokens import TokenStore
+from tidepool.domain.origins import WorkspaceHost
+from tidepool.edge import GRANT_COOKIE
 
 HERE = Path(__file__).resolve().parent
 
@@ -100,7 +106,15 @@ async def signed_in_cookie(options: config.CaddyOptions) -> str:
 
 
 def wrk(port: int, seconds: float, headers: dict[str, str]) -> float:
-    return wrk_rps(f"http://127.0.0.1:{port}/workspace/ws0/static/app.js", seconds, headers)
+    """Through the path URL, or, with a ``Host`` header, at the workspace's own origin."""
+    path = "/static/app.js" if "Host" in headers else "/workspace/ws0/static/app.js"
+    return wrk_rps(f"http://127.0.0.1:{port}{path}", seconds, headers)
+
+
+def grant_cookie(options: config.CaddyOptions) -> str:
+    """A grant for ``ws0``'s origin, as the handshake writes it."""
+    token = GrantStore(options.grants_dir).issue(WorkspaceHost("ws0", None), USER, "basic")
+    return f"{GRANT_COOKIE}={token}"
 
 
 def main() -> None:
@@ -119,13 +133,16 @@ def main() -> None:
         "basic": (((USER, password_hash),), {"Authorization": f"Basic {credentials}"}),
         "forward_auth": (None, {}),
         "forward_auth_token": (None, {}),
+        "origin": (None, {}),
+        "origin_grant": (None, {}),
     }
     samples: dict[str, list[float]] = {name: [] for name in shapes}
     with static_upstream(UPSTREAM, upstream_port), contextlib.ExitStack() as stack:
         processes: dict[str, CaddyProcess] = {}
         for name, (users, headers) in shapes.items():
             directory = Path(stack.enter_context(tempfile.TemporaryDirectory()))
-            signed_in = name.startswith("forward_auth")
+            signed_in = name.startswith("forward_auth") or name == "origin_grant"
+            on_origin = name.startswith("origin")
             options = config.CaddyOptions(
                 admin_socket=directory / "admin.sock",
                 storage_dir=directory / "storage",
@@ -134,6 +151,8 @@ def main() -> None:
                 users=users,
                 forward_auth=signed_in,
                 api_socket=directory / "api.sock" if signed_in else None,
+                workspace_domain="localhost" if on_origin else "",
+                serve_paths=not on_origin,
             )
             process = CaddyProcess(options, directory)
             process.start()
@@ -148,6 +167,10 @@ def main() -> None:
             if name == "forward_auth_token":
                 token, _ = TokenStore(directory / "data" / "tokens.json").create(USER)
                 headers["Authorization"] = f"Bearer {token}"
+            if on_origin:
+                headers["Host"] = f"ws0.localhost:{options.listen.rsplit(':', 1)[1]}"
+            if name == "origin_grant":
+                headers["Cookie"] = grant_cookie(options)
             processes[name] = process
         for name, process in processes.items():  # warm up (and fill the hash cache)
             wrk(int(process.options.listen.rsplit(":", 1)[1]), 1, shapes[name][1])
@@ -166,7 +189,13 @@ def main() -> None:
         "ratio_forward_auth_token_vs_none": round(
             medians["forward_auth_token"] / medians["none"], 3
         ),
-        "targets": {"basic_vs_none": 0.95, "forward_auth_multi_user_vs_none": 0.90},
+        "ratio_origin_vs_none": round(medians["origin"] / medians["none"], 3),
+        "ratio_origin_grant_vs_origin": round(medians["origin_grant"] / medians["origin"], 3),
+        "targets": {
+            "basic_vs_none": 0.95,
+            "forward_auth_multi_user_vs_none": 0.90,
+            "origin_grant_vs_origin": 0.95,
+        },
     }
     print(json.dumps(result, indent=2))
 

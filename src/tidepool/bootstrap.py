@@ -39,6 +39,7 @@ from tidepool.auth.tokens import TokenStore
 from tidepool.auth.users import UserFile
 from tidepool.domain.identity import HOST
 from tidepool.errors import InvalidInputError
+from tidepool.host.liveness import provably_dead, worker_identity
 from tidepool.loopback import LoopbackNames
 from tidepool.ports import FrontDoor, JobQueue, RouteTable, Runtime, WorkspaceStore
 from tidepool.services.by_hand import ByHand
@@ -259,6 +260,8 @@ class Tidepool:
                 resync_interval=self.settings.resync_interval_seconds,
                 instance_prefix=self.settings.instance_prefix,
             ),
+            name=worker_identity(),
+            is_dead=provably_dead,
         )
 
 

@@ -63,6 +63,11 @@ class RuntimeOperationError(TidepoolError):
     """The runtime was reached but an operation failed; the message quotes the runtime."""
 
 
+class RuntimeReadError(RuntimeOperationError):
+    """The runtime failed to answer a read (incusd's 5xx on a GET, as just after it
+    restarted): reading again is always safe, so it is tried again a few times."""
+
+
 class ProxyError(TidepoolError):
     """Caddy could not be started, reached or configured."""
 

@@ -8,7 +8,7 @@ fake and its real adapter so the two cannot drift apart.
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol, runtime_checkable
@@ -346,6 +346,12 @@ class JobQueue(Protocol):
 
     async def retry(self, job: Job, delay_seconds: float, error: str) -> None:
         """Release the job to be claimed again after ``delay_seconds``, counting the attempt."""
+        ...
+
+    async def release_abandoned(self, dead: Callable[[str], bool]) -> int:
+        """Release at once the leases of workers ``dead`` proves gone (it is asked about each
+        lease owner); returns how many jobs were released. A queue that cannot tell (SQS)
+        releases none: its leases run out."""
         ...
 
     async def aclose(self) -> None: ...

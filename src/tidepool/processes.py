@@ -7,6 +7,28 @@ import os
 import signal
 import time
 from collections.abc import Callable
+from pathlib import Path
+
+PROC = Path("/proc")
+
+
+def is_running(pid: int) -> bool:
+    """True if ``pid`` is a live process. A zombie (dead, not yet reaped: a killed child of a
+    process that died too, under an init that reaps late) is not, although ``kill(pid, 0)``
+    still finds it: that used to make a killed Caddy look alive and block the next start."""
+    if pid <= 0:
+        return False
+    if (PROC / "self").exists():
+        try:
+            stat = (PROC / str(pid) / "stat").read_text()
+        except OSError:
+            return False
+        return stat.rsplit(")", 1)[-1].split()[0] not in ("Z", "X")
+    try:  # no /proc (macOS): a zombie cannot be told apart here
+        os.kill(pid, 0)
+    except OSError:
+        return False
+    return True
 
 
 def terminate(pid: int, running: Callable[[], int | None], timeout: float) -> None:

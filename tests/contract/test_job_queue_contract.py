@@ -189,3 +189,33 @@ async def test_extend_keeps_the_job_hidden_past_its_first_lease(jobs: QueueUnder
     again = await claim(jobs)
     assert again is not None, "the extended lease never ended"
     assert again.workspace_id == workspace_id
+
+
+async def test_a_dead_workers_job_is_released_at_once_a_live_ones_is_not(
+    jobs: QueueUnderTest,
+) -> None:
+    """Long leases; only the queue's own knowledge of owners decides (SQS has none: its
+    leases run out instead, which ``test_a_claimed_job_is_hidden_until_its_lease_ends``
+    covers)."""
+    dead_ones = await jobs.publish("dead")
+    await jobs.publish("alive")
+    first = await jobs.queue.claim("worker-that-died", 600)
+    second = await jobs.queue.claim("worker-still-working", 600)
+    assert first is not None and second is not None
+    asked: list[str] = []
+
+    def dead(owner: str) -> bool:
+        asked.append(owner)
+        return owner == "worker-that-died"
+
+    released = await jobs.queue.release_abandoned(dead)
+    if isinstance(jobs.queue, SqsJobQueue):
+        assert released == 0 and await claim(jobs) is None
+        return
+    assert released == 1
+    assert set(asked) == {"worker-that-died", "worker-still-working"}
+    again = await claim(jobs)
+    assert again is not None and again.workspace_id == dead_ones
+    assert again.attempts == 0, "a worker's death is not the job's failure"
+    assert await claim(jobs) is None, "the live worker's job stays leased"
+    assert await jobs.queue.release_abandoned(dead) == 0, "nothing is released twice"

@@ -99,6 +99,8 @@ async def test_a_workspace_origin_admits_by_handshake_and_revocation_reaches_it(
         port_moved = await bob.get(f"{serve.base_url}/workspace/bobs/port/8081/p?q")
         assert port_moved.headers["location"] == f"{origin(serve, '8081--bobs')}/p?q"
 
+        config_before = await caddy_config(serve)
+
         # Not signed in: the origin sends the browser to the control plane, which asks for a
         # sign-in and comes back to the handshake afterwards.
         first = await hops(bob, ide)
@@ -152,6 +154,8 @@ async def test_a_workspace_origin_admits_by_handshake_and_revocation_reaches_it(
             admitted = await hops(alice, f"{origin(serve, 'bobs')}/")
             assert admitted[-1].status_code == 200 and WORKBENCH in admitted[-1].text
             alices = alice.cookies.get(GRANT_COOKIE, domain="bobs.localhost")
+        # Sign-ins and handshakes never touched Caddy's config (a reload drops requests).
+        assert await caddy_config(serve) == config_before
 
         # Removing a user closes the terminal they have open, within 30 s.
         terminal = await open_terminal(serve, alices)
@@ -168,6 +172,12 @@ async def test_a_workspace_origin_admits_by_handshake_and_revocation_reaches_it(
         after = await bob.get(f"{origin(serve, 'bobs')}/", headers={"Accept": "text/html"})
         assert after.status_code == 302
         await closes_within(terminal, 30)
+
+
+async def caddy_config(serve: ServeProcess) -> object:
+    transport = httpx.AsyncHTTPTransport(uds=str(serve.caddy_admin_socket))
+    async with httpx.AsyncClient(transport=transport, base_url="http://caddy") as admin:
+        return (await admin.get("/config/")).json()
 
 
 async def open_terminal(serve: ServeProcess, grant: str | None) -> ClientConnection:

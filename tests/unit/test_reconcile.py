@@ -41,6 +41,7 @@ class Plane:
     routes: InMemoryRouteTable
     service: WorkspaceService
     worker: Worker
+    reconciler: Reconciler
 
     async def drain(self, limit: int = 50) -> None:
         """Run due jobs until none is left (bounded)."""
@@ -73,9 +74,8 @@ def build(
         reconciler,
         WorkerSettings(base_backoff=0, max_backoff=0, max_attempts=max_attempts, lease_seconds=30),
     )
-    return Plane(
-        store, queue, runtime, routes, WorkspaceService(store, default_image=IMAGE), worker
-    )
+    service = WorkspaceService(store, default_image=IMAGE)
+    return Plane(store, queue, runtime, routes, service, worker, reconciler)
 
 
 @pytest.fixture
@@ -127,7 +127,27 @@ async def test_a_permanent_failure_is_recorded_and_start_again_recovers() -> Non
     await plane.service.request("flaky", Action.START, who=HOST)
     await plane.drain()
     assert (await plane.service.get("flaky", who=HOST)).status is Status.RUNNING
-    assert len(plane.runtime.instances) == 1, "the retry reused the instance"
+    assert len(plane.runtime.instances) == 1, "one instance, never two"
+    # It had never booted, so nothing of the user's was in it: it was made again, whole.
+    steps = [step for step, _ in plane.runtime.calls]
+    assert steps.count("create") == 2 and "delete" in steps
+
+
+async def test_an_instance_that_ever_booted_is_never_made_again() -> None:
+    """A workspace that ran once holds the user's files: a failed start keeps its instance."""
+    runtime = InMemoryRuntime(images=[IMAGE])
+    plane = build(runtime)
+    await plane.service.create("keeper", who=user("ann"))
+    await plane.drain()
+    await plane.service.request("keeper", Action.STOP, who=HOST)
+    await plane.drain()
+    workspace = await plane.service.get("keeper", who=HOST)
+    await plane.reconciler.mark_failed(workspace.id, "something broke")
+    await plane.service.request("keeper", Action.START, who=HOST)
+    await plane.drain()
+    assert (await plane.service.get("keeper", who=HOST)).status is Status.RUNNING
+    steps = [step for step, _ in runtime.calls]
+    assert steps.count("create") == 1 and "delete" not in steps
 
 
 async def test_a_missing_image_fails_with_a_clear_message(plane: Plane) -> None:
@@ -227,3 +247,20 @@ async def test_an_instance_stopped_behind_our_back_is_started_again(plane: Plane
     assert report.requeued == ["nap"]
     await plane.drain()
     assert (await plane.service.get("nap", who=HOST)).status is Status.RUNNING
+
+
+async def test_a_runtime_daemon_down_for_longer_than_every_attempt_fails_nothing() -> None:
+    """incusd restarting mid-create: the job waits for it, however many tries that takes,
+    and the workspace is never marked failed for it."""
+    runtime = InMemoryRuntime(images=[IMAGE])
+    plane = build(runtime, max_attempts=2)
+    await plane.service.create("patient", who=user("ann"))
+    runtime.daemon_down = True
+    for _ in range(6):  # three times max_attempts
+        assert await plane.worker.run_once()
+        workspace = await plane.service.get("patient", who=HOST)
+        assert workspace.status is not Status.FAILED, workspace.error
+    runtime.daemon_down = False
+    await plane.drain()
+    workspace = await plane.service.get("patient", who=HOST)
+    assert workspace.status is Status.RUNNING and workspace.error == ""

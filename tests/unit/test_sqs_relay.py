@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 
 import pytest
@@ -72,6 +72,9 @@ class Outbox:
         row.leased_until = 0.0
         row.due = time.monotonic() + delay_seconds
         row.last_error = error
+
+    async def release_abandoned(self, dead: Callable[[str], bool]) -> int:
+        return 0  # the relay never dies mid-claim here
 
     async def aclose(self) -> None:
         return None

@@ -221,6 +221,11 @@ class SqsJobQueue:
         log.info("job of workspace %s back in %.0fs: %s", job.workspace_id, delay_seconds, error)
         await self._change_visibility(job, delay_seconds)
 
+    async def release_abandoned(self, dead: Callable[[str], bool]) -> int:
+        """SQS does not say who holds a message: a dead worker's message comes back when its
+        visibility timeout (the lease) runs out."""
+        return 0
+
     async def aclose(self) -> None:
         """Close the client's connections; the queue is not used afterwards."""
         with self._lock:

@@ -17,10 +17,12 @@ from pathlib import Path
 from tidepool.errors import HostSetupError
 from tidepool.host.commands import run
 from tidepool.host.steps import StepResult
+from tidepool.processes import is_running
 
 INCUSD = Path("/usr/libexec/incus/incusd")
 LXCFS_MOUNT = Path("/var/lib/incus-lxcfs")
 LOG_DIR = Path("/var/log/incus")
+_DETACHED: list[subprocess.Popen[bytes]] = []
 
 
 def systemd_is_init() -> bool:
@@ -28,23 +30,35 @@ def systemd_is_init() -> bool:
     return Path("/run/systemd/system").is_dir()
 
 
-def _process_running(executable_name: str) -> bool:
+def daemon_pids(executable_name: str) -> list[int]:
+    """The live processes running ``executable_name`` as their program. Read from the
+    command line, not the process name: incusd's per-container monitors are forks of incusd
+    (named ``incusd`` too, their command line ``[lxc monitor] ...``), and outlive it. Nor do
+    its tools (``incusd forknet``) or zombies (killed, not yet reaped)."""
+    found = []
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit():
             continue
         try:
-            if (proc / "comm").read_text().strip() == executable_name:
-                return True
+            argv = (proc / "cmdline").read_bytes().decode(errors="replace").split("\0")
         except OSError:
             continue
-    return False
+        # ``incusd forkstart ...``, ``incusd waitready``: the same program run as a tool.
+        tool = len(argv) > 1 and argv[1].isalpha()
+        if Path(argv[0]).name == executable_name and not tool and is_running(int(proc.name)):
+            found.append(int(proc.name))
+    return found
+
+
+def _process_running(executable_name: str) -> bool:
+    return bool(daemon_pids(executable_name))
 
 
 def _spawn_detached(argv: list[str], log_file: Path) -> None:
     """Start ``argv`` in its own session so it outlives this command."""
     LOG_DIR.mkdir(parents=True, exist_ok=True)
     with log_file.open("ab") as log:
-        subprocess.Popen(
+        process = subprocess.Popen(
             argv,
             stdin=subprocess.DEVNULL,
             stdout=log,
@@ -53,6 +67,9 @@ def _spawn_detached(argv: list[str], log_file: Path) -> None:
             env={**os.environ, "PATH": f"/usr/libexec/incus:{os.environ.get('PATH', '')}"},
             preexec_fn=_raise_file_limit,
         )
+    # Kept: a daemon is meant to outlive this object, and Python warns when one is dropped
+    # while its process runs (``tidepool host init`` exits first; a test calling this does not).
+    _DETACHED.append(process)
 
 
 def _raise_file_limit() -> None:

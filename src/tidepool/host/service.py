@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tidepool.errors import ConflictError, TimeoutExpiredError
-from tidepool.processes import terminate
+from tidepool.processes import is_running, terminate
 
 #: What marks an error line in ``serve``'s log: Python's logging, or the CLI's own message.
 _ERROR_MARKS = (" ERROR ", " CRITICAL ", "error:")
@@ -196,11 +196,7 @@ def by_hand_lock(data_dir: Path) -> Iterator[bool]:
 def _is_serve(pid: str) -> bool:
     """True if ``pid`` (what a serve wrote in the lock file) still lives: a killed serve
     leaves its pid behind, and a by-hand command writes none."""
-    try:
-        os.kill(int(pid), 0)
-    except (OSError, ValueError):
-        return False
-    return True
+    return pid.strip().isdigit() and is_running(int(pid))
 
 
 def keep_private(data_dir: Path) -> None:

@@ -82,7 +82,12 @@ class Reconciler:
         instance = instance_name(workspace)
         try:
             await self._runtime.state(instance)
-            return workspace
+            if not await self._half_made(workspace):
+                return workspace
+            # A create cut short (a crash, incusd restarted under it) can leave an instance
+            # that cannot start. It never booted, so nothing of the user's is in it: again.
+            with contextlib.suppress(NotFoundError):
+                await self._runtime.delete(instance)
         except NotFoundError:
             pass
         started = self._clock()
@@ -98,6 +103,14 @@ class Reconciler:
             )
             await self._phase(workspace, "instance_created", started)
         return workspace
+
+    async def _half_made(self, workspace: Workspace) -> bool:
+        """True for an instance left by a create that did not finish: the workspace is
+        still ``creating`` and was never booted (no ``booted`` phase in its history)."""
+        if workspace.status is not Status.CREATING:
+            return False
+        events = await self._store.events(workspace.id, after=0)
+        return not any(e.kind == "phase" and e.value == "booted" for e in events)
 
     async def boot(self, workspace_id: str) -> Workspace:
         """The first half of a start: the instance exists, runs and has an address, which is

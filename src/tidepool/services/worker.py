@@ -1,9 +1,11 @@
 """The worker: claims reconcile jobs, runs them, retries what may pass, records what won't.
 
 Several workers (in one process or many, against PostgreSQL) can run at once: each job is
-leased to one worker, and the lease is extended while the work goes on. A killed worker just
-lets its lease run out; the job is handed out again and the idempotent reconcile picks up
-where the dead one stopped.
+leased to one worker, and the lease is extended while the work goes on. A killed worker's
+leases are released as soon as another worker can prove it dead (``is_dead``: on one host, a
+gone pid; see ``tidepool.host.liveness``), at its start and at every resync; otherwise they
+run out. Either way the job is handed out again and the idempotent reconcile picks up where
+the dead one stopped.
 """
 
 from __future__ import annotations
@@ -13,12 +15,14 @@ import contextlib
 import logging
 import socket
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from tidepool.errors import (
     ConflictError,
     NotFoundError,
     ProxyError,
+    RuntimeReadError,
     RuntimeUnavailableError,
     TidepoolError,
     TimeoutExpiredError,
@@ -29,8 +33,9 @@ from tidepool.services.resync import resync
 
 log = logging.getLogger(__name__)
 
-#: Failures that may pass on their own: the daemon restarting, Caddy restarting, a slow boot.
-TRANSIENT = (RuntimeUnavailableError, ProxyError, TimeoutExpiredError)
+#: Failures that may pass on their own: Caddy restarting, a slow boot (a few attempts). The
+#: runtime's daemon being down is retried for as long as it takes (see ``_attempt``).
+TRANSIENT = (ProxyError, TimeoutExpiredError, RuntimeReadError)
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +46,8 @@ class WorkerSettings:
     max_backoff: float = 60.0
     idle_poll: float = 0.2
     concurrency: int = 4
+    #: While the runtime's daemon is down, a job asks again at least this often, for ever.
+    daemon_backoff: float = 5.0
     resync_interval: float = 30.0
     instance_prefix: str = "ws"
 
@@ -58,6 +65,8 @@ class Worker:
         routes: RouteTable,
         reconciler: Reconciler,
         settings: WorkerSettings = WorkerSettings(),
+        name: str = "",
+        is_dead: Callable[[str], bool] = lambda _: False,
     ) -> None:
         self._store = store
         self._queue = queue
@@ -65,17 +74,20 @@ class Worker:
         self._routes = routes
         self._reconciler = reconciler
         self._settings = settings
-        self.name = f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
+        self.name = name or f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
+        self._is_dead = is_dead
 
     async def run(self, stop: asyncio.Event) -> None:
         """Work until ``stop`` is set, then let in-flight jobs finish (their leases protect
         them if this process is killed instead)."""
+        await self.release_abandoned()
         await self.resync_safely()
         slots = asyncio.Semaphore(self._settings.concurrency)
         tasks: set[asyncio.Task[None]] = set()
         next_resync = asyncio.get_running_loop().time() + self._settings.resync_interval
         while not stop.is_set():
             if asyncio.get_running_loop().time() >= next_resync:
+                await self.release_abandoned()
                 await self.resync_safely()
                 next_resync = asyncio.get_running_loop().time() + self._settings.resync_interval
             await slots.acquire()
@@ -104,6 +116,16 @@ class Worker:
         except Exception:
             log.exception("claiming a job crashed")
         return None
+
+    async def release_abandoned(self) -> None:
+        """Take back at once the jobs of workers that are provably dead (never fatal)."""
+        try:
+            released = await self._queue.release_abandoned(self._is_dead)
+        except Exception:
+            log.exception("could not release the jobs of dead workers; their leases will end")
+            return
+        if released:
+            log.info("took back %d job(s) from workers that died", released)
 
     async def resync_safely(self) -> None:
         """A failed resync is logged and tried again at the next interval, never fatal."""
@@ -145,6 +167,12 @@ class Worker:
                 await self._fail(job, str(error))
             else:
                 await self._queue.complete(job)
+        except RuntimeUnavailableError as error:
+            # The runtime's daemon is down (incusd restarting): nothing is wrong with the
+            # workspace, so it is never marked failed for it; the job waits for the daemon.
+            delay = min(backoff(job.attempts + 1, self._settings), self._settings.daemon_backoff)
+            log.info("job %s: %s; trying again in %.1fs", job.workspace_id, error, delay)
+            await self._queue.retry(job, delay, str(error))
         except TRANSIENT as error:
             if job.attempts + 1 >= self._settings.max_attempts:
                 await self._fail(job, f"{error} (after {job.attempts + 1} attempts)")

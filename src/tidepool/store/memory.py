@@ -246,6 +246,20 @@ class InMemoryJobQueue:
         row.attempts += 1
         row.last_error = error
 
+    async def release_abandoned(self, dead: Callable[[str], bool]) -> int:
+        at = self.state.clock()
+        gone = [
+            row
+            for row in self.state.jobs.values()
+            if row.lease_owner is not None
+            and row.lease_until is not None
+            and row.lease_until > at
+            and dead(row.lease_owner)
+        ]
+        for row in gone:
+            row.release()
+        return len(gone)
+
     async def aclose(self) -> None:
         """Nothing to release; the state lives as long as the store that shares it."""
 

@@ -24,7 +24,7 @@ PostgreSQL, so no database call blocks the event loop. The rules they keep are w
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -309,6 +309,29 @@ class SqlJobQueue:
                     )
                 )
             )
+
+    async def release_abandoned(self, dead: Callable[[str], bool]) -> int:
+        """Release the live leases whose owner ``dead`` proves gone (the attempt not counted:
+        the worker died, the work did not fail)."""
+        now = self._db.now()
+        async with self._db.read() as connection:
+            owners = (
+                await connection.execute(
+                    sa.select(jobs.c.lease_owner)
+                    .where(jobs.c.lease_owner.is_not(None), jobs.c.lease_until > now)
+                    .distinct()
+                )
+            ).scalars()
+            gone = [owner for owner in owners if owner is not None and dead(owner)]
+        if not gone:
+            return 0
+        async with self._db.write() as connection:
+            released = await connection.execute(
+                sa.update(jobs)
+                .where(jobs.c.lease_owner.in_(gone), jobs.c.lease_until > self._db.now())
+                .values(_released())
+            )
+        return int(released.rowcount)
 
     async def aclose(self) -> None:
         await self._db.aclose()

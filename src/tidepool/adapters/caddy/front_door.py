@@ -19,6 +19,7 @@ from tidepool.adapters.caddy import config
 from tidepool.adapters.caddy.admin import CaddyAdmin
 from tidepool.adapters.caddy.process import CaddyProcess, ensure_base_config, wait_until_serving
 from tidepool.errors import NotFoundError, ProxyError
+from tidepool.processes import is_running
 
 
 class CaddyFrontDoor:
@@ -46,7 +47,7 @@ class CaddyFrontDoor:
             reaped, _ = os.waitpid(pid, os.WNOHANG)
             if reaped == pid:
                 return None
-        return pid if alive(pid) else None
+        return pid if is_running(pid) else None
 
     def config_inputs(self) -> tuple[float, ...]:
         return tuple(p.stat().st_mtime if p.exists() else 0.0 for p in self._inputs)
@@ -73,13 +74,3 @@ class CaddyFrontDoor:
             return await self._admin.get("/config/")
         except (NotFoundError, ProxyError):
             return None
-
-
-def alive(pid: int) -> bool:
-    """True if ``pid`` is alive and not a zombie: ``os.kill(pid, 0)`` succeeds on a zombie."""
-    try:
-        os.kill(pid, 0)
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return False

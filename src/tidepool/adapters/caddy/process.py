@@ -20,7 +20,7 @@ from tidepool.adapters.caddy import config
 from tidepool.adapters.caddy.admin import CaddyAdmin
 from tidepool.adapters.caddy.routes import CaddyRouteTable
 from tidepool.errors import NotFoundError, ProxyError
-from tidepool.processes import terminate
+from tidepool.processes import is_running, terminate
 
 
 class CaddyProcess:
@@ -49,10 +49,9 @@ class CaddyProcess:
         """The running Caddy's pid, or None if there is none."""
         try:
             pid = int(self.pid_file.read_text().strip())
-            os.kill(pid, 0)
         except (OSError, ValueError):
             return None
-        return pid
+        return pid if is_running(pid) else None
 
     def start(self, timeout: float = 15.0) -> bool:
         """Start Caddy in the background unless it runs; return True if it was started."""

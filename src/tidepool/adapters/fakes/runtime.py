@@ -8,7 +8,9 @@ the failures they must survive:
 - ``fail_on="start"`` (or several steps): that step raises ``RuntimeOperationError``, every time
   or only the first ``fail_times`` times (a flaky runtime that recovers);
 - ``ipv4_delay`` / ``never_ipv4``: a started instance gets its address late, or never;
-- ``crash(name)``: a running instance dies, as if its machine had stopped under us.
+- ``crash(name)``: a running instance dies, as if its machine had stopped under us;
+- ``daemon_down = True``: every call raises ``RuntimeUnavailableError``, as while incusd
+  restarts, until it is set back to False.
 
 Commands run by ``exec`` meet a tiny emulated guest: ``echo``, ``cat``, ``true``, ``false``,
 ``id -u``, ``printenv``, ``stat -c``, ``sleep``, ``env K=V cmd`` and ``sh -c 'exit N'``, over
@@ -31,6 +33,7 @@ from tidepool.errors import (
     InvalidInputError,
     NotFoundError,
     RuntimeOperationError,
+    RuntimeUnavailableError,
     TimeoutExpiredError,
 )
 from tidepool.ports import ExecResult, InstanceSpec, InstanceState, InstanceStatus
@@ -102,6 +105,7 @@ class InMemoryRuntime:
         self._exec_handler = exec_handler
         self._address_prefix = address_prefix
         self._next_address = 1
+        self.daemon_down = False
 
     async def aclose(self) -> None:
         """Nothing to release."""
@@ -116,6 +120,8 @@ class InMemoryRuntime:
 
     async def _step(self, step: str, name: str = "") -> None:
         self.calls.append((step, name))
+        if self.daemon_down:
+            raise RuntimeUnavailableError("Cannot reach the runtime's daemon (down on purpose).")
         if self._delay:
             await asyncio.sleep(self._delay)
         if step in self._fail_on and (self._failures_left is None or self._failures_left > 0):

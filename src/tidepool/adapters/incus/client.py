@@ -18,6 +18,7 @@ from tidepool.errors import (
     ConflictError,
     NotFoundError,
     RuntimeOperationError,
+    RuntimeReadError,
     RuntimeUnavailableError,
     TimeoutExpiredError,
 )
@@ -86,12 +87,19 @@ class IncusClient:
 
     async def wait_operation(self, operation: str, *, timeout: float) -> JSON:
         """Block until the operation ends; raise ``RuntimeOperationError`` if it failed."""
-        response = await self.request(
-            "GET",
-            f"{operation}/wait",
-            params={"timeout": str(int(timeout))},
-            timeout=timeout + 10,
-        )
+        try:
+            response = await self.request(
+                "GET",
+                f"{operation}/wait",
+                params={"timeout": str(int(timeout))},
+                timeout=timeout + 10,
+            )
+        except NotFoundError as error:
+            # incusd restarted under the operation and forgot it: what it did is unknown, and
+            # the reconcile that asked finds out when it runs again.
+            raise RuntimeUnavailableError(
+                f"Incus lost operation {operation} (did incusd restart?)."
+            ) from error
         body = response.json()
         metadata: JSON | None = body.get("metadata")
         if body.get("type") == "error" or metadata is None:
@@ -114,4 +122,8 @@ def _error_for(response: httpx.Response, method: str, path: str) -> Exception:
         return NotFoundError(f"Incus: {message} ({where})")
     if response.status_code == 409:
         return ConflictError(f"Incus: {message} ({where})")
+    if response.status_code == 503:  # shutting down or starting: it will answer again
+        return RuntimeUnavailableError(f"Incus is not ready: {message} ({where})")
+    if response.status_code >= 500 and method == "GET":
+        return RuntimeReadError(f"Incus: {message} ({where}, HTTP {response.status_code})")
     return RuntimeOperationError(f"Incus: {message} ({where}, HTTP {response.status_code})")
