@@ -44,5 +44,5 @@ def cookie_name(name: str, secure: bool) -> str:
 #: A grant's token, as its cookie carries it (Caddy checks the shape before any file lookup).
 GRANT_TOKEN_PATTERN = "[A-Za-z0-9_-]{43}"  # noqa: S105 (a shape, not a secret)
 #: The sign-in a grant came from, last in its file's name: a session key's first hex digits,
-#: or ``basic``. A grant is the file ``LABEL/TOKEN.USER.SOURCE``.
+#: or ``basic``. A grant is the directory ``LABEL/TOKEN/`` holding one file, ``USER.SOURCE``.
 GRANT_SOURCE_PATTERN = "[0-9a-f]{16}|basic"

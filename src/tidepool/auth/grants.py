@@ -1,12 +1,14 @@
 """Workspace grants: the credential a browser holds for one workspace origin, and nothing else.
 
 A grant is a host-only cookie for ``LABEL.WORKSPACE_DOMAIN`` (``alice``, ``8081--alice``),
-issued by the control plane in exchange for a one-time code (``handshake``). Caddy checks it
-on every request to that origin without asking the control plane: each grant is an empty file
-``GRANTS_DIR/LABEL/TOKEN.USER.SESSION``, and Caddy's ``file`` matcher looks for
-``LABEL/COOKIE.*``. So a grant is valid for its own origin alone (the label is the
-directory), revoking one is deleting a file (effective on the next request, no config
-reload), and the control plane can say whose it is and which sign-in it came from by its name.
+issued by the control plane in exchange for a one-time code (``handshake``) once it checked
+that the user may open the workspace. Caddy checks it on every request to that origin without
+asking the control plane: each grant is a directory ``GRANTS_DIR/LABEL/TOKEN/`` and Caddy's
+``file`` matcher looks for ``LABEL/COOKIE/`` (one ``stat``: no listing, however many grants
+there are). So a grant is valid for its own origin alone (the label is the parent), revoking
+one is deleting it (effective on the next request, no config reload), and the one empty file
+inside, ``USER.SOURCE``, tells the control plane whose it is and which sign-in it came from,
+so that sweeps revoke what lost its reason (``revocation``).
 
 The token is 32 random bytes (43 URL-safe characters). Caddy cannot hash, so the file name
 holds the token itself: the directory is root's alone (0700), like Caddy's own memory.
@@ -18,6 +20,7 @@ import contextlib
 import os
 import re
 import secrets
+import shutil
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -29,9 +32,8 @@ from tidepool.domain.users import USER_NAME
 from tidepool.edge import GRANT_SOURCE_PATTERN, GRANT_TOKEN_PATTERN
 
 _LABEL = re.compile(f"(?:([0-9]{{1,5}})--)?({NAME_PATTERN})")
-_GRANT_FILE = re.compile(
-    f"({GRANT_TOKEN_PATTERN})\\.({USER_NAME.pattern})\\.({GRANT_SOURCE_PATTERN})"
-)
+_TOKEN = re.compile(GRANT_TOKEN_PATTERN)
+_OWNER_FILE = re.compile(f"({USER_NAME.pattern})\\.({GRANT_SOURCE_PATTERN})")
 #: A grant no sweep removed lives this long at most (a sign-in's longest life).
 DEFAULT_MAX_AGE_SECONDS = 90 * 24 * 3600.0
 SOURCE_LENGTH = 16
@@ -70,8 +72,11 @@ class GrantStore:
         folder = self.directory / host.label
         folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.directory.chmod(0o700)
-        descriptor = os.open(folder / f"{token}.{user}.{source}", os.O_CREAT | os.O_WRONLY, 0o600)
-        os.close(descriptor)
+        # Who it is for first, then the directory Caddy looks for appears whole (a rename).
+        partial = folder / f".{token}"
+        partial.mkdir(mode=0o700)
+        os.close(os.open(partial / f"{user}.{source}", os.O_CREAT | os.O_WRONLY, 0o600))
+        partial.rename(folder / token)
         return token
 
     def all(self) -> Iterator[Grant]:
@@ -85,19 +90,14 @@ class GrantStore:
             port = int(label.group(1)) if label.group(1) else None
             host = WorkspaceHost(label.group(2), port)
             for path in folder.iterdir():
-                found = _GRANT_FILE.fullmatch(path.name)
-                if found is not None:
-                    yield Grant(host, found.group(2), found.group(3), path)
+                grant = _read(host, path) if _TOKEN.fullmatch(path.name) else None
+                if grant is not None:
+                    yield grant
 
     def find(self, host: WorkspaceHost, token: str) -> Grant | None:
-        if not re.fullmatch(GRANT_TOKEN_PATTERN, token):
+        if not _TOKEN.fullmatch(token):
             return None
-        folder = self.directory / host.label
-        for path in folder.glob(f"{token}.*") if folder.is_dir() else ():
-            found = _GRANT_FILE.fullmatch(path.name)
-            if found is not None and found.group(1) == token:
-                return Grant(host, found.group(2), found.group(3), path)
-        return None
+        return _read(host, self.directory / host.label / token)
 
     def revoke(self, keep: Callable[[Grant], bool]) -> list[Grant]:
         """Delete every grant ``keep`` refuses, and those older than the longest sign-in;
@@ -108,6 +108,16 @@ class GrantStore:
             with contextlib.suppress(FileNotFoundError):
                 if keep(grant) and grant.path.stat().st_mtime > oldest:
                     continue
-                grant.path.unlink()
+                shutil.rmtree(grant.path)
                 gone.append(grant)
         return gone
+
+
+def _read(host: WorkspaceHost, path: Path) -> Grant | None:
+    """The grant in directory ``path`` (None if it is not one)."""
+    try:
+        names = [entry.name for entry in path.iterdir()]
+    except OSError:
+        return None
+    found = next((m for m in map(_OWNER_FILE.fullmatch, names) if m is not None), None)
+    return Grant(host, found.group(1), found.group(2), path) if found is not None else None

@@ -31,7 +31,6 @@ from tidepool.adapters.caddy.config.base import (
 )
 from tidepool.adapters.caddy.config.options import DEFAULT_FORWARD_PORTS, CaddyOptions
 from tidepool.adapters.caddy.config.origins import (
-    GRANT_FILE_PATTERN,
     origin_matcher,
     origin_route,
     path_redirects,
@@ -100,7 +99,6 @@ __all__ = [
     "DEFAULT_FORWARD_PORTS",
     "DIAL_TIMEOUT",
     "FORWARD_PREFIX",
-    "GRANT_FILE_PATTERN",
     "JSON",
     "LEGACY_MAP_ID",
     "NOT_FOUND",

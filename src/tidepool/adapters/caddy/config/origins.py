@@ -5,12 +5,14 @@ A request to a workspace origin is served by one terminal route, in this order:
 1. the origin's name, forwarded port and label are taken from ``Host``;
 2. ``/_tidepool/exchange`` (with sign-in on) goes to the control plane, which trades a
    one-time code for this origin's grant (``tidepool.auth.grants``);
-3. the grant cookie names the user: it must have the grant token's shape, then be a file
-   ``GRANTS/LABEL/TOKEN.USER.SOURCE`` (one ``file`` lookup, like the route lookup: no call to
-   the control plane, no config change per grant). Without one, the control plane is asked
-   (``verify_proxy``): an API token passes, a browser is sent through the handshake;
-4. the workspace's route file gives its address and owner; an unknown workspace, or one the
-   user may not open, answers 404;
+3. the grant cookie must have a grant token's shape, then be a directory
+   ``GRANTS/LABEL/TOKEN/`` (one ``stat``: no call to the control plane, no config change per
+   grant). A grant is issued only to someone the control plane found may open the workspace,
+   and deleted when that stops being true, so it needs no owner check here. Without one, the
+   control plane is asked (``verify_proxy``): an API token passes (and is owner-checked
+   below), a browser is sent through the handshake;
+4. the workspace's route file gives its address and owner; an unknown workspace answers 404,
+   and so does one the (token's) user may not open;
 5. the request goes to code-server, or to the forwarded port, without Tidepool's cookies.
 
 Path URLs on the main host (``/workspace/NAME/...``) redirect here (``path_redirects``).
@@ -35,17 +37,16 @@ from tidepool.adapters.caddy.config.variables import (
 from tidepool.adapters.caddy.config.workspaces import (
     QUERY,
     access_routes,
+    ownership_route,
     proxy,
     route_file_lookup,
     unsafe_path_route,
 )
 from tidepool.domain.names import NAME_PATTERN
 from tidepool.domain.origins import EXCHANGE_PATH, workspace_host_pattern
-from tidepool.domain.users import USER_NAME
 from tidepool.edge import (
     CLIENT_HEADER,
     GRANT_COOKIE,
-    GRANT_SOURCE_PATTERN,
     GRANT_TOKEN_PATTERN,
     HOST_HEADER,
     SESSION_COOKIE,
@@ -55,10 +56,8 @@ from tidepool.edge import (
 )
 
 EXCHANGE_API_PATH = "/api/auth/exchange"
-#: A grant file as the ``file`` matcher names it: ``/LABEL/TOKEN.USER.SOURCE``.
-GRANT_FILE_PATTERN = (
-    f"^/[^/]+/{GRANT_TOKEN_PATTERN}\\.({USER_NAME.pattern})\\.(?:{GRANT_SOURCE_PATTERN})$"
-)
+#: Set when the request holds a grant of this origin.
+GRANTED_PLACEHOLDER = "{http.vars.tidepool_granted}"
 LABEL_PLACEHOLDER = "{http.vars.tidepool_label}"
 PORT_PLACEHOLDER = "{http.vars.tidepool_port}"
 
@@ -96,15 +95,16 @@ def origin_route(options: CaddyOptions, matcher: JSON) -> JSON:
             exchange_route(options.api_socket),
             *grant_routes(options.grants_dir, grant),
             {
-                "match": [{"vars": {SESSION_USER_PLACEHOLDER: [""]}}],
+                "match": [{"vars": {GRANTED_PLACEHOLDER: [""]}}],
                 "handle": [verify_proxy(options.api_socket)],
             },
         ]
-    removals = [*cookie_removals(grant), *cookie_removals(session)]
+    removals = cookie_removals(f"(?:{grant}|{session})")
     forget_cookies = {"handler": "headers", "request": {"replace": {"Cookie": removals}}}
     routes += [
         route_file_lookup(options.routes_dir),
-        *access_routes(admins, SESSION_USER_PLACEHOLDER),
+        *access_routes(None),
+        *([ungranted_owner_check(admins)] if admins is not None else []),
         {
             "match": [{"vars": {PORT_PLACEHOLDER: [""]}}],
             "handle": [forget_cookies, proxy(f"{UPSTREAM_PLACEHOLDER}:{options.workspace_port}")],
@@ -145,54 +145,29 @@ def exchange_route(api_socket: Path) -> JSON:
 
 
 def grant_routes(grants_dir: Path, cookie: str) -> list[JSON]:
-    """The grant cookie names the user when it is a grant of this origin (not terminal).
+    """Mark the request granted when its cookie is a grant of this origin (not terminal).
 
-    The cookie's shape is checked first: only then does it become part of a file name.
+    The cookie's shape is checked first: only then does it become part of a path.
     """
     value = f"{{http.request.cookie.{cookie}}}"
+    grant_dir = {"root": str(grants_dir), "try_files": [f"/{LABEL_PLACEHOLDER}/{value}/"]}
+    # One matcher set is all-of, whatever order Caddy checks it in: a cookie that is not a
+    # token's shape (``../other/TOKEN``) fails it even if the file lookup found something.
+    shaped = {value: {"pattern": f"^{GRANT_TOKEN_PATTERN}$"}}
     return [
         {
-            "match": [{"vars_regexp": {value: {"pattern": f"^{GRANT_TOKEN_PATTERN}$"}}}],
-            "handle": [
-                {
-                    "handler": "subroute",
-                    "routes": [
-                        {
-                            "match": [
-                                {
-                                    "file": {
-                                        "root": str(grants_dir),
-                                        "try_files": [f"/{LABEL_PLACEHOLDER}/{value}.*"],
-                                    }
-                                }
-                            ],
-                            "handle": [
-                                {
-                                    "handler": "vars",
-                                    "tidepool_grant": "{http.matchers.file.relative}",
-                                }
-                            ],
-                        },
-                        {
-                            "match": [
-                                {
-                                    "vars_regexp": {
-                                        "{http.vars.tidepool_grant}": {
-                                            "name": "grant",
-                                            "pattern": GRANT_FILE_PATTERN,
-                                        }
-                                    }
-                                }
-                            ],
-                            "handle": [
-                                {"handler": "vars", "tidepool_user": "{http.regexp.grant.1}"}
-                            ],
-                        },
-                    ],
-                }
-            ],
+            "match": [{"vars_regexp": shaped, "file": grant_dir}],
+            "handle": [{"handler": "vars", "tidepool_granted": "yes"}],
         }
     ]
+
+
+def ungranted_owner_check(admins: tuple[str, ...]) -> JSON:
+    """Without a grant (an API token the control plane vouched for), someone else's
+    workspace answers exactly like a missing one."""
+    check = ownership_route(admins, SESSION_USER_PLACEHOLDER)
+    check["match"][0]["vars"] = {GRANTED_PLACEHOLDER: [""]}
+    return check
 
 
 def origin_url(options: CaddyOptions, label: str) -> str:
