@@ -33,9 +33,11 @@ log = logging.getLogger(__name__)
 #: How often ended sessions are dropped from the sessions file and Caddy's session map: an
 #: expired session stops opening workspaces at most this long after it expired.
 SESSION_SWEEP_SECONDS = 30.0
-#: How often grants are checked against users, sessions and admins: revocation reaches
-#: open terminals within this (plus the time to cut them), well inside 30 s.
-GRANT_SWEEP_SECONDS = 5.0
+#: How often grants are checked against users, sessions, admins and workspaces: revocation
+#: reaches open terminals within this (plus the time to cut them), well inside 30 s; and it
+#: is shorter than any workspace's boot, so a name deleted and taken again by someone else
+#: has lost its old grants before the new workspace answers.
+GRANT_SWEEP_SECONDS = 2.0
 
 
 async def serve(settings: Settings, stop: asyncio.Event) -> None:
@@ -72,6 +74,7 @@ async def _serve(settings: Settings, stop: asyncio.Event) -> None:
         revoker = (
             GrantRevoker(
                 grants=grants,
+                store=app.store,
                 routes=app.routes,
                 users=UserFile(settings.users_file).names,
                 admins=UserFile(settings.users_file).admins,

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import stat
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from tidepool.adapters.fakes.routes import InMemoryRouteTable
 from tidepool.auth.grants import GrantStore, grant_source
 from tidepool.auth.handshake import CodeClaim, HandshakeCodes
+from tidepool.auth.revocation import GrantRevoker
+from tidepool.domain.names import WorkspaceName
 from tidepool.domain.origins import WorkspaceAddresses, WorkspaceHost
+from tidepool.domain.workspace import Status, Workspace
+from tidepool.store.memory import memory_store
 
 IDE = WorkspaceHost("alpha", None)
 PORT = WorkspaceHost("alpha", 8081)
@@ -72,3 +78,48 @@ def test_a_workspace_origin_is_named_and_read_back_exactly() -> None:
         assert addresses.parse_host(foreign) is None, foreign
     served_in_place = WorkspaceAddresses("http://10.0.0.5:8080", "", (8081,), paths=True)
     assert served_in_place.ide_url("alpha") == "http://10.0.0.5:8080/workspace/alpha/"
+
+
+async def test_a_sweep_keeps_only_grants_that_still_have_their_reason(tmp_path: Path) -> None:
+    store = memory_store()[0]
+    routes = InMemoryRouteTable()
+    grants = GrantStore(tmp_path)
+    anns = await store.add(Workspace(name="alpha", owner="ann", image="img"))
+    await routes.add(WorkspaceName("alpha"), "10.1.2.3", "ann")
+    owner = grants.issue(IDE, "ann", "a" * 16)
+    admin = grants.issue(PORT, "root", "b" * 16)
+    removed = grants.issue(IDE, "eve", "basic")
+    signed_out = grants.issue(IDE, "ann", "c" * 16)
+    cut: list[tuple[str, int]] = []
+
+    async def cut_connections(address: str, port: int) -> bool:
+        cut.append((address, port))
+        return True
+
+    admins = {"root"}
+    revoker = GrantRevoker(
+        grants=grants,
+        store=store,
+        routes=routes,
+        users=lambda: frozenset({"ann", "root"}),
+        admins=lambda: frozenset(admins),
+        live_sources=lambda: {"a" * 16, "b" * 16},
+        cut=cut_connections,
+    )
+    gone = await revoker.sweep()
+    assert {(g.user, g.source) for g in gone} == {("eve", "basic"), ("ann", "c" * 16)}
+    assert grants.find(IDE, owner) and grants.find(PORT, admin)
+    assert not grants.find(IDE, removed) and not grants.find(IDE, signed_out)
+    assert cut == [("10.1.2.3", 8080)], "the IDE's open connections are cut"
+
+    admins.clear()  # root is demoted: alpha is not root's
+    assert [g.user for g in await revoker.sweep()] == ["root"]
+    assert cut[-1] == ("10.1.2.3", 8081)
+
+    # The name is freed and taken by someone else: the old owner's grant was for another one.
+    deleting = await store.save(anns.move_to(Status.DELETING))
+    await store.save(deleting.move_to(Status.DELETED))
+    later = datetime.now(UTC) + timedelta(seconds=5)
+    await store.add(Workspace(name="alpha", owner="bob", image="img", created_at=later))
+    assert [g.user for g in await revoker.sweep()] == ["ann"]
+    assert list(grants.all()) == []

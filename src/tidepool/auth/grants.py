@@ -46,6 +46,8 @@ class Grant:
     #: The first 16 hex digits of the session key it came from, or ``basic``.
     source: str
     path: Path
+    #: When it was issued (seconds since the epoch).
+    issued: float = 0.0
 
 
 def grant_source(session_key: str | None) -> str:
@@ -120,4 +122,10 @@ def _read(host: WorkspaceHost, path: Path) -> Grant | None:
     except OSError:
         return None
     found = next((m for m in map(_OWNER_FILE.fullmatch, names) if m is not None), None)
-    return Grant(host, found.group(1), found.group(2), path) if found is not None else None
+    if found is None:
+        return None
+    try:
+        issued = (path / found.group()).stat().st_mtime
+    except OSError:
+        return None
+    return Grant(host, found.group(1), found.group(2), path, issued)
