@@ -42,8 +42,9 @@ from tidepool.errors import InvalidInputError
 from tidepool.host.liveness import provably_dead, worker_identity
 from tidepool.loopback import LoopbackNames
 from tidepool.ports import FrontDoor, JobQueue, RouteTable, Runtime, WorkspaceStore
+from tidepool.processes import crash_at
 from tidepool.services.by_hand import ByHand
-from tidepool.services.reconcile import ReconcileLimits, Reconciler
+from tidepool.services.reconcile import STEPS, ReconcileLimits, Reconciler
 from tidepool.services.supervisor import FrontDoorSupervisor
 from tidepool.services.worker import Worker, WorkerSettings
 from tidepool.services.workspaces import WorkspaceService
@@ -140,6 +141,16 @@ def authenticator(settings: Settings) -> Authenticator | None:
     )
 
 
+def crash_hook(settings: Settings) -> Callable[[str], None]:
+    """What the reconciler tells its step boundaries to: nothing, unless a crash test set
+    ``crash_at`` (then this process dies there)."""
+    if not settings.crash_at:
+        return lambda _: None
+    if settings.crash_at not in STEPS:
+        raise InvalidInputError(f"crash_at: {settings.crash_at!r} is none of {sorted(STEPS)}.")
+    return crash_at(settings.crash_at)
+
+
 def grant_store(settings: Settings) -> GrantStore | None:
     """Workspace origins' grants, when there is a sign-in to hand over to them."""
     if settings.auth == "none" or not settings.workspace_addresses.origins:
@@ -229,6 +240,7 @@ class Tidepool:
             self.http,
             ReconcileLimits(cpus=settings.workspace_cpus, memory_mib=settings.workspace_memory_mib),
             clock=self.clock,
+            reached=crash_hook(settings),
         )
         self.workspaces = WorkspaceService(
             self.store,

@@ -42,3 +42,14 @@ def terminate(pid: int, running: Callable[[], int | None], timeout: float) -> No
     if running() is not None:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
+
+
+def crash_at(step: str) -> Callable[[str], None]:
+    """A ``Reconciler.reached`` that SIGKILLs this process when ``step`` is reached: a crash
+    exactly there, for the crash-sweep tests (no clean-up, no flush, as a real one)."""
+
+    def reached(current: str) -> None:
+        if current == step:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    return reached

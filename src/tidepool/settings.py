@@ -74,6 +74,12 @@ class Settings(BaseSettings):
         "only instances with this prefix that no workspace owns.",
     )
     worker_lease_seconds: float = Field(default=60.0, gt=1)
+    crash_at: str = Field(
+        default="",
+        pattern=r"^[a-z_]{0,32}$",
+        description="For crash tests only: the process SIGKILLs itself when a reconcile "
+        "reaches this step (creating, instance_created, ... running; stopping, ...).",
+    )
     resync_interval_seconds: float = Field(default=30.0, gt=0)
 
     auth: Literal["none", "basic", "forward_auth"] = Field(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 import httpx
@@ -15,7 +15,13 @@ from tidepool.domain.identity import HOST, Identity
 from tidepool.domain.workspace import Action, Status
 from tidepool.errors import ConflictError, NotFoundError
 from tidepool.ports import InstanceStatus, JobQueue, WorkspaceStore
-from tidepool.services.reconcile import ReconcileLimits, Reconciler
+from tidepool.services.reconcile import (
+    CREATE_STEPS,
+    DELETE_STEPS,
+    STOP_STEPS,
+    ReconcileLimits,
+    Reconciler,
+)
 from tidepool.services.resync import resync
 from tidepool.services.worker import Worker, WorkerSettings
 from tidepool.services.workspaces import WorkspaceService, instance_name
@@ -55,6 +61,7 @@ def build(
     runtime: InMemoryRuntime | None = None,
     http: httpx.AsyncClient | None = None,
     max_attempts: int = 3,
+    reached: Callable[[str], None] = lambda _: None,
 ) -> Plane:
     store, queue = memory_store()
     runtime = runtime or InMemoryRuntime(images=[IMAGE])
@@ -65,6 +72,7 @@ def build(
         routes,
         http or healthy_ide(),
         ReconcileLimits(ide_timeout=0.5, boot_timeout=0.5),
+        reached=reached,
     )
     worker = Worker(
         store,
@@ -264,3 +272,24 @@ async def test_a_runtime_daemon_down_for_longer_than_every_attempt_fails_nothing
     await plane.drain()
     workspace = await plane.service.get("patient", who=HOST)
     assert workspace.status is Status.RUNNING and workspace.error == ""
+
+
+async def test_every_step_boundary_is_reported_in_order() -> None:
+    """What the crash sweep kills serve at: each boundary, once, in the order it is crossed."""
+    seen: list[str] = []
+    plane = build(reached=seen.append)
+    await plane.service.create("steps", who=user("ann"))
+    await plane.drain()
+    assert tuple(seen) == CREATE_STEPS
+    seen.clear()
+    await plane.service.request("steps", Action.STOP, who=HOST)
+    await plane.drain()
+    assert tuple(seen) == STOP_STEPS
+    seen.clear()
+    await plane.service.request("steps", Action.START, who=HOST)
+    await plane.drain()
+    assert tuple(seen) == CREATE_STEPS[2:], "a start is a create without making the instance"
+    seen.clear()
+    await plane.service.request("steps", Action.DELETE, who=HOST)
+    await plane.drain()
+    assert tuple(seen) == DELETE_STEPS

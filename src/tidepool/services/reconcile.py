@@ -6,6 +6,10 @@ again, a route that is present is not added again. The status moves only along t
 machine, and each move is saved (with optimistic concurrency) before the next step.
 
 A workspace is ``running`` only when its IDE answers and its route is live.
+
+Each step boundary is named (``STEPS``) and reported to ``reached``: the crash-sweep tests
+kill ``serve`` there (``crash_at``), one boundary at a time, and check that a restart
+converges from each.
 """
 
 from __future__ import annotations
@@ -22,6 +26,26 @@ from tidepool.errors import ConflictError, NotFoundError
 from tidepool.ports import InstanceSpec, RouteTable, Runtime, WorkspaceStore
 from tidepool.services.ide import wait_for_ide
 from tidepool.services.workspaces import instance_name
+
+#: Every step boundary of a reconcile, in the order a create, a start, a stop and a delete
+#: pass them (``start`` is ``create`` without the first two).
+CREATE_STEPS = (
+    "creating",
+    "instance_created",
+    "starting",
+    "instance_started",
+    "booted",
+    "ide_healthy",
+    "routed",
+    "running",
+)
+STOP_STEPS = ("stopping", "unrouted", "instance_stopped", "stopped")
+DELETE_STEPS = ("deleting", "unrouted", "instance_deleted", "deleted")
+STEPS = frozenset(CREATE_STEPS + STOP_STEPS + DELETE_STEPS)
+
+
+def _nowhere(step: str) -> None:
+    """The default for ``Reconciler.reached``: a step boundary is nothing to anyone."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +65,9 @@ class Reconciler:
         http: httpx.AsyncClient,
         limits: ReconcileLimits = ReconcileLimits(),
         clock: Callable[[], float] = time.monotonic,
+        reached: Callable[[str], None] = _nowhere,
     ) -> None:
+        self._reached = reached
         self._store = store
         self._runtime = runtime
         self._routes = routes
@@ -134,15 +160,20 @@ class Reconciler:
         """
         if workspace.status in (Status.PENDING, Status.FAILED, Status.CREATING):
             workspace = await self._move(workspace, Status.CREATING)
+            self._reached("creating")
             await self._ensure_instance(workspace)
+            self._reached("instance_created")
         if workspace.status is not Status.STARTING:
             workspace = await self._move(workspace, Status.STARTING)
+            self._reached("starting")
         instance = instance_name(workspace)
         await self._runtime.start(instance)
+        self._reached("instance_started")
         address = await self._runtime.wait_for_ipv4(instance, timeout=self._limits.boot_timeout)
         if workspace.address != address:  # saved before "booted" is told: followers read it
             workspace = await self._store.save(replace(workspace, address=address))
         await self._phase(workspace, "booted", started)
+        self._reached("booted")
         return workspace, address
 
     async def _run(self, workspace: Workspace) -> Workspace:
@@ -150,9 +181,13 @@ class Reconciler:
         workspace, address = await self._boot(workspace, started)
         await wait_for_ide(self._http, address, timeout=self._limits.ide_timeout)
         await self._phase(workspace, "ide_healthy", started)
+        self._reached("ide_healthy")
         await self._routes.add(workspace.name, address, workspace.owner)
         await self._phase(workspace, "route_live", started)
-        return await self._move(workspace, Status.RUNNING, address=address, error="")
+        self._reached("routed")
+        running = await self._move(workspace, Status.RUNNING, address=address, error="")
+        self._reached("running")
+        return running
 
     async def _stop(self, workspace: Workspace) -> Workspace:
         if workspace.status in (Status.PENDING, Status.CREATING):
@@ -161,19 +196,29 @@ class Reconciler:
             return await self._move(workspace, Status.STOPPED)
         if workspace.status is not Status.STOPPING:
             workspace = await self._move(workspace, Status.STOPPING)
+            self._reached("stopping")
         with contextlib.suppress(NotFoundError):
             await self._routes.remove(workspace.name)
+        self._reached("unrouted")
         await self._runtime.stop(instance_name(workspace))
-        return await self._move(workspace, Status.STOPPED)
+        self._reached("instance_stopped")
+        stopped = await self._move(workspace, Status.STOPPED)
+        self._reached("stopped")
+        return stopped
 
     async def _delete(self, workspace: Workspace) -> Workspace:
         if workspace.status is not Status.DELETING:
             workspace = await self._move(workspace, Status.DELETING)
+            self._reached("deleting")
         with contextlib.suppress(NotFoundError):
             await self._routes.remove(workspace.name)
+        self._reached("unrouted")
         with contextlib.suppress(NotFoundError):
             await self._runtime.delete(instance_name(workspace))
-        return await self._move(workspace, Status.DELETED, address=None)
+        self._reached("instance_deleted")
+        deleted = await self._move(workspace, Status.DELETED, address=None)
+        self._reached("deleted")
+        return deleted
 
     async def mark_failed(self, workspace_id: str, error: str) -> Workspace:
         """Record a permanent failure; a later start, stop or delete recovers."""
