@@ -42,7 +42,7 @@ from tidepool.errors import InvalidInputError
 from tidepool.host.liveness import provably_dead, worker_identity
 from tidepool.loopback import LoopbackNames
 from tidepool.ports import FrontDoor, JobQueue, RouteTable, Runtime, WorkspaceStore
-from tidepool.processes import crash_at
+from tidepool.processes import at_step, kill_pid_file, kill_self
 from tidepool.services.by_hand import ByHand
 from tidepool.services.reconcile import STEPS, ReconcileLimits, Reconciler
 from tidepool.services.supervisor import FrontDoorSupervisor
@@ -143,12 +143,21 @@ def authenticator(settings: Settings) -> Authenticator | None:
 
 def crash_hook(settings: Settings) -> Callable[[str], None]:
     """What the reconciler tells its step boundaries to: nothing, unless a crash test set
-    ``crash_at`` (then this process dies there)."""
+    ``crash_at`` (then this process, its Caddy, or both die there)."""
     if not settings.crash_at:
         return lambda _: None
-    if settings.crash_at not in STEPS:
-        raise InvalidInputError(f"crash_at: {settings.crash_at!r} is none of {sorted(STEPS)}.")
-    return crash_at(settings.crash_at)
+    target, _, step = settings.crash_at.rpartition(":")
+    if step not in STEPS:
+        raise InvalidInputError(f"crash_at: {step!r} is none of {sorted(STEPS)}.")
+
+    def kill_caddy() -> None:
+        kill_pid_file(settings.caddy_dir / "caddy.pid")
+
+    def kill_both() -> None:
+        kill_caddy()
+        kill_self()
+
+    return at_step(step, {"caddy": kill_caddy, "both": kill_both}.get(target, kill_self))
 
 
 def grant_store(settings: Settings) -> GrantStore | None:

@@ -44,12 +44,22 @@ def terminate(pid: int, running: Callable[[], int | None], timeout: float) -> No
             os.kill(pid, signal.SIGKILL)
 
 
-def crash_at(step: str) -> Callable[[str], None]:
-    """A ``Reconciler.reached`` that SIGKILLs this process when ``step`` is reached: a crash
-    exactly there, for the crash-sweep tests (no clean-up, no flush, as a real one)."""
+def at_step(step: str, action: Callable[[], None]) -> Callable[[str], None]:
+    """A ``Reconciler.reached`` that runs ``action`` when ``step`` is reached (crash tests)."""
 
     def reached(current: str) -> None:
         if current == step:
-            os.kill(os.getpid(), signal.SIGKILL)
+            action()
 
     return reached
+
+
+def kill_self() -> None:
+    """SIGKILL this process: a crash, with no clean-up and no flush, as a real one."""
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def kill_pid_file(pid_file: Path) -> None:
+    """SIGKILL the process whose pid ``pid_file`` holds, if it runs."""
+    with contextlib.suppress(OSError, ValueError):
+        os.kill(int(pid_file.read_text().strip()), signal.SIGKILL)

@@ -76,9 +76,10 @@ class Settings(BaseSettings):
     worker_lease_seconds: float = Field(default=60.0, gt=1)
     crash_at: str = Field(
         default="",
-        pattern=r"^[a-z_]{0,32}$",
-        description="For crash tests only: the process SIGKILLs itself when a reconcile "
-        "reaches this step (creating, instance_created, ... running; stopping, ...).",
+        pattern=r"^((caddy|both):)?[a-z_]{0,32}$",
+        description="For crash tests only: when a reconcile reaches this step (creating, "
+        "instance_created, ... running; stopping, ...), SIGKILL this process, or with "
+        "caddy:STEP its Caddy, or with both:STEP both.",
     )
     resync_interval_seconds: float = Field(default=30.0, gt=0)
 

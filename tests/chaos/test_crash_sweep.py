@@ -1,9 +1,11 @@
-"""The crash sweep: ``serve`` killed at every step boundary of a create, start, stop and delete.
+"""The crash sweep: ``serve``, Caddy, or both killed at every step boundary of a create, start,
+stop and delete.
 
 For each boundary (``tidepool.services.reconcile``'s ``CREATE_STEPS``, ``STOP_STEPS``,
-``DELETE_STEPS``) a ``serve`` started with ``crash_at`` SIGKILLs itself exactly there (its
-Caddy lives on, as after a real crash). A plain ``serve`` is then started on the same data,
-and within 5 s of that restart:
+``DELETE_STEPS``) a ``serve`` started with ``crash_at`` kills, exactly there, itself (its
+Caddy lives on, as after a real crash), its Caddy (``serve`` lives on), or both. A killed
+``serve`` is started again on the same data. Within 5 s of that restart, or of Caddy's death
+when ``serve`` lived on:
 
 - the workspace is where it was asked to be (running with its IDE answering, stopped, or
   gone);
@@ -24,12 +26,14 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 
 from support.ports import free_port
 from support.serve import ServeProcess, wait_for_status
 from tidepool import bootstrap
 from tidepool.client import ApiClient
+from tidepool.processes import is_running
 from tidepool.services.reconcile import CREATE_STEPS, DELETE_STEPS, STOP_STEPS
 from tidepool.settings import get_settings
 
@@ -42,12 +46,15 @@ NAME = "sweep"
 MARKER = "/home/dev/kept.txt"
 CONTENT = "written before the crash\n"
 
-SWEEP = (
+POINTS = (
     [("create", step) for step in CREATE_STEPS]
     + [("start", step) for step in CREATE_STEPS[2:]]
     + [("stop", step) for step in STOP_STEPS]
     + [("delete", step) for step in DELETE_STEPS]
 )
+#: What dies at the step: serve, its Caddy, or both.
+TARGETS = ("serve", "caddy", "both")
+SWEEP = [(target, action, step) for target in TARGETS for action, step in POINTS]
 WANTED = {"create": "running", "start": "running", "stop": "stopped", "delete": "deleted"}
 
 
@@ -122,9 +129,11 @@ def jobs_left(database: Path) -> int:
         return int(db.execute("select count(*) from jobs").fetchone()[0])
 
 
-@pytest.mark.parametrize(("action", "step"), SWEEP, ids=[f"{a}-{s}" for a, s in SWEEP])
-async def test_serve_killed_at_a_step_converges_after_a_restart(
-    tmp_path: Path, action: str, step: str
+@pytest.mark.parametrize(
+    ("target", "action", "step"), SWEEP, ids=[f"{t}-{a}-{s}" for t, a, s in SWEEP]
+)
+async def test_a_crash_at_a_step_converges_within_5_s(
+    tmp_path: Path, target: str, action: str, step: str
 ) -> None:
     async with platform(tmp_path) as place:
         serve = place.serve
@@ -133,17 +142,21 @@ async def test_serve_killed_at_a_step_converges_after_a_restart(
             await prepare(api, action)
         serve.stop()
 
-        serve.extra_env["TIDEPOOL_CRASH_AT"] = step
+        serve.extra_env["TIDEPOOL_CRASH_AT"] = step if target == "serve" else f"{target}:{step}"
         serve.start()
+        caddy = int((serve.data_dir / "caddy" / "caddy.pid").read_text())
         async with serve.api() as api:
             await act(api, action)
         assert serve.process is not None
-        serve.process.wait(timeout=120)  # it kills itself at the step
-        assert serve.process.returncode == -signal.SIGKILL, "serve did not reach the step"
-
-        serve.extra_env.pop("TIDEPOOL_CRASH_AT")
-        restarted = time.monotonic()
-        serve.start()
+        if target == "caddy":
+            restarted = await died(caddy)  # serve lives on and brings Caddy back
+        else:
+            serve.process.wait(timeout=120)  # it kills itself at the step
+            assert serve.process.returncode == -signal.SIGKILL, "serve did not reach the step"
+            assert target == "serve" or not is_running(caddy), "Caddy was killed with it"
+            serve.extra_env.pop("TIDEPOOL_CRASH_AT")
+            restarted = time.monotonic()
+            serve.start()
         wanted = WANTED[action]
         async with serve.api() as api:
             if wanted == "deleted":
@@ -152,7 +165,7 @@ async def test_serve_killed_at_a_step_converges_after_a_restart(
                 workspace = await wait_for_status(api, NAME, {wanted, "failed"}, timeout=30)
                 assert workspace["status"] == wanted, workspace
                 if wanted == "running":
-                    while await serve.ide_status(NAME) != 200:
+                    while await ide_answers(serve) != 200:
                         await asyncio.sleep(0.05)
             took = time.monotonic() - restarted
             if wanted == "running" and action != "create":
@@ -166,11 +179,28 @@ async def test_serve_killed_at_a_step_converges_after_a_restart(
         deadline = time.monotonic() + 5  # the job is settled right after the state is saved
         while (jobs := jobs_left(place.database)) and time.monotonic() < deadline:
             await asyncio.sleep(0.1)
-        print(f"{action} cut at {step}: {wanted} {took:.2f} s after the restart")
-        assert took <= RECOVERY_SECONDS, f"{action} cut at {step}: {wanted} after {took:.1f} s"
+        print(f"{target} killed at {action} {step}: {wanted} after {took:.2f} s")
+        assert took <= RECOVERY_SECONDS, f"{target} at {action} {step}: {wanted} after {took:.1f} s"
         assert list(routes) == ([NAME] if wanted == "running" else []), routes
         assert len(left) == (0 if wanted == "deleted" else 1), left
         assert jobs == 0, "no job left behind"
+
+
+async def died(pid: int, timeout: float = 120) -> float:
+    """When process ``pid`` was first seen dead (polled every 20 ms)."""
+    deadline = time.monotonic() + timeout
+    while is_running(pid):
+        assert time.monotonic() < deadline, "Caddy was not killed at the step"
+        await asyncio.sleep(0.02)
+    return time.monotonic()
+
+
+async def ide_answers(serve: ServeProcess) -> int:
+    """The IDE's status through Caddy; 0 while Caddy is down."""
+    try:
+        return await serve.ide_status(NAME)
+    except httpx.TransportError:
+        return 0
 
 
 async def status_events(api: ApiClient) -> list[str]:
