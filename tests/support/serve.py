@@ -6,14 +6,13 @@ import asyncio
 import contextlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import httpx
 
 from support.browserlike import browserlike_client
 from support.ports import free_port
@@ -78,14 +77,8 @@ class ServeProcess:
         while True:
             if self.process.poll() is not None:
                 raise AssertionError(f"tidepool serve exited: {self.log()[-3000:]}")
-            if self.api_socket.exists():
-                transport = httpx.HTTPTransport(uds=str(self.api_socket))
-                with (
-                    httpx.Client(transport=transport, base_url="http://t") as http,
-                    contextlib.suppress(httpx.HTTPError),
-                ):
-                    if http.get("/api/health").status_code == 200:
-                        return
+            if self.api_socket.exists() and api_healthy(self.api_socket):
+                return
             if time.monotonic() > deadline:
                 raise AssertionError(f"tidepool serve did not come up: {self.log()[-3000:]}")
             time.sleep(0.1)
@@ -122,6 +115,24 @@ class ServeProcess:
             yield client
         finally:
             await client.aclose()
+
+
+def api_healthy(api_socket: Path) -> bool:
+    """True when the API answers ``/api/health`` with 200 on its unix socket.
+
+    A plain socket, closed whatever happens: the socket file exists a moment before the API
+    listens, and an HTTP client's socket that failed to connect then was left for the
+    garbage collector (a ``ResourceWarning`` in whichever test came next).
+    """
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        probe.settimeout(5)
+        try:
+            probe.connect(str(api_socket))
+            probe.sendall(b"GET /api/health HTTP/1.0\r\nHost: t\r\n\r\n")
+            status_line = probe.recv(64).split(b"\r\n", 1)[0]
+        except OSError:
+            return False
+    return status_line.split(b" ")[1:2] == [b"200"]
 
 
 @contextlib.contextmanager
