@@ -54,6 +54,13 @@ class CaddyAdmin:
                     f"Cannot reach Caddy's admin API ({error!r}); is it running? "
                     "Try `tidepool caddy bootstrap`."
                 ) from error
+            except httpx.RemoteProtocolError as error:
+                # A config load closes the admin endpoint's open connections: a read caught
+                # there is asked again (a change is not: it may have been applied).
+                if method == "GET" and attempt + 1 < CONNECT_ATTEMPTS:
+                    await asyncio.sleep(CONNECT_BACKOFF)
+                    continue
+                raise ProxyError(f"Caddy's admin API failed: {error!r}") from error
             except httpx.TransportError as error:
                 raise ProxyError(f"Caddy's admin API failed: {error!r}") from error
         if response.status_code == 404 or (
