@@ -24,8 +24,7 @@ from playwright.async_api import Browser, Page, expect
 from websockets.asyncio.client import ClientConnection
 
 from support.browserlike import browserlike_client
-from support.ports import free_port
-from support.serve import ServeProcess, delete_and_wait, wait_for_status
+from support.serve import ServeProcess, serve_with_workspace
 from support.users import write_users
 from tidepool import bootstrap
 from tidepool.edge import GRANT_COOKIE, SESSION_COOKIE
@@ -46,21 +45,9 @@ async def signed_in_serve(tmp_path: Path, name: str = "bobs") -> AsyncIterator[S
     data.mkdir()
     write_users(data / "users.json", PASSWORDS, frozenset({"alice"}))
     database = f"sqlite:///{tmp_path / 'tp.db'}"
-    serve = ServeProcess(
-        data, free_port(), database, "tpo", extra_env={"TIDEPOOL_AUTH": "forward_auth"}
-    )
-    serve.start()
-    try:
-        async with serve.api(user="bob") as api:
-            await api.create(name)
-            await wait_for_status(api, name, {"running"})
+    signed_in = {"TIDEPOOL_AUTH": "forward_auth"}
+    async with serve_with_workspace(data, database, "tpo", name, "bob", signed_in) as serve:
         yield serve
-    finally:
-        try:
-            async with serve.api() as api:
-                await delete_and_wait(api, name)
-        finally:
-            serve.stop()
 
 
 def origin(serve: ServeProcess, label: str) -> str:

@@ -175,15 +175,21 @@ async def delete_and_wait(client: ApiClient, name: str, timeout: float = 120) ->
 
 @contextlib.asynccontextmanager
 async def serve_with_workspace(
-    data_dir: Path, database_url: str, prefix: str, name: str
+    data_dir: Path,
+    database_url: str,
+    prefix: str,
+    name: str,
+    owner: str = "",
+    extra_env: dict[str, str] | None = None,
 ) -> AsyncIterator[ServeProcess]:
     """A ``tidepool serve`` of its own with workspace ``name`` running. Afterwards the
     workspace is deleted and serve stopped, whatever happened: a serve left running with the
-    same instance prefix would delete the next run's instances as orphans."""
-    serve = ServeProcess(data_dir, free_port(), database_url, prefix)
+    same instance prefix would delete the next run's instances as orphans. ``owner`` makes it
+    theirs (the host's otherwise); ``extra_env`` sets serve's settings, sign-in for one."""
+    serve = ServeProcess(data_dir, free_port(), database_url, prefix, extra_env or {})
     serve.start()
     try:
-        async with serve.api() as api:
+        async with serve.api(user=owner) as api:
             await api.create(name)
             await wait_for_status(api, name, {"running"})
         yield serve
