@@ -387,3 +387,16 @@ async def test_the_cli_client_signs_in_with_a_token(edge: Edge) -> None:
         await client.aclose()
         await stranger.aclose()
     assert [w["name"] for w in listed["items"]] == ["alpha"]
+
+
+async def test_the_main_host_cannot_claim_to_be_a_workspace_origin(tmp_path: Path) -> None:
+    """A code trade on the main host, naming a workspace origin in the header the exchange
+    trusts, is seen for what it is: Caddy replaces that header with the real host."""
+    async with signed_in_edge(tmp_path, workspace_domain=WORKSPACES) as edge:
+        async with browser(edge) as http:
+            forged = await http.get(
+                "/api/auth/exchange?code=anything",
+                headers={"X-Tidepool-Host": f"alpha.{WORKSPACES}"},
+            )
+        assert forged.status_code == 400 and "only good on its workspace" in forged.text
+        assert "set-cookie" not in forged.headers

@@ -86,6 +86,8 @@ def api_routes(api_socket: Path | None, user: str = USER_PLACEHOLDER) -> list[JS
                                 USER_HEADER: [user],
                                 VIA_HEADER: ["caddy"],
                                 CLIENT_HEADER: [CLIENT_PLACEHOLDER],
+                                # Never the client's: the exchange trusts it for the origin.
+                                HOST_HEADER: ["{http.request.host}"],
                             }
                         }
                     },
