@@ -81,7 +81,11 @@ def build_runtime(settings: Settings) -> Runtime:
 
 def incus_runtime(settings: Settings) -> Runtime:
     """The ``incus`` entry point: Incus over its unix socket."""
-    return IncusRuntime(incus_client(settings), instance_type=settings.instance_type)
+    return IncusRuntime(
+        incus_client(settings),
+        profile=settings.incus_profile,
+        instance_type=settings.instance_type,
+    )
 
 
 def tart_runtime(settings: Settings) -> Runtime:

@@ -68,6 +68,12 @@ class RuntimeReadError(RuntimeOperationError):
     restarted): reading again is always safe, so it is tried again a few times."""
 
 
+class StorageFullError(RuntimeOperationError):
+    """The runtime's storage pool has no space left: nothing new can be made until space is
+    freed. Trying again at once cannot help, so the workspace fails with this message, and
+    starting it again after space is freed goes on where it stopped."""
+
+
 class ProxyError(TidepoolError):
     """Caddy could not be started, reached or configured."""
 

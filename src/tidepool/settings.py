@@ -26,6 +26,8 @@ from tidepool.domain.ide import FORWARD_PORTS
 from tidepool.domain.origins import WorkspaceAddresses
 
 DEFAULT_CONFIG_FILE = Path("/etc/tidepool/config.toml")
+#: An Incus pool or profile name as Tidepool accepts it: it goes into Incus's URLs.
+_INCUS_NAME = r"^[a-z][a-z0-9-]{0,62}$"
 
 
 class Settings(BaseSettings):
@@ -153,7 +155,17 @@ class Settings(BaseSettings):
         '(private, link-local and the host\'s LAN), e.g. ["10.20.0.0/16"]; applied by '
         "`tidepool host init`.",
     )
-    storage_pool: str = "tidepool"
+    storage_pool: str = Field(
+        default="tidepool",
+        pattern=_INCUS_NAME,
+        description="The Incus storage pool workspaces' disks live on (made by host init).",
+    )
+    incus_profile: str = Field(
+        default="tidepool",
+        pattern=_INCUS_NAME,
+        description="The Incus profile every workspace is made with: its NIC on the bridge and "
+        "its root disk on `storage_pool` (made by host init).",
+    )
     storage_driver: Literal["btrfs", "dir"] = "btrfs"
     storage_size_gib: int = Field(default=40, ge=5)
     workspace_cpus: int = Field(default=2, ge=1)

@@ -15,8 +15,9 @@ from tidepool.errors import (
     NotFoundError,
     RuntimeOperationError,
     RuntimeUnavailableError,
+    StorageFullError,
 )
-from tidepool.ports import InstanceStatus
+from tidepool.ports import InstanceSpec, InstanceStatus
 
 Handler = Callable[[httpx.Request], httpx.Response]
 
@@ -73,6 +74,26 @@ async def test_a_failed_operation_quotes_incus() -> None:
         await runtime(handler).start("ws")
 
 
+async def test_a_full_pool_is_told_apart_and_says_what_to_do() -> None:
+    """What incusd answered here when a create met a full pool (``tests/chaos``)."""
+    full = "write /var/lib/incus/containers/ws/backup.yaml: no space left on device"
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/1.0/instances/ws" and request.method == "GET":
+            return error(404, "Instance not found")
+        if request.url.path.endswith("/wait"):
+            return sync({"status_code": 400, "status": "Failure", "err": full})
+        if request.method == "POST":
+            return httpx.Response(202, json={"type": "async", "operation": "/1.0/operations/1"})
+        return sync({"target": "abc"})
+
+    with pytest.raises(StorageFullError) as raised:
+        await runtime(handler).create(InstanceSpec("ws", "img", cpus=1, memory_mib=512))
+    assert "storage pool is full" in str(raised.value)
+    assert "no space left on device" in str(raised.value), "Incus's own words are kept"
+    assert "Free space" in str(raised.value)
+
+
 async def test_create_of_an_existing_name_is_a_conflict() -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         if request.url.path.startswith("/1.0/images/aliases/"):
@@ -81,15 +102,11 @@ async def test_create_of_an_existing_name_is_a_conflict() -> None:
             return sync({"status_code": 400, "err": 'Instance "ws" already exists'})
         return httpx.Response(202, json={"type": "async", "operation": "/1.0/operations/1"})
 
-    from tidepool.ports import InstanceSpec
-
     with pytest.raises(ConflictError):
         await runtime(handler).create(InstanceSpec(name="ws", image="img"))
 
 
 async def test_create_from_a_missing_image_says_how_to_build_it() -> None:
-    from tidepool.ports import InstanceSpec
-
     rt = runtime(lambda request: error(404, "not found"))
     with pytest.raises(NotFoundError, match="tidepool image build"):
         await rt.create(InstanceSpec(name="ws", image="nope"))
@@ -109,8 +126,6 @@ async def test_create_sends_limits_and_marks_the_instance_as_ours() -> None:
         if request.url.path.endswith("/state"):
             return sync({"status": "Stopped", "network": {}})
         return sync({"target": "abc"})
-
-    from tidepool.ports import InstanceSpec
 
     state = await runtime(handler).create(InstanceSpec("ws", "img", cpus=3, memory_mib=1024))
     assert state.status is InstanceStatus.STOPPED

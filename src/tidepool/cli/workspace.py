@@ -6,6 +6,7 @@ import json
 import os
 import webbrowser
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Any, TypeVar
 
 import typer
@@ -62,12 +63,16 @@ def _print(workspace: JSON, as_json: bool) -> None:
     console.print(table)
 
 
-async def _follow(client: ApiClient, name: str, until: set[str]) -> JSON:
+async def _follow(client: ApiClient, name: str, until: set[str], asked: JSON) -> JSON:
     """Show status changes and start-up phases live, until the status is one of ``until``.
 
-    The stream replays the workspace's history first, so a status in ``until`` is believed
-    only once the workspace itself says so (an old ``running`` is not this start's).
+    ``asked`` is the workspace as the request left it. The stream replays the workspace's
+    history first, so a status in ``until`` is believed only once the workspace itself says
+    so and has changed since the request: an old ``running``, or the ``failed`` that a retry
+    is meant to clear, is not this request's answer.
     """
+    if asked["status"] in until - {"failed"}:
+        return asked  # already there: the request changed nothing
     with console.status(f"{name}: waiting...") as status:
         async for event in client.events(name):
             if event["kind"] == "phase":
@@ -79,9 +84,15 @@ async def _follow(client: ApiClient, name: str, until: set[str]) -> JSON:
                     if "deleted" in until:
                         return {"name": name, "status": "deleted"}
                     current = await client.get(name)
-                    if current["status"] in until:
+                    if current["status"] in until and _later(current, asked):
                         return current
     return await client.get(name)
+
+
+def _later(current: JSON, asked: JSON) -> bool:
+    """``current`` was written after ``asked`` (by the worker acting on the request)."""
+    when = datetime.fromisoformat
+    return when(current["updated_at"]) > when(asked["updated_at"])
 
 
 def _act(name: str, action: str, wait: bool, as_json: bool, url: str, until: set[str]) -> None:
@@ -90,7 +101,7 @@ def _act(name: str, action: str, wait: bool, as_json: bool, url: str, until: set
     async def go(client: ApiClient) -> JSON:
         workspace = await (client.create(name) if action == "create" else client.act(name, action))
         if wait and not as_json:
-            workspace = await _follow(client, name, until)
+            workspace = await _follow(client, name, until, workspace)
         return workspace
 
     workspace = _call(url, go)
@@ -123,7 +134,7 @@ def up(name: str, as_json: bool = JsonOption, url: str = UrlOption) -> None:
             if workspace["status"] in ("stopped", "stopping", "failed"):
                 workspace = await client.act(name, "start")
         if workspace["status"] != "running":
-            workspace = await _follow(client, name, {"running", "failed"})
+            workspace = await _follow(client, name, {"running", "failed"}, workspace)
         return workspace
 
     workspace = _call(url, go)

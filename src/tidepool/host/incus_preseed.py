@@ -72,7 +72,7 @@ async def ensure_storage_pool(client: IncusClient, settings: Settings) -> StepRe
 
 
 def profile_body(settings: Settings) -> dict[str, Any]:
-    """The ``tidepool`` profile: one isolated NIC on the bridge and a root disk on the pool."""
+    """The workspaces' profile: one isolated NIC on the bridge and a root disk on the pool."""
     return {
         "description": "Tidepool workspaces",
         "config": {},
@@ -90,9 +90,8 @@ def profile_body(settings: Settings) -> dict[str, Any]:
     }
 
 
-async def ensure_profile(
-    client: IncusClient, settings: Settings, name: str = "tidepool"
-) -> StepResult:
+async def ensure_profile(client: IncusClient, settings: Settings) -> StepResult:
+    name = settings.incus_profile
     wanted = profile_body(settings)
     step = f"profile {name}"
     try:

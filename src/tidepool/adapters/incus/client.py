@@ -20,6 +20,7 @@ from tidepool.errors import (
     RuntimeOperationError,
     RuntimeReadError,
     RuntimeUnavailableError,
+    StorageFullError,
     TimeoutExpiredError,
 )
 
@@ -103,13 +104,13 @@ class IncusClient:
         body = response.json()
         metadata: JSON | None = body.get("metadata")
         if body.get("type") == "error" or metadata is None:
-            raise RuntimeOperationError(f"Incus: {body.get('error') or 'operation failed'}")
+            raise operation_error(f"Incus: {body.get('error') or 'operation failed'}")
         status = metadata.get("status_code")
         if status == 200:
             return metadata
         if status in (103, 105):  # still running, or pending: the wait timed out
             raise TimeoutExpiredError(f"Incus operation {operation} did not finish in {timeout}s.")
-        raise RuntimeOperationError(f"Incus: {metadata.get('err') or metadata.get('status')}")
+        raise operation_error(f"Incus: {metadata.get('err') or metadata.get('status')}")
 
 
 def _error_for(response: httpx.Response, method: str, path: str) -> Exception:
@@ -126,4 +127,21 @@ def _error_for(response: httpx.Response, method: str, path: str) -> Exception:
         return RuntimeUnavailableError(f"Incus is not ready: {message} ({where})")
     if response.status_code >= 500 and method == "GET":
         return RuntimeReadError(f"Incus: {message} ({where}, HTTP {response.status_code})")
-    return RuntimeOperationError(f"Incus: {message} ({where}, HTTP {response.status_code})")
+    return operation_error(f"Incus: {message} ({where}, HTTP {response.status_code})")
+
+
+#: What the kernel says, through incusd, when a write met a full filesystem (ENOSPC), and what
+#: btrfs says when its quota is reached (EDQUOT).
+_NO_SPACE = ("no space left on device", "disk quota exceeded")
+
+
+def operation_error(message: str) -> RuntimeOperationError:
+    """A failed operation, told apart when the storage pool is full: that one needs the
+    operator (or the user, deleting a workspace), and the message says so."""
+    if any(phrase in message.lower() for phrase in _NO_SPACE):
+        return StorageFullError(
+            "The storage pool is full, so Incus could not write the workspace"
+            f" ({message}). Free space (delete workspaces that are no longer needed, or"
+            " grow the pool: see docs/operations.md), then start the workspace again."
+        )
+    return RuntimeOperationError(message)
