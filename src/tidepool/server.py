@@ -25,6 +25,7 @@ from tidepool.auth.handshake import HandshakeCodes
 from tidepool.auth.revocation import GrantRevoker
 from tidepool.auth.sessions import SessionStore, sweep_sessions
 from tidepool.auth.users import UserFile
+from tidepool.host import revive
 from tidepool.host.connections import cut_connections
 from tidepool.host.service import keep_private, serve_lock
 from tidepool.settings import Settings
@@ -38,6 +39,9 @@ SESSION_SWEEP_SECONDS = 30.0
 #: is shorter than any workspace's boot, so a name deleted and taken again by someone else
 #: has lost its old grants before the new workspace answers.
 GRANT_SWEEP_SECONDS = 2.0
+#: How often the workspace firewall is checked while serve runs: a ruleset flushed by hand or
+#: by another firewall tool is put back within this.
+FIREWALL_CHECK_SECONDS = 10.0
 
 
 async def serve(settings: Settings, stop: asyncio.Event) -> None:
@@ -64,6 +68,8 @@ async def _serve(settings: Settings, stop: asyncio.Event) -> None:
             "viewer's session and can act as them, an admin included. Remove the setting to "
             "give each workspace its own origin."
         )
+    if revive.applies(settings):
+        await revive.bring_back(settings, bootstrap.incus_client(settings))
     async with bootstrap.build(settings) as app:
         await app.supervisor.rebuild()
         authenticator = bootstrap.authenticator(settings)
@@ -114,6 +120,14 @@ async def _serve(settings: Settings, stop: asyncio.Event) -> None:
 
             sweeper = _every(SESSION_SWEEP_SECONDS, stop, sweep, "sweep ended sessions")
             tasks.append(asyncio.create_task(sweeper, name="session-sweeper"))
+        if revive.applies(settings):
+            firewall = _every(
+                FIREWALL_CHECK_SECONDS,
+                stop,
+                lambda: revive.keep_firewall(settings),
+                "check the firewall",
+            )
+            tasks.append(asyncio.create_task(firewall, name="firewall-keeper"))
         if revoker is not None:
             revoking = _every(GRANT_SWEEP_SECONDS, stop, revoker.sweep, "revoke grants")
             tasks.append(asyncio.create_task(revoking, name="grant-revoker"))
