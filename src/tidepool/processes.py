@@ -31,11 +31,16 @@ def is_running(pid: int) -> bool:
     return True
 
 
-def terminate(pid: int, running: Callable[[], int | None], timeout: float) -> None:
-    """SIGTERM ``pid`` and wait until ``running()`` says it is gone; SIGKILL after
-    ``timeout``, for a process that will not stop by itself."""
+def terminate(
+    pid: int,
+    running: Callable[[], int | None],
+    timeout: float,
+    how: signal.Signals = signal.SIGTERM,
+) -> None:
+    """Signal ``pid`` (``how``: SIGTERM) and wait until ``running()`` says it is gone;
+    SIGKILL after ``timeout``, for a process that will not stop by itself."""
     with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGTERM)
+        os.kill(pid, how)
     deadline = time.monotonic() + timeout
     while running() is not None and time.monotonic() < deadline:
         time.sleep(0.05)

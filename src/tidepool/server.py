@@ -44,16 +44,19 @@ GRANT_SWEEP_SECONDS = 2.0
 FIREWALL_CHECK_SECONDS = 10.0
 
 
-async def serve(settings: Settings, stop: asyncio.Event) -> None:
+async def serve(
+    settings: Settings, stop: asyncio.Event, restart: asyncio.Event | None = None
+) -> None:
+    """Serve until ``stop``; Caddy stops too unless ``restart`` is set by then."""
     # Everything serve and its Caddy write (the database, logs, config, autosave, sessions)
     # is private to root from its first byte; what an older version left open is closed.
     os.umask(0o077)
     keep_private(settings.data_dir)
     with serve_lock(settings.data_dir):
-        await _serve(settings, stop)
+        await _serve(settings, stop, restart or asyncio.Event())
 
 
-async def _serve(settings: Settings, stop: asyncio.Event) -> None:
+async def _serve(settings: Settings, stop: asyncio.Event, restart: asyncio.Event) -> None:
     if settings.open_network_without_sign_in:
         log.warning(
             "OPEN WITHOUT SIGN-IN: Caddy serves %s:%d to the network with auth = none. Anyone "
@@ -141,7 +144,10 @@ async def _serve(settings: Settings, stop: asyncio.Event) -> None:
         await stop.wait()
         server.should_exit = True
         await asyncio.gather(*tasks, return_exceptions=True)
-        await app.front_door.stop()
+        if restart.is_set():
+            log.info("restarting: Caddy keeps serving for the next serve to adopt")
+        else:
+            await app.front_door.stop()
         await admin.aclose()
         if work_queue is not app.queue:
             await work_queue.aclose()

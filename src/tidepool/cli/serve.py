@@ -12,7 +12,9 @@ from tidepool.settings import get_settings
 
 @friendly_errors
 def serve_command() -> None:
-    """Run the control plane: the API at /api, the worker, and Caddy. Stops on SIGTERM."""
+    """Run the control plane: the API at /api, the worker, and Caddy. Stops on SIGTERM;
+    SIGHUP stops it too but leaves Caddy serving, for the next ``serve`` to adopt (a
+    restart that keeps every open connection)."""
     from tidepool.server import serve  # the server's dependencies load only when serving
 
     settings = get_settings()
@@ -21,13 +23,19 @@ def serve_command() -> None:
     )
 
     async def main() -> None:
-        stop = asyncio.Event()
+        stop, restart = asyncio.Event(), asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
+
+        def stop_for_restart() -> None:
+            restart.set()
+            stop.set()
+
+        loop.add_signal_handler(signal.SIGHUP, stop_for_restart)
         loop.add_signal_handler(signal.SIGUSR1, _dump_tasks)
         console.print(f"Tidepool serving {settings.workspace_base_url} (API: /api)")
-        await serve(settings, stop)
+        await serve(settings, stop, restart)
 
     asyncio.run(main())
     console.print("Tidepool stopped.")

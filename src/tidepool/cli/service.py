@@ -53,6 +53,21 @@ def start() -> None:
     )
 
 
+@app.command("restart")
+@friendly_errors
+def restart() -> None:
+    """Restart the platform (a new version, new settings) without dropping anyone: Caddy keeps
+    serving and the new ``serve`` adopts it, so open terminals and IDEs stay connected."""
+    settings = get_settings()
+    service = background_service(settings)
+    with console.status("Restarting Tidepool..."):
+        was_running = service.restart()
+    console.print(
+        f"Tidepool {'restarted' if was_running else 'started'} (pid {service.pid()}): "
+        f"{_urls(settings)}"
+    )
+
+
 @app.command("stop")
 @friendly_errors
 def stop() -> None:

@@ -15,6 +15,7 @@ import contextlib
 import fcntl
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -110,6 +111,17 @@ class BackgroundService:
         terminate(pid, self.pid, timeout)
         self.pid_file.unlink(missing_ok=True)
         return True
+
+    def restart(self, timeout: float = 60.0) -> bool:
+        """Stop the service with SIGHUP, which leaves Caddy serving, and start it again: the
+        new ``serve`` adopts that Caddy, so open terminals and IDE connections stay up.
+        True if it was running before."""
+        pid = self.pid()
+        if pid is not None:
+            terminate(pid, self.pid, timeout, signal.SIGHUP)
+            self.pid_file.unlink(missing_ok=True)
+        self.start()
+        return pid is not None
 
     def status(self) -> ServiceStatus:
         pid = self.pid()

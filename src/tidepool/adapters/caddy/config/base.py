@@ -29,8 +29,8 @@ from tidepool.edge import SESSION_COOKIE, cookie_name
 SERVER_NAME = "tidepool"
 #: Bumped whenever the config's shape changes: a Caddy that resumes an older shape (from its
 #: autosave) gets the new one, with its routes carried over. 6: the slash redirects keep the
-#: query. 7: each workspace on an origin of its own.
-CONFIG_VERSION = 7
+#: query. 7: each workspace on an origin of its own. 8: requests wait while serve restarts.
+CONFIG_VERSION = 8
 CONFIG_ID = f"tidepool-config-v{CONFIG_VERSION}"
 
 

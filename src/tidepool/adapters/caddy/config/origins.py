@@ -26,6 +26,7 @@ from tidepool.adapters.caddy.config.options import CaddyOptions
 from tidepool.adapters.caddy.config.pages import NOT_FOUND, SIGN_IN
 from tidepool.adapters.caddy.config.signin import (
     CLIENT_PLACEHOLDER,
+    api_upstream,
     cookie_removals,
     verify_proxy,
 )
@@ -127,7 +128,7 @@ def exchange_route(api_socket: Path) -> JSON:
             {"handler": "rewrite", "uri": f"{EXCHANGE_API_PATH}?{{http.request.uri.query}}"},
             {
                 "handler": "reverse_proxy",
-                "upstreams": [{"dial": f"unix/{api_socket}"}],
+                **api_upstream(api_socket),
                 "headers": {
                     "request": {
                         "set": {

@@ -53,6 +53,20 @@ SESSION_COOKIE_REMOVALS = cookie_removals(SESSION_COOKIE)
 #: (unlike ``{http.request.client_ip}``, which trusted proxies could set).
 CLIENT_PLACEHOLDER = "{http.request.remote.host}"
 PROTECTED_PATHS = ["/api", "/api/*", "/app", "/app/*", "/workspace", "/workspace/*"]
+#: How long Caddy holds a request while the control plane's socket refuses it (``serve``
+#: restarting, ``tidepool service restart``): the request waits instead of failing.
+API_WAIT = "15s"
+
+
+def api_upstream(api_socket: Path) -> JSON:
+    """The control plane as a ``reverse_proxy``'s upstream. A request it cannot be handed
+    to (nothing listens: ``serve`` is restarting) is tried again every 100 ms for
+    ``API_WAIT``. Caddy only retries what never reached the upstream, so nothing is ever
+    done twice."""
+    return {
+        "upstreams": [{"dial": f"unix/{api_socket}"}],
+        "load_balancing": {"try_duration": API_WAIT, "try_interval": "100ms"},
+    }
 
 
 def api_routes(api_socket: Path | None, user: str = USER_PLACEHOLDER) -> list[JSON]:
@@ -77,7 +91,7 @@ def api_routes(api_socket: Path | None, user: str = USER_PLACEHOLDER) -> list[JS
             "handle": [
                 {
                     "handler": "reverse_proxy",
-                    "upstreams": [{"dial": f"unix/{api_socket}"}],
+                    **api_upstream(api_socket),
                     "flush_interval": -1,
                     # ``set`` replaces whatever the client sent under these names.
                     "headers": {
@@ -144,7 +158,7 @@ def verify_proxy(api_socket: Path) -> JSON:
     anything else (a redirect to sign in, a 401) is the answer the client gets."""
     return {
         "handler": "reverse_proxy",
-        "upstreams": [{"dial": f"unix/{api_socket}"}],
+        **api_upstream(api_socket),
         "rewrite": {"method": "GET", "uri": VERIFY_PATH},
         "headers": {
             "request": {
