@@ -45,14 +45,18 @@ FIREWALL_CHECK_SECONDS = 10.0
 
 
 async def serve(
-    settings: Settings, stop: asyncio.Event, restart: asyncio.Event | None = None
+    settings: Settings,
+    stop: asyncio.Event,
+    restart: asyncio.Event | None = None,
+    take_over: int | None = None,
 ) -> None:
-    """Serve until ``stop``; Caddy stops too unless ``restart`` is set by then."""
+    """Serve until ``stop``; Caddy stops too unless ``restart`` is set by then.
+    ``take_over`` is the pid of a running ``serve`` this one replaces (a restart)."""
     # Everything serve and its Caddy write (the database, logs, config, autosave, sessions)
     # is private to root from its first byte; what an older version left open is closed.
     os.umask(0o077)
     keep_private(settings.data_dir)
-    with serve_lock(settings.data_dir):
+    with serve_lock(settings.data_dir, take_over=take_over):
         await _serve(settings, stop, restart or asyncio.Event())
 
 
@@ -142,6 +146,10 @@ async def _serve(settings: Settings, stop: asyncio.Event, restart: asyncio.Event
             settings.workspace_base_url,
         )
         await stop.wait()
+        if restart.is_set():
+            # Not waiting for jobs in flight keeps the gap short: the next serve takes them
+            # back at once (this worker is provably dead then) and every step is idempotent.
+            tasks[0].cancel()
         server.should_exit = True
         await asyncio.gather(*tasks, return_exceptions=True)
         if restart.is_set():

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 
 from tidepool.cli.output import console, friendly_errors
+from tidepool.host.service import TAKE_OVER_ENV
 from tidepool.settings import get_settings
 
 
@@ -35,7 +37,8 @@ def serve_command() -> None:
         loop.add_signal_handler(signal.SIGHUP, stop_for_restart)
         loop.add_signal_handler(signal.SIGUSR1, _dump_tasks)
         console.print(f"Tidepool serving {settings.workspace_base_url} (API: /api)")
-        await serve(settings, stop, restart)
+        replaces = os.environ.get(TAKE_OVER_ENV, "")
+        await serve(settings, stop, restart, int(replaces) if replaces.isdigit() else None)
 
     asyncio.run(main())
     console.print("Tidepool stopped.")

@@ -76,10 +76,34 @@ class BackgroundService:
         """
         if self.pid() is not None:
             return False
+        self._wait_ready(self._spawn("tidepool service start"), timeout)
+        return True
+
+    def restart(self, timeout: float = 120.0) -> bool:
+        """Replace the running service without dropping anyone; True if one was running.
+
+        The new ``serve`` starts beside the old one (``TAKE_OVER_ENV`` names it) and, once
+        loaded, asks it to go with SIGHUP, which leaves Caddy serving; it takes the lock as
+        the old one lets go and adopts that Caddy. Caddy holds the requests of that instant
+        until the new one listens, so open terminals and IDEs stay connected.
+        """
+        old = self.pid()
+        if old is None:
+            return self.start(timeout) and False
+        process = self._spawn("tidepool service restart", {TAKE_OVER_ENV: str(old)})
+        deadline = time.monotonic() + timeout
+        while is_running(old) and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self._wait_ready(process, max(0.0, deadline - time.monotonic()))
+        return True
+
+    def _spawn(self, why: str, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+        """``serve`` in a session of its own, logging to ``log_file``, its pid in
+        ``pid_file``."""
         self.log_file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         log_fd = os.open(self.log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         with os.fdopen(log_fd, "ab") as log:
-            log.write(f"--- tidepool service start {time.strftime('%Y-%m-%d %H:%M:%S')}\n".encode())
+            log.write(f"--- {why} {time.strftime('%Y-%m-%d %H:%M:%S')}\n".encode())
             log.flush()
             process = subprocess.Popen(
                 self._argv,
@@ -87,8 +111,12 @@ class BackgroundService:
                 stdout=log,
                 stderr=log,
                 start_new_session=True,
+                env={**os.environ, **(env or {})},
             )
         self.pid_file.write_text(f"{process.pid}\n")
+        return process
+
+    def _wait_ready(self, process: subprocess.Popen[bytes], timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while not self._ready():
             if process.poll() is not None or time.monotonic() > deadline:
@@ -100,7 +128,6 @@ class BackgroundService:
                     + f" (log: {self.log_file})"
                 )
             time.sleep(0.1)
-        return True
 
     def stop(self, timeout: float = 60.0) -> bool:
         """SIGTERM and wait for the clean shutdown (jobs in flight finish, Caddy stops);
@@ -111,17 +138,6 @@ class BackgroundService:
         terminate(pid, self.pid, timeout)
         self.pid_file.unlink(missing_ok=True)
         return True
-
-    def restart(self, timeout: float = 60.0) -> bool:
-        """Stop the service with SIGHUP, which leaves Caddy serving, and start it again: the
-        new ``serve`` adopts that Caddy, so open terminals and IDE connections stay up.
-        True if it was running before."""
-        pid = self.pid()
-        if pid is not None:
-            terminate(pid, self.pid, timeout, signal.SIGHUP)
-            self.pid_file.unlink(missing_ok=True)
-        self.start()
-        return pid is not None
 
     def status(self) -> ServiceStatus:
         pid = self.pid()
@@ -151,22 +167,30 @@ class BackgroundService:
         return text.splitlines()[-lines:]
 
 
+#: Set by ``BackgroundService.restart`` for the new ``serve``: the pid of the one it replaces.
+TAKE_OVER_ENV = "TIDEPOOL_TAKE_OVER"
 #: How long ``serve`` waits for by-hand commands that are working on instances to finish.
 SERVE_LOCK_WAIT_SECONDS = 300.0
 
 
 @contextlib.contextmanager
-def serve_lock(data_dir: Path, wait: float = SERVE_LOCK_WAIT_SECONDS) -> Iterator[None]:
+def serve_lock(
+    data_dir: Path, wait: float = SERVE_LOCK_WAIT_SECONDS, take_over: int | None = None
+) -> Iterator[None]:
     """Hold ``DATA_DIR/serve.lock`` exclusively while serving.
 
     A second ``serve`` on the same data directory would take over the API socket and Caddy of
     the first, so it is refused. A by-hand command that is doing a workspace's steps itself
     holds the lock shared (``by_hand_lock``); ``serve`` waits for it to finish, so the two
     never work on one instance at the same moment.
+
+    ``take_over`` (a restart) is the pid of the ``serve`` to replace: it is asked to go
+    (SIGHUP: it leaves Caddy serving) and the lock is taken as it lets go.
     """
     data_dir.mkdir(parents=True, exist_ok=True)
     with (data_dir / "serve.lock").open("a+") as lock:
         deadline = time.monotonic() + wait
+        asked = False
         while True:
             try:
                 fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -174,6 +198,12 @@ def serve_lock(data_dir: Path, wait: float = SERVE_LOCK_WAIT_SECONDS) -> Iterato
             except BlockingIOError:
                 lock.seek(0)
                 holder = lock.read().strip()
+                if take_over is not None and holder == str(take_over) and _is_serve(holder):
+                    if not asked:
+                        os.kill(take_over, signal.SIGHUP)
+                        asked = True
+                    time.sleep(0.02)
+                    continue
                 if _is_serve(holder) or time.monotonic() > deadline:
                     raise ConflictError(
                         f"Another tidepool serve (pid {holder or '?'}) runs on {data_dir}; "

@@ -168,7 +168,9 @@ def verify_proxy(api_socket: Path) -> JSON:
                     VIA_HEADER: ["caddy"],
                     HOST_HEADER: ["{http.request.host}"],
                 },
-                "delete": [USER_HEADER],
+                # A WebSocket's question is a plain GET: with these, the control plane was
+                # asked for a WebSocket at /api/auth/verify, and refused it (403).
+                "delete": [USER_HEADER, "Connection", "Upgrade"],
             }
         },
         "handle_response": [
