@@ -92,6 +92,22 @@ class CaddyProcess:
             time.sleep(0.05)
         return True
 
+    def exit_code(self, pid: int) -> int | None:
+        """How ``pid`` ended, reaping it, if it is this process's child and has ended: its
+        exit code, or minus the signal that killed it (``Popen.returncode``). None while it
+        runs, or if it is not a child (then nobody here can know).
+
+        The one place Caddy is reaped: a second reaper would take the status from the first
+        (``Popen`` would then report a SIGKILLed Caddy as exit code 0).
+        """
+        if self._child is not None and self._child.pid == pid:
+            return self._child.poll()
+        try:
+            reaped, status = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            return None
+        return os.waitstatus_to_exitcode(status) if reaped == pid else None
+
     def stop(self, timeout: float = 10.0) -> bool:
         """Stop Caddy if it runs; return True if it was running."""
         pid = self.pid()
