@@ -57,8 +57,13 @@ class CaddyFrontDoor:
         if watched is None:
             return
         code = self._process.exit_code(watched.pid)
-        if code is None and is_running(watched.pid):
-            return
+        if code is None:
+            if is_running(watched.pid):
+                return
+            # Dead, yet maybe not reapable for a moment: a killed Go program's main thread
+            # is a zombie while its other threads are still exiting, and waitpid waits
+            # for all of them (seen: SIGKILL, then "Z" in /proc and no status yet).
+            code = self._process.exit_code(watched.pid, wait=1.0)
         self._watched = None
         self._death = deaths.explain(code, watched, self._process.log_file)
 
@@ -76,7 +81,7 @@ class CaddyFrontDoor:
             said = deaths.last_lines(self._process.log_file, log_offset)
             raise ProxyError(f"{error} Its log ends: {said[-1]}" if said else str(error)) from None
         self._watch(log_offset)
-        await wait_until_serving(self._admin)
+        await wait_until_serving(self._admin, alive=lambda: self.pid() is not None)
         await ensure_base_config(self._admin, options)  # carries an older config's routes over
         wanted = config.base_config(options)
         if await self._running_config() != wanted:
