@@ -39,6 +39,7 @@ from tidepool.auth.tokens import TokenStore
 from tidepool.auth.users import UserFile
 from tidepool.domain.identity import HOST
 from tidepool.errors import InvalidInputError
+from tidepool.host.front_door_state import FrontDoorStateFile
 from tidepool.host.liveness import provably_dead, worker_identity
 from tidepool.loopback import LoopbackNames
 from tidepool.ports import FrontDoor, JobQueue, RouteTable, Runtime, WorkspaceStore
@@ -270,7 +271,12 @@ class Tidepool:
             who=HOST,
             platform_runs=self.platform_runs,
         )
-        self.supervisor = FrontDoorSupervisor(self.front_door, self.store, self.routes)
+        self.supervisor = FrontDoorSupervisor(
+            self.front_door,
+            self.store,
+            self.routes,
+            report=FrontDoorStateFile.in_data_dir(settings.data_dir),
+        )
 
     def worker(self, queue: JobQueue | None = None) -> Worker:
         """A worker claiming from ``queue`` (the database's outbox unless given: SQS)."""

@@ -14,7 +14,9 @@ from datetime import datetime
 from typing import Protocol, runtime_checkable
 
 from tidepool.domain.audit import AuditEntry, AuditQuery
+from tidepool.domain.front_door import FrontDoorState
 from tidepool.domain.names import InstanceName, WorkspaceName
+from tidepool.domain.restarts import Death
 from tidepool.domain.routing import Route
 from tidepool.domain.workspace import Status, Workspace
 
@@ -181,6 +183,12 @@ class FrontDoor(Protocol):
         """The process id while it serves, None once it is gone (a zombie counts as gone)."""
         ...
 
+    def last_death(self) -> Death | None:
+        """How the last process ``pid`` found gone ended: exit code or signal, whether it
+        was out of memory when that can be known, and the end of its own log. None until one
+        died, and again once ``start`` started another."""
+        ...
+
     def config_inputs(self) -> tuple[float, ...]:
         """A token of what its config is made from besides routes (the users): when it
         changes, ``start`` must run again to load the new config."""
@@ -196,6 +204,16 @@ class FrontDoor(Protocol):
         ...
 
     async def aclose(self) -> None: ...
+
+
+class FrontDoorReport(Protocol):
+    """Where the front door's supervisor leaves its state for ``tidepool service status``,
+    another process. A small local write: it must not block for long, and it must not raise
+    for a state it cannot store (the supervisor keeps Caddy up whether or not anyone reads)."""
+
+    def publish(self, state: FrontDoorState) -> None:
+        """Replace the last published state with ``state``, at once for a reader."""
+        ...
 
 
 # --- the control plane's data -------------------------------------------------------------------

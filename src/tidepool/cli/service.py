@@ -7,11 +7,13 @@ API, the web app, the worker and Caddy) detached and returns once the API answer
 from __future__ import annotations
 
 import contextlib
+import time
 
 import httpx
 import typer
 
 from tidepool.cli.output import console, fail, friendly_errors
+from tidepool.domain.front_door import describe
 from tidepool.host.service import BackgroundService
 from tidepool.settings import Settings, get_settings
 
@@ -84,14 +86,20 @@ def stop() -> None:
 @app.command("status")
 @friendly_errors
 def status() -> None:
-    """Running or not, its pid, its URLs, and the last error if it died.
+    """Running or not, its pid, its URLs, how its Caddy is doing (up, restarting, or backing
+    off after crashes, and why), and the last error if it died.
 
-    Exits 3 when it is not running, as service managers do.
+    Exits 3 when it is not running, as service managers do; 0 while it runs, even when its
+    Caddy is down: the exit code speaks of the service, whose supervisor is bringing Caddy
+    back, and the text says how that goes.
     """
     settings = get_settings()
     state = background_service(settings).status()
     if state.running:
         console.print(f"Tidepool is running (pid {state.pid}): {_urls(settings)}")
+        if state.front_door is not None:
+            for line in describe(state.front_door, time.time()):
+                console.print(line, highlight=False, markup=False)
         return
     console.print("Tidepool is not running.")
     if state.last_error:

