@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import quote
 
 from fastapi import FastAPI, Request
@@ -20,8 +21,17 @@ from tidepool.web import STATIC_DIR
 MAX_BODY_BYTES = 16 * 1024
 
 
+class TidepoolApi(FastAPI):
+    """FastAPI with the problem bodies in its schema (see ``problems.declared``)."""
+
+    def openapi(self) -> dict[str, Any]:
+        if self.openapi_schema is None:
+            self.openapi_schema = problems.add_problem_schemas(super().openapi())
+        return self.openapi_schema
+
+
 def create_app(plane: ControlPlane) -> ASGIApp:
-    app = FastAPI(
+    app = TidepoolApi(
         title="Tidepool",
         version=__version__,
         docs_url="/api/docs",
@@ -30,14 +40,18 @@ def create_app(plane: ControlPlane) -> ASGIApp:
     )
     app.state.control_plane = plane
     problems.install(app)
-    app.include_router(workspaces.router, prefix="/api")
-    app.include_router(health.router, prefix="/api")
-    app.include_router(me.router, prefix="/api")
-    app.include_router(auth.router, prefix="/api")
-    app.include_router(handshake.router, prefix="/api")
-    app.include_router(workspaces.events_router, prefix="/api")
-    app.include_router(tokens.router, prefix="/api")
-    app.include_router(audit.router, prefix="/api")
+    routers = (
+        workspaces.router,
+        health.router,
+        me.router,
+        auth.router,
+        handshake.router,
+        workspaces.events_router,
+        tokens.router,
+        audit.router,
+    )
+    for router in routers:  # any request may bring a body over the limit (``BodyLimit``)
+        app.include_router(router, prefix="/api", responses=problems.declared(413))
     web = StaticFiles(directory=STATIC_DIR, html=True)
     app.mount("/app", SignInFirst(web, plane), name="web")
 

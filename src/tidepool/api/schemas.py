@@ -8,10 +8,21 @@ from typing import Any
 
 import pydantic_core
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic.config import JsonDict
 
-from tidepool.domain.names import MAX_NAME_LENGTH, NAME_PATTERN
+from tidepool.domain.names import MAX_NAME_LENGTH, NAME_PATTERN, RESERVED_NAMES
 from tidepool.domain.workspace import Desired, Status, Workspace
 from tidepool.ports import Page
+
+#: Reserved names (JSON values, for mypy), refused with a 400 that says so.
+NOT_RESERVED: JsonDict = {"enum": [name for name in sorted(RESERVED_NAMES)]}
+#: The name rule as the schema states it for names the service parses itself (a path, a
+#: token's limit): the service answers a broken rule with a 400 that says which one.
+NAME_RULE: JsonDict = {
+    "pattern": f"^{NAME_PATTERN}$",
+    "maxLength": MAX_NAME_LENGTH,
+    "not": NOT_RESERVED,
+}
 
 NAME_FIELD = Field(
     min_length=1,
@@ -20,6 +31,7 @@ NAME_FIELD = Field(
     description="A DNS-safe slug: a lowercase letter first, then lowercase letters, digits "
     "and hyphens, not ending with a hyphen.",
     examples=["my-workspace"],
+    json_schema_extra={"not": NOT_RESERVED},
 )
 
 

@@ -6,12 +6,28 @@ import datetime as dt
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, status
-from pydantic import BaseModel
+from pydantic import BaseModel, BeforeValidator
 
 from tidepool.api.deps import Me, Plane
+from tidepool.api.problems import declared
 from tidepool.domain.audit import MAX_AUDIT_LIMIT, AuditEntry, AuditQuery, Outcome
 
-router = APIRouter(prefix="/audit", tags=["audit"])
+
+def iso_time_only(value: object) -> object:
+    """Refuse a bare number: pydantic would read it as seconds since 1970, a reading the
+    schema (``date-time``) does not promise and a typo should not get."""
+    if isinstance(value, str):
+        try:
+            float(value)
+        except ValueError:
+            return value
+        raise ValueError("must be an ISO 8601 time, such as 2026-11-30T12:00:00Z")
+    return value
+
+
+IsoTime = Annotated[dt.datetime, BeforeValidator(iso_time_only)]
+
+router = APIRouter(prefix="/audit", tags=["audit"], responses=declared(401, 403, 404, 422))
 
 
 class AuditEntryPublic(BaseModel):
@@ -49,7 +65,7 @@ class AuditPublic(BaseModel):
 async def read_audit(
     plane: Plane,
     me: Me,
-    since: Annotated[dt.datetime | None, Query()] = None,
+    since: Annotated[IsoTime | None, Query()] = None,
     actor: Annotated[str | None, Query(max_length=64)] = None,
     action: Annotated[str | None, Query(max_length=64)] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_AUDIT_LIMIT)] = 100,

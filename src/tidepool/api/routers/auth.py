@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from tidepool.api import problems
 from tidepool.api.clients import client_address
 from tidepool.api.deps import ControlPlane, Me, Plane
+from tidepool.api.problems import declared
 from tidepool.api.routers.handshake import handshake_url, workspace_host_of
 from tidepool.auth.authenticator import Authenticator, SignInRefusedError
 from tidepool.auth.destinations import Site, safe_destination, site_host
@@ -84,7 +85,7 @@ async def destination_for(user: str, asked: str, request: Request, plane: Contro
     return await safe_destination(asked, site, may_open)
 
 
-@router.post("/login", response_model=SignedIn)
+@router.post("/login", response_model=SignedIn, responses=declared(400, 401, 403, 404, 422, 429))
 async def login(body: SignIn, request: Request, plane: Plane, auth: Auth) -> Response:
     try:
         token, session = await auth.sign_in(body.name, body.password, client_address(request))
@@ -131,7 +132,7 @@ async def login(body: SignIn, request: Request, plane: Plane, auth: Auth) -> Res
     return response
 
 
-@router.post("/logout", status_code=status.HTTP_204_NO_CONTENT)
+@router.post("/logout", status_code=status.HTTP_204_NO_CONTENT, responses=declared(401, 403, 404))
 async def logout(request: Request, me: Me, plane: Plane, auth: Auth) -> Response:
     token = request.cookies.get(plane.session_cookie, "")
     session = auth.sessions.find(token)

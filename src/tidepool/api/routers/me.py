@@ -6,8 +6,9 @@ from fastapi import APIRouter
 from pydantic import BaseModel
 
 from tidepool.api.deps import Me
+from tidepool.api.problems import declared
 
-router = APIRouter(tags=["me"])
+router = APIRouter(tags=["me"], responses=declared(401))
 
 
 class MePublic(BaseModel):

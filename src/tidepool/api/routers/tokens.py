@@ -12,12 +12,17 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query, status
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic.config import JsonDict
 
 from tidepool.api.deps import Me, Plane
+from tidepool.api.problems import declared
+from tidepool.api.schemas import NAME_RULE
 from tidepool.auth.token_admin import TokenAdmin
-from tidepool.auth.tokens import ApiToken
+from tidepool.auth.tokens import LABEL_SHAPE, MAX_DAYS, ApiToken
+from tidepool.domain.identity import MAX_TOKEN_WORKSPACES, Scope
+from tidepool.domain.users import USER_NAME
 
-router = APIRouter(prefix="/tokens", tags=["tokens"])
+router = APIRouter(prefix="/tokens", tags=["tokens"], responses=declared(401, 403, 404, 422))
 
 
 async def token_admin(plane: Plane) -> TokenAdmin:
@@ -32,17 +37,33 @@ async def token_admin(plane: Plane) -> TokenAdmin:
 Tokens = Annotated[TokenAdmin, Depends(token_admin)]
 
 
+#: The rules ``TokenAdmin`` checks with messages of its own (400), as the schema states them.
+USER_RULE: JsonDict = {"pattern": f"^{USER_NAME.pattern}$"}
+
+
 class TokenCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    label: str = Field(default="", max_length=64)
+    label: str = Field(
+        default="", max_length=64, json_schema_extra={"pattern": f"^{LABEL_SHAPE.pattern}$"}
+    )
     #: ``read``, ``workspaces``, ``admin``; left out: ``read`` and ``workspaces``.
-    scopes: list[str] | None = Field(default=None, max_length=3)
+    scopes: list[str] | None = Field(
+        default=None,
+        max_length=3,
+        json_schema_extra={"items": {"enum": [scope.value for scope in Scope]}},
+    )
     #: The only workspaces the token may see; left out: no limit.
-    workspaces: list[str] | None = Field(default=None, max_length=20)
+    workspaces: list[str] | None = Field(
+        default=None,
+        max_length=MAX_TOKEN_WORKSPACES,
+        json_schema_extra={"minItems": 1, "items": NAME_RULE},
+    )
     #: Lifetime in days; left out: until revoked.
-    days: float | None = None
+    days: float | None = Field(
+        default=None, json_schema_extra={"exclusiveMinimum": 0, "maximum": MAX_DAYS}
+    )
     #: Whose token (an admin may mint for another user); left out: the caller's own.
-    user: str | None = Field(default=None, max_length=32)
+    user: str | None = Field(default=None, max_length=32, json_schema_extra=USER_RULE)
 
 
 class TokenPublic(BaseModel):
@@ -85,7 +106,9 @@ class TokensPublic(BaseModel):
     items: list[TokenPublic]
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=TokenCreated)
+@router.post(
+    "", status_code=status.HTTP_201_CREATED, response_model=TokenCreated, responses=declared(400)
+)
 async def create_token(body: TokenCreate, me: Me, tokens: Tokens) -> TokenCreated:
     secret, token = await tokens.create(
         me,
@@ -98,11 +121,11 @@ async def create_token(body: TokenCreate, me: Me, tokens: Tokens) -> TokenCreate
     return TokenCreated(**TokenPublic.of(token).model_dump(), token=secret)
 
 
-@router.get("", response_model=TokensPublic)
+@router.get("", response_model=TokensPublic, responses=declared(400))
 async def list_tokens(
     me: Me,
     tokens: Tokens,
-    user: Annotated[str | None, Query(max_length=32)] = None,
+    user: Annotated[str | None, Query(max_length=32, json_schema_extra=USER_RULE)] = None,
 ) -> TokensPublic:
     """The caller's tokens (never the tokens themselves); an admin's: everyone's, or
     ``user``'s."""

@@ -12,17 +12,27 @@ import weakref
 from collections.abc import Awaitable, Callable
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Response, status
+from fastapi import APIRouter, Header, Path, Query, Response, status
 from fastapi.responses import StreamingResponse
 
 from tidepool.api.deps import Again, Me, Plane, Recheck
-from tidepool.api.schemas import WorkspaceCreate, WorkspacePublic, WorkspacesPublic
+from tidepool.api.problems import declared
+from tidepool.api.schemas import NAME_RULE, WorkspaceCreate, WorkspacePublic, WorkspacesPublic
 from tidepool.api.sse import all_events_stream, event_stream
 from tidepool.domain.identity import Identity
 from tidepool.domain.workspace import Action, Status
 from tidepool.ports import WorkspaceStore
 
-router = APIRouter(prefix="/workspaces", tags=["workspaces"])
+router = APIRouter(prefix="/workspaces", tags=["workspaces"], responses=declared(401, 422))
+#: A workspace's name in a path: the schema states the rule, the service enforces it (400).
+Name = Annotated[str, Path(json_schema_extra=NAME_RULE)]
+#: An action on a named workspace: a bad name, a credential that may not, none such, a state
+#: that forbids it.
+ACTION_PROBLEMS = declared(400, 403, 404, 409)
+#: An SSE stream's 200, which FastAPI cannot tell from ``response_class``.
+EVENT_STREAM: dict[int | str, dict[str, object]] = {
+    200: {"description": "Server-sent events.", "content": {"text/event-stream": {}}}
+}
 
 #: What a list page's JSON depends on besides the stored workspaces: status, owner (None for
 #: everyone's), limit, offset, and the public URL the workspaces' links start with.
@@ -71,7 +81,12 @@ def rendered_pages(store: WorkspaceStore) -> RenderedPages:
     return pages
 
 
-@router.post("", status_code=status.HTTP_202_ACCEPTED, response_model=WorkspacePublic)
+@router.post(
+    "",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=WorkspacePublic,
+    responses=declared(400, 403, 409),
+)
 async def create_workspace(
     body: WorkspaceCreate, plane: Plane, me: Me, response: Response
 ) -> WorkspacePublic:
@@ -103,8 +118,8 @@ async def list_workspaces(
     return Response(body, media_type="application/json")
 
 
-@router.get("/{name}", response_model=WorkspacePublic)
-async def get_workspace(name: str, plane: Plane, me: Me) -> WorkspacePublic:
+@router.get("/{name}", response_model=WorkspacePublic, responses=declared(400, 404))
+async def get_workspace(name: Name, plane: Plane, me: Me) -> WorkspacePublic:
     return WorkspacePublic.of(await plane.workspaces.get(name, who=me), plane.ide_url)
 
 
@@ -113,25 +128,44 @@ async def _act(name: str, action: Action, plane: Plane, me: Identity) -> Workspa
     return WorkspacePublic.of(workspace, plane.ide_url)
 
 
-@router.post("/{name}/start", status_code=status.HTTP_202_ACCEPTED, response_model=WorkspacePublic)
-async def start_workspace(name: str, plane: Plane, me: Me) -> WorkspacePublic:
+@router.post(
+    "/{name}/start",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=WorkspacePublic,
+    responses=ACTION_PROBLEMS,
+)
+async def start_workspace(name: Name, plane: Plane, me: Me) -> WorkspacePublic:
     return await _act(name, Action.START, plane, me)
 
 
-@router.post("/{name}/stop", status_code=status.HTTP_202_ACCEPTED, response_model=WorkspacePublic)
-async def stop_workspace(name: str, plane: Plane, me: Me) -> WorkspacePublic:
+@router.post(
+    "/{name}/stop",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=WorkspacePublic,
+    responses=ACTION_PROBLEMS,
+)
+async def stop_workspace(name: Name, plane: Plane, me: Me) -> WorkspacePublic:
     return await _act(name, Action.STOP, plane, me)
 
 
-@router.delete("/{name}", status_code=status.HTTP_202_ACCEPTED, response_model=WorkspacePublic)
-async def delete_workspace(name: str, plane: Plane, me: Me) -> WorkspacePublic:
+@router.delete(
+    "/{name}",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=WorkspacePublic,
+    responses=ACTION_PROBLEMS,
+)
+async def delete_workspace(name: Name, plane: Plane, me: Me) -> WorkspacePublic:
     """Delete the workspace and its instance; deleting twice is harmless."""
     return await _act(name, Action.DELETE, plane, me)
 
 
-@router.get("/{name}/events", response_class=StreamingResponse)
+@router.get(
+    "/{name}/events",
+    response_class=StreamingResponse,
+    responses={**EVENT_STREAM, **declared(400, 404)},
+)
 async def workspace_events(
-    name: str,
+    name: Name,
     plane: Plane,
     me: Me,
     again: Again,
@@ -163,10 +197,10 @@ def unchanged(me: Identity, again: Recheck) -> Callable[[], Awaitable[bool]]:
     return check
 
 
-events_router = APIRouter(tags=["workspaces"])
+events_router = APIRouter(tags=["workspaces"], responses=declared(401, 422))
 
 
-@events_router.get("/events", response_class=StreamingResponse)
+@events_router.get("/events", response_class=StreamingResponse, responses=EVENT_STREAM)
 async def all_events(
     plane: Plane,
     me: Me,
