@@ -70,6 +70,10 @@ class Tally:
     api_ms: list[float] = field(default_factory=list)
     requests: int = 0
     failures: list[str] = field(default_factory=list)
+    began: float = field(default_factory=time.monotonic)
+
+    def failed(self, what: str) -> None:
+        self.failures.append(f"+{time.monotonic() - self.began:.1f}s {what}")
 
     async def call(
         self, what: str, send: Callable[[], Awaitable[httpx.Response]], ok: int = 200
@@ -79,10 +83,10 @@ class Tally:
         try:
             response = await send()
         except httpx.HTTPError as error:
-            self.failures.append(f"{what}: {error!r}")
+            self.failed(f"{what}: {error!r}")
             return None
         if response.status_code != ok:
-            self.failures.append(f"{what}: {response.status_code} {response.text[:120]}")
+            self.failed(f"{what}: {response.status_code} {response.text[:120]}")
             return None
         self.api_ms.append((time.monotonic() - started) * 1000)
         return response
@@ -308,6 +312,7 @@ async def measure(args: argparse.Namespace, data: Path) -> dict[str, Any]:
         "deletes": deleted,
         "sign_ins": signed_in,
         "serve_restart_seconds": restart_seconds,
+        "serve_restart_at_seconds": args.seconds / 2,
         "first_failures": (tally.failures + echoes.drops)[:10],
         "goals": {
             "websocket_drops_0": not echoes.drops,

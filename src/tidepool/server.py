@@ -14,6 +14,7 @@ import logging
 import os
 import socket
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 import uvicorn
 
@@ -28,6 +29,7 @@ from tidepool.auth.users import UserFile
 from tidepool.host import revive
 from tidepool.host.connections import cut_connections
 from tidepool.host.service import keep_private, serve_lock
+from tidepool.services.worker import Worker
 from tidepool.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -39,6 +41,10 @@ SESSION_SWEEP_SECONDS = 30.0
 #: is shorter than any workspace's boot, so a name deleted and taken again by someone else
 #: has lost its old grants before the new workspace answers.
 GRANT_SWEEP_SECONDS = 2.0
+#: How long a ``serve`` being replaced waits for the next one to take its API socket over.
+HAND_OVER_SECONDS = 60.0
+#: After that, how long it still answers what was already sent to its socket.
+DRAIN_SECONDS = 0.3
 #: How often the workspace firewall is checked while serve runs: a ruleset flushed by hand or
 #: by another firewall tool is put back within this.
 FIREWALL_CHECK_SECONDS = 10.0
@@ -56,11 +62,16 @@ async def serve(
     # is private to root from its first byte; what an older version left open is closed.
     os.umask(0o077)
     keep_private(settings.data_dir)
-    with serve_lock(settings.data_dir, take_over=take_over):
-        await _serve(settings, stop, restart or asyncio.Event())
+    with serve_lock(settings.data_dir, take_over=take_over) as release_lock:
+        await _serve(settings, stop, restart or asyncio.Event(), release_lock)
 
 
-async def _serve(settings: Settings, stop: asyncio.Event, restart: asyncio.Event) -> None:
+async def _serve(
+    settings: Settings,
+    stop: asyncio.Event,
+    restart: asyncio.Event,
+    release_lock: Callable[[], None],
+) -> None:
     if settings.open_network_without_sign_in:
         log.warning(
             "OPEN WITHOUT SIGN-IN: Caddy serves %s:%d to the network with auth = none. Anyone "
@@ -113,8 +124,9 @@ async def _serve(settings: Settings, stop: asyncio.Event, restart: asyncio.Event
             audit=app.audit,
         )
         server = api_server(plane, settings)
+        worker = app.worker(work_queue)
         tasks = [
-            asyncio.create_task(app.worker(work_queue).run(stop), name="worker"),
+            asyncio.create_task(worker.run(stop), name="worker"),
             *([asyncio.create_task(relay.run(stop), name="sqs-relay")] if relay else []),
             asyncio.create_task(app.supervisor.watch(stop), name="caddy-supervisor"),
             asyncio.create_task(server.serve(), name="api"),
@@ -147,9 +159,8 @@ async def _serve(settings: Settings, stop: asyncio.Event, restart: asyncio.Event
         )
         await stop.wait()
         if restart.is_set():
-            # Not waiting for jobs in flight keeps the gap short: the next serve takes them
-            # back at once (this worker is provably dead then) and every step is idempotent.
-            tasks[0].cancel()
+            api = next(task for task in tasks if task.get_name() == "api")
+            await _hand_over([t for t in tasks if t is not api], worker, release_lock, server)
         server.should_exit = True
         await asyncio.gather(*tasks, return_exceptions=True)
         if restart.is_set():
@@ -159,6 +170,30 @@ async def _serve(settings: Settings, stop: asyncio.Event, restart: asyncio.Event
         await admin.aclose()
         if work_queue is not app.queue:
             await work_queue.aclose()
+
+
+async def _hand_over(
+    background: list[asyncio.Task[None]],
+    worker: Worker,
+    release_lock: Callable[[], None],
+    server: _QuietServer,
+) -> None:
+    """A restart, seen from the ``serve`` being replaced: everything but the API stops now,
+    this worker's jobs go back to the queue, and the lock is let go for the next ``serve``.
+    The API answers until the next one's socket has taken its place (or ``HAND_OVER_SECONDS``
+    passed), then a moment more: a connection already made to this socket is answered here,
+    never reset, and one made after goes to the next ``serve``."""
+    for task in background:
+        task.cancel()
+    await asyncio.gather(*background, return_exceptions=True)
+    handed = await worker.hand_back()
+    release_lock()
+    log.info("restarting: %d job(s) handed back; the API answers until it is replaced", handed)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + HAND_OVER_SECONDS
+    while server.still_bound() and loop.time() < deadline:
+        await asyncio.sleep(0.02)
+    await asyncio.sleep(DRAIN_SECONDS)
 
 
 async def _every(
@@ -187,7 +222,7 @@ def _report_crash(task: asyncio.Task[None]) -> None:
         log.error("%s stopped: %r", task.get_name(), task.exception(), exc_info=task.exception())
 
 
-def api_server(plane: ControlPlane, settings: Settings) -> uvicorn.Server:
+def api_server(plane: ControlPlane, settings: Settings) -> _QuietServer:
     """The API on its unix socket, mode 0600: a request there acts as the host's admin (or
     as any user it names), so only root may connect. Bound here, not by uvicorn, which
     would open it to everyone (0666)."""
@@ -195,6 +230,7 @@ def api_server(plane: ControlPlane, settings: Settings) -> uvicorn.Server:
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     sock.bind(str(settings.api_socket))  # under serve's umask: 0600 from the start
     os.chmod(settings.api_socket, 0o600)
+    bound = os.stat(settings.api_socket)
     config = uvicorn.Config(
         create_app(plane),
         fd=sock.fileno(),
@@ -202,16 +238,24 @@ def api_server(plane: ControlPlane, settings: Settings) -> uvicorn.Server:
         lifespan="off",
         access_log=False,
     )
-    return _QuietServer(config, sock)
+    return _QuietServer(config, sock, settings.api_socket, bound.st_ino)
 
 
 class _QuietServer(uvicorn.Server):
     """uvicorn without its own signal handling: ``serve()`` owns SIGTERM and SIGINT."""
 
-    def __init__(self, config: uvicorn.Config, sock: socket.socket) -> None:
+    def __init__(self, config: uvicorn.Config, sock: socket.socket, path: Path, inode: int) -> None:
         super().__init__(config)
         #: The bound socket uvicorn serves a duplicate of: kept open as long as the server.
         self.bound = sock
+        self._path, self._inode = path, inode
+
+    def still_bound(self) -> bool:
+        """True while the socket's path is this server's (a next ``serve`` replaces it)."""
+        try:
+            return os.stat(self._path).st_ino == self._inode
+        except FileNotFoundError:
+            return False
 
     def capture_signals(self) -> contextlib.AbstractContextManager[None]:  # type: ignore[override]
         return contextlib.nullcontext()

@@ -7,6 +7,7 @@ during its pass for an orphan; the front-door supervisor brings a dead Caddy bac
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
@@ -243,3 +244,10 @@ def test_a_serve_waits_for_a_by_hand_command_and_commands_see_a_serve(tmp_path: 
             assert platform_runs is True
         with pytest.raises(ConflictError, match="Another tidepool serve"), serve_lock(tmp_path):
             pass
+
+
+def test_a_serve_lets_go_of_its_lock_early_for_the_serve_that_replaces_it(tmp_path: Path) -> None:
+    with serve_lock(tmp_path, wait=0.3) as release:
+        release()  # a restart: the next serve may start while this one drains its API
+        with serve_lock(tmp_path, wait=0.3):
+            assert (tmp_path / "serve.lock").read_text().strip() == str(os.getpid())

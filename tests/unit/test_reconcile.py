@@ -293,3 +293,19 @@ async def test_every_step_boundary_is_reported_in_order() -> None:
     await plane.service.request("steps", Action.DELETE, who=HOST)
     await plane.drain()
     assert tuple(seen) == DELETE_STEPS
+
+
+async def test_a_worker_handed_back_at_a_restart_gives_its_jobs_to_the_next_at_once() -> None:
+    """``hand_back`` stops the job half-way and releases its lease: a next worker claims it
+    now (not after the lease), and finishes the workspace."""
+    plane = build(InMemoryRuntime(images=[IMAGE], ipv4_delay=0.3))
+    await plane.service.create("moving", who=user("ann"))
+    stop = asyncio.Event()
+    running = asyncio.create_task(plane.worker.run(stop))
+    while (await plane.service.get("moving", who=HOST)).status is not Status.STARTING:
+        await asyncio.sleep(0.01)  # the job is in flight, waiting for an address
+    running.cancel()
+    assert await plane.worker.hand_back() == 1
+    assert await plane.worker.run_once(), "the job was claimable again at once"
+    await plane.drain()
+    assert (await plane.service.get("moving", who=HOST)).status is Status.RUNNING

@@ -184,7 +184,7 @@ SERVE_LOCK_WAIT_SECONDS = 300.0
 @contextlib.contextmanager
 def serve_lock(
     data_dir: Path, wait: float = SERVE_LOCK_WAIT_SECONDS, take_over: int | None = None
-) -> Iterator[None]:
+) -> Iterator[Callable[[], None]]:
     """Hold ``DATA_DIR/serve.lock`` exclusively while serving.
 
     A second ``serve`` on the same data directory would take over the API socket and Caddy of
@@ -193,7 +193,8 @@ def serve_lock(
     never work on one instance at the same moment.
 
     ``take_over`` (a restart) is the pid of the ``serve`` to replace: it is asked to go
-    (SIGHUP: it leaves Caddy serving) and the lock is taken as it lets go.
+    (SIGHUP: it leaves Caddy serving) and the lock is taken as it lets go. What is yielded
+    lets go of the lock early (the replaced ``serve`` does, before it has finished).
     """
     data_dir.mkdir(parents=True, exist_ok=True)
     with (data_dir / "serve.lock").open("a+") as lock:
@@ -222,10 +223,20 @@ def serve_lock(
         lock.truncate()
         lock.write(f"{os.getpid()}\n")
         lock.flush()
+        held = True
+
+        def release() -> None:
+            nonlocal held
+            if held:
+                lock.truncate(0)
+                lock.flush()
+                fcntl.flock(lock, fcntl.LOCK_UN)
+                held = False
+
         try:
-            yield
+            yield release
         finally:
-            lock.truncate(0)
+            release()
 
 
 @contextlib.contextmanager

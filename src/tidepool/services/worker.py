@@ -76,6 +76,8 @@ class Worker:
         self._settings = settings
         self.name = name or f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
         self._is_dead = is_dead
+        #: The jobs in flight, each a task of its own.
+        self._jobs: set[asyncio.Task[None]] = set()
 
     async def run(self, stop: asyncio.Event) -> None:
         """Work until ``stop`` is set, then let in-flight jobs finish (their leases protect
@@ -83,7 +85,7 @@ class Worker:
         await self.release_abandoned()
         await self.resync_safely()
         slots = asyncio.Semaphore(self._settings.concurrency)
-        tasks: set[asyncio.Task[None]] = set()
+        tasks = self._jobs
         next_resync = asyncio.get_running_loop().time() + self._settings.resync_interval
         while not stop.is_set():
             if asyncio.get_running_loop().time() >= next_resync:
@@ -107,6 +109,18 @@ class Worker:
             task.add_done_callback(finished)
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def hand_back(self) -> int:
+        """Stop the jobs in flight now and give them back to the queue; returns how many.
+
+        For a restart, after ``run`` was cancelled: the next worker takes them up at once
+        instead of after the lease. Stopping a step half-way is what a crash does, and every
+        step is idempotent (the crash sweep proves it at each step boundary).
+        """
+        for task in self._jobs:
+            task.cancel()
+        await asyncio.gather(*self._jobs, return_exceptions=True)
+        return await self._queue.release_abandoned(lambda owner: owner == self.name)
 
     async def _claim(self) -> Job | None:
         try:

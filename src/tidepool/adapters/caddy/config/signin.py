@@ -62,10 +62,13 @@ def api_upstream(api_socket: Path) -> JSON:
     """The control plane as a ``reverse_proxy``'s upstream. A request it cannot be handed
     to (nothing listens: ``serve`` is restarting) is tried again every 100 ms for
     ``API_WAIT``. Caddy only retries what never reached the upstream, so nothing is ever
-    done twice."""
+    done twice; and so each request has a connection of its own (a unix socket's connect
+    costs microseconds): a kept-alive one that the old ``serve`` closed under a POST was a
+    502, a refused connect is a wait."""
     return {
         "upstreams": [{"dial": f"unix/{api_socket}"}],
         "load_balancing": {"try_duration": API_WAIT, "try_interval": "100ms"},
+        "transport": {"protocol": "http", "keep_alive": {"enabled": False}},
     }
 
 
