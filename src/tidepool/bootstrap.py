@@ -38,6 +38,7 @@ from tidepool.auth.sessions import SessionCache, SessionStore
 from tidepool.auth.tokens import TokenStore
 from tidepool.auth.users import UserFile
 from tidepool.domain.identity import HOST
+from tidepool.domain.quotas import Quota
 from tidepool.errors import InvalidInputError
 from tidepool.host.front_door_state import FrontDoorStateFile
 from tidepool.host.liveness import provably_dead, worker_identity
@@ -65,6 +66,19 @@ def installed_runtimes() -> list[str]:
     return sorted(ep.name for ep in entry_points(group="tidepool.runtimes"))
 
 
+def quota_of(settings: Settings) -> Callable[[str], Quota]:
+    """Each user's quota: the platform's (``quota_*``), with what the users file gives them
+    instead (an admin's ``tidepool user quota``), read fresh at each check."""
+    users = UserFile(settings.users_file)
+
+    def of(name: str) -> Quota:
+        user = next((u for u in users.load() if u.name == name), None)
+        own = user.quota if user is not None else {}
+        return settings.default_quota.with_overrides({k: v or None for k, v in own.items()})
+
+    return of
+
+
 def build_runtime(settings: Settings) -> Runtime:
     """The runtime named by ``settings.runtime``: its ``tidepool.runtimes`` entry point is
     loaded and called with the settings. A third party's package declares one the same way
@@ -85,6 +99,7 @@ def incus_runtime(settings: Settings) -> Runtime:
     return IncusRuntime(
         incus_client(settings),
         profile=settings.incus_profile,
+        pool=settings.storage_pool,
         instance_type=settings.instance_type,
     )
 
@@ -259,8 +274,10 @@ class Tidepool:
         self.workspaces = WorkspaceService(
             self.store,
             default_image=settings.image_alias,
+            catalog=settings.catalog,
             instance_prefix=settings.instance_prefix,
             audit=self.audit,
+            quota_of=quota_of(settings),
         )
         self.by_hand = ByHand(
             self.workspaces,

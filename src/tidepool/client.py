@@ -74,11 +74,16 @@ class ApiClient:
         body: JSON = response.json()
         return body
 
-    async def create(self, name: str, image: str | None = None) -> JSON:
-        body: JSON = {"name": name}
-        if image:
-            body["image"] = image
+    async def create(self, name: str, template: str | None = None, **size: int | None) -> JSON:
+        """A new workspace from ``template`` (``default``); ``size``: ``cpus``,
+        ``memory_mib``, ``disk_gib`` instead of the template's, where not None."""
+        body: JSON = {"name": name, **{k: v for k, v in size.items() if v is not None}}
+        if template:
+            body["template"] = template
         return await self._call("POST", "/workspaces", json=body)
+
+    async def templates(self) -> JSON:
+        return await self._call("GET", "/templates")
 
     async def list(self, status: str | None = None, limit: int = 500) -> JSON:
         params: JSON = {"limit": limit}

@@ -40,6 +40,8 @@ class InstanceSpec:
     image: str
     cpus: int = 2
     memory_mib: int = 2048
+    #: The root disk's size; None: no limit but the storage pool's.
+    disk_gib: int | None = None
     #: Written to ``/etc/tidepool/workspace.env`` inside the instance before its first boot.
     environment: Mapping[str, str] = field(default_factory=dict)
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -24,10 +24,36 @@ from pydantic_settings import (
 from tidepool import images
 from tidepool.domain.ide import FORWARD_PORTS
 from tidepool.domain.origins import WorkspaceAddresses
+from tidepool.domain.quotas import Quota
+from tidepool.domain.templates import (
+    DEFAULT_TEMPLATE,
+    MIN_DISK_GIB,
+    MIN_MEMORY_MIB,
+    TEMPLATE_NAME_PATTERN,
+    Catalog,
+    Maximums,
+    Size,
+    Template,
+)
+from tidepool.errors import TidepoolError
 
 DEFAULT_CONFIG_FILE = Path("/etc/tidepool/config.toml")
 #: An Incus pool or profile name as Tidepool accepts it: it goes into Incus's URLs.
 _INCUS_NAME = r"^[a-z][a-z0-9-]{0,62}$"
+
+
+class TemplateSettings(BaseModel):
+    """One ``[[templates]]`` table of the config file; a size left out is the platform's
+    (``workspace_cpus``, ``workspace_memory_mib``; no disk limit but the pool's)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=TEMPLATE_NAME_PATTERN)
+    description: str = Field(default="", max_length=200)
+    image: str = Field(default="", pattern=r"^([A-Za-z0-9][A-Za-z0-9._/-]{0,199})?$")
+    cpus: int | None = None
+    memory_mib: int | None = None
+    disk_gib: int | None = None
 
 
 class Settings(BaseSettings):
@@ -171,6 +197,24 @@ class Settings(BaseSettings):
     workspace_cpus: int = Field(default=2, ge=1)
     workspace_memory_mib: int = Field(default=2048, ge=256)
     image_alias: str = images.DEFAULT_IMAGE_ALIAS
+    templates: list[TemplateSettings] = Field(
+        default_factory=list,
+        description="What users pick from when they create a workspace ([[templates]] tables: "
+        "name, description, image, cpus, memory_mib, disk_gib); `default` is always there.",
+    )
+    quota_workspaces: int = Field(
+        default=0, ge=0, description="How many workspaces each user may have; 0: no limit."
+    )
+    quota_running: int = Field(default=0, ge=0, description="How many may run at once; 0: any.")
+    quota_cpus: int = Field(
+        default=0, ge=0, description="CPUs of a user's running workspaces together; 0: any."
+    )
+    quota_memory_mib: int = Field(
+        default=0, ge=0, description="Memory of a user's running workspaces together; 0: any."
+    )
+    max_workspace_cpus: int = Field(default=8, ge=1)
+    max_workspace_memory_mib: int = Field(default=16384, ge=MIN_MEMORY_MIB)
+    max_workspace_disk_gib: int = Field(default=200, ge=MIN_DISK_GIB)
     workspace_user: str = "dev"
     code_server_version: str = images.CODE_SERVER_VERSION
     node_major: int = images.NODE_MAJOR
@@ -242,6 +286,54 @@ class Settings(BaseSettings):
                 'host), or workspace_paths = "serve" to serve them all under one origin'
             )
         return self
+
+    @model_validator(mode="after")
+    def _templates_fit(self) -> Settings:
+        try:
+            self.catalog  # noqa: B018 (built now so that a bad template stops the start)
+        except TidepoolError as error:
+            raise ValueError(str(error)) from None
+        return self
+
+    @property
+    def default_quota(self) -> Quota:
+        """Everyone's quota unless the users file gives them their own (0: no limit)."""
+        return Quota(
+            workspaces=self.quota_workspaces or None,
+            running=self.quota_running or None,
+            cpus=self.quota_cpus or None,
+            memory_mib=self.quota_memory_mib or None,
+        )
+
+    @cached_property
+    def catalog(self) -> Catalog:
+        """The templates users pick from, ``default`` (today's image and size) included."""
+        made = [
+            Template(
+                name=entry.name,
+                description=entry.description,
+                image=entry.image or self.image_alias,
+                size=Size(
+                    entry.cpus if entry.cpus is not None else self.workspace_cpus,
+                    entry.memory_mib if entry.memory_mib is not None else self.workspace_memory_mib,
+                    entry.disk_gib,
+                ),
+            )
+            for entry in self.templates
+        ]
+        if all(template.name != DEFAULT_TEMPLATE for template in made):
+            made.append(
+                Template(
+                    DEFAULT_TEMPLATE,
+                    "The standard workspace image.",
+                    self.image_alias,
+                    Size(self.workspace_cpus, self.workspace_memory_mib),
+                )
+            )
+        maximums = Maximums(
+            self.max_workspace_cpus, self.max_workspace_memory_mib, self.max_workspace_disk_gib
+        )
+        return Catalog(made, maximums)
 
     @model_validator(mode="after")
     def _tls_needs_a_domain(self) -> Settings:

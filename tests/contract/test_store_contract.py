@@ -29,6 +29,7 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
+from tidepool.domain.templates import Size
 from tidepool.domain.workspace import Desired, Status, Workspace
 from tidepool.errors import ConflictError, NotFoundError, RuntimeUnavailableError
 from tidepool.ports import Job, JobQueue, WorkspaceStore
@@ -177,7 +178,7 @@ def test_the_migrated_schema_is_the_one_tables_describes(migrated_url: str) -> N
     finally:
         engine.dispose()
     assert differences == [], "tables.py and the migrations disagree"
-    assert migrate.current(migrated_url) == "0001"
+    assert migrate.current(migrated_url) == "0002"
 
 
 # --- workspaces ----------------------------------------------------------------------------
@@ -197,6 +198,17 @@ async def test_add_then_get_by_name_and_by_id_returns_what_was_added(backend: Ba
         Desired.RUNNING,
         1,
     )
+
+
+async def test_the_template_and_size_are_kept_whole_and_default_when_unset(
+    backend: Backend,
+) -> None:
+    sized = replace(workspace(), template="small", size=Size(cpus=1, memory_mib=1024, disk_gib=5))
+    added = await backend.store.add(sized)
+    assert (await backend.store.get_by_id(added.id)) == added
+    plain = await backend.store.add(workspace("beta", minutes=1))
+    kept = await backend.store.get_by_id(plain.id)
+    assert (kept.template, kept.size) == ("default", Size())
 
 
 async def test_an_unknown_workspace_is_not_found(backend: Backend) -> None:

@@ -82,7 +82,10 @@ async def test_list_is_paginated_and_filtered(
         ({"name": 5}, ("name",)),
         ({}, ("name",)),
         ({"name": "x" * 64}, ("name",)),
+        # A user picks a template; an image is the admin's to name (in a template).
         ({"name": "ok", "image": "../../etc"}, ("image",)),
+        ({"name": "ok", "template": "../../etc"}, ("template",)),
+        ({"name": "ok", "cpus": "many"}, ("cpus",)),
     ],
 )
 async def test_bad_bodies_are_422_problems_and_change_nothing(

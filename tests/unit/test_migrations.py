@@ -15,9 +15,10 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
+from tidepool.domain.templates import Size
 from tidepool.errors import InvalidInputError
 from tidepool.store import migrate
-from tidepool.store.sql import async_url
+from tidepool.store.sql import async_url, from_spec
 from tidepool.store.tables import metadata
 from tidepool.store.urls import sync_url
 
@@ -39,7 +40,7 @@ def test_upgrade_builds_the_tables_in_an_empty_file(tmp_path: Path) -> None:
 
     tables = {name for kind, name, _ in schema(path) if kind == "table"}
     assert tables == {"alembic_version", "workspaces", "workspace_events", "jobs"}
-    assert migrate.current(url) == "0001"
+    assert migrate.current(url) == "0002"
     indexes = {name: sql for kind, name, sql in schema(path) if kind == "index"}
     assert "WHERE status != 'deleted'" in indexes["uq_workspaces_live_name"]
     assert indexes["uq_workspaces_live_name"].startswith("CREATE UNIQUE INDEX")
@@ -63,11 +64,30 @@ def test_upgrade_twice_changes_nothing_and_keeps_the_rows(tmp_path: Path) -> Non
     migrate.upgrade(url)
 
     assert schema(path) == before
-    assert migrate.current(url) == "0001"
+    assert migrate.current(url) == "0002"
     with sqlite3.connect(path) as connection:
         assert connection.execute("SELECT name FROM workspaces").fetchall() == [("alpha",)]
         versions = connection.execute("SELECT version_num FROM alembic_version").fetchall()
-    assert versions == [("0001",)]
+    assert versions == [("0002",)]
+
+
+def test_a_workspace_made_before_templates_is_of_the_default_template(tmp_path: Path) -> None:
+    path = tmp_path / "tidepool.db"
+    url = f"sqlite:///{path}"
+    migrate.upgrade(url, "0001")
+    with sqlite3.connect(path) as connection:
+        connection.execute(
+            "INSERT INTO workspaces (id, name, owner, image, desired, status, error,"
+            " runtime_state, created_at, updated_at, version) VALUES"
+            " ('w1', 'alpha', 'ann', 'img', 'running', 'pending', '', '{}',"
+            " '2030-01-01 00:00:00.000000', '2030-01-01 00:00:00.000000', 1)"
+        )
+
+    migrate.upgrade(url)
+
+    with sqlite3.connect(path) as connection:
+        assert connection.execute("SELECT spec FROM workspaces").fetchall() == [("{}",)]
+    assert from_spec({}) == ("default", Size())
 
 
 def test_the_migrations_match_the_tables_module(tmp_path: Path) -> None:

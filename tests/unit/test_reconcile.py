@@ -12,6 +12,7 @@ import pytest
 from tidepool.adapters.fakes.routes import InMemoryRouteTable
 from tidepool.adapters.fakes.runtime import InMemoryRuntime
 from tidepool.domain.identity import HOST, Identity
+from tidepool.domain.templates import Size
 from tidepool.domain.workspace import Action, Status
 from tidepool.errors import ConflictError, NotFoundError
 from tidepool.ports import InstanceStatus, JobQueue, WorkspaceStore
@@ -309,3 +310,17 @@ async def test_a_worker_handed_back_at_a_restart_gives_its_jobs_to_the_next_at_o
     assert await plane.worker.run_once(), "the job was claimable again at once"
     await plane.drain()
     assert (await plane.service.get("moving", who=HOST)).status is Status.RUNNING
+
+
+async def test_the_instance_gets_the_workspaces_size_or_the_platforms(plane: Plane) -> None:
+    await plane.service.create("sized", who=user("ann"), size=Size(1, 512, 4))
+    await plane.service.create("plain", who=user("ann"))
+    await plane.drain()
+    sized = plane.runtime.instances[instance_name(await plane.service.get("sized", who=HOST))]
+    plain = plane.runtime.instances[instance_name(await plane.service.get("plain", who=HOST))]
+    assert (sized.cpus, sized.memory_mib, sized.disk_gib) == (1, 512, 4)
+    assert (plain.cpus, plain.memory_mib, plain.disk_gib) == (
+        ReconcileLimits().cpus,
+        ReconcileLimits().memory_mib,
+        None,
+    )

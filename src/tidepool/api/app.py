@@ -14,7 +14,16 @@ from tidepool import __version__
 from tidepool.api import problems
 from tidepool.api.deps import ControlPlane
 from tidepool.api.origins import SameOriginWrites
-from tidepool.api.routers import audit, auth, handshake, health, me, tokens, workspaces
+from tidepool.api.routers import (
+    audit,
+    auth,
+    handshake,
+    health,
+    me,
+    templates,
+    tokens,
+    workspaces,
+)
 from tidepool.edge import VIA_HEADER
 from tidepool.web import STATIC_DIR
 
@@ -49,6 +58,7 @@ def create_app(plane: ControlPlane) -> ASGIApp:
         workspaces.events_router,
         tokens.router,
         audit.router,
+        templates.router,
     )
     for router in routers:  # any request may bring a body over the limit (``BodyLimit``)
         app.include_router(router, prefix="/api", responses=problems.declared(413))

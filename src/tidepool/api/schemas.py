@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.config import JsonDict
 
 from tidepool.domain.names import MAX_NAME_LENGTH, NAME_PATTERN, RESERVED_NAMES
+from tidepool.domain.templates import TEMPLATE_NAME_PATTERN, Catalog, Size
 from tidepool.domain.workspace import Desired, Status, Workspace
 from tidepool.ports import Page
 
@@ -39,12 +40,21 @@ class WorkspaceCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = NAME_FIELD
-    image: str | None = Field(
+    template: str | None = Field(
         default=None,
-        max_length=200,
-        pattern=r"^[A-Za-z0-9][A-Za-z0-9._/-]*$",
-        description="Image alias; the configured default if omitted.",
+        pattern=TEMPLATE_NAME_PATTERN,
+        description="One of `GET /api/templates`; `default` if omitted.",
+        examples=["default"],
     )
+    cpus: int | None = Field(default=None, description="Instead of the template's.")
+    memory_mib: int | None = Field(default=None, description="Instead of the template's.")
+    disk_gib: int | None = Field(
+        default=None, description="The root disk's size, instead of the template's."
+    )
+
+    @property
+    def size(self) -> Size:
+        return Size(self.cpus, self.memory_mib, self.disk_gib)
 
 
 class WorkspacePublic(BaseModel):
@@ -55,6 +65,12 @@ class WorkspacePublic(BaseModel):
     name: str
     owner: str
     image: str
+    template: str
+    #: None: the platform's default of the day (a workspace made before templates).
+    cpus: int | None
+    memory_mib: int | None
+    #: None: no limit but the storage pool's.
+    disk_gib: int | None
     desired: Desired
     status: Status
     error: str
@@ -75,6 +91,10 @@ def public_fields(workspace: Workspace, url_of: Callable[[str], str]) -> dict[st
         "name": workspace.name,
         "owner": workspace.owner,
         "image": workspace.image,
+        "template": workspace.template,
+        "cpus": workspace.size.cpus,
+        "memory_mib": workspace.size.memory_mib,
+        "disk_gib": workspace.size.disk_gib,
         "desired": workspace.desired.value,
         "status": workspace.status.value,
         "error": workspace.error,
@@ -106,3 +126,46 @@ class WorkspacesPublic(BaseModel):
 class Health(BaseModel):
     status: str
     database: str
+
+
+class TemplatePublic(BaseModel):
+    name: str
+    description: str
+    image: str
+    cpus: int | None
+    memory_mib: int | None
+    disk_gib: int | None
+
+
+class MaximumsPublic(BaseModel):
+    cpus: int
+    memory_mib: int
+    disk_gib: int
+
+
+class TemplatesPublic(BaseModel):
+    """What a new workspace can be made from, and the most it may ask for."""
+
+    items: list[TemplatePublic]
+    maximums: MaximumsPublic
+
+    @classmethod
+    def of(cls, catalog: Catalog) -> TemplatesPublic:
+        items = [
+            TemplatePublic(
+                name=t.name,
+                description=t.description,
+                image=t.image,
+                cpus=t.size.cpus,
+                memory_mib=t.size.memory_mib,
+                disk_gib=t.size.disk_gib,
+            )
+            for t in catalog.templates
+        ]
+        most = catalog.maximums
+        return cls(
+            items=items,
+            maximums=MaximumsPublic(
+                cpus=most.cpus, memory_mib=most.memory_mib, disk_gib=most.disk_gib
+            ),
+        )

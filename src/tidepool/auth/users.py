@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import json
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import bcrypt
@@ -35,6 +35,8 @@ class User:
     name: str
     password_hash: str
     admin: bool = False
+    #: This user's quotas where they differ from the platform's (``quota_*``); 0 is none.
+    quota: dict[str, int] = field(default_factory=dict)
 
 
 def hash_password(password: str) -> str:
@@ -105,8 +107,17 @@ class UserFile:
         users = self.load()
         if not any(u.name == name for u in users):
             raise NotFoundError(f"There is no user {name!r}.")
-        changed = [User(u.name, u.password_hash, admin) if u.name == name else u for u in users]
+        changed = [replace(u, admin=admin) if u.name == name else u for u in users]
         self._save(changed)
+        return self.get(name)
+
+    def set_quota(self, name: str, quota: dict[str, int]) -> User:
+        """Give ``name`` their own quotas (``{"workspaces": 5}``), replacing the ones they
+        had; ``{}`` gives them the platform's again. Checked at their next create or start."""
+        users = self.load()
+        if not any(u.name == name for u in users):
+            raise NotFoundError(f"There is no user {name!r}.")
+        self._save([replace(u, quota=dict(quota)) if u.name == name else u for u in users])
         return self.get(name)
 
     def check_password(self, name: str, password: str) -> User | None:

@@ -12,6 +12,7 @@ from tidepool.cli import (
     image,
     serve,
     service,
+    template,
     token,
     user,
     vm,
@@ -34,6 +35,7 @@ app.command("down")(checklist.down_command)
 app.command("serve")(serve.serve_command)
 app.add_typer(service.app, name="service")
 app.add_typer(workspace.app, name="workspace")
+app.add_typer(template.app, name="template")
 app.add_typer(user.app, name="user")
 app.add_typer(token.app, name="token")
 app.command("audit")(audit.audit_command)

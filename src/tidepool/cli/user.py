@@ -12,6 +12,7 @@ import sys
 import typer
 from rich.table import Table
 
+from tidepool import bootstrap
 from tidepool.auth.audit import audit_log_in
 from tidepool.auth.users import UserFile, validate_user_name
 from tidepool.cli.output import console, fail, friendly_errors
@@ -75,6 +76,36 @@ def admin_(
     user = _users().set_admin(validate_user_name(name), on)
     _record("user.admin", user.name, "on" if user.admin else "off")
     console.print(f"User [bold]{user.name}[/] is {'now an admin' if user.admin else 'no admin'}.")
+
+
+@app.command("quota")
+@friendly_errors
+def quota(
+    name: str,
+    workspaces: int | None = typer.Option(None, "--workspaces", min=0, help="How many."),
+    running: int | None = typer.Option(None, "--running", min=0, help="How many at once."),
+    cpus: int | None = typer.Option(None, "--cpus", min=0, help="CPUs of the running ones."),
+    memory_mib: int | None = typer.Option(
+        None, "--memory-mib", min=0, help="MiB of memory of the running ones."
+    ),
+    reset: bool = typer.Option(False, "--reset", help="Back to the platform's quotas."),
+) -> None:
+    """Show a user's quotas, or give them their own (0: no limit). Only what is given
+    changes; --reset gives them the platform's (quota_* in the settings) again."""
+    users = _users()
+    user = users.get(validate_user_name(name))
+    given = {"workspaces": workspaces, "running": running, "cpus": cpus, "memory_mib": memory_mib}
+    changes = {key: value for key, value in given.items() if value is not None}
+    if reset or changes:
+        own = {} if reset else {**user.quota, **changes}
+        user = users.set_quota(user.name, own)
+        _record("user.quota", user.name, ", ".join(f"{k}={v}" for k, v in own.items()) or "reset")
+    effective = bootstrap.quota_of(get_settings())(user.name)
+    table = Table("quota", "limit", "whose")
+    for key, value in effective.as_dict().items():
+        whose = "theirs" if key in user.quota else "the platform's"
+        table.add_row(key, "no limit" if value is None else str(value), whose)
+    console.print(table)
 
 
 @app.command("list")

@@ -40,7 +40,7 @@ SETTLED = {"running", "stopped", "deleted", "failed"}
 TOKEN_VARIABLE = "TIDEPOOL_TOKEN"  # noqa: S105 (the variable's name, not a secret)
 
 
-def _call(url: str, action: Callable[[ApiClient], Awaitable[T]]) -> T:
+def call_api(url: str, action: Callable[[ApiClient], Awaitable[T]]) -> T:
     async def go() -> T:
         token = os.environ.get(TOKEN_VARIABLE, "")
         client = ApiClient.connect(socket=get_settings().api_socket, url=url, token=token)
@@ -57,7 +57,20 @@ def _print(workspace: JSON, as_json: bool) -> None:
         print(json.dumps(workspace, indent=2))
         return
     table = Table(show_header=False)
-    for key in ("name", "status", "desired", "owner", "image", "address", "url", "error"):
+    for key in (
+        "name",
+        "status",
+        "desired",
+        "owner",
+        "template",
+        "image",
+        "cpus",
+        "memory_mib",
+        "disk_gib",
+        "address",
+        "url",
+        "error",
+    ):
         if workspace.get(key):
             table.add_row(key, str(workspace[key]))
     console.print(table)
@@ -95,16 +108,29 @@ def _later(current: JSON, asked: JSON) -> bool:
     return when(current["updated_at"]) > when(asked["updated_at"])
 
 
-def _act(name: str, action: str, wait: bool, as_json: bool, url: str, until: set[str]) -> None:
+def _act(
+    name: str,
+    action: str,
+    wait: bool,
+    as_json: bool,
+    url: str,
+    until: set[str],
+    template: str | None = None,
+    size: dict[str, int | None] | None = None,
+) -> None:
     validate_workspace_name(name)
 
     async def go(client: ApiClient) -> JSON:
-        workspace = await (client.create(name) if action == "create" else client.act(name, action))
+        workspace = await (
+            client.create(name, template, **(size or {}))
+            if action == "create"
+            else client.act(name, action)
+        )
         if wait and not as_json:
             workspace = await _follow(client, name, until, workspace)
         return workspace
 
-    workspace = _call(url, go)
+    workspace = call_api(url, go)
     _print(workspace, as_json)
     if wait and workspace.get("status") == "failed":
         fail(f"Workspace {name} failed: {workspace.get('error')}")
@@ -113,10 +139,20 @@ def _act(name: str, action: str, wait: bool, as_json: bool, url: str, until: set
 @app.command("create")
 @friendly_errors
 def create(
-    name: str, wait: bool = WaitOption, as_json: bool = JsonOption, url: str = UrlOption
+    name: str,
+    template: str = typer.Option(
+        "", "--template", "-t", help="What to make it from (`tidepool template list`)."
+    ),
+    cpus: int | None = typer.Option(None, "--cpus", help="Instead of the template's."),
+    memory: int | None = typer.Option(None, "--memory", help="MiB, instead of the template's."),
+    disk: int | None = typer.Option(None, "--disk", help="GiB, instead of the template's."),
+    wait: bool = WaitOption,
+    as_json: bool = JsonOption,
+    url: str = UrlOption,
 ) -> None:
     """Create a workspace and (by default) follow it until it runs."""
-    _act(name, "create", wait, as_json, url, {"running", "failed"})
+    size = {"cpus": cpus, "memory_mib": memory, "disk_gib": disk}
+    _act(name, "create", wait, as_json, url, {"running", "failed"}, template or None, size)
 
 
 @app.command("up")
@@ -137,7 +173,7 @@ def up(name: str, as_json: bool = JsonOption, url: str = UrlOption) -> None:
             workspace = await _follow(client, name, {"running", "failed"}, workspace)
         return workspace
 
-    workspace = _call(url, go)
+    workspace = call_api(url, go)
     _print(workspace, as_json)
     if workspace.get("status") == "failed":
         fail(f"Workspace {name} failed: {workspace.get('error')}")
@@ -178,7 +214,7 @@ def list_(
     url: str = UrlOption,
 ) -> None:
     """List workspaces."""
-    page = _call(url, lambda client: client.list(status or None))
+    page = call_api(url, lambda client: client.list(status or None))
     if as_json:
         print(json.dumps(page, indent=2))
         return
@@ -193,7 +229,7 @@ def list_(
 def show(name: str, as_json: bool = JsonOption, url: str = UrlOption) -> None:
     """Show one workspace."""
     validate_workspace_name(name)
-    _print(_call(url, lambda client: client.get(name)), as_json)
+    _print(call_api(url, lambda client: client.get(name)), as_json)
 
 
 @app.command("open")
@@ -201,7 +237,7 @@ def show(name: str, as_json: bool = JsonOption, url: str = UrlOption) -> None:
 def open_(name: str, url: str = UrlOption) -> None:
     """Print the workspace's URL and open it in a browser if there is one."""
     validate_workspace_name(name)
-    workspace: dict[str, Any] = _call(url, lambda client: client.get(name))
+    workspace: dict[str, Any] = call_api(url, lambda client: client.get(name))
     if workspace["status"] != "running":
         fail(f"Workspace {name} is {workspace['status']}; start it first.")
     print(workspace["url"])

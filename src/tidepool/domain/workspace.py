@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from tidepool.domain.names import WorkspaceName
+from tidepool.domain.templates import DEFAULT_TEMPLATE, Size
 from tidepool.errors import ConflictError
 
 
@@ -98,6 +99,9 @@ class Workspace:
     address: str | None = None
     #: Adapter-private state (an instance name, a VM id): the runtime owns its shape.
     runtime_state: dict[str, Any] = field(default_factory=dict)
+    #: The template it was made from, and its size, fixed at creation.
+    template: str = DEFAULT_TEMPLATE
+    size: Size = field(default_factory=Size)
     created_at: datetime = field(default_factory=now)
     updated_at: datetime = field(default_factory=now)
     #: Bumped on every write; a write based on a stale copy is refused by the store.

@@ -122,8 +122,9 @@ class Reconciler:
                 InstanceSpec(
                     name=instance,
                     image=workspace.image,
-                    cpus=self._limits.cpus,
-                    memory_mib=self._limits.memory_mib,
+                    cpus=workspace.size.cpus or self._limits.cpus,
+                    memory_mib=workspace.size.memory_mib or self._limits.memory_mib,
+                    disk_gib=workspace.size.disk_gib,
                     environment={"WORKSPACE_NAME": workspace.name},
                 )
             )

@@ -7,23 +7,37 @@ answers in milliseconds, and a crash between request and work loses nothing.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections import defaultdict
+from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 
 from tidepool.domain.audit import AuditEntry, Outcome
-from tidepool.domain.identity import Identity
+from tidepool.domain.identity import HOST, Identity
 from tidepool.domain.names import (
     InstanceName,
     WorkspaceName,
     instance_name_for,
     validate_workspace_name,
 )
+from tidepool.domain.quotas import Footprint, Quota, QuotaExceededError, Usage, check
+from tidepool.domain.templates import DEFAULT_TEMPLATE, Catalog, Maximums, Size, Template
 from tidepool.domain.workspace import Action, Desired, Status, Workspace
-from tidepool.errors import ConflictError, ForbiddenError, NotFoundError, TidepoolError
+from tidepool.errors import (
+    ConflictError,
+    ForbiddenError,
+    InvalidInputError,
+    NotFoundError,
+    TidepoolError,
+)
 from tidepool.ports import AuditTrail, Page, WorkspaceStore
 
 #: How often a request re-reads and retries when a concurrent write got there first.
 CONFLICT_RETRIES = 5
+
+
+#: A size that leaves every part to the template.
+UNSET_SIZE = Size()
 
 
 class WorkspaceService:
@@ -44,11 +58,22 @@ class WorkspaceService:
         store: WorkspaceStore,
         *,
         default_image: str,
+        catalog: Catalog | None = None,
         instance_prefix: str = "ws",
         audit: AuditTrail | None = None,
+        quota_of: Callable[[str], Quota] | None = None,
     ) -> None:
         self._store = store
+        #: Each user's quota (None: no quotas). The host (root) has none.
+        self._quota_of = quota_of
+        #: Checking a quota and saving what it allowed is one step per owner.
+        self._owner_locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._default_image = default_image
+        #: Without one, the ``default`` template alone: the default image, sized at boot.
+        self.catalog = catalog or Catalog(
+            [Template(DEFAULT_TEMPLATE, "The standard workspace image.", default_image, Size())],
+            Maximums(cpus=1024, memory_mib=1 << 30, disk_gib=1 << 20),
+        )
         self._instance_prefix = instance_prefix
         self._audit = audit
 
@@ -60,23 +85,83 @@ class WorkspaceService:
                 AuditEntry.by(who, f"workspace.{action}", name, outcome, detail)
             )
 
-    async def create(self, name: str, *, who: Identity, image: str | None = None) -> Workspace:
-        """A new workspace of ``who``'s, ``pending``, with its first reconcile job enqueued."""
+    async def create(
+        self,
+        name: str,
+        *,
+        who: Identity,
+        image: str | None = None,
+        template: str | None = None,
+        size: Size = UNSET_SIZE,
+    ) -> Workspace:
+        """A new workspace of ``who``'s, ``pending``, with its first reconcile job enqueued.
+
+        It is made from ``template`` (``default`` if None), at the template's size where
+        ``size`` leaves a part unset; ``image`` (the host's by-hand commands only) replaces
+        the template's image.
+        """
         name = validate_workspace_name(name)
         try:
             who.check_may_change("create", name)
-            workspace = Workspace(name=name, owner=who.name, image=image or self._default_image)
+            chosen = self._template(template or DEFAULT_TEMPLATE)
+            workspace = Workspace(
+                name=name,
+                owner=who.name,
+                image=image or chosen.image,
+                template=chosen.name,
+                size=self.catalog.size_for(chosen, size),
+            )
             instance = instance_name_for(self._instance_prefix, workspace.id)
             workspace = replace(workspace, runtime_state={"instance": instance})
-            created = await self._store.add(workspace)
+            async with self._owner_locks[who.name]:
+                await self._check_quota(who, workspace, new=True)
+                created = await self._store.add(workspace)
         except ForbiddenError as refused:
             await self._record(who, "create", name, Outcome.DENIED, str(refused))
             raise
-        except ConflictError as failed:
+        except (ConflictError, InvalidInputError) as failed:
             await self._record(who, "create", name, Outcome.FAILED, str(failed))
             raise
         await self._record(who, "create", name, Outcome.OK)
         return created
+
+    async def _check_quota(self, who: Identity, workspace: Workspace, *, new: bool) -> None:
+        """``QuotaExceededError`` if ``workspace`` (new, or about to run) takes its owner
+        over their quota. The host (root on this machine) has none."""
+        if self._quota_of is None or who.address == HOST.address:
+            return
+        usage = Usage.of([self._footprint(w) async for w in self._owned(workspace.owner)])
+        check(
+            workspace.owner,
+            self._quota_of(workspace.owner),
+            usage,
+            new=new,
+            runs=self._footprint(replace(workspace, desired=Desired.RUNNING)),
+        )
+
+    def _footprint(self, workspace: Workspace) -> Footprint:
+        """What ``workspace`` counts for; a size made before templates counts as today's
+        ``default`` template's."""
+        default = self.catalog.get(DEFAULT_TEMPLATE).size
+        return Footprint(
+            running=workspace.desired is Desired.RUNNING,
+            cpus=workspace.size.cpus or default.cpus or 0,
+            memory_mib=workspace.size.memory_mib or default.memory_mib or 0,
+        )
+
+    async def _owned(self, owner: str) -> AsyncIterator[Workspace]:
+        """``owner``'s workspaces that count: not deleted, nor being deleted."""
+        async for workspace in live_workspaces(self._store, owner=owner):
+            if workspace.desired is not Desired.DELETED:
+                yield workspace
+
+    def _template(self, name: str) -> Template:
+        """The template ``name``; one that does not exist is bad input here (400), not a
+        missing resource."""
+        try:
+            return self.catalog.get(name)
+        except NotFoundError as missing:
+            raise InvalidInputError(str(missing)) from None
 
     async def _visible(self, name: WorkspaceName, who: Identity, action: str) -> Workspace:
         """The workspace if ``who`` may see it; else ``NotFoundError``, as for a missing one,
@@ -168,9 +253,14 @@ class WorkspaceService:
             if wanted is current:
                 return current
             try:
-                return await self._store.save(
-                    wanted, event=("request", action.value, ""), enqueue=True
-                )
+                async with self._owner_locks[current.owner]:
+                    if action is Action.START and current.desired is not Desired.RUNNING:
+                        await self._check_quota(who, current, new=False)
+                    return await self._store.save(
+                        wanted, event=("request", action.value, ""), enqueue=True
+                    )
+            except QuotaExceededError:
+                raise
             except ConflictError:
                 continue
         raise ConflictError(f"Workspace {name!r} is changing too fast; try again.")
@@ -187,11 +277,14 @@ def instance_name(workspace: Workspace) -> InstanceName:
     return InstanceName(str(kept)) if kept else instance_name_for("ws", workspace.id)
 
 
-async def live_workspaces(store: WorkspaceStore, page_size: int = 500) -> AsyncIterator[Workspace]:
-    """Every live workspace, a page at a time (the list may be long)."""
+async def live_workspaces(
+    store: WorkspaceStore, page_size: int = 500, owner: str | None = None
+) -> AsyncIterator[Workspace]:
+    """Every live workspace (``owner``'s only, if given), a page at a time (the list may be
+    long)."""
     offset = 0
     while True:
-        page = await store.list(limit=page_size, offset=offset)
+        page = await store.list(owner=owner, limit=page_size, offset=offset)
         for workspace in page.items:
             yield workspace
         offset += len(page.items)

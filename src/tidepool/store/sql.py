@@ -24,7 +24,7 @@ PostgreSQL, so no database call blocks the event loop. The rules they keep are w
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -33,6 +33,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from tidepool.domain.templates import DEFAULT_TEMPLATE, Size
 from tidepool.domain.workspace import Desired, Status, Workspace, now
 from tidepool.errors import (
     ConflictError,
@@ -61,6 +62,7 @@ _WORKSPACE_COLUMNS = tuple(
         "error",
         "address",
         "runtime_state",
+        "spec",
         "created_at",
         "updated_at",
         "version",
@@ -394,6 +396,22 @@ def _released(**changes: Any) -> dict[str, Any]:
     return {"lease_owner": None, "lease_receipt": None, "lease_until": None, **changes}
 
 
+def spec_of(workspace: Workspace) -> dict[str, Any]:
+    """The ``spec`` column: the template and the size, the unset parts left out."""
+    size = {
+        "cpus": workspace.size.cpus,
+        "memory_mib": workspace.size.memory_mib,
+        "disk_gib": workspace.size.disk_gib,
+    }
+    return {"template": workspace.template, **{k: v for k, v in size.items() if v is not None}}
+
+
+def from_spec(spec: Mapping[str, Any]) -> tuple[str, Size]:
+    """The template and size of a ``spec`` column (``{}`` before templates: the default)."""
+    size = Size(spec.get("cpus"), spec.get("memory_mib"), spec.get("disk_gib"))
+    return str(spec.get("template") or DEFAULT_TEMPLATE), size
+
+
 def _row(workspace: Workspace) -> dict[str, Any]:
     return {
         "id": workspace.id,
@@ -405,6 +423,7 @@ def _row(workspace: Workspace) -> dict[str, Any]:
         "error": workspace.error,
         "address": workspace.address,
         "runtime_state": workspace.runtime_state,
+        "spec": spec_of(workspace),
         "created_at": workspace.created_at,
         "updated_at": workspace.updated_at,
         "version": workspace.version,
@@ -430,10 +449,12 @@ def _workspace(row: Sequence[Any]) -> Workspace:
         error,
         address,
         runtime_state,
+        spec,
         created_at,
         updated_at,
         version,
     ) = row
+    template, size = from_spec(spec)
     return Workspace(
         id=id_,
         name=name,
@@ -444,6 +465,8 @@ def _workspace(row: Sequence[Any]) -> Workspace:
         error=error,
         address=address,
         runtime_state=dict(runtime_state),
+        template=template,
+        size=size,
         created_at=created_at,
         updated_at=updated_at,
         version=version,

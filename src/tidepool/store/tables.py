@@ -75,6 +75,7 @@ workspaces = sa.Table(
     sa.Column("error", sa.Text(), nullable=False, server_default=""),
     sa.Column("address", sa.Text(), nullable=True),
     sa.Column("runtime_state", Json, nullable=False),
+    sa.Column("spec", Json, nullable=False, server_default=sa.text("'{}'")),
     sa.Column("created_at", UtcDateTime(), nullable=False),
     sa.Column("updated_at", UtcDateTime(), nullable=False),
     sa.Column("version", sa.Integer(), nullable=False),

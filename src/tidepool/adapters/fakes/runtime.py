@@ -62,6 +62,7 @@ class FakeInstance:
     image: str
     cpus: int
     memory_mib: int
+    disk_gib: int | None = None
     status: InstanceStatus = InstanceStatus.STOPPED
     ipv4: str | None = None
     started_at: float = 0.0
@@ -139,7 +140,7 @@ class InMemoryRuntime:
         if spec.image not in self.images:
             raise NotFoundError(f"Image {spec.image!r} does not exist.")
         env_file = render_env_file(spec.environment)  # the same rules as the real runtimes
-        instance = FakeInstance(name, spec.image, spec.cpus, spec.memory_mib)
+        instance = FakeInstance(name, spec.image, spec.cpus, spec.memory_mib, spec.disk_gib)
         if env_file:
             instance.files[WORKSPACE_ENV_PATH] = FakeFile(env_file)
         self.instances[name] = instance

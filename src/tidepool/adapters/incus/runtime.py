@@ -45,11 +45,13 @@ class IncusRuntime:
         client: IncusClient,
         *,
         profile: str = "tidepool",
+        pool: str = "tidepool",
         instance_type: str = "container",
         poll_interval: float = 0.05,
     ) -> None:
         self._client = client
         self._profile = profile
+        self._pool = pool
         self._instance_type = instance_type
         self._poll_interval = poll_interval
 
@@ -71,6 +73,17 @@ class IncusRuntime:
             },
             "start": False,
         }
+        if spec.disk_gib is not None:
+            # The profile's root disk, with a size: on btrfs a quota, which a write past it
+            # meets as "disk quota exceeded".
+            body["devices"] = {
+                "root": {
+                    "type": "disk",
+                    "path": "/",
+                    "pool": self._pool,
+                    "size": f"{spec.disk_gib}GiB",
+                }
+            }
         try:
             await self._client.sync("GET", f"/1.0/images/aliases/{spec.image}")
         except NotFoundError:

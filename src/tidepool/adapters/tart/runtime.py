@@ -125,8 +125,10 @@ class TartRuntime:
                 raise ConflictError(f"An instance named {name!r} already exists (Tart VM {vm!r}).")
             await self._clone(spec.image, vm)
             try:
+                # A disk size only grows the image's disk (Tart cannot shrink one).
+                disk = ["--disk-size", str(spec.disk_gib)] if spec.disk_gib is not None else []
                 await self._tart.check(
-                    ["set", vm, "--cpu", str(spec.cpus), "--memory", str(spec.memory_mib)],
+                    ["set", vm, "--cpu", str(spec.cpus), "--memory", str(spec.memory_mib), *disk],
                     timeout=self._command_timeout,
                 )
                 directory = self._vm_dir(vm)

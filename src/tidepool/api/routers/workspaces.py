@@ -91,7 +91,9 @@ async def create_workspace(
     body: WorkspaceCreate, plane: Plane, me: Me, response: Response
 ) -> WorkspacePublic:
     """Create a workspace; it starts in ``pending`` and the worker brings it up."""
-    workspace = await plane.workspaces.create(body.name, who=me, image=body.image)
+    workspace = await plane.workspaces.create(
+        body.name, who=me, template=body.template, size=body.size
+    )
     response.headers["Location"] = f"/api/workspaces/{workspace.name}"
     return WorkspacePublic.of(workspace, plane.ide_url)
 

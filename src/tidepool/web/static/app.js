@@ -155,10 +155,11 @@ document.getElementById("create").addEventListener("submit", async (submit) => {
     return;
   }
   const body = { name: form.name.value };
-  if (form.image.value) body.image = form.image.value;
+  if (form.template.value) body.template = form.template.value;
   try {
     upsert(await api("POST", "/workspaces", body));
     form.reset();
+    describeTemplate();
   } catch (failure) {
     error.textContent = failure.message;
   }
@@ -212,6 +213,32 @@ document.getElementById("token-create").addEventListener("submit", async (submit
   }
 });
 
+// Templates: the admin's list (GET /api/templates), each with what it makes.
+const templates = new Map();
+
+function describeTemplate() {
+  const chosen = templates.get(document.getElementById("template").value);
+  const size = (t) => [
+    t.cpus ? `${t.cpus} CPU${t.cpus > 1 ? "s" : ""}` : "",
+    t.memory_mib ? `${t.memory_mib / 1024} GiB memory` : "",
+    t.disk_gib ? `${t.disk_gib} GiB disk` : "",
+  ].filter(Boolean).join(", ");
+  document.getElementById("template-help").textContent =
+    chosen ? [chosen.description, size(chosen)].filter(Boolean).join(" · ") : "";
+}
+
+async function loadTemplates() {
+  const select = document.getElementById("template");
+  const found = await api("GET", "/templates");
+  for (const template of found.items) {
+    templates.set(template.name, template);
+    select.append(new Option(template.name, template.name));
+  }
+  describeTemplate();
+}
+
+document.getElementById("template").addEventListener("change", describeTemplate);
+
 (async function start() {
   try {
     const me = await api("GET", "/me").catch(() => null);
@@ -221,6 +248,7 @@ document.getElementById("token-create").addEventListener("submit", async (submit
     document.getElementById("sign-out").hidden = !(me && me.can_sign_out);
     const page = await api("GET", "/workspaces?limit=500");
     page.items.forEach(upsert);
+    loadTemplates().catch(() => {});
     loadTokens();
   } finally {
     document.getElementById("loading").hidden = true;
