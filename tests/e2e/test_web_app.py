@@ -9,6 +9,7 @@ the browser's own prompt; its rules are tested through a real Caddy in tests/int
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from urllib.parse import quote
@@ -29,6 +30,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.incus]
 USER, PASSWORD = "ann", "ann-password-1"
 OTHER, OTHER_PASSWORD = "bob", "bob-password-1"
 START_TIMEOUT = 120_000
+SMALL = {"name": "small", "description": "One CPU", "cpus": 1, "memory_mib": 1024}
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +43,7 @@ def web(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeProcess]:
         data,
         f"sqlite:///{data / 'tidepool.db'}",
         prefix="tpw",
-        extra_env={"TIDEPOOL_AUTH": "forward_auth"},
+        extra_env={"TIDEPOOL_AUTH": "forward_auth", "TIDEPOOL_TEMPLATES": json.dumps([SMALL])},
     ) as serve:
         yield serve
 
@@ -103,6 +105,10 @@ async def test_create_watch_open_stop_start_delete(
     await expect(page.locator("#create-error")).to_contain_text("lowercase letter first")
 
     await page.get_by_label("Name", exact=True).fill("webby")
+    # The admin's templates are a list to pick from, each saying what it makes.
+    await expect(page.get_by_label("Template")).to_have_value("default")
+    await page.get_by_label("Template").select_option("small")
+    await expect(page.locator("#template-help")).to_have_text("One CPU · 1 CPU, 1 GiB memory")
     await page.get_by_role("button", name="Create").click()
     workspace = row(page, "webby")
     await expect(workspace).to_be_visible()
@@ -110,6 +116,8 @@ async def test_create_watch_open_stop_start_delete(
     await page.screenshot(path=artifacts / "app-starting.png")
     await expect(workspace.locator(".status")).to_have_text("running", timeout=START_TIMEOUT)
     await page.screenshot(path=artifacts / "app-running.png")
+    made = await (await page.context.request.get(f"{web.base_url}/api/workspaces/webby")).json()
+    assert (made["template"], made["cpus"], made["memory_mib"]) == ("small", 1, 1024)
 
     async with page.context.expect_page() as opened:
         await workspace.get_by_role("link", name="Open webby in VS Code").click()
