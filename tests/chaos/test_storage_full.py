@@ -95,7 +95,12 @@ async def settled_after(api: ApiClient, asked: JSON, timeout: float = 120) -> JS
 
 
 def fill(directory: Path) -> int:
-    """Take every byte left on the filesystem under ``directory``; returns how many."""
+    """Take every byte left on the filesystem under ``directory``; returns how many.
+
+    First the data space, with large allocations; then btrfs's metadata space, which keeps
+    small files inline and so still took a small write (Incus's ``backup.yaml``) once the data
+    space was gone: small files until that is full too.
+    """
     taken = 0
     chunk = 256 << 20
     with (directory / "fill").open("wb") as file:
@@ -106,7 +111,15 @@ def fill(directory: Path) -> int:
             except OSError as error:
                 assert error.errno == errno.ENOSPC, error
                 chunk //= 2
-    return taken
+    small = directory / "small"
+    small.mkdir()
+    for index in range(5_000_000):
+        try:
+            (small / str(index)).write_bytes(b"x" * 1024)
+        except OSError as error:
+            assert error.errno == errno.ENOSPC, error
+            return taken
+    raise AssertionError("the metadata space never ran out")
 
 
 async def test_a_full_pool_fails_a_create_clearly_and_loses_nothing(
