@@ -24,6 +24,7 @@ from tidepool.api.routers import (
     tokens,
     workspaces,
 )
+from tidepool.domain.templates import MIN_DISK_GIB, MIN_MEMORY_MIB, Catalog
 from tidepool.edge import VIA_HEADER
 from tidepool.web import STATIC_DIR
 
@@ -31,12 +32,34 @@ MAX_BODY_BYTES = 16 * 1024
 
 
 class TidepoolApi(FastAPI):
-    """FastAPI with the problem bodies in its schema (see ``problems.declared``)."""
+    """FastAPI with the problem bodies in its schema (see ``problems.declared``), and this
+    platform's templates and maximums in what a create may say."""
 
     def openapi(self) -> dict[str, Any]:
         if self.openapi_schema is None:
-            self.openapi_schema = problems.add_problem_schemas(super().openapi())
+            schema = problems.add_problem_schemas(super().openapi())
+            plane: ControlPlane = self.state.control_plane
+            self.openapi_schema = state_the_catalog(schema, plane.workspaces.catalog)
         return self.openapi_schema
+
+
+def state_the_catalog(schema: dict[str, Any], catalog: Catalog) -> dict[str, Any]:
+    """``WorkspaceCreate`` as this platform takes it: one of its templates, sizes between
+    what a workspace needs and the admin's maximums (the service says the same in a 400)."""
+    fields = schema["components"]["schemas"]["WorkspaceCreate"]["properties"]
+    names = [template.name for template in catalog.templates]
+    bounds = {
+        "cpus": (1, catalog.maximums.cpus),
+        "memory_mib": (MIN_MEMORY_MIB, catalog.maximums.memory_mib),
+        "disk_gib": (MIN_DISK_GIB, catalog.maximums.disk_gib),
+    }
+    for name, (least, most) in bounds.items():
+        fields[name]["anyOf"] = [
+            {"type": "integer", "minimum": least, "maximum": most},
+            {"type": "null"},
+        ]
+    fields["template"]["anyOf"] = [{"type": "string", "enum": names}, {"type": "null"}]
+    return schema
 
 
 def create_app(plane: ControlPlane) -> ASGIApp:
