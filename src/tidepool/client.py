@@ -74,16 +74,21 @@ class ApiClient:
         body: JSON = response.json()
         return body
 
-    async def create(self, name: str, template: str | None = None, **size: int | None) -> JSON:
-        """A new workspace from ``template`` (``default``); ``size``: ``cpus``,
-        ``memory_mib``, ``disk_gib`` instead of the template's, where not None."""
-        body: JSON = {"name": name, **{k: v for k, v in size.items() if v is not None}}
+    async def create(
+        self, name: str, template: str | None = None, **fields: int | str | None
+    ) -> JSON:
+        """A new workspace from ``template`` (``default``); ``fields``: ``cpus``,
+        ``memory_mib``, ``disk_gib``, ``repository``, ``branch``, where not None."""
+        body: JSON = {"name": name, **{k: v for k, v in fields.items() if v is not None}}
         if template:
             body["template"] = template
         return await self._call("POST", "/workspaces", json=body)
 
     async def templates(self) -> JSON:
         return await self._call("GET", "/templates")
+
+    async def logs(self, name: str) -> JSON:
+        return await self._call("GET", f"/workspaces/{name}/logs")
 
     async def list(self, status: str | None = None, limit: int = 500) -> JSON:
         params: JSON = {"limit": limit}

@@ -25,6 +25,7 @@ from tidepool import images
 from tidepool.domain.ide import FORWARD_PORTS
 from tidepool.domain.origins import WorkspaceAddresses
 from tidepool.domain.quotas import Quota
+from tidepool.domain.repositories import repository
 from tidepool.domain.templates import (
     DEFAULT_TEMPLATE,
     MIN_DISK_GIB,
@@ -54,6 +55,8 @@ class TemplateSettings(BaseModel):
     cpus: int | None = None
     memory_mib: int | None = None
     disk_gib: int | None = None
+    repository: str = ""
+    branch: str = ""
 
 
 class Settings(BaseSettings):
@@ -318,6 +321,7 @@ class Settings(BaseSettings):
                     entry.memory_mib if entry.memory_mib is not None else self.workspace_memory_mib,
                     entry.disk_gib,
                 ),
+                repository=repository(entry.repository, entry.branch) if entry.repository else None,
             )
             for entry in self.templates
         ]

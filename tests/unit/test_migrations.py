@@ -87,7 +87,7 @@ def test_a_workspace_made_before_templates_is_of_the_default_template(tmp_path: 
 
     with sqlite3.connect(path) as connection:
         assert connection.execute("SELECT spec FROM workspaces").fetchall() == [("{}",)]
-    assert from_spec({}) == ("default", Size())
+    assert from_spec({}) == ("default", Size(), None)
 
 
 def test_the_migrations_match_the_tables_module(tmp_path: Path) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
@@ -13,7 +13,7 @@ from pydantic.config import JsonDict
 from tidepool.domain.names import MAX_NAME_LENGTH, NAME_PATTERN, RESERVED_NAMES
 from tidepool.domain.templates import TEMPLATE_NAME_PATTERN, Catalog, Size
 from tidepool.domain.workspace import Desired, Status, Workspace
-from tidepool.ports import Page
+from tidepool.ports import Event, Page
 
 #: Reserved names (JSON values, for mypy), refused with a 400 that says so.
 NOT_RESERVED: JsonDict = {"enum": [name for name in sorted(RESERVED_NAMES)]}
@@ -51,6 +51,16 @@ class WorkspaceCreate(BaseModel):
     disk_gib: int | None = Field(
         default=None, description="The root disk's size, instead of the template's."
     )
+    repository: str | None = Field(
+        default=None,
+        max_length=500,
+        description="An https:// git URL cloned into home at the first boot (no credentials "
+        "in it), instead of the template's.",
+        examples=["https://git.example.com/team/app.git"],
+    )
+    branch: str | None = Field(
+        default=None, max_length=200, description="The branch to check out; the default one."
+    )
 
     @property
     def size(self) -> Size:
@@ -71,6 +81,9 @@ class WorkspacePublic(BaseModel):
     memory_mib: int | None
     #: None: no limit but the storage pool's.
     disk_gib: int | None
+    #: Cloned into home at the first boot (None: none).
+    repository: str | None
+    branch: str | None
     desired: Desired
     status: Status
     error: str
@@ -95,6 +108,8 @@ def public_fields(workspace: Workspace, url_of: Callable[[str], str]) -> dict[st
         "cpus": workspace.size.cpus,
         "memory_mib": workspace.size.memory_mib,
         "disk_gib": workspace.size.disk_gib,
+        "repository": workspace.repository.url if workspace.repository else None,
+        "branch": workspace.repository.branch if workspace.repository else None,
         "desired": workspace.desired.value,
         "status": workspace.status.value,
         "error": workspace.error,
@@ -135,6 +150,8 @@ class TemplatePublic(BaseModel):
     cpus: int | None
     memory_mib: int | None
     disk_gib: int | None
+    repository: str | None = None
+    branch: str | None = None
 
 
 class MaximumsPublic(BaseModel):
@@ -159,6 +176,8 @@ class TemplatesPublic(BaseModel):
                 cpus=t.size.cpus,
                 memory_mib=t.size.memory_mib,
                 disk_gib=t.size.disk_gib,
+                repository=t.repository.url if t.repository else None,
+                branch=t.repository.branch if t.repository else None,
             )
             for t in catalog.templates
         ]
@@ -168,4 +187,25 @@ class TemplatesPublic(BaseModel):
             maximums=MaximumsPublic(
                 cpus=most.cpus, memory_mib=most.memory_mib, disk_gib=most.disk_gib
             ),
+        )
+
+
+class LogEntry(BaseModel):
+    #: The setup step that printed it (``clone``).
+    step: str
+    at: datetime
+    text: str
+
+
+class LogsPublic(BaseModel):
+    items: list[LogEntry]
+
+    @classmethod
+    def of(cls, events: Iterable[Event]) -> LogsPublic:
+        return cls(
+            items=[
+                LogEntry(step=event.value, at=event.at, text=event.detail)
+                for event in events
+                if event.kind == "log"
+            ]
         )

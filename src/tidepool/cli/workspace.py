@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import webbrowser
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -32,6 +32,8 @@ PHASES = {
     "instance_created": "instance created",
     "booted": "booted",
     "ide_healthy": "IDE healthy",
+    "cloned": "repository cloned",
+    "clone_failed": "clone failed (`tidepool workspace logs NAME`)",
     "route_live": "route live",
 }
 SETTLED = {"running", "stopped", "deleted", "failed"}
@@ -67,6 +69,8 @@ def _print(workspace: JSON, as_json: bool) -> None:
         "cpus",
         "memory_mib",
         "disk_gib",
+        "repository",
+        "branch",
         "address",
         "url",
         "error",
@@ -116,13 +120,13 @@ def _act(
     url: str,
     until: set[str],
     template: str | None = None,
-    size: dict[str, int | None] | None = None,
+    fields: Mapping[str, int | str | None] | None = None,
 ) -> None:
     validate_workspace_name(name)
 
     async def go(client: ApiClient) -> JSON:
         workspace = await (
-            client.create(name, template, **(size or {}))
+            client.create(name, template, **(fields or {}))
             if action == "create"
             else client.act(name, action)
         )
@@ -146,13 +150,23 @@ def create(
     cpus: int | None = typer.Option(None, "--cpus", help="Instead of the template's."),
     memory: int | None = typer.Option(None, "--memory", help="MiB, instead of the template's."),
     disk: int | None = typer.Option(None, "--disk", help="GiB, instead of the template's."),
+    repository: str = typer.Option(
+        "", "--repository", "-r", help="An https:// git URL to clone into home."
+    ),
+    branch: str = typer.Option("", "--branch", "-b", help="The branch to check out."),
     wait: bool = WaitOption,
     as_json: bool = JsonOption,
     url: str = UrlOption,
 ) -> None:
     """Create a workspace and (by default) follow it until it runs."""
-    size = {"cpus": cpus, "memory_mib": memory, "disk_gib": disk}
-    _act(name, "create", wait, as_json, url, {"running", "failed"}, template or None, size)
+    fields: dict[str, int | str | None] = {
+        "cpus": cpus,
+        "memory_mib": memory,
+        "disk_gib": disk,
+        "repository": repository or None,
+        "branch": branch or None,
+    }
+    _act(name, "create", wait, as_json, url, {"running", "failed"}, template or None, fields)
 
 
 @app.command("up")
@@ -230,6 +244,36 @@ def show(name: str, as_json: bool = JsonOption, url: str = UrlOption) -> None:
     """Show one workspace."""
     validate_workspace_name(name)
     _print(call_api(url, lambda client: client.get(name)), as_json)
+
+
+@app.command("logs")
+@friendly_errors
+def logs(
+    name: str,
+    follow: bool = typer.Option(False, "--follow", "-f", help="Keep printing as steps finish."),
+    url: str = UrlOption,
+) -> None:
+    """The workspace's setup log: what each first-boot step (the clone) printed."""
+    validate_workspace_name(name)
+
+    async def follow_logs(client: ApiClient) -> None:
+        async for event in client.events(name):
+            if event["kind"] == "log":
+                _print_log(event["value"], event["detail"])
+
+    if follow:
+        call_api(url, follow_logs)
+        return
+    found = call_api(url, lambda client: client.logs(name))
+    if not found["items"]:
+        console.print(f"No setup log for {name} (yet): nothing to clone, or not booted.")
+    for entry in found["items"]:
+        _print_log(entry["step"], entry["text"])
+
+
+def _print_log(step: str, text: str) -> None:
+    console.print(f"[bold]== {step}[/]")
+    print(text.rstrip("\n"))
 
 
 @app.command("open")

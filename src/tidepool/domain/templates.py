@@ -13,6 +13,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from tidepool.domain.repositories import Repository
 from tidepool.errors import InvalidInputError, NotFoundError
 
 DEFAULT_TEMPLATE = "default"
@@ -40,6 +41,8 @@ class Template:
     description: str
     image: str
     size: Size
+    #: Cloned into every workspace made from it, unless the create names another.
+    repository: Repository | None = None
 
 
 @dataclass(frozen=True, slots=True)

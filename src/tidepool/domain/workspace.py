@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from tidepool.domain.names import WorkspaceName
+from tidepool.domain.repositories import Repository
 from tidepool.domain.templates import DEFAULT_TEMPLATE, Size
 from tidepool.errors import ConflictError
 
@@ -102,6 +103,8 @@ class Workspace:
     #: The template it was made from, and its size, fixed at creation.
     template: str = DEFAULT_TEMPLATE
     size: Size = field(default_factory=Size)
+    #: Cloned into home at the first boot; None: an empty home.
+    repository: Repository | None = None
     created_at: datetime = field(default_factory=now)
     updated_at: datetime = field(default_factory=now)
     #: Bumped on every write; a write based on a stale copy is refused by the store.

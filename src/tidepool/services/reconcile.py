@@ -25,6 +25,7 @@ from tidepool.domain.workspace import Desired, Status, Workspace
 from tidepool.errors import ConflictError, NotFoundError
 from tidepool.ports import InstanceSpec, RouteTable, Runtime, WorkspaceStore
 from tidepool.services.ide import wait_for_ide
+from tidepool.services.setup import Setup
 from tidepool.services.workspaces import instance_name
 
 #: Every step boundary of a reconcile, in the order a create, a start, a stop and a delete
@@ -74,6 +75,7 @@ class Reconciler:
         self._http = http
         self._limits = limits
         self._clock = clock
+        self._setup = Setup(runtime, store)
 
     async def reconcile(self, workspace_id: str) -> Workspace:
         """Take the workspace one full pass toward its desired state; return where it ended.
@@ -183,6 +185,7 @@ class Reconciler:
         await wait_for_ide(self._http, address, timeout=self._limits.ide_timeout)
         await self._phase(workspace, "ide_healthy", started)
         self._reached("ide_healthy")
+        await self._setup.run(workspace, instance_name(workspace))
         await self._routes.add(workspace.name, address, workspace.owner)
         await self._phase(workspace, "route_live", started)
         self._reached("routed")

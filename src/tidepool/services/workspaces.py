@@ -21,6 +21,7 @@ from tidepool.domain.names import (
     validate_workspace_name,
 )
 from tidepool.domain.quotas import Footprint, Quota, QuotaExceededError, Usage, check
+from tidepool.domain.repositories import Repository, repository
 from tidepool.domain.templates import DEFAULT_TEMPLATE, Catalog, Maximums, Size, Template
 from tidepool.domain.workspace import Action, Desired, Status, Workspace
 from tidepool.errors import (
@@ -93,12 +94,15 @@ class WorkspaceService:
         image: str | None = None,
         template: str | None = None,
         size: Size = UNSET_SIZE,
+        repository_url: str | None = None,
+        branch: str | None = None,
     ) -> Workspace:
         """A new workspace of ``who``'s, ``pending``, with its first reconcile job enqueued.
 
         It is made from ``template`` (``default`` if None), at the template's size where
         ``size`` leaves a part unset; ``image`` (the host's by-hand commands only) replaces
-        the template's image.
+        the template's image. ``repository_url`` (and ``branch``) is cloned into home at
+        the first boot, instead of the template's repository if it has one.
         """
         name = validate_workspace_name(name)
         try:
@@ -110,6 +114,7 @@ class WorkspaceService:
                 image=image or chosen.image,
                 template=chosen.name,
                 size=self.catalog.size_for(chosen, size),
+                repository=_source(chosen, repository_url, branch),
             )
             instance = instance_name_for(self._instance_prefix, workspace.id)
             workspace = replace(workspace, runtime_state={"instance": instance})
@@ -264,6 +269,18 @@ class WorkspaceService:
             except ConflictError:
                 continue
         raise ConflictError(f"Workspace {name!r} is changing too fast; try again.")
+
+
+def _source(template: Template, url: str | None, branch: str | None) -> Repository | None:
+    """What to clone: the URL asked for, else the template's; a branch asked for applies to
+    either."""
+    if url:
+        return repository(url, branch or "")
+    if template.repository is None:
+        if branch:
+            raise InvalidInputError("A branch needs a repository to be a branch of.")
+        return None
+    return repository(template.repository.url, branch or template.repository.branch)
 
 
 def instance_name(workspace: Workspace) -> InstanceName:

@@ -33,6 +33,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from tidepool.domain.repositories import Repository
 from tidepool.domain.templates import DEFAULT_TEMPLATE, Size
 from tidepool.domain.workspace import Desired, Status, Workspace, now
 from tidepool.errors import (
@@ -403,13 +404,22 @@ def spec_of(workspace: Workspace) -> dict[str, Any]:
         "memory_mib": workspace.size.memory_mib,
         "disk_gib": workspace.size.disk_gib,
     }
-    return {"template": workspace.template, **{k: v for k, v in size.items() if v is not None}}
+    source = workspace.repository
+    repository = {"repository": source.url, "branch": source.branch} if source else {}
+    return {
+        "template": workspace.template,
+        **{k: v for k, v in size.items() if v is not None},
+        **repository,
+    }
 
 
-def from_spec(spec: Mapping[str, Any]) -> tuple[str, Size]:
-    """The template and size of a ``spec`` column (``{}`` before templates: the default)."""
+def from_spec(spec: Mapping[str, Any]) -> tuple[str, Size, Repository | None]:
+    """The template, size and repository of a ``spec`` column (``{}`` before templates: the
+    default template, no repository)."""
     size = Size(spec.get("cpus"), spec.get("memory_mib"), spec.get("disk_gib"))
-    return str(spec.get("template") or DEFAULT_TEMPLATE), size
+    url = spec.get("repository")
+    source = Repository(str(url), str(spec.get("branch") or "")) if url else None
+    return str(spec.get("template") or DEFAULT_TEMPLATE), size, source
 
 
 def _row(workspace: Workspace) -> dict[str, Any]:
@@ -454,7 +464,7 @@ def _workspace(row: Sequence[Any]) -> Workspace:
         updated_at,
         version,
     ) = row
-    template, size = from_spec(spec)
+    template, size, source = from_spec(spec)
     return Workspace(
         id=id_,
         name=name,
@@ -467,6 +477,7 @@ def _workspace(row: Sequence[Any]) -> Workspace:
         runtime_state=dict(runtime_state),
         template=template,
         size=size,
+        repository=source,
         created_at=created_at,
         updated_at=updated_at,
         version=version,

@@ -9,15 +9,21 @@ again while the store's ``change_marker`` says no workspace was written since (s
 from __future__ import annotations
 
 import weakref
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Path, Query, Response, status
-from fastapi.responses import StreamingResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 
 from tidepool.api.deps import Again, Me, Plane, Recheck
 from tidepool.api.problems import declared
-from tidepool.api.schemas import NAME_RULE, WorkspaceCreate, WorkspacePublic, WorkspacesPublic
+from tidepool.api.schemas import (
+    NAME_RULE,
+    LogsPublic,
+    WorkspaceCreate,
+    WorkspacePublic,
+    WorkspacesPublic,
+)
 from tidepool.api.sse import all_events_stream, event_stream
 from tidepool.domain.identity import Identity
 from tidepool.domain.workspace import Action, Status
@@ -92,7 +98,12 @@ async def create_workspace(
 ) -> WorkspacePublic:
     """Create a workspace; it starts in ``pending`` and the worker brings it up."""
     workspace = await plane.workspaces.create(
-        body.name, who=me, template=body.template, size=body.size
+        body.name,
+        who=me,
+        template=body.template,
+        size=body.size,
+        repository_url=body.repository,
+        branch=body.branch,
     )
     response.headers["Location"] = f"/api/workspaces/{workspace.name}"
     return WorkspacePublic.of(workspace, plane.ide_url)
@@ -188,6 +199,47 @@ async def workspace_events(
         media_type="text/event-stream",
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )
+
+
+@router.get(
+    "/{name}/logs",
+    response_model=LogsPublic,
+    responses={**EVENT_STREAM, **declared(400, 404)},
+)
+async def workspace_logs(
+    name: Name,
+    plane: Plane,
+    me: Me,
+    again: Again,
+    follow: bool = False,
+    last_event_id: Annotated[int, Header(ge=0)] = 0,
+) -> Response:
+    """The workspace's setup log (the clone of its repository, ...): what each step printed.
+    ``follow=true`` streams it (server-sent events of kind ``log``) as steps finish."""
+    workspace = await plane.workspaces.get(name, who=me, purpose="logs")
+    if follow:
+        stream = event_stream(
+            plane.store,
+            workspace.id,
+            last_event_id,
+            plane.event_poll,
+            workspace.name,
+            still_valid=unchanged(me, again),
+        )
+        return StreamingResponse(
+            only_logs(stream),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+        )
+    events = await plane.store.events(workspace.id, after=0)
+    return JSONResponse(LogsPublic.of(events).model_dump(mode="json"))
+
+
+async def only_logs(stream: AsyncIterator[str]) -> AsyncIterator[str]:
+    """The stream's ``log`` events, and what keeps it alive (retry, keep-alive comments)."""
+    async for chunk in stream:
+        if not chunk.startswith("id:") or "\nevent: log\n" in chunk:
+            yield chunk
 
 
 def unchanged(me: Identity, again: Recheck) -> Callable[[], Awaitable[bool]]:

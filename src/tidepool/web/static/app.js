@@ -3,7 +3,8 @@
 "use strict";
 
 const PHASES = { instance_created: "instance created", booted: "booted",
-  ide_healthy: "IDE healthy", route_live: "route live" };
+  ide_healthy: "IDE healthy", cloned: "repository cloned", clone_failed: "clone failed (see the setup log)",
+  route_live: "route live" };
 const ACTIONS_BY_STATUS = {
   pending: ["stop", "delete"], creating: ["stop", "delete"], starting: ["stop", "delete"],
   running: ["open", "stop", "delete"], stopping: ["delete"], stopped: ["start", "delete"],
@@ -92,6 +93,17 @@ function wire(entry) {
   entry.element.querySelector(".retry").addEventListener("click", act("start"));
   entry.element.querySelector(".stop").addEventListener("click", act("stop"));
   entry.element.querySelector(".delete").addEventListener("click", () => confirmDelete(entry, act("delete")));
+  entry.element.querySelector(".log").addEventListener("toggle", () => showLog(entry));
+}
+
+// The setup log (the clone): read when opened, and again whenever a step adds to it.
+async function showLog(entry) {
+  const details = entry.element.querySelector(".log");
+  if (!details.open) return;
+  const found = await api("GET", `/workspaces/${entry.data.name}/logs`).catch(() => ({ items: [] }));
+  details.querySelector(".log-text").textContent = found.items.length
+    ? found.items.map((item) => `== ${item.step}\n${item.text}`).join("\n")
+    : "Nothing yet.";
 }
 
 function confirmDelete(entry, doDelete) {
@@ -112,6 +124,7 @@ function follow() {
   const onEvent = async (message) => {
     const event = JSON.parse(message.data);
     const entry = byId.get(event.workspace_id);
+    if (event.kind === "log" && entry) { showLog(entry); return; }
     if (event.kind === "phase" && entry) {
       entry.phases.push(PHASES[event.value] || event.value);
       render(entry);
@@ -123,7 +136,7 @@ function follow() {
     try { upsert(await api("GET", `/workspaces/${event.name}`)); } catch (_) { /* gone */ }
   };
   // The server names each event by its kind.
-  for (const kind of ["status", "phase", "request"]) source.addEventListener(kind, onEvent);
+  for (const kind of ["status", "phase", "request", "log"]) source.addEventListener(kind, onEvent);
 }
 
 document.getElementById("sign-out").addEventListener("click", async () => {
@@ -156,6 +169,8 @@ document.getElementById("create").addEventListener("submit", async (submit) => {
   }
   const body = { name: form.name.value };
   if (form.template.value) body.template = form.template.value;
+  if (form.repository.value) body.repository = form.repository.value;
+  if (form.branch.value) body.branch = form.branch.value;
   try {
     upsert(await api("POST", "/workspaces", body));
     form.reset();
