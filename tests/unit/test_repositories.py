@@ -141,6 +141,7 @@ async def test_the_api_takes_a_repository_and_shows_the_setup_log_to_its_owner_o
             "https://git.example.test/a.git",
             "dev",
         )
+        assert made.json()["url"].endswith("/?folder=/home/dev/a"), "the IDE opens on it"
         await store.add_event(made.json()["id"], "log", "clone", "Cloned into /home/dev/a.")
         logs = (await api.get("/api/workspaces/w/logs")).json()["items"]
         assert [(entry["step"], entry["text"]) for entry in logs] == [

@@ -14,6 +14,7 @@ from tidepool.domain.names import MAX_NAME_LENGTH, NAME_PATTERN, RESERVED_NAMES
 from tidepool.domain.templates import TEMPLATE_NAME_PATTERN, Catalog, Size
 from tidepool.domain.workspace import Desired, Status, Workspace
 from tidepool.ports import Event, Page
+from tidepool.services.setup import HOME as SETUP_HOME
 
 #: Reserved names (JSON values, for mypy), refused with a 400 that says so.
 NOT_RESERVED: JsonDict = {"enum": [name for name in sorted(RESERVED_NAMES)]}
@@ -97,6 +98,14 @@ class WorkspacePublic(BaseModel):
         return cls(**public_fields(workspace, url_of))
 
 
+def opened_folder(workspace: Workspace) -> str:
+    """The query that opens the IDE on the cloned repository (its folder name is checked:
+    letters, digits, ``.``, ``_`` and ``-`` only), or nothing."""
+    if workspace.repository is None:
+        return ""
+    return f"?folder={SETUP_HOME}/{workspace.repository.folder}"
+
+
 def public_fields(workspace: Workspace, url_of: Callable[[str], str]) -> dict[str, Any]:
     """``WorkspacePublic``'s fields of ``workspace``, as plain values."""
     return {
@@ -114,7 +123,7 @@ def public_fields(workspace: Workspace, url_of: Callable[[str], str]) -> dict[st
         "status": workspace.status.value,
         "error": workspace.error,
         "address": workspace.address,
-        "url": url_of(workspace.name),
+        "url": url_of(workspace.name) + opened_folder(workspace),
         "created_at": workspace.created_at,
         "updated_at": workspace.updated_at,
     }
