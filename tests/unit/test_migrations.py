@@ -31,6 +31,15 @@ def schema(path: Path) -> list[tuple[str, str, str]]:
     return [(str(kind), str(name), str(sql)) for kind, name, sql in rows]
 
 
+#: A workspace row as the first schema (0001) holds it.
+OLD_ROW = (
+    "INSERT INTO workspaces (id, name, owner, image, desired, status, error,"
+    " runtime_state, created_at, updated_at, version) VALUES"
+    " ('w1', 'alpha', 'ann', 'img', 'running', 'pending', '', '{}',"
+    " '2030-01-01 00:00:00.000000', '2030-01-01 00:00:00.000000', 1)"
+)
+
+
 def test_upgrade_builds_the_tables_in_an_empty_file(tmp_path: Path) -> None:
     path = tmp_path / "data" / "tidepool.db"  # the folder does not exist yet either
     url = f"sqlite:///{path}"
@@ -53,12 +62,7 @@ def test_upgrade_twice_changes_nothing_and_keeps_the_rows(tmp_path: Path) -> Non
     url = f"sqlite:///{path}"
     migrate.upgrade(url)
     with sqlite3.connect(path) as connection:
-        connection.execute(
-            "INSERT INTO workspaces (id, name, owner, image, desired, status, error,"
-            " runtime_state, created_at, updated_at, version) VALUES"
-            " ('w1', 'alpha', 'ann', 'img', 'running', 'pending', '', '{}',"
-            " '2030-01-01 00:00:00.000000', '2030-01-01 00:00:00.000000', 1)"
-        )
+        connection.execute(OLD_ROW)
     before = schema(path)
 
     migrate.upgrade(url)
@@ -76,12 +80,7 @@ def test_a_workspace_made_before_templates_is_of_the_default_template(tmp_path: 
     url = f"sqlite:///{path}"
     migrate.upgrade(url, "0001")
     with sqlite3.connect(path) as connection:
-        connection.execute(
-            "INSERT INTO workspaces (id, name, owner, image, desired, status, error,"
-            " runtime_state, created_at, updated_at, version) VALUES"
-            " ('w1', 'alpha', 'ann', 'img', 'running', 'pending', '', '{}',"
-            " '2030-01-01 00:00:00.000000', '2030-01-01 00:00:00.000000', 1)"
-        )
+        connection.execute(OLD_ROW)
 
     migrate.upgrade(url)
 

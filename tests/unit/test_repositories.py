@@ -3,7 +3,7 @@ workspace."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 
 import httpx
 import pytest
@@ -12,6 +12,7 @@ from tidepool.adapters.fakes.routes import InMemoryRouteTable
 from tidepool.adapters.fakes.runtime import FakeInstance, InMemoryRuntime
 from tidepool.api.app import create_app
 from tidepool.api.deps import ControlPlane
+from tidepool.api.routers.workspaces import only_logs
 from tidepool.domain.identity import Identity
 from tidepool.domain.repositories import Repository, repository
 from tidepool.domain.templates import Catalog, Maximums, Size, Template
@@ -149,3 +150,21 @@ async def test_the_api_takes_a_repository_and_shows_the_setup_log_to_its_owner_o
         ]
         other = await api.get("/api/workspaces/w/logs", headers={USER_HEADER: "bob"})
         assert other.status_code == 404
+
+
+async def test_following_the_log_passes_log_events_and_what_keeps_the_stream_alive() -> None:
+    async def stream() -> AsyncIterator[str]:
+        for chunk in (
+            "retry: 1000\n\n",
+            'id: 1\nevent: status\ndata: {"kind": "status"}\n\n',
+            'id: 2\nevent: log\ndata: {"kind": "log"}\n\n',
+            ": keep-alive\n\n",
+        ):
+            yield chunk
+
+    passed = [chunk async for chunk in only_logs(stream())]
+    assert passed == [
+        "retry: 1000\n\n",
+        'id: 2\nevent: log\ndata: {"kind": "log"}\n\n',
+        ": keep-alive\n\n",
+    ]

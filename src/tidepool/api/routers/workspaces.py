@@ -15,7 +15,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Path, Query, Response, status
 from fastapi.responses import JSONResponse, StreamingResponse
 
-from tidepool.api.deps import Again, Me, Plane, Recheck
+from tidepool.api.deps import Again, ControlPlane, Me, Plane, Recheck
 from tidepool.api.problems import declared
 from tidepool.api.schemas import (
     NAME_RULE,
@@ -26,7 +26,7 @@ from tidepool.api.schemas import (
 )
 from tidepool.api.sse import all_events_stream, event_stream
 from tidepool.domain.identity import Identity
-from tidepool.domain.workspace import Action, Status
+from tidepool.domain.workspace import Action, Status, Workspace
 from tidepool.ports import WorkspaceStore
 
 router = APIRouter(prefix="/workspaces", tags=["workspaces"], responses=declared(401, 422))
@@ -187,18 +187,7 @@ async def workspace_events(
     """Server-sent events: each status change and each start-up phase, as they happen; the
     stream ends once the credential that opened it no longer stands for the same identity."""
     workspace = await plane.workspaces.get(name, who=me, purpose="events")
-    return StreamingResponse(
-        event_stream(
-            plane.store,
-            workspace.id,
-            last_event_id,
-            plane.event_poll,
-            workspace.name,
-            still_valid=unchanged(me, again),
-        ),
-        media_type="text/event-stream",
-        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
-    )
+    return _sse(_events_of(workspace, plane, me, again, last_event_id))
 
 
 @router.get(
@@ -218,21 +207,31 @@ async def workspace_logs(
     ``follow=true`` streams it (server-sent events of kind ``log``) as steps finish."""
     workspace = await plane.workspaces.get(name, who=me, purpose="logs")
     if follow:
-        stream = event_stream(
-            plane.store,
-            workspace.id,
-            last_event_id,
-            plane.event_poll,
-            workspace.name,
-            still_valid=unchanged(me, again),
-        )
-        return StreamingResponse(
-            only_logs(stream),
-            media_type="text/event-stream",
-            headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
-        )
+        return _sse(only_logs(_events_of(workspace, plane, me, again, last_event_id)))
     events = await plane.store.events(workspace.id, after=0)
     return JSONResponse(LogsPublic.of(events).model_dump(mode="json"))
+
+
+def _events_of(
+    workspace: Workspace, plane: ControlPlane, me: Identity, again: Recheck, after: int
+) -> AsyncIterator[str]:
+    """``workspace``'s events after ``after``, for as long as ``me``'s credential stands."""
+    return event_stream(
+        plane.store,
+        workspace.id,
+        after,
+        plane.event_poll,
+        workspace.name,
+        still_valid=unchanged(me, again),
+    )
+
+
+def _sse(stream: AsyncIterator[str]) -> StreamingResponse:
+    return StreamingResponse(
+        stream,
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )
 
 
 async def only_logs(stream: AsyncIterator[str]) -> AsyncIterator[str]:
