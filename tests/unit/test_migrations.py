@@ -81,6 +81,11 @@ def test_a_workspace_made_before_templates_is_of_the_default_template(tmp_path: 
     migrate.upgrade(url, "0001")
     with sqlite3.connect(path) as connection:
         connection.execute(OLD_ROW)
+        # What refers to the workspace (its events, its job) must not stop the upgrade.
+        connection.execute(
+            "INSERT INTO workspace_events (workspace_id, kind, value, detail, at)"
+            " VALUES ('w1', 'status', 'pending', '', '2030-01-01 00:00:00.000000')"
+        )
 
     migrate.upgrade(url)
 

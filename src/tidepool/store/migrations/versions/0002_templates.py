@@ -24,17 +24,18 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("workspaces") as batch:
-        batch.add_column(
-            sa.Column(
-                "spec",
-                sa.JSON().with_variant(postgresql.JSONB(), "postgresql"),
-                nullable=False,
-                server_default=sa.text("'{}'"),
-            )
-        )
+    # A plain ADD COLUMN, never a batch (which rebuilds the table on SQLite): the events and
+    # jobs that refer to the workspaces would stop the old table being dropped.
+    op.add_column(
+        "workspaces",
+        sa.Column(
+            "spec",
+            sa.JSON().with_variant(postgresql.JSONB(), "postgresql"),
+            nullable=False,
+            server_default=sa.text("'{}'"),
+        ),
+    )
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("workspaces") as batch:
-        batch.drop_column("spec")
+    op.drop_column("workspaces", "spec")
