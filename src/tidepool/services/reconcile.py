@@ -135,11 +135,14 @@ class Reconciler:
 
     async def _half_made(self, workspace: Workspace) -> bool:
         """True for an instance left by a create that did not finish: the workspace is
-        still ``creating`` and was never booted (no ``booted`` phase in its history)."""
+        still ``creating`` and its create never returned (no ``instance_created`` phase, and
+        it never booted). One whose create finished is whole, and is started as it is: making
+        it again cost a restart half a second."""
         if workspace.status is not Status.CREATING:
             return False
         events = await self._store.events(workspace.id, after=0)
-        return not any(e.kind == "phase" and e.value == "booted" for e in events)
+        finished = ("instance_created", "booted")
+        return not any(e.kind == "phase" and e.value in finished for e in events)
 
     async def boot(self, workspace_id: str) -> Workspace:
         """The first half of a start: the instance exists, runs and has an address, which is
