@@ -14,6 +14,7 @@ import contextlib
 import errno
 import hashlib
 import os
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -113,12 +114,18 @@ def fill(directory: Path) -> int:
                 chunk //= 2
     small = directory / "small"
     small.mkdir()
+    fill_metadata(small)
+    return taken
+
+
+def fill_metadata(small: Path) -> None:
+    """Small files in ``small`` until the metadata space is gone too."""
     for index in range(5_000_000):
         try:
-            (small / str(index)).write_bytes(b"x" * 1024)
+            (small / f"{index}-{os.getpid()}-{time.monotonic_ns()}").write_bytes(b"x" * 1024)
         except OSError as error:
             assert error.errno == errno.ENOSPC, error
-            return taken
+            return
     raise AssertionError("the metadata space never ran out")
 
 
@@ -154,12 +161,14 @@ async def test_a_full_pool_fails_a_create_clearly_and_loses_nothing(
                 failed = await wait_for_status(api, "second", {"failed", "running"}, 120)
                 assert failed["status"] == "failed", failed
                 assert "storage pool is full" in failed["error"], failed
-                # ... in the CLI, with a non-zero exit ...
+                # ... in the CLI, with a non-zero exit (a failed create frees what it had
+                # begun to write: the pool is topped up first) ...
                 shown = tidepool("workspace", "list", env=serve.env())
                 assert "storage pool is full" in shown.stdout, shown
-                started = tidepool("workspace", "start", "second", "--wait", env=serve.env())
-                assert started.returncode != 0, started
-                assert "storage pool is full" in started.stdout + started.stderr, started
+                fill_metadata(FILLER_DIR / "small")
+                third = tidepool("workspace", "create", "third", "--wait", env=serve.env())
+                assert third.returncode != 0, third
+                assert "storage pool is full" in third.stdout + third.stderr, third
                 # ... and in the web app.
                 page = await browser.new_page()
                 try:
@@ -186,7 +195,7 @@ async def test_a_full_pool_fails_a_create_clearly_and_loses_nothing(
                 assert second["error"] == ""
                 assert await serve.ide_status("second") == 200
 
-                for name in ("second", "keeper"):
+                for name in ("second", "third", "keeper"):
                     await delete_and_wait(api, name)
         finally:
             await runtime.aclose()
