@@ -117,6 +117,8 @@ async def test_the_api_lists_templates_with_the_maximums(api: httpx.AsyncClient)
         "cpus": 1,
         "memory_mib": 1024,
         "disk_gib": 5,
+        "repository": None,
+        "branch": None,
     }
     assert found["maximums"] == {"cpus": 4, "memory_mib": 8192, "disk_gib": 50}
 

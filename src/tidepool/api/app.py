@@ -24,6 +24,7 @@ from tidepool.api.routers import (
     tokens,
     workspaces,
 )
+from tidepool.domain.repositories import BRANCH_RULE, MAX_URL_LENGTH, REPOSITORY_URL_RULE
 from tidepool.domain.templates import MIN_DISK_GIB, MIN_MEMORY_MIB, Catalog
 from tidepool.edge import VIA_HEADER
 from tidepool.web import STATIC_DIR
@@ -59,6 +60,17 @@ def state_the_catalog(schema: dict[str, Any], catalog: Catalog) -> dict[str, Any
             {"type": "null"},
         ]
     fields["template"]["anyOf"] = [{"type": "string", "enum": names}, {"type": "null"}]
+    # What ``domain.repositories`` accepts, stated a little narrower: http(s), a host, a port
+    # of up to four digits, a path that names something; a branch git takes.
+    url = {"type": "string", "pattern": REPOSITORY_URL_RULE, "maxLength": MAX_URL_LENGTH}
+    fields["repository"]["anyOf"] = [url, {"type": "null"}]
+    branch = {"type": "string", "pattern": BRANCH_RULE, "maxLength": 200}
+    fields["branch"]["anyOf"] = [branch, {"type": "null"}]
+    create = schema["components"]["schemas"]["WorkspaceCreate"]
+    # A branch is of a repository: the create's own, or its template's (not stated here).
+    create["dependentSchemas"] = {
+        "branch": {"required": ["repository"], "properties": {"repository": url}}
+    }
     return schema
 
 

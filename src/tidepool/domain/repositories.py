@@ -17,8 +17,11 @@ from urllib.parse import urlsplit
 from tidepool.errors import InvalidInputError
 
 MAX_URL_LENGTH = 500
-#: A branch or tag name git accepts, in the plain subset people use.
-_BRANCH = re.compile(r"^(?!-)(?!/)(?!.*\.\.)(?!.*//)(?!.*\.lock$)(?!.*/$)[A-Za-z0-9._/-]{1,200}$")
+#: A branch or tag name git accepts, in the plain subset people use ("": the default one).
+BRANCH_RULE = r"^$|^(?!-)(?!/)(?!.*\.\.)(?!.*//)(?!.*\.lock$)(?!.*/$)[A-Za-z0-9._/-]{1,200}$"
+_BRANCH = re.compile(BRANCH_RULE)
+#: URLs ``repository`` always takes (the API's schema states this one; a few more pass).
+REPOSITORY_URL_RULE = r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,4})?/[A-Za-z0-9._~-][!-~]*$"
 _FOLDER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 _HOST = re.compile(r"^[A-Za-z0-9.:-]+$")
 

@@ -274,10 +274,10 @@ class WorkspaceService:
 def _source(template: Template, url: str | None, branch: str | None) -> Repository | None:
     """What to clone: the URL asked for, else the template's; a branch asked for applies to
     either."""
-    if url:
+    if url is not None:
         return repository(url, branch or "")
     if template.repository is None:
-        if branch:
+        if branch is not None:
             raise InvalidInputError("A branch needs a repository to be a branch of.")
         return None
     return repository(template.repository.url, branch or template.repository.branch)
