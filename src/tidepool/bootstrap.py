@@ -42,6 +42,8 @@ from tidepool.domain.quotas import Quota
 from tidepool.errors import InvalidInputError
 from tidepool.host.front_door_state import FrontDoorStateFile
 from tidepool.host.liveness import provably_dead, worker_identity
+from tidepool.host.unclaimed_file import UnclaimedFile
+from tidepool.installation import installation_id
 from tidepool.loopback import LoopbackNames
 from tidepool.ports import FrontDoor, JobQueue, RouteTable, Runtime, WorkspaceStore
 from tidepool.processes import at_step, kill_pid_file, kill_self
@@ -258,10 +260,13 @@ class Tidepool:
     supervisor: FrontDoorSupervisor = field(init=False)
     #: The append-only audit log under the data directory (``auth.audit``).
     audit: AuditLog = field(init=False)
+    #: This installation's id, recorded with every instance it makes (``installation``).
+    installation: str = field(init=False)
 
     def __post_init__(self) -> None:
         settings = self.settings
         self.audit = audit_log_in(settings.data_dir)
+        self.installation = installation_id(settings.data_dir)
         self.reconciler = Reconciler(
             self.store,
             self.runtime,
@@ -270,6 +275,7 @@ class Tidepool:
             ReconcileLimits(cpus=settings.workspace_cpus, memory_mib=settings.workspace_memory_mib),
             clock=self.clock,
             reached=crash_hook(settings),
+            installation=self.installation,
         )
         self.workspaces = WorkspaceService(
             self.store,
@@ -296,7 +302,9 @@ class Tidepool:
         )
 
     def worker(self, queue: JobQueue | None = None) -> Worker:
-        """A worker claiming from ``queue`` (the database's outbox unless given: SQS)."""
+        """A worker claiming from ``queue`` (the database's outbox unless given: SQS); what
+        its resyncs leave unclaimed is published for ``tidepool service status``."""
+        unclaimed = UnclaimedFile.in_data_dir(self.settings.data_dir)
         return Worker(
             self.store,
             queue or self.queue,
@@ -306,10 +314,11 @@ class Tidepool:
             WorkerSettings(
                 lease_seconds=self.settings.worker_lease_seconds,
                 resync_interval=self.settings.resync_interval_seconds,
-                instance_prefix=self.settings.instance_prefix,
+                installation=self.installation,
             ),
             name=worker_identity(),
             is_dead=provably_dead,
+            on_resync=lambda report: unclaimed.publish(report.unclaimed),
         )
 
 

@@ -16,6 +16,7 @@ from typing import Protocol, runtime_checkable
 from tidepool.domain.audit import AuditEntry, AuditQuery
 from tidepool.domain.front_door import FrontDoorState
 from tidepool.domain.names import InstanceName, WorkspaceName
+from tidepool.domain.ownership import InstanceOwner
 from tidepool.domain.restarts import Death
 from tidepool.domain.routing import Route
 from tidepool.domain.workspace import Status, Workspace
@@ -44,6 +45,8 @@ class InstanceSpec:
     disk_gib: int | None = None
     #: Written to ``/etc/tidepool/workspace.env`` inside the instance before its first boot.
     environment: Mapping[str, str] = field(default_factory=dict)
+    #: Recorded with the instance, in the runtime's own metadata (``Runtime.owner``).
+    owner: InstanceOwner | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +57,8 @@ class InstanceState:
     name: str
     status: InstanceStatus
     ipv4: str | None = None
+    #: Who made it, as the instance records it; filled by ``list()`` (None: not recorded).
+    owner: InstanceOwner | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,7 +108,17 @@ class Runtime(Protocol):
         ...
 
     async def list(self) -> Sequence[InstanceState]:
-        """Return every instance this runtime manages for Tidepool."""
+        """Return every instance this runtime manages for Tidepool, each with its
+        recorded owner."""
+        ...
+
+    async def owner(self, name: InstanceName) -> InstanceOwner | None:
+        """The owner recorded with the instance (None if it records none). ``NotFoundError``."""
+        ...
+
+    async def claim(self, name: InstanceName, owner: InstanceOwner) -> None:
+        """Record ``owner`` with the instance, replacing what it recorded; the instance is
+        not restarted and nothing in it changes. ``NotFoundError``."""
         ...
 
     async def wait_for_ipv4(self, name: InstanceName, timeout: float) -> str:

@@ -22,6 +22,7 @@ from fakes.tart_env import FakeTart
 from tidepool.adapters.fakes.runtime import InMemoryRuntime
 from tidepool.adapters.incus.client import IncusClient, unix_socket_client
 from tidepool.adapters.incus.runtime import IncusRuntime
+from tidepool.domain.ownership import InstanceOwner
 from tidepool.errors import (
     ConflictError,
     InvalidInputError,
@@ -108,6 +109,28 @@ async def test_create_makes_a_stopped_instance(subject: Subject) -> None:
     assert (await subject.runtime.state(name)).status is InstanceStatus.STOPPED
     listed = {state.name: state for state in await subject.runtime.list()}
     assert listed[name].status is InstanceStatus.STOPPED
+
+
+async def test_an_instance_keeps_the_owner_it_was_made_with_and_a_new_one_claimed(
+    subject: Subject,
+) -> None:
+    """The owner lives with the instance (``domain.ownership``): listed, read, replaced by a
+    claim; an instance made without one records none."""
+    made_by = InstanceOwner("1" * 32, "2" * 32)
+    owned = await subject.create(owner=made_by)
+    plain = await subject.create()
+    listed = {state.name: state for state in await subject.runtime.list()}
+    assert (listed[owned].owner, listed[plain].owner) == (made_by, None)
+    assert await subject.runtime.owner(owned) == made_by
+    assert await subject.runtime.owner(plain) is None
+    claimed = InstanceOwner("3" * 32, "4" * 32)
+    await subject.runtime.claim(plain, claimed)
+    assert await subject.runtime.owner(plain) == claimed
+    assert (await subject.runtime.state(plain)).status is InstanceStatus.STOPPED
+    with pytest.raises(NotFoundError):
+        await subject.runtime.owner("tp-contract-missing")
+    with pytest.raises(NotFoundError):
+        await subject.runtime.claim("tp-contract-missing", claimed)
 
 
 async def test_create_refuses_a_name_in_use(subject: Subject) -> None:

@@ -82,7 +82,7 @@ async def test_vm_start_makes_an_ordinary_workspace_named_by_the_one_rule(app: T
     assert added and workspace.status is Status.RUNNING
     assert await app.routes.entries() == {"alice": Route(booted.address, "local")}
     await drain(app)  # the job vm start enqueued: the worker finds nothing to do
-    report = await resync(app.store, app.runtime, app.routes)
+    report = await resync(app.store, app.runtime, app.routes, installation=app.installation)
     assert not report.changed, report
     assert (await app.store.get(ALICE)).status is Status.RUNNING
 
@@ -102,7 +102,7 @@ async def test_route_remove_stops_and_the_platform_does_not_route_it_back(app: T
     stopped = await app.by_hand.unroute(ALICE)
     assert stopped.status is Status.STOPPED
     await drain(app)
-    await resync(app.store, app.runtime, app.routes)
+    await resync(app.store, app.runtime, app.routes, installation=app.installation)
     assert await app.routes.entries() == {}
     with pytest.raises(NotFoundError, match="no route"):
         await app.by_hand.unroute(ALICE)
@@ -159,7 +159,7 @@ async def test_resync_never_takes_a_workspace_created_during_its_pass_for_an_orp
         door=FakeFrontDoor(),
     ) as app:
         pending.append(app)
-        report = await resync(app.store, app.runtime, app.routes)
+        report = await resync(app.store, app.runtime, app.routes, installation=app.installation)
         assert report.orphan_instances_removed == []
         bravo = await app.store.get("bravo")
         assert [i.name for i in await runtime.list()] == [instance_name(bravo)]

@@ -34,6 +34,8 @@ def user(name: str) -> Identity:
 
 
 IMAGE = "tidepool-workspace"
+#: The installation these planes are: what their instances record, and their resyncs prove.
+INSTALLATION = "0123456789abcdef0123456789abcdef"
 
 
 def healthy_ide() -> httpx.AsyncClient:
@@ -74,6 +76,7 @@ def build(
         http or healthy_ide(),
         ReconcileLimits(ide_timeout=0.5, boot_timeout=0.5),
         reached=reached,
+        installation=INSTALLATION,
     )
     worker = Worker(
         store,
@@ -81,7 +84,13 @@ def build(
         runtime,
         routes,
         reconciler,
-        WorkerSettings(base_backoff=0, max_backoff=0, max_attempts=max_attempts, lease_seconds=30),
+        WorkerSettings(
+            base_backoff=0,
+            max_backoff=0,
+            max_attempts=max_attempts,
+            lease_seconds=30,
+            installation=INSTALLATION,
+        ),
     )
     service = WorkspaceService(store, default_image=IMAGE)
     return Plane(store, queue, runtime, routes, service, worker, reconciler)
@@ -229,7 +238,7 @@ async def test_resync_repairs_a_restarted_proxy_and_reports_a_vanished_instance(
     plane.routes.restart()  # the proxy forgot everything
     del plane.runtime.instances[instance_name(two)]  # an instance deleted behind our back
     await plane.routes.add("ghost", "10.9.9.9")
-    report = await resync(plane.store, plane.runtime, plane.routes)
+    report = await resync(plane.store, plane.runtime, plane.routes, installation=INSTALLATION)
     assert report.routes_restored == ["one"]
     assert report.vanished == ["two"]
     assert report.orphan_routes_removed == ["ghost"]
@@ -237,22 +246,12 @@ async def test_resync_repairs_a_restarted_proxy_and_reports_a_vanished_instance(
     assert (await plane.service.get("two", who=HOST)).status is Status.FAILED
 
 
-async def test_resync_removes_orphan_instances_and_leaves_hand_made_ones(plane: Plane) -> None:
-    from tidepool.ports import InstanceSpec
-
-    await plane.runtime.create(InstanceSpec(name="ws-00000000000000ff", image=IMAGE))
-    await plane.runtime.create(InstanceSpec(name="test", image=IMAGE))
-    report = await resync(plane.store, plane.runtime, plane.routes)
-    assert report.orphan_instances_removed == ["ws-00000000000000ff"]
-    assert set(plane.runtime.instances) == {"test"}
-
-
 async def test_an_instance_stopped_behind_our_back_is_started_again(plane: Plane) -> None:
     await plane.service.create("nap", who=user("ann"))
     await plane.drain()
     workspace = await plane.service.get("nap", who=HOST)
     plane.runtime.crash(instance_name(workspace))
-    report = await resync(plane.store, plane.runtime, plane.routes)
+    report = await resync(plane.store, plane.runtime, plane.routes, installation=INSTALLATION)
     assert report.requeued == ["nap"]
     await plane.drain()
     assert (await plane.service.get("nap", who=HOST)).status is Status.RUNNING

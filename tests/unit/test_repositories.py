@@ -105,7 +105,9 @@ async def test_the_clone_runs_as_the_user_with_the_url_in_its_environment_and_ne
     runtime = InMemoryRuntime(images=["img"], exec_handler=git)
     store, _ = memory_store()
     ide = httpx.AsyncClient(transport=httpx.MockTransport(lambda r: httpx.Response(200)))
-    reconciler = Reconciler(store, runtime, InMemoryRouteTable(), ide, ReconcileLimits())
+    reconciler = Reconciler(
+        store, runtime, InMemoryRouteTable(), ide, ReconcileLimits(), installation="0" * 32
+    )
     service = WorkspaceService(store, default_image="img", catalog=CATALOG)
     made = await service.create("web1", who=ANN, template="web")
     workspace = await reconciler.reconcile(made.id)

@@ -15,14 +15,16 @@ converges from each.
 from __future__ import annotations
 
 import contextlib
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import httpx
 
+from tidepool.domain.ownership import InstanceOwner, may_delete
 from tidepool.domain.workspace import Desired, Status, Workspace
-from tidepool.errors import ConflictError, NotFoundError
+from tidepool.errors import ConflictError, NotFoundError, RuntimeOperationError
 from tidepool.ports import InstanceSpec, RouteTable, Runtime, WorkspaceStore
 from tidepool.services.ide import wait_for_ide
 from tidepool.services.setup import Setup
@@ -43,6 +45,8 @@ CREATE_STEPS = (
 STOP_STEPS = ("stopping", "unrouted", "instance_stopped", "stopped")
 DELETE_STEPS = ("deleting", "unrouted", "instance_deleted", "deleted")
 STEPS = frozenset(CREATE_STEPS + STOP_STEPS + DELETE_STEPS)
+
+log = logging.getLogger(__name__)
 
 
 def _nowhere(step: str) -> None:
@@ -67,8 +71,12 @@ class Reconciler:
         limits: ReconcileLimits = ReconcileLimits(),
         clock: Callable[[], float] = time.monotonic,
         reached: Callable[[str], None] = _nowhere,
+        *,
+        installation: str,
     ) -> None:
         self._reached = reached
+        #: Recorded with every instance made, and required of every instance deleted.
+        self._installation = installation
         self._store = store
         self._runtime = runtime
         self._routes = routes
@@ -114,8 +122,7 @@ class Reconciler:
                 return workspace
             # A create cut short (a crash, incusd restarted under it) can leave an instance
             # that cannot start. It never booted, so nothing of the user's is in it: again.
-            with contextlib.suppress(NotFoundError):
-                await self._runtime.delete(instance)
+            await self._delete_instance(workspace)
         except NotFoundError:
             pass
         started = self._clock()
@@ -128,6 +135,7 @@ class Reconciler:
                     memory_mib=workspace.size.memory_mib or self._limits.memory_mib,
                     disk_gib=workspace.size.disk_gib,
                     environment={"WORKSPACE_NAME": workspace.name},
+                    owner=InstanceOwner(self._installation, workspace.id),
                 )
             )
             await self._phase(workspace, "instance_created", started)
@@ -220,12 +228,33 @@ class Reconciler:
         with contextlib.suppress(NotFoundError):
             await self._routes.remove(workspace.name)
         self._reached("unrouted")
-        with contextlib.suppress(NotFoundError):
-            await self._runtime.delete(instance_name(workspace))
+        await self._delete_instance(workspace, leave_foreign=True)
         self._reached("instance_deleted")
         deleted = await self._move(workspace, Status.DELETED, address=None)
         self._reached("deleted")
         return deleted
+
+    async def _delete_instance(self, workspace: Workspace, *, leave_foreign: bool = False) -> None:
+        """Delete the workspace's instance, if there is one and it is provably this row's
+        (``may_delete``). Another installation's, or another workspace's, is never deleted:
+        a delete leaves it where it is (``leave_foreign``, logged with the reason), and a
+        create refuses to go on over it."""
+        instance = instance_name(workspace)
+        try:
+            owner = await self._runtime.owner(instance)
+            if not may_delete(owner, workspace, self._installation):
+                message = (
+                    f"Instance {instance} is not this workspace's to delete: it records "
+                    f"installation {owner.installation if owner else '?'} and workspace "
+                    f"{owner.workspace_id if owner else '?'}. Tidepool left it as it is."
+                )
+                if not leave_foreign:
+                    raise RuntimeOperationError(message)
+                log.warning("%s", message)
+                return
+            await self._runtime.delete(instance)
+        except NotFoundError:
+            return
 
     async def mark_failed(self, workspace_id: str, error: str) -> Workspace:
         """Record a permanent failure; a later start, stop or delete recovers."""

@@ -2,6 +2,11 @@
 
 Like JupyterHub's ``check_routes``: add what is missing, remove what is stale, report what
 vanished, and skip whatever is mid-transition (a job is working on it right now).
+
+An instance is removed only when ``judge`` proves it this installation's and unwanted; one
+this database does not know, or another installation's, is left running and reported
+(``ResyncReport.unclaimed``): a switched or restored database, or a second installation on the
+same Incus, must never cost anyone their files.
 """
 
 from __future__ import annotations
@@ -10,7 +15,8 @@ import contextlib
 import logging
 from dataclasses import dataclass, field
 
-from tidepool.domain.names import InstanceName, is_instance_name
+from tidepool.domain.names import InstanceName
+from tidepool.domain.ownership import InstanceOwner, Unclaimed, Verdict, judge
 from tidepool.domain.routing import IN_TRANSITION, plan_routes
 from tidepool.domain.workspace import Status, Workspace
 from tidepool.errors import NotFoundError
@@ -24,6 +30,9 @@ log = logging.getLogger(__name__)
 @dataclass(slots=True)
 class ResyncReport:
     orphan_instances_removed: list[str] = field(default_factory=list)
+    #: Instances made before owners were recorded, now stamped as their workspace's.
+    claimed: list[str] = field(default_factory=list)
+    unclaimed: list[Unclaimed] = field(default_factory=list)
     orphan_routes_removed: list[str] = field(default_factory=list)
     routes_restored: list[str] = field(default_factory=list)
     vanished: list[str] = field(default_factory=list)
@@ -34,6 +43,7 @@ class ResyncReport:
         return any(
             (
                 self.orphan_instances_removed,
+                self.claimed,
                 self.orphan_routes_removed,
                 self.routes_restored,
                 self.vanished,
@@ -43,29 +53,38 @@ class ResyncReport:
 
 
 async def resync(
-    store: WorkspaceStore, runtime: Runtime, routes: RouteTable, *, instance_prefix: str = "ws"
+    store: WorkspaceStore, runtime: Runtime, routes: RouteTable, *, installation: str
 ) -> ResyncReport:
-    """One pass: orphans removed, vanished instances reported, stopped ones restarted, and the
-    route table brought to ``plan_routes``.
+    """One pass: unwanted instances removed, unclaimed ones reported, vanished instances
+    reported, stopped ones restarted, and the route table brought to ``plan_routes``.
 
     The runtime and the route table are read BEFORE the database: whatever an instance or a
     route was made for already has its row when the rows are read (a row is always written
     before its instance or route), so a workspace created while this pass runs is never
-    mistaken for an orphan.
+    mistaken for an unknown one.
     """
     report = ResyncReport()
-    instances: dict[InstanceName, InstanceState] = {}
-    for seen in await runtime.list():
-        if is_instance_name(seen.name, instance_prefix):  # nothing else is ever touched
-            instances[seen.name] = seen
+    seen = {instance.name: instance for instance in await runtime.list()}
     current_routes = dict(await routes.entries())
     workspaces = [w async for w in live_workspaces(store)]
-    by_instance = {instance_name(w): w for w in workspaces}
+    by_instance: dict[str, Workspace] = {instance_name(w): w for w in workspaces}
 
-    for orphan in sorted(set(instances) - set(by_instance)):
-        with contextlib.suppress(NotFoundError):
-            await runtime.delete(orphan)
-        report.orphan_instances_removed.append(orphan)
+    instances: dict[str, InstanceState] = {}
+    for name in sorted(seen):
+        owner = seen[name].owner
+        row = by_instance.get(name) or await _row_named_by(store, owner, installation)
+        judgement = judge(owner, row, installation)
+        if judgement.verdict is Verdict.WANTED and row is not None:
+            instances[name] = seen[name]
+            if owner is None:  # made before owners were recorded: this row proves it ours
+                await runtime.claim(InstanceName(name), InstanceOwner(installation, row.id))
+                report.claimed.append(name)
+        elif judgement.verdict is Verdict.UNWANTED:
+            with contextlib.suppress(NotFoundError):
+                await runtime.delete(InstanceName(name))
+            report.orphan_instances_removed.append(name)
+        else:
+            report.unclaimed.append(Unclaimed(name, judgement.verdict, judgement.reason, owner))
 
     now_seen = [await _repair_status(store, w, instances, report) for w in workspaces]
     plan = plan_routes(now_seen, current_routes)
@@ -80,10 +99,23 @@ async def resync(
     return report
 
 
+async def _row_named_by(
+    store: WorkspaceStore, owner: InstanceOwner | None, installation: str
+) -> Workspace | None:
+    """The row (deleted ones included) of the workspace ``owner`` names, if it is this
+    installation's and this database has it."""
+    if owner is None or owner.installation != installation:
+        return None
+    try:
+        return await store.get_by_id(owner.workspace_id)
+    except NotFoundError:
+        return None
+
+
 async def _repair_status(
     store: WorkspaceStore,
     workspace: Workspace,
-    instances: dict[InstanceName, InstanceState],
+    instances: dict[str, InstanceState],
     report: ResyncReport,
 ) -> Workspace:
     """The workspace after repairing what its instance says; unchanged while a job works on

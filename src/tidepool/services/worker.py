@@ -29,7 +29,7 @@ from tidepool.errors import (
 )
 from tidepool.ports import Job, JobQueue, RouteTable, Runtime, WorkspaceStore
 from tidepool.services.reconcile import Reconciler
-from tidepool.services.resync import resync
+from tidepool.services.resync import ResyncReport, resync
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,8 @@ class WorkerSettings:
     #: While the runtime's daemon is down, a job asks again at least this often, for ever.
     daemon_backoff: float = 5.0
     resync_interval: float = 30.0
-    instance_prefix: str = "ws"
+    #: This installation's id: what a resync may prove an instance's (``domain.ownership``).
+    installation: str = ""
 
 
 def backoff(attempts: int, settings: WorkerSettings) -> float:
@@ -67,7 +68,10 @@ class Worker:
         settings: WorkerSettings = WorkerSettings(),
         name: str = "",
         is_dead: Callable[[str], bool] = lambda _: False,
+        on_resync: Callable[[ResyncReport], None] = lambda _: None,
     ) -> None:
+        #: Told each resync's report: what it left unclaimed is published for operators.
+        self._on_resync = on_resync
         self._store = store
         self._queue = queue
         self._runtime = runtime
@@ -144,16 +148,19 @@ class Worker:
     async def resync_safely(self) -> None:
         """A failed resync is logged and tried again at the next interval, never fatal."""
         try:
-            await resync(
-                self._store,
-                self._runtime,
-                self._routes,
-                instance_prefix=self._settings.instance_prefix,
+            report = await resync(
+                self._store, self._runtime, self._routes, installation=self._settings.installation
             )
         except TidepoolError as error:
             log.warning("resync failed, will try again: %s", error)
+            return
         except Exception:
             log.exception("resync crashed, will try again")
+            return
+        try:
+            self._on_resync(report)
+        except Exception:
+            log.exception("could not publish what the resync found")
 
     async def run_once(self) -> bool:
         """Claim and run one job if one is due (for tests and tools); False if none was."""

@@ -24,10 +24,11 @@ import asyncio
 import posixpath
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from tidepool.domain.environment import WORKSPACE_ENV_PATH, render_env_file
 from tidepool.domain.names import validate_workspace_name
+from tidepool.domain.ownership import InstanceOwner
 from tidepool.errors import (
     ConflictError,
     InvalidInputError,
@@ -67,6 +68,7 @@ class FakeInstance:
     ipv4: str | None = None
     started_at: float = 0.0
     files: dict[str, FakeFile] = field(default_factory=dict)
+    owner: InstanceOwner | None = None
 
 
 #: ``exec_handler(instance, argv, user, env)``: an ``ExecResult`` to answer, None to pass.
@@ -140,7 +142,9 @@ class InMemoryRuntime:
         if spec.image not in self.images:
             raise NotFoundError(f"Image {spec.image!r} does not exist.")
         env_file = render_env_file(spec.environment)  # the same rules as the real runtimes
-        instance = FakeInstance(name, spec.image, spec.cpus, spec.memory_mib, spec.disk_gib)
+        instance = FakeInstance(
+            name, spec.image, spec.cpus, spec.memory_mib, spec.disk_gib, owner=spec.owner
+        )
         if env_file:
             instance.files[WORKSPACE_ENV_PATH] = FakeFile(env_file)
         self.instances[name] = instance
@@ -176,7 +180,17 @@ class InMemoryRuntime:
         await self._step("list")
         for instance in self.instances.values():
             self._assign_address(instance)
-        return [_state(instance) for instance in self.instances.values()]
+        return [
+            replace(_state(instance), owner=instance.owner) for instance in self.instances.values()
+        ]
+
+    async def owner(self, name: str) -> InstanceOwner | None:
+        await self._step("owner", name)
+        return self._get(name).owner
+
+    async def claim(self, name: str, owner: InstanceOwner) -> None:
+        await self._step("claim", name)
+        self._get(name).owner = owner
 
     async def wait_for_ipv4(self, name: str, timeout: float) -> str:
         await self._step("wait_for_ipv4", name)

@@ -1,8 +1,11 @@
 """``IncusRuntime``: the ``Runtime`` port on Incus, through its REST API.
 
 Instances Tidepool made carry ``user.tidepool.managed=true`` so ``list()`` never touches
-anything else on the host. Workspace settings reach the instance as a file pushed before the
-first boot (``/etc/tidepool/workspace.env``), which the code-server service reads.
+anything else on the host, and their owner (``user.tidepool.installation`` and
+``user.tidepool.workspace``) so that nothing deletes what another installation, or another
+database, still wants (``tidepool.domain.ownership``). Workspace settings reach the instance
+as a file pushed before the first boot (``/etc/tidepool/workspace.env``), which the
+code-server service reads.
 """
 
 from __future__ import annotations
@@ -12,11 +15,13 @@ import contextlib
 import posixpath
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from tidepool.adapters.incus.client import IncusClient
 from tidepool.domain.environment import WORKSPACE_ENV_PATH, render_env_file
 from tidepool.domain.names import validate_workspace_name
+from tidepool.domain.ownership import InstanceOwner
 from tidepool.errors import (
     ConflictError,
     InvalidInputError,
@@ -27,6 +32,8 @@ from tidepool.errors import (
 from tidepool.ports import ExecResult, InstanceSpec, InstanceState, InstanceStatus
 
 MANAGED_KEY = "user.tidepool.managed"
+INSTALLATION_KEY = "user.tidepool.installation"
+WORKSPACE_KEY = "user.tidepool.workspace"
 
 _STATUS = {
     "Running": InstanceStatus.RUNNING,
@@ -70,6 +77,7 @@ class IncusRuntime:
                 MANAGED_KEY: "true",
                 "limits.cpu": str(spec.cpus),
                 "limits.memory": f"{spec.memory_mib}MiB",
+                **(_owner_config(spec.owner) if spec.owner else {}),
             },
             "start": False,
         }
@@ -139,11 +147,26 @@ class IncusRuntime:
     async def list(self) -> Sequence[InstanceState]:
         instances = await self._client.sync("GET", "/1.0/instances", params={"recursion": "2"})
         return [
-            _state_from(item["name"], item.get("state") or {})
+            replace(
+                _state_from(item["name"], item.get("state") or {}),
+                owner=_owner_from(item.get("config") or {}),
+            )
             for item in instances or []
             # An instance being created or deleted may have no config (null) yet or any more.
             if (item.get("config") or {}).get(MANAGED_KEY) == "true"
         ]
+
+    async def owner(self, name: str) -> InstanceOwner | None:
+        validate_workspace_name(name)
+        metadata = await self._client.sync("GET", f"/1.0/instances/{name}")
+        return _owner_from(metadata.get("config") or {})
+
+    async def claim(self, name: str, owner: InstanceOwner) -> None:
+        validate_workspace_name(name)
+        # PATCH merges these keys into the instance's config and leaves the rest alone.
+        await self._client.run(
+            "PATCH", f"/1.0/instances/{name}", json={"config": _owner_config(owner)}
+        )
 
     async def wait_for_ipv4(self, name: str, timeout: float) -> str:
         deadline = time.monotonic() + timeout
@@ -240,6 +263,17 @@ class IncusRuntime:
         with contextlib.suppress(NotFoundError):
             await self._client.request("DELETE", log_path)
         return response.content.decode(errors="replace")
+
+
+def _owner_config(owner: InstanceOwner) -> dict[str, str]:
+    return {INSTALLATION_KEY: owner.installation, WORKSPACE_KEY: owner.workspace_id}
+
+
+def _owner_from(config: Mapping[str, Any]) -> InstanceOwner | None:
+    installation, workspace = config.get(INSTALLATION_KEY), config.get(WORKSPACE_KEY)
+    if not installation or not workspace:
+        return None
+    return InstanceOwner(installation=str(installation), workspace_id=str(workspace))
 
 
 def _state_from(name: str, metadata: Mapping[str, Any]) -> InstanceState:

@@ -38,9 +38,11 @@ from pathlib import Path
 from tidepool.adapters.tart.cli import CommandResult, TartCLI, error_for
 from tidepool.adapters.tart.guest import GuestRunner, SSHSettings, wrap_command
 from tidepool.adapters.tart.keys import key_path
+from tidepool.adapters.tart.owners import read_owner, write_owner
 from tidepool.adapters.tart.parse import TartVM, TartVMInfo, parse_get, parse_ip, parse_list
 from tidepool.domain.environment import WORKSPACE_ENV_PATH, render_env_file
 from tidepool.domain.names import validate_workspace_name
+from tidepool.domain.ownership import InstanceOwner
 from tidepool.errors import (
     ConflictError,
     InvalidInputError,
@@ -136,6 +138,8 @@ class TartRuntime:
                 directory.mkdir(parents=True)
                 if env_file:
                     (directory / _ENV_FILE).write_bytes(env_file)
+                if spec.owner is not None:
+                    write_owner(directory, spec.owner)
             except BaseException:
                 await self._tart.run(["delete", vm], timeout=self._command_timeout)
                 raise
@@ -193,9 +197,25 @@ class TartRuntime:
             )
         )
         return [
-            InstanceState(name=workspace, status=vm.status, ipv4=address)
+            InstanceState(
+                name=workspace,
+                status=vm.status,
+                ipv4=address,
+                owner=read_owner(self._vm_dir(vm.name)),
+            )
             for (workspace, vm), address in zip(managed, addresses, strict=True)
         ]
+
+    async def owner(self, name: str) -> InstanceOwner | None:
+        vm = self.vm_name(validate_workspace_name(name))
+        await self._info(vm)
+        return read_owner(self._vm_dir(vm))
+
+    async def claim(self, name: str, owner: InstanceOwner) -> None:
+        vm = self.vm_name(validate_workspace_name(name))
+        async with self._lock(vm):
+            await self._info(vm)
+            write_owner(self._vm_dir(vm), owner)
 
     async def wait_for_ipv4(self, name: str, timeout: float) -> str:
         vm = self.vm_name(validate_workspace_name(name))
