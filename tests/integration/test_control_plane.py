@@ -7,15 +7,18 @@ prefix `tpt`), against the host's Incus and the workspace image.
 from __future__ import annotations
 
 import asyncio
-import os
+import contextlib
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
-from support.serve import ServeProcess, running_serve, wait_for_status
+from support.databases import database_url as fresh_database
+from support.serve import ServeProcess, delete_and_wait, running_serve, wait_for_status
 from tidepool import bootstrap
+from tidepool.domain.ownership import InstanceOwner
 from tidepool.errors import NotFoundError
+from tidepool.host.unclaimed_file import UnclaimedFile
 from tidepool.ports import InstanceSpec, Runtime
 from tidepool.settings import get_settings
 
@@ -29,11 +32,7 @@ def database_urls() -> list[object]:
 
 @pytest.fixture(params=database_urls())
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'tidepool.db'}"
-    url = os.environ.get("TIDEPOOL_TEST_POSTGRES_URL")
-    assert url, "TIDEPOOL_TEST_POSTGRES_URL is unset: run ./scripts/postgres (scripts/test does)"
-    return url
+    return fresh_database(request.param, tmp_path)
 
 
 @pytest.fixture
@@ -44,19 +43,8 @@ async def runtime() -> AsyncIterator[Runtime]:
 
 @pytest.fixture
 def serve(tmp_path: Path, database_url: str) -> Iterator[ServeProcess]:
-    _reset_postgres(database_url)
     with running_serve(tmp_path / "data", database_url, prefix=PREFIX) as process:
         yield process
-
-
-def _reset_postgres(url: str) -> None:
-    if not url.startswith("postgresql"):
-        return
-    import psycopg
-
-    with psycopg.connect(url.replace("+psycopg", ""), autocommit=True) as connection:
-        connection.execute("DROP SCHEMA public CASCADE")
-        connection.execute("CREATE SCHEMA public")
 
 
 async def our_instances(runtime: Runtime) -> set[str]:
@@ -177,14 +165,32 @@ async def test_drift_is_noticed_and_repaired(serve: ServeProcess, runtime: Runti
                 break
             await asyncio.sleep(0.2)
         assert "ghost" not in await routes.list()
-        orphan = f"{PREFIX}-{'0' * 16}"
+        # An instance made by this installation for a deleted workspace is removed; one
+        # that records no owner (or another installation's) is left, and reported.
         settings = get_settings()
-        await runtime.create(InstanceSpec(name=orphan, image=settings.image_alias))
-        for _ in range(100):
-            if orphan not in await our_instances(runtime):
-                break
-            await asyncio.sleep(0.2)
-        assert orphan not in await our_instances(runtime)
+        installation = (serve.data_dir / "installation-id").read_text().strip()
+        gone = await api.create("gone")
+        await delete_and_wait(api, "gone")
+        orphan = f"{PREFIX}-{gone['id'][:16]}"
+        stranger = f"{PREFIX}-{'0' * 16}"
+        await runtime.create(
+            InstanceSpec(
+                orphan, settings.image_alias, owner=InstanceOwner(installation, gone["id"])
+            )
+        )
+        await runtime.create(InstanceSpec(stranger, settings.image_alias))
+        try:
+            for _ in range(100):
+                if orphan not in await our_instances(runtime):
+                    break
+                await asyncio.sleep(0.2)
+            assert orphan not in await our_instances(runtime)
+            assert stranger in await our_instances(runtime)
+            unclaimed = UnclaimedFile.in_data_dir(serve.data_dir).read()
+            assert stranger in {u.instance for u in unclaimed}
+        finally:
+            with contextlib.suppress(NotFoundError):
+                await runtime.delete(stranger)
         for name in ("keep", "lose"):
             await api.act(name, "delete")
 

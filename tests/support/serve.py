@@ -183,8 +183,8 @@ async def serve_with_workspace(
     extra_env: dict[str, str] | None = None,
 ) -> AsyncIterator[ServeProcess]:
     """A ``tidepool serve`` of its own with workspace ``name`` running. Afterwards the
-    workspace is deleted and serve stopped, whatever happened: a serve left running with the
-    same instance prefix would delete the next run's instances as orphans. ``owner`` makes it
+    workspace is deleted and serve stopped, whatever happened: no other serve would ever
+    delete the instance (it is this installation's alone). ``owner`` makes it
     theirs (the host's otherwise); ``extra_env`` sets serve's settings, sign-in for one."""
     serve = ServeProcess(data_dir, free_port(), database_url, prefix, extra_env or {})
     serve.start()
