@@ -47,6 +47,7 @@ from tidepool.installation import installation_id
 from tidepool.loopback import LoopbackNames
 from tidepool.ports import FrontDoor, JobQueue, RouteTable, Runtime, WorkspaceStore
 from tidepool.processes import at_step, kill_pid_file, kill_self
+from tidepool.services.adoption import Adoption
 from tidepool.services.by_hand import ByHand
 from tidepool.services.reconcile import STEPS, ReconcileLimits, Reconciler
 from tidepool.services.supervisor import FrontDoorSupervisor
@@ -257,6 +258,7 @@ class Tidepool:
     reconciler: Reconciler = field(init=False)
     workspaces: WorkspaceService = field(init=False)
     by_hand: ByHand = field(init=False)
+    adoption: Adoption = field(init=False)
     supervisor: FrontDoorSupervisor = field(init=False)
     #: The append-only audit log under the data directory (``auth.audit``).
     audit: AuditLog = field(init=False)
@@ -284,6 +286,9 @@ class Tidepool:
             instance_prefix=settings.instance_prefix,
             audit=self.audit,
             quota_of=quota_of(settings),
+        )
+        self.adoption = Adoption(
+            self.store, self.runtime, installation=self.installation, image=settings.image_alias
         )
         self.by_hand = ByHand(
             self.workspaces,

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from support import leftovers
 from support.browserlike import browserlike_client
 from support.ports import free_port
 from tidepool.adapters.caddy.routes import CaddyRouteTable
@@ -64,6 +65,7 @@ class ServeProcess:
 
     def start(self, timeout: float = 60) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        leftovers.STARTED.append(self.data_dir)
         self.api_socket.unlink(missing_ok=True)
         with (self.data_dir / "serve.log").open("ab") as log:
             self.process = subprocess.Popen(

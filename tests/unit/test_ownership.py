@@ -20,10 +20,10 @@ from tidepool.adapters.fakes.routes import InMemoryRouteTable
 from tidepool.adapters.fakes.runtime import InMemoryRuntime
 from tidepool.bootstrap import Tidepool
 from tidepool.domain.identity import HOST, Identity
-from tidepool.domain.names import WorkspaceName
+from tidepool.domain.names import InstanceName, WorkspaceName
 from tidepool.domain.ownership import InstanceOwner, Verdict, judge, may_delete
 from tidepool.domain.workspace import Action, Desired, Status, Workspace
-from tidepool.errors import InvalidInputError
+from tidepool.errors import ConflictError, InvalidInputError, NotFoundError
 from tidepool.host.unclaimed_file import UnclaimedFile
 from tidepool.installation import installation_id
 from tidepool.ports import InstanceSpec
@@ -245,3 +245,72 @@ async def test_a_create_never_replaces_an_instance_it_cannot_prove_its_own(
     workspace = await first.store.get_by_id(created.id)
     assert workspace.status is Status.FAILED and "not this workspace's" in workspace.error
     assert await runtime.owner(instance_name(created)) == InstanceOwner(THEIRS, created.id)
+
+
+async def test_a_switched_database_adopts_its_workspace_back_as_it_was(
+    planes: tuple[Tidepool, Tidepool],
+) -> None:
+    first, _ = planes
+    made = await first.workspaces.create("keepme", who=ANN)
+    await drain(first)
+    instance = instance_name(made)
+    async with bootstrap.build(
+        first.settings,
+        runtime=first.runtime,
+        routes=InMemoryRouteTable(),
+        store=memory_store(),
+        door=FakeFrontDoor(),
+        http=first.http,
+    ) as switched:
+        adopted = await switched.adoption.adopt(instance, WorkspaceName("keepme"), "ann")
+        assert adopted.running and adopted.workspace.id == made.id, "its id, as it was"
+        running = await switched.by_hand.run(WorkspaceName("keepme"))
+        assert running.status is Status.RUNNING and instance_name(running) == instance
+        assert "keepme" in await switched.routes.entries()
+        report = await resync(
+            switched.store, switched.runtime, switched.routes, installation=switched.installation
+        )
+        assert not report.unclaimed and not report.changed, report
+
+
+async def test_an_older_tidepools_instance_named_after_its_workspace_is_adopted(
+    planes: tuple[Tidepool, Tidepool],
+) -> None:
+    """The upgrade path (``adopt --earlier`` in ``scripts/up``): ``test``, made by ``vm
+    start`` before workspaces had rows, becomes workspace ``test`` with its instance."""
+    first, _ = planes
+    runtime = first.runtime
+    assert isinstance(runtime, InMemoryRuntime)
+    for legacy in ("test", "ws-00000000000000ff"):  # no owner recorded
+        await runtime.create(InstanceSpec(InstanceName(legacy), IMAGE))
+        await runtime.start(InstanceName(legacy))
+    [adopted] = await first.adoption.earlier("local")
+    assert adopted.running and adopted.workspace.name == "test"
+    workspace = await first.by_hand.run(WorkspaceName("test"))
+    assert workspace.status is Status.RUNNING and instance_name(workspace) == "test"
+    assert await runtime.owner(InstanceName("test")) == InstanceOwner(
+        first.installation, adopted.workspace.id
+    )
+    assert await first.adoption.earlier("local") == [], "once"
+    assert sorted(runtime.instances) == ["test", "ws-00000000000000ff"], "no instance made"
+
+
+async def test_adoption_refuses_what_it_must_and_then_changes_nothing(
+    planes: tuple[Tidepool, Tidepool],
+) -> None:
+    first, second = planes
+    made = await first.workspaces.create("theirs", who=ANN)
+    await drain(first)
+    instance = instance_name(made)
+    with pytest.raises(ConflictError, match="another Tidepool installation"):
+        await second.adoption.adopt(instance, WorkspaceName("theirs"), "ann")
+    with pytest.raises(ConflictError, match="already"):
+        await first.adoption.adopt(instance, WorkspaceName("again"), "ann")
+    with pytest.raises(NotFoundError):
+        await first.adoption.adopt(InstanceName("nothing"), WorkspaceName("nothing"), "ann")
+    assert (await second.store.list()).total == 0
+    assert await first.runtime.owner(instance) == InstanceOwner(first.installation, made.id)
+    taken = await second.adoption.adopt(instance, WorkspaceName("taken"), "ann", take_over=True)
+    assert await first.runtime.owner(instance) == InstanceOwner(
+        second.installation, taken.workspace.id
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from tidepool.cli import (
+    adopt,
     audit,
     caddy,
     checklist,
@@ -35,6 +36,7 @@ app.command("down")(checklist.down_command)
 app.command("serve")(serve.serve_command)
 app.add_typer(service.app, name="service")
 app.add_typer(workspace.app, name="workspace")
+workspace.app.command("adopt")(adopt.adopt_command)
 app.add_typer(template.app, name="template")
 app.add_typer(user.app, name="user")
 app.add_typer(token.app, name="token")

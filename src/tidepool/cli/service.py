@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import contextlib
 import time
+from collections.abc import Sequence
 
 import httpx
 import typer
 
 from tidepool.cli.output import console, fail, friendly_errors
 from tidepool.domain.front_door import describe
+from tidepool.domain.ownership import Unclaimed
 from tidepool.host.service import BackgroundService
+from tidepool.host.unclaimed_file import UnclaimedFile
 from tidepool.settings import Settings, get_settings
 
 app = typer.Typer(help="Run the platform (`tidepool serve`) in the background.")
@@ -100,11 +103,27 @@ def status() -> None:
         if state.front_door is not None:
             for line in describe(state.front_door, time.time()):
                 console.print(line, highlight=False, markup=False)
+        for line in describe_unclaimed(UnclaimedFile.in_data_dir(settings.data_dir).read()):
+            console.print(line, highlight=False, markup=False)
         return
     console.print("Tidepool is not running.")
     if state.last_error:
         console.print(f"Last error: {state.last_error}", highlight=False, markup=False)
     raise typer.Exit(3)
+
+
+def describe_unclaimed(unclaimed: Sequence[Unclaimed]) -> list[str]:
+    """What the last resync left alone, and the way to adopt each."""
+    if not unclaimed:
+        return []
+    lines = [
+        f"{len(unclaimed)} instance(s) are not workspaces of this database; Tidepool leaves "
+        "them running and never deletes them:"
+    ]
+    for found in unclaimed:
+        lines.append(f"  {found.instance}: {found.reason}")
+    lines.append("Adopt one with `tidepool workspace adopt INSTANCE --name NAME --owner USER`.")
+    return lines
 
 
 @app.command("logs")

@@ -113,6 +113,11 @@ class ByHand:
             raise NotFoundError(f"There is no route for workspace {name!r}.")
         return await self.stop(name)
 
+    async def run(self, name: WorkspaceName) -> Workspace:
+        """The workspace started and routed (an adopted one, say), by the worker if
+        ``serve`` runs, else here."""
+        return await self._act(name, Action.START)
+
     async def stop(self, name: WorkspaceName) -> Workspace:
         """``vm stop``: route removed, instance stopped, files kept."""
         return await self._act(name, Action.STOP)
