@@ -1,4 +1,5 @@
-"""A template's limits hold inside the workspace: CPUs, memory and the root disk.
+"""A template's limits hold inside the workspace: CPUs, memory and the root disk, and the
+workspace sees them (``free``, ``/proc/cpuinfo`` and ``uptime`` are its own, through lxcfs).
 
 A real ``serve`` with one template (1 CPU, 1 GiB, 5 GiB) makes a workspace from it on the real
 Incus; what the workspace's own processes see is checked from inside it.
@@ -52,6 +53,16 @@ async def test_a_templates_cpus_memory_and_disk_hold_inside(tmp_path: Path) -> N
             assert nproc.stdout.strip() == "1", nproc
             memory = await runtime.exec(instance, ["sh", "-c", MEMORY_LIMIT])
             assert int(memory.stdout.strip()) == GIB, memory
+            # What tools size themselves from (lxcfs): the workspace's memory, CPUs, uptime.
+            free = await runtime.exec(instance, ["free", "-m"], user=1000)
+            total = int(free.stdout.splitlines()[1].split()[1])
+            assert 0 < total <= 1024, free
+            cpuinfo = await runtime.exec(instance, ["grep", "-c", "^processor", "/proc/cpuinfo"])
+            assert cpuinfo.stdout.strip() == "1", cpuinfo
+            uptime = await runtime.exec(instance, ["cat", "/proc/uptime"])
+            own = float(uptime.stdout.split()[0])
+            host = float(Path("/proc/uptime").read_text().split()[0])
+            assert own < min(600.0, host), (own, host)
             # Past 5 GiB (the image's files count too), a write fails and says why. Incus
             # records an exec's output on the same disk, so what dd said is kept in memory
             # (/dev/shm) until its file is gone.

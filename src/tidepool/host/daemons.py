@@ -7,20 +7,22 @@ logs in Incus's usual log directory.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import resource
+import signal
 import subprocess
 import time
 from pathlib import Path
 
 from tidepool.errors import HostSetupError
+from tidepool.host import lxcfs
 from tidepool.host.commands import run
 from tidepool.host.steps import StepResult
 from tidepool.processes import is_running
 
 INCUSD = Path("/usr/libexec/incus/incusd")
-LXCFS_MOUNT = Path("/var/lib/incus-lxcfs")
 LOG_DIR = Path("/var/log/incus")
 _DETACHED: list[subprocess.Popen[bytes]] = []
 
@@ -78,17 +80,45 @@ def _raise_file_limit() -> None:
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
-def ensure_lxcfs() -> StepResult:
-    """lxcfs gives containers their own view of /proc (memory, CPUs) under their limits."""
-    if _process_running("lxcfs"):
-        return StepResult("lxcfs", False, "running")
+def ensure_lxcfs(timeout: float = 10.0) -> StepResult:
+    """lxcfs serving where this host's incusd looks for it (``host.lxcfs``); an lxcfs an
+    earlier Tidepool ran elsewhere is stopped first. ``HostSetupError`` when it will not
+    serve there: every workspace would see the host's memory and CPUs."""
+    target = lxcfs.expected_mount()
+    if _process_running("lxcfs") and target in lxcfs.mount_points() and lxcfs.serves(target):
+        return StepResult("lxcfs", False, f"running at {target}")
     if systemd_is_init():
         run(["systemctl", "enable", "--now", "lxcfs"])
-        return StepResult("lxcfs", True, "started with systemd")
-    clear_stale_mount(LXCFS_MOUNT)
-    LXCFS_MOUNT.mkdir(parents=True, exist_ok=True)
-    _spawn_detached(["lxcfs", str(LXCFS_MOUNT)], LOG_DIR / "lxcfs.log")
-    return StepResult("lxcfs", True, "started")
+        detail = "started with systemd"
+    else:
+        _stop_earlier_lxcfs()
+        clear_stale_mount(target)
+        target.mkdir(parents=True, exist_ok=True)
+        _spawn_detached(["lxcfs", str(target)], LOG_DIR / "lxcfs.log")
+        detail = "started"
+    deadline = time.monotonic() + timeout
+    while not lxcfs.serves(target):
+        if time.monotonic() > deadline:
+            raise HostSetupError(
+                f"lxcfs does not serve at {target}, where incusd looks for it, so workspaces "
+                f"would see the host's memory and CPUs; see {LOG_DIR / 'lxcfs.log'}."
+            )
+        time.sleep(0.05)
+    return StepResult("lxcfs", True, f"{detail} at {target}")
+
+
+def _stop_earlier_lxcfs() -> None:
+    """Stop an lxcfs at the path an earlier Tidepool used, and clear its mount."""
+    for pid in daemon_pids("lxcfs"):
+        with contextlib.suppress(OSError):
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            if str(lxcfs.EARLIER_MOUNT).encode() in argv:
+                os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 5
+    while lxcfs.EARLIER_MOUNT in lxcfs.mount_points() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if lxcfs.EARLIER_MOUNT in lxcfs.mount_points() or mount_is_stale(lxcfs.EARLIER_MOUNT):
+        run(["umount", "--lazy", str(lxcfs.EARLIER_MOUNT)])
 
 
 def mount_is_stale(path: Path) -> bool:
