@@ -9,6 +9,7 @@ from tidepool.cli import (
     audit,
     caddy,
     checklist,
+    database,
     host,
     image,
     serve,
@@ -35,6 +36,7 @@ app.command("verify")(checklist.verify_command)
 app.command("down")(checklist.down_command)
 app.command("serve")(serve.serve_command)
 app.add_typer(service.app, name="service")
+app.add_typer(database.app, name="database")
 app.add_typer(workspace.app, name="workspace")
 workspace.app.command("adopt")(adopt.adopt_command)
 app.add_typer(template.app, name="template")
