@@ -26,8 +26,10 @@ from tidepool.auth.handshake import HandshakeCodes
 from tidepool.auth.revocation import GrantRevoker
 from tidepool.auth.sessions import SessionStore, sweep_sessions
 from tidepool.auth.users import UserFile
-from tidepool.host import revive
+from tidepool.host import daemons, revive
 from tidepool.host.connections import cut_connections
+from tidepool.host.daemon_keeper import CHECK_SECONDS, DaemonKeeper, host_daemons
+from tidepool.host.daemon_keeper import FILE_NAME as KEEPER_FILE
 from tidepool.host.service import keep_private, serve_lock
 from tidepool.services.worker import Worker
 from tidepool.settings import Settings
@@ -139,6 +141,12 @@ async def _serve(
 
             sweeper = _every(SESSION_SWEEP_SECONDS, stop, sweep, "sweep ended sessions")
             tasks.append(asyncio.create_task(sweeper, name="session-sweeper"))
+        if revive.applies(settings) and not daemons.systemd_is_init():
+            keeper = DaemonKeeper(
+                host_daemons(settings.incus_socket), settings.data_dir / KEEPER_FILE
+            )
+            keeping = _every(CHECK_SECONDS, stop, keeper.check, "keep incusd and lxcfs alive")
+            tasks.append(asyncio.create_task(keeping, name="daemon-keeper"))
         if revive.applies(settings):
             firewall = _every(
                 FIREWALL_CHECK_SECONDS,

@@ -268,6 +268,10 @@ async def test_a_runtime_daemon_down_for_longer_than_every_attempt_fails_nothing
         assert await plane.worker.run_once()
         workspace = await plane.service.get("patient", who=HOST)
         assert workspace.status is not Status.FAILED, workspace.error
+        assert workspace.error.startswith("Waiting for the runtime: Cannot reach")
+    events = await plane.store.events(workspace.id, after=0)
+    waiting = [e for e in events if e.kind == "waiting"]
+    assert [e.value for e in waiting] == ["runtime_unavailable"], "said once, not per attempt"
     runtime.daemon_down = False
     await plane.drain()
     workspace = await plane.service.get("patient", who=HOST)

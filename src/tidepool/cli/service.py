@@ -16,6 +16,8 @@ import typer
 from tidepool.cli.output import console, fail, friendly_errors
 from tidepool.domain.front_door import describe
 from tidepool.domain.ownership import Unclaimed
+from tidepool.host import daemon_keeper
+from tidepool.host.daemon_keeper import FILE_NAME as KEEPER_FILE
 from tidepool.host.service import BackgroundService
 from tidepool.host.unclaimed_file import UnclaimedFile
 from tidepool.settings import Settings, get_settings
@@ -102,6 +104,9 @@ def status() -> None:
         console.print(f"Tidepool is running (pid {state.pid}): {_urls(settings)}")
         if state.front_door is not None:
             for line in describe(state.front_door, time.time()):
+                console.print(line, highlight=False, markup=False)
+        if state.pid is not None:
+            for line in daemon_keeper.describe(settings.data_dir / KEEPER_FILE, state.pid):
                 console.print(line, highlight=False, markup=False)
         for line in describe_unclaimed(UnclaimedFile.in_data_dir(settings.data_dir).read()):
             console.print(line, highlight=False, markup=False)

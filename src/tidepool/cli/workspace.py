@@ -95,6 +95,8 @@ async def _follow(client: ApiClient, name: str, until: set[str], asked: JSON) ->
             if event["kind"] == "phase":
                 label = PHASES.get(event["value"], event["value"])
                 console.print(f"  [green]✓[/] {label} [dim]({event['detail']})[/]")
+            elif event["kind"] == "waiting":
+                status.update(f"{name}: waiting for the runtime ({event['detail']})...")
             elif event["kind"] == "status":
                 status.update(f"{name}: {event['value']}...")
                 if event["value"] in until:

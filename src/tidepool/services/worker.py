@@ -16,7 +16,7 @@ import logging
 import socket
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from tidepool.errors import (
     ConflictError,
@@ -193,6 +193,7 @@ class Worker:
             # workspace, so it is never marked failed for it; the job waits for the daemon.
             delay = min(backoff(job.attempts + 1, self._settings), self._settings.daemon_backoff)
             log.info("job %s: %s; trying again in %.1fs", job.workspace_id, error, delay)
+            await self._say_waiting(job.workspace_id, str(error))
             await self._queue.retry(job, delay, str(error))
         except TRANSIENT as error:
             if job.attempts + 1 >= self._settings.max_attempts:
@@ -210,6 +211,17 @@ class Worker:
             await self._queue.complete(job)
         finally:
             keeper.cancel()
+
+    async def _say_waiting(self, workspace_id: str, why: str) -> None:
+        """Tell the workspace's followers why it does not move: its ``error`` (cleared when
+        it runs) and, once per cause, an event. Its status stays what it is."""
+        waiting = f"Waiting for the runtime: {why}"
+        with contextlib.suppress(TidepoolError):
+            workspace = await self._store.get_by_id(workspace_id)
+            if workspace.error == waiting:
+                return
+            await self._store.save(replace(workspace, error=waiting))
+            await self._store.add_event(workspace_id, "waiting", "runtime_unavailable", why)
 
     async def _workspace_exists(self, workspace_id: str) -> bool:
         try:

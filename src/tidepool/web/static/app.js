@@ -49,7 +49,8 @@ function render(entry) {
   }
   const error = element.querySelector(".error");
   error.hidden = !data.error;
-  error.textContent = data.error ? `Failed: ${data.error}` : "";
+  // A workspace that waits (its runtime unreachable) says why; only a failed one "Failed".
+  error.textContent = !data.error ? "" : data.status === "failed" ? `Failed: ${data.error}` : data.error;
   const phases = element.querySelector(".phases");
   phases.replaceChildren(...(data.status === "starting" || data.status === "creating"
     ? entry.phases.map((p) => Object.assign(document.createElement("li"), { textContent: p }))
@@ -130,13 +131,15 @@ function follow() {
       render(entry);
       return;
     }
-    if (event.kind !== "status" && event.kind !== "request") return;
+    if (!["status", "request", "waiting"].includes(event.kind)) return;
     if (event.value === "deleted") { remove(event.workspace_id); return; }
     if (event.kind === "status" && event.value === "starting" && entry) entry.phases = [];
     try { upsert(await api("GET", `/workspaces/${event.name}`)); } catch (_) { /* gone */ }
   };
   // The server names each event by its kind.
-  for (const kind of ["status", "phase", "request", "log"]) source.addEventListener(kind, onEvent);
+  for (const kind of ["status", "phase", "request", "log", "waiting"]) {
+    source.addEventListener(kind, onEvent);
+  }
 }
 
 document.getElementById("sign-out").addEventListener("click", async () => {
