@@ -14,13 +14,15 @@ and meanwhile, spread over the run:
 - ``--creates`` (20) workspaces created, each deleted once it runs (or at the end);
 - ``--sign-ins`` (30) sign-ins, each a password sign-in and the handshake that opens
   ``echo``'s IDE on its origin (a grant written);
-- ``serve`` restarted once, half-way (``tidepool service restart``).
+- ``serve`` restarted once, half-way (``tidepool service restart``);
+
+with ``--background`` (7) other workspaces running idle all along, as on a team's host.
 
 Every client is plain: no retries. Before the churn starts the API is sampled for 5 s with
 nothing else going on, the baseline the loaded p95 is compared with. All traffic stays on
 loopback and on the bench's own containers.
 
-    .venv/bin/python bench/churn.py [--seconds 60] [--sockets 50]
+    .venv/bin/python bench/churn.py [--seconds 60] [--sockets 50] [--background 7]
 """
 
 from __future__ import annotations
@@ -255,7 +257,11 @@ async def measure(args: argparse.Namespace, data: Path) -> dict[str, Any]:
         base_url=base_url, headers={"Authorization": f"Bearer {token}"}, timeout=60
     )
     try:
+        for index in range(args.background):
+            await api.post("/api/workspaces", json={"name": f"idle-{index}"})
         await api.post("/api/workspaces", json={"name": "echo"})
+        for index in range(args.background):
+            await wait_running(api, f"idle-{index}")
         echo = await wait_running(api, "echo")
         await start_ws_echo(runtime, instance_name_for(PREFIX, echo["id"]))
 
@@ -295,6 +301,7 @@ async def measure(args: argparse.Namespace, data: Path) -> dict[str, Any]:
     api_p95, quiet_p95 = percentile(tally.api_ms, 0.95), percentile(quiet.api_ms, 0.95)
     return {
         "seconds": args.seconds,
+        "background_workspaces": args.background,
         "websockets": args.sockets,
         "websocket_drops": len(echoes.drops),
         "echoes": len(echoes.round_trips_ms),
@@ -329,6 +336,7 @@ def main() -> None:
     parser.add_argument("--route-changes", type=int, default=200)
     parser.add_argument("--creates", type=int, default=20)
     parser.add_argument("--sign-ins", type=int, default=30)
+    parser.add_argument("--background", type=int, default=7)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="tidepool-churn-") as tmp:
         data = Path(tmp) / "data"

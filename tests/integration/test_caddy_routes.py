@@ -216,6 +216,27 @@ async def test_a_port_nobody_listens_on_gets_a_clear_page_quickly(
     assert "Nothing is answering" in response.text
 
 
+async def test_a_request_waits_for_a_workspace_that_is_coming_up_instead_of_failing(
+    caddy: RunningCaddy, routes: CaddyRouteTable
+) -> None:
+    """Nothing listens yet when the request comes (an IDE restarting, a host under load):
+    Caddy tries again for a few seconds instead of answering 502."""
+    await routes.add("alpha", "127.0.0.11")
+
+    async def listen_later() -> str:
+        await asyncio.sleep(1.0)
+        async with upstream("127.0.0.11", caddy.upstream_port):
+            await asyncio.sleep(3.0)
+        return "done"
+
+    later = asyncio.create_task(listen_later())
+    async with httpx.AsyncClient(base_url=caddy.base_url, timeout=10) as http:
+        response = await http.get("/workspace/alpha/late")
+    await later
+    assert response.status_code == 200, response.text[:200]
+    assert response.json()["path"] == "/late"
+
+
 async def test_an_older_configs_map_routes_are_carried_into_the_routes_directory(
     tmp_path: Path,
 ) -> None:

@@ -31,6 +31,13 @@ from tidepool.domain.names import NAME_PATTERN
 STREAM_CLOSE_DELAY = "24h"
 #: An upstream that does not answer gets a clear page after this, not a hang.
 DIAL_TIMEOUT = "5s"
+#: How long a request waits for a workspace that refuses it (its IDE restarting, a dev
+#: server coming up) before the "Nothing is answering" page: tried again every 250 ms.
+UPSTREAM_WAIT = "5s"
+#: Caddy lets an idle connection to a workspace go after this: before Node's own 5 s
+#: keep-alive timeout (code-server's, most dev servers'), so a request is never sent on a
+#: connection the workspace is closing at that instant (a 502 under load).
+UPSTREAM_IDLE = "2s"
 #: ``.``/``..`` segments, ``//`` or backslashes: Caddy's path matchers read the cleaned path
 #: while placeholders read the raw one, so ``/workspace/a/../b/`` could otherwise be routed to
 #: one workspace and checked for another. Such paths are refused (400).
@@ -65,6 +72,9 @@ def proxy(dial: str) -> JSON:
     ``compression: false`` stops the upstream from gzipping every response (which halved
     throughput through the proxy); ``stream_close_delay`` keeps open terminals' WebSockets
     alive when Caddy reloads its config; ``flush_interval: -1`` streams responses as they come.
+    A refused connection is tried again for ``UPSTREAM_WAIT`` (and a GET whose connection
+    broke, which Caddy retries on its own), and idle connections end before the upstream's
+    (``UPSTREAM_IDLE``): both were 502s while a host was busy.
     """
     return {
         "handler": "reverse_proxy",
@@ -79,7 +89,13 @@ def proxy(dial: str) -> JSON:
                 "replace": {"Set-Cookie": [TIDEPOOL_SET_COOKIE_REFUSED]},
             },
         },
-        "transport": {"protocol": "http", "compression": False, "dial_timeout": DIAL_TIMEOUT},
+        "load_balancing": {"try_duration": UPSTREAM_WAIT, "try_interval": "250ms"},
+        "transport": {
+            "protocol": "http",
+            "compression": False,
+            "dial_timeout": DIAL_TIMEOUT,
+            "keep_alive": {"idle_timeout": UPSTREAM_IDLE},
+        },
         "flush_interval": -1,
         "stream_close_delay": STREAM_CLOSE_DELAY,
     }
