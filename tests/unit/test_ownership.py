@@ -8,7 +8,7 @@ database, share one Incus: the second never deletes the first's instances, and r
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack
+from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from pathlib import Path
 
 import httpx
@@ -115,6 +115,19 @@ async def planes(tmp_path: Path) -> AsyncIterator[tuple[Tidepool, Tidepool]]:
         yield built[0], built[1]
 
 
+def switched_database(app: Tidepool) -> AbstractAsyncContextManager[Tidepool]:
+    """``app``'s installation (its data directory, runtime and http) on a new, empty
+    database: what ``TIDEPOOL_DATABASE_URL`` naming a new database does."""
+    return bootstrap.build(
+        app.settings,
+        runtime=app.runtime,
+        routes=InMemoryRouteTable(),
+        store=memory_store(),
+        door=FakeFrontDoor(),
+        http=app.http,
+    )
+
+
 async def drain(app: Tidepool) -> None:
     worker = app.worker()
     for _ in range(50):
@@ -155,14 +168,7 @@ async def test_a_switched_database_finds_this_installations_instances_and_keeps_
     first, _ = planes
     await first.workspaces.create("keepme", who=ANN)
     await drain(first)
-    async with bootstrap.build(
-        first.settings,
-        runtime=first.runtime,
-        routes=InMemoryRouteTable(),
-        store=memory_store(),
-        door=FakeFrontDoor(),
-        http=first.http,
-    ) as switched:
+    async with switched_database(first) as switched:
         assert switched.installation == first.installation
         report = await resync(
             switched.store, switched.runtime, switched.routes, installation=switched.installation
@@ -254,14 +260,7 @@ async def test_a_switched_database_adopts_its_workspace_back_as_it_was(
     made = await first.workspaces.create("keepme", who=ANN)
     await drain(first)
     instance = instance_name(made)
-    async with bootstrap.build(
-        first.settings,
-        runtime=first.runtime,
-        routes=InMemoryRouteTable(),
-        store=memory_store(),
-        door=FakeFrontDoor(),
-        http=first.http,
-    ) as switched:
+    async with switched_database(first) as switched:
         adopted = await switched.adoption.adopt(instance, WorkspaceName("keepme"), "ann")
         assert adopted.running and adopted.workspace.id == made.id, "its id, as it was"
         running = await switched.by_hand.run(WorkspaceName("keepme"))

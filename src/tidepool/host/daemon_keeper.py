@@ -27,6 +27,7 @@ from tidepool.domain.restarts import Death, RestartPolicy, Restarts
 from tidepool.errors import TidepoolError
 from tidepool.host import daemons, lxcfs
 from tidepool.host.steps import StepResult
+from tidepool.processes import is_running
 
 log = logging.getLogger(__name__)
 
@@ -44,17 +45,35 @@ class Kept:
     record: Restarts = field(default_factory=Restarts)
 
 
+class Seen:
+    """A daemon's process, found once by a walk of ``/proc`` and then watched by its pid
+    alone: a walk every half second cost ``serve`` a few percent of a core. ``ready`` is
+    asked again only when the pid changed (a new process must prove it serves)."""
+
+    def __init__(self, executable: str, ready: Callable[[], bool]) -> None:
+        self._executable = executable
+        self._ready = ready
+        self._pid: int | None = None
+
+    def __call__(self) -> bool:
+        if self._pid is not None and is_running(self._pid):
+            return True
+        pids = daemons.daemon_pids(self._executable)
+        self._pid = pids[0] if pids and self._ready() else None
+        return self._pid is not None
+
+
 def host_daemons(incus_socket: Path) -> list[Kept]:
     """lxcfs first (incusd hands its files to the containers it starts), then incusd."""
     return [
         Kept(
             "lxcfs",
-            lambda: bool(daemons.daemon_pids("lxcfs")) and lxcfs.serves(lxcfs.expected_mount()),
+            Seen("lxcfs", lambda: lxcfs.serves(lxcfs.expected_mount())),
             daemons.ensure_lxcfs,
         ),
         Kept(
             "incusd",
-            lambda: bool(daemons.daemon_pids("incusd")) and incus_socket.exists(),
+            Seen("incusd", incus_socket.exists),
             lambda: daemons.ensure_incusd(incus_socket, timeout=60),
         ),
     ]
@@ -73,13 +92,17 @@ class DaemonKeeper:
         self._state_file = state_file
         self._policy = policy or RestartPolicy()
         self._clock = clock
+        self._published: object = None
 
     async def check(self) -> None:
         """One look at each daemon: a dead one is started again unless its backoff says
-        wait; then the state is published."""
+        wait; then the state is published if it changed."""
         for daemon in self._kept:
             await self._check(daemon)
-        await asyncio.to_thread(self._publish)
+        now = [(d.record.deaths, d.record.up_since, d.record.next_start_at) for d in self._kept]
+        if now != self._published:
+            await asyncio.to_thread(self._publish)
+            self._published = now
 
     async def _check(self, daemon: Kept) -> None:
         now = self._clock()
@@ -115,8 +138,9 @@ class DaemonKeeper:
                     "up": d.record.up_since is not None,
                     "deaths": d.record.deaths,
                     "last_cause": d.record.last.cause if d.record.last else "",
-                    "next_start_in": (
-                        max(0.0, d.record.next_start_at - now)
+                    # Wall-clock time: another process reads it, later.
+                    "next_start_at": (
+                        time.time() + max(0.0, d.record.next_start_at - now)
                         if d.record.next_start_at is not None
                         else None
                     ),
@@ -146,8 +170,9 @@ def describe(state_file: Path, serve_pid: int) -> list[str]:
     for daemon in kept:
         name, deaths = daemon["name"], int(daemon["deaths"])
         if not daemon["up"]:
-            wait = daemon.get("next_start_in")
-            when = f"next start in {wait:.0f} s" if wait else "starting it again"
+            at = daemon.get("next_start_at")
+            wait = max(0.0, at - time.time()) if at is not None else 0.0
+            when = f"next start in {wait:.0f} s" if wait >= 0.5 else "starting it again"
             cause = f" (last: {daemon['last_cause']})" if daemon.get("last_cause") else ""
             lines.append(f"{name} is DOWN; {when}{cause}. Workspaces wait for it.")
         elif deaths:
