@@ -66,6 +66,10 @@ async def test_a_killed_daemon_is_back_within_5_s_and_a_create_made_meanwhile_ru
                 await asyncio.sleep(0.05)
             took = time.monotonic() - killed_at
             assert took <= BACK_WITHIN, f"{daemon} was back after {took:.1f} s"
+            # Started with a daemon's umask, not serve's 077 (an incusd with it made every
+            # directory `incus exec` created private to root).
+            [pid] = daemon_pids(daemon)
+            assert "Umask:\t0022" in Path(f"/proc/{pid}/status").read_text()
             created = await wait_for_status(api, "meanwhile", {"running", "failed"}, timeout=120)
             assert created["status"] == "running", created
             assert await serve.ide_status("meanwhile") == 200

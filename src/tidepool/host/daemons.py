@@ -25,6 +25,8 @@ from tidepool.processes import is_running
 INCUSD = Path("/usr/libexec/incus/incusd")
 LOG_DIR = Path("/var/log/incus")
 _DETACHED: list[subprocess.Popen[bytes]] = []
+#: The umask incusd and lxcfs run with, as a service manager would start them.
+DAEMON_UMASK = 0o022
 
 
 def systemd_is_init() -> bool:
@@ -68,6 +70,10 @@ def _spawn_detached(argv: list[str], log_file: Path) -> None:
             start_new_session=True,
             env={**os.environ, "PATH": f"/usr/libexec/incus:{os.environ.get('PATH', '')}"},
             preexec_fn=_raise_file_limit,
+            # A daemon's own umask, never its starter's: serve runs under 077, and an incusd
+            # that inherited it made every directory `incus exec` created private to root
+            # (code-server, running as the workspace's user, then could not start).
+            umask=DAEMON_UMASK,
         )
     # Kept: a daemon is meant to outlive this object, and Python warns when one is dropped
     # while its process runs (``tidepool host init`` exits first; a test calling this does not).
