@@ -37,11 +37,13 @@ MARK = "/var/tmp/upgrade-mark.txt"
 
 @pytest.fixture
 def older(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Path]:
-    """The older commit's source tree, checked out beside this one."""
-    shallow = subprocess.run(
-        ["git", "rev-parse", "--is-shallow-repository"], cwd=ROOT, capture_output=True, text=True
+    """The older commit's source tree, checked out beside this one. A clone made without
+    history (``--depth``) cannot hold it: the test says so instead of failing for it."""
+    known = subprocess.run(
+        ["git", "cat-file", "-e", f"{request.param}^{{commit}}"], cwd=ROOT, capture_output=True
     )
-    assert shallow.stdout.strip() == "false", "the upgrade tests need the full git history"
+    if known.returncode != 0:
+        pytest.skip(f"this clone has no history of {request.param}; the upgrade test needs it")
     tree = tmp_path / "older"
     subprocess.run(
         ["git", "worktree", "add", "--detach", str(tree), request.param],
