@@ -37,13 +37,12 @@ MARK = "/var/tmp/upgrade-mark.txt"
 
 @pytest.fixture
 def older(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Path]:
-    """The older commit's source tree, checked out beside this one. A clone made without
-    history (``--depth``) cannot hold it: the test says so instead of failing for it."""
+    """The older commit's source tree, checked out beside this one (a clone of this
+    repository carries its history; one made with ``--depth`` cannot run this test)."""
     known = subprocess.run(
         ["git", "cat-file", "-e", f"{request.param}^{{commit}}"], cwd=ROOT, capture_output=True
     )
-    if known.returncode != 0:
-        pytest.skip(f"this clone has no history of {request.param}; the upgrade test needs it")
+    assert known.returncode == 0, f"this clone has no history of {request.param}: clone it whole"
     tree = tmp_path / "older"
     subprocess.run(
         ["git", "worktree", "add", "--detach", str(tree), request.param],
