@@ -146,3 +146,9 @@ def test_egress_allow_takes_networks_and_refuses_anything_else() -> None:
     for bad in ("10.20.0.1/16", "intranet", "10.0.0.0/33"):
         with pytest.raises(ValidationError, match="egress_allow"):
             Settings(egress_allow=[bad])
+
+
+def test_only_root_on_the_host_may_open_a_connection_into_the_bridge() -> None:
+    assert lines_of(firewall.ruleset("br0"), "output")[1:] == [
+        'oifname "br0" meta l4proto tcp ct state new meta skuid != 0 reject with tcp reset',
+    ]

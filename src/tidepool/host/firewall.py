@@ -10,6 +10,12 @@ who is asking. A workspace may run hostile code, so what it reaches is kept smal
   bridge, whatever address it was sent to (the bridge's, the LAN's), except DNS and DHCP
   (which the bridge's dnsmasq serves) and replies to connections the host opened (Caddy
   proxying to code-server);
+- the host's other accounts to workspaces: the ``output`` chain resets every TCP connection
+  a process on the host opens into the bridge unless it runs as root. code-server and the
+  forwarded ports trust whoever connects (Caddy checked them), so a local account (a CI
+  runner, a compromised service) must not connect at all; Caddy, incusd and ``serve`` run as
+  root. Only new TCP connections are refused: the bridge's dnsmasq answers DNS and DHCP as
+  an account of its own;
 - workspace to the rest (egress): the ``forward`` chain refuses, with an ICMP
   "administratively prohibited" so tools fail at once instead of hanging, what the host
   would forward from the bridge to link-local addresses (169.254.0.0/16: cloud metadata),
@@ -96,6 +102,11 @@ def ruleset(bridge: str, allow: Iterable[Network] = (), lan: Iterable[Network] =
 \tchain forward {{
 \t\ttype filter hook forward priority filter; policy accept;
 {body}\t}}
+
+\tchain output {{
+\t\ttype filter hook output priority filter; policy accept;
+\t\toifname "{bridge}" meta l4proto tcp ct state new meta skuid != 0 reject with tcp reset
+\t}}
 }}
 """
 
