@@ -24,6 +24,7 @@ from tidepool.api.deps import ControlPlane
 from tidepool.auth.grants import grant_source
 from tidepool.auth.handshake import HandshakeCodes
 from tidepool.auth.revocation import GrantRevoker
+from tidepool.auth.session_proof import cookies_can_be_planted
 from tidepool.auth.sessions import SessionStore, sweep_sessions
 from tidepool.auth.users import UserFile
 from tidepool.host import daemons, revive
@@ -119,6 +120,8 @@ async def _serve(
             authenticator=authenticator,
             session_cache=session_cache,
             secure_cookies=settings.tls != "off",
+            cookies_need_proof=authenticator is not None
+            and cookies_can_be_planted(settings.workspace_base_url, settings.tls != "off"),
             addresses=settings.workspace_addresses,
             grants=grants,
             codes=HandshakeCodes() if grants is not None else None,

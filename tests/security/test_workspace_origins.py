@@ -268,12 +268,7 @@ async def test_a_page_served_by_a_workspace_cannot_act_with_its_viewers_session(
             await sign_in_page(page, main, viewer)
             before = await context.cookies(main)
             attack = f"{origin(serve, '8081--bobs')}/attack.html"
-            for _ in range(50):  # the dev server takes a moment to listen
-                await page.goto(attack)
-                if await page.title() == "dev server":
-                    break
-                await asyncio.sleep(0.2)
-            assert page.url == attack, "the viewer got in through the handshake"
+            await open_dev_page(page, attack)
             await page.wait_for_function("window.results !== undefined", timeout=30_000)
             results = await page.evaluate("window.results")
             for name, result in results.items():
@@ -290,6 +285,16 @@ async def test_a_page_served_by_a_workspace_cannot_act_with_its_viewers_session(
             names = [w["name"] for w in (await api.list())["items"]]
         assert (bobs["desired"], bobs["status"]) == ("running", "running"), bobs
         assert names == ["bobs"], "nothing was created"
+
+
+async def open_dev_page(page: Page, url: str) -> None:
+    """Open the page at ``url`` that bob's dev server serves, through the handshake."""
+    for _ in range(50):  # the dev server takes a moment to listen
+        await page.goto(url)
+        if await page.title() == "dev server":
+            break
+        await asyncio.sleep(0.2)
+    assert page.url == url, "the viewer got in through the handshake"
 
 
 async def sign_in_page(page: Page, main: str, name: str) -> None:

@@ -371,7 +371,13 @@ async def test_a_streams_recheck_notices_demotion_removal_revocation_and_sign_ou
 
     async def recheck(headers: dict[str, str]) -> Recheck:
         raw = [(k.lower().encode(), v.encode()) for k, v in {**headers, VIA_HEADER: "c"}.items()]
-        scope = {"type": "http", "method": "GET", "path": "/api/events", "headers": raw}
+        scope = {
+            "type": "http",
+            "method": "GET",
+            "path": "/api/events",
+            "headers": raw,
+            "query_string": b"",
+        }
         return await get_recheck(Request(scope), plane)
 
     roots, _ = tokens.create("root", scopes=EVERY_SCOPE)

@@ -108,7 +108,19 @@ class SignInFirst:
     came through Caddy is sent to the sign-in page (and back afterwards). The sign-in page and
     the stylesheet it shares are open to all."""
 
-    OPEN = ("/login", "/login/", "/login/index.html", "/login/login.js", "/app.css")
+    OPEN = (
+        "/login",
+        "/login/",
+        "/login/index.html",
+        "/login/login.js",
+        "/app.css",
+        "/proof.js",
+        # Opening a workspace asks for sign-in itself, keeping the address it was going to.
+        "/open",
+        "/open/",
+        "/open/index.html",
+        "/open/open.js",
+    )
 
     def __init__(self, app: ASGIApp, plane: ControlPlane) -> None:
         self.app = app

@@ -13,6 +13,7 @@ from tidepool.api.clients import client_address
 from tidepool.auth.authenticator import Authenticator, Principal
 from tidepool.auth.grants import GrantStore
 from tidepool.auth.handshake import HandshakeCodes
+from tidepool.auth.session_proof import PROOF_PARAMETER, choose_session, cookie_values
 from tidepool.auth.sessions import CSRF_HEADER, SessionCache
 from tidepool.domain.audit import AuditEntry
 from tidepool.domain.identity import EVERY_SCOPE, HOST, LOCAL_OWNER, Identity
@@ -44,6 +45,9 @@ class ControlPlane:
     session_cache: SessionCache | None = None
     #: Session cookies get ``Secure`` (browsers send them over HTTPS only) when TLS is on.
     secure_cookies: bool = False
+    #: A session cookie counts only with its proof: a workspace's page could have planted it
+    #: (``session_proof.cookies_can_be_planted``).
+    cookies_need_proof: bool = False
     #: How workspaces are named in URLs (their origins, or paths under the main host).
     addresses: WorkspaceAddresses | None = None
     #: Workspace origins' credentials and the one-time codes that lead to them; None when no
@@ -110,9 +114,7 @@ def checked_identity(request: Request, plane: ControlPlane, auth: Authenticator)
     forwards; an unmarked request came through the unix socket (root on the host), which
     may still name a user, as with ``basic``. A cookie session changes nothing without the
     session's CSRF token in a header, which another site's page cannot read or send."""
-    principal = auth.identify(
-        request.cookies.get(plane.session_cookie), request.headers.get("authorization")
-    )
+    principal = request_principal(request, plane, auth)
     if principal is None:
         if VIA_HEADER in request.headers:
             raise HTTPException(status.HTTP_401_UNAUTHORIZED, "Sign in required.")
@@ -131,6 +133,23 @@ def checked_identity(request: Request, plane: ControlPlane, auth: Authenticator)
                 f"Missing or wrong {CSRF_HEADER} header: reload the page and try again.",
             )
     return principal_identity(principal, plane, client_address(request))
+
+
+def request_principal(
+    request: Request, plane: ControlPlane, auth: Authenticator
+) -> Principal | None:
+    """Who a request's credentials stand for: its bearer token alone if it has one, else the
+    browser's own session among those its cookies name (``session_proof``: a workspace's
+    page may have planted another)."""
+    authorization = request.headers.get("authorization")
+    if authorization is not None:
+        return auth.identify(None, authorization)
+    tokens = cookie_values(request.headers.get("cookie", ""), plane.session_cookie)
+    principals = [p for t in dict.fromkeys(tokens) if (p := auth.identify(t, None)) is not None]
+    proof = request.headers.get(CSRF_HEADER)
+    if proof is None and request.method in SAFE_METHODS:
+        proof = request.query_params.get(PROOF_PARAMETER)
+    return choose_session(principals, proof, proof_required=plane.cookies_need_proof)
 
 
 def principal_identity(principal: Principal, plane: ControlPlane, address: str) -> Identity:

@@ -19,11 +19,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from tidepool.api import problems
 from tidepool.api.clients import client_address
-from tidepool.api.deps import ControlPlane, Me, Plane
+from tidepool.api.deps import ControlPlane, Me, Plane, request_principal
 from tidepool.api.problems import declared
 from tidepool.api.routers.handshake import handshake_url, workspace_host_of
 from tidepool.auth.authenticator import Authenticator, SignInRefusedError
 from tidepool.auth.destinations import Site, safe_destination, site_host
+from tidepool.auth.session_proof import cookie_values
 from tidepool.auth.sessions import Session, SessionCache
 from tidepool.domain.audit import AuditEntry, Outcome
 from tidepool.domain.identity import Identity
@@ -134,8 +135,8 @@ async def login(body: SignIn, request: Request, plane: Plane, auth: Auth) -> Res
 
 @router.post("/logout", status_code=status.HTTP_204_NO_CONTENT, responses=declared(401, 403, 404))
 async def logout(request: Request, me: Me, plane: Plane, auth: Auth) -> Response:
-    token = request.cookies.get(plane.session_cookie, "")
-    session = auth.sessions.find(token)
+    principal = request_principal(request, plane, auth)
+    session = principal.session if principal is not None else None
     if session is not None:
         auth.sessions.end(session.key)
         await plane.record(AuditEntry.by(me, "auth.logout", session.user, Outcome.OK))
@@ -163,7 +164,9 @@ async def verify(request: Request, plane: Plane) -> Response:
         if plane.grants is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, "Sign-in is not on.")
         return refusal(request, plane)
-    token = request.cookies.get(plane.session_cookie)
+    # Two different session cookies (one of them planted) name no one: never guessed between.
+    tokens = set(cookie_values(request.headers.get("cookie", ""), plane.session_cookie))
+    token = tokens.pop() if len(tokens) == 1 else None
     principal = auth.identify(token, request.headers.get("authorization"))
     if principal is None:
         return refusal(request, plane)

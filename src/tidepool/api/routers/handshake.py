@@ -18,8 +18,9 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, HTTPException, Request, Response, status
 from fastapi.responses import HTMLResponse, RedirectResponse
+from pydantic import BaseModel, ConfigDict, Field
 
-from tidepool.api.deps import ControlPlane, Plane, get_identity
+from tidepool.api.deps import ControlPlane, Me, Plane, get_identity, request_principal
 from tidepool.auth.destinations import Site, parse_destination
 from tidepool.auth.grants import grant_source
 from tidepool.auth.handshake import CodeClaim
@@ -31,6 +32,8 @@ from tidepool.errors import InvalidInputError, NotFoundError
 router = APIRouter(prefix="/auth", tags=["auth"], include_in_schema=False)
 LOGIN_PAGE = "/app/login/"
 HANDSHAKE_PATH = "/api/auth/handshake"
+#: The web app's page that asks for the handshake with the session's proof.
+OPEN_PAGE = "/app/open/"
 
 
 def page(status_code: int, title: str, message: str) -> HTMLResponse:
@@ -49,13 +52,20 @@ def handshake_url(plane: ControlPlane, to: str) -> str:
 
 @router.get("/handshake")
 async def handshake(to: str, request: Request, plane: Plane) -> Response:
-    """Send a signed-in browser back to the workspace origin ``to`` with a one-time code."""
+    """Send a signed-in browser back to the workspace origin ``to`` with a one-time code.
+    Where a session cookie counts only with its proof, which a navigation cannot carry, the
+    web app's page ``OPEN_PAGE`` asks instead (``handshake_with_proof``)."""
     if plane.codes is None or plane.addresses is None:
         return page(404, "Not here", "Workspaces here need no sign-in of their own.")
-    found = parse_destination(to, Site(hosts=frozenset(), workspaces=plane.addresses))
-    target = plane.addresses.parse_host(found.host) if found is not None and found.host else None
-    if found is None or target is None:
+    found = destination(plane, to)
+    if found is None:
         return page(400, "Not a workspace", "That address is not a workspace of this Tidepool.")
+    if plane.cookies_need_proof:
+        return RedirectResponse(
+            f"{OPEN_PAGE}?to={quote(to, safe='')}",
+            status_code=302,
+            headers={"Cache-Control": "no-store"},
+        )
     try:
         who = await get_identity(request, plane)
     except HTTPException as refused:
@@ -63,17 +73,66 @@ async def handshake(to: str, request: Request, plane: Plane) -> Response:
             raise
         back = quote(f"{HANDSHAKE_PATH}?to={quote(to, safe='')}", safe="")
         return RedirectResponse(f"{LOGIN_PAGE}?next={back}", status_code=302)
-    if not await may_open(plane, who, target.name):
-        return page(404, "No such workspace", f"There is no workspace {target.name!r} for you.")
-    source = grant_source(session_key(request, plane))
-    code = plane.codes.issue(CodeClaim(who.name, target, source))
-    origin = f"{plane.addresses.scheme}://{found.host}"
-    path = quote(found.path_and_query, safe="")
+    url = await exchange_url(plane, who, to, request)
+    if url is None:
+        return page(404, "No such workspace", f"There is no workspace {found[1].name!r} for you.")
     return RedirectResponse(
-        f"{origin}{EXCHANGE_PATH}?code={code}&next={path}",
+        url,
         status_code=302,
         headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"},
     )
+
+
+class HandshakeAsked(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    #: The workspace URL the browser was going to.
+    to: str = Field(min_length=1, max_length=4096)
+
+
+class HandshakeAnswer(BaseModel):
+    #: Where the browser goes next: the workspace origin's exchange, with a one-time code.
+    url: str
+
+
+@router.post("/handshake", response_model=HandshakeAnswer)
+async def handshake_with_proof(
+    body: HandshakeAsked, request: Request, plane: Plane, who: Me
+) -> HandshakeAnswer:
+    """The handshake asked by the web app's script, which sends the session's proof."""
+    if plane.codes is None or plane.addresses is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "Workspaces here need no sign-in.")
+    if destination(plane, body.to) is None:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, "Not a workspace of this Tidepool.")
+    url = await exchange_url(plane, who, body.to, request)
+    if url is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "There is no such workspace for you.")
+    return HandshakeAnswer(url=url)
+
+
+def destination(plane: ControlPlane, to: str) -> tuple[str, WorkspaceHost, str] | None:
+    """``to``'s host, the workspace origin it names and its path, if it is one of ours."""
+    if plane.addresses is None:
+        return None
+    found = parse_destination(to, Site(hosts=frozenset(), workspaces=plane.addresses))
+    target = plane.addresses.parse_host(found.host) if found is not None and found.host else None
+    if found is None or found.host is None or target is None:
+        return None
+    return found.host, target, found.path_and_query
+
+
+async def exchange_url(plane: ControlPlane, who: Identity, to: str, request: Request) -> str | None:
+    """The exchange on ``to``'s origin with a one-time code for ``who``; None if ``who``
+    may not open that workspace."""
+    found = destination(plane, to)
+    if found is None or plane.codes is None or plane.addresses is None:
+        return None
+    host, target, path_and_query = found
+    if not await may_open(plane, who, target.name):
+        return None
+    source = grant_source(session_key(request, plane))
+    code = plane.codes.issue(CodeClaim(who.name, target, source))
+    origin = f"{plane.addresses.scheme}://{host}"
+    return f"{origin}{EXCHANGE_PATH}?code={code}&next={quote(path_and_query, safe='')}"
 
 
 @router.get("/exchange")
@@ -120,8 +179,8 @@ def session_key(request: Request, plane: ControlPlane) -> str | None:
     """The key of the browser session behind this request (None with basic auth)."""
     if plane.authenticator is None:
         return None
-    session = plane.authenticator.sessions.find(request.cookies.get(plane.session_cookie, ""))
-    return session.key if session is not None else None
+    principal = request_principal(request, plane, plane.authenticator)
+    return principal.session.key if principal is not None and principal.session else None
 
 
 def workspace_host_of(request: Request, plane: ControlPlane) -> WorkspaceHost | None:

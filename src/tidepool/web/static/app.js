@@ -12,19 +12,27 @@ const ACTIONS_BY_STATUS = {
 };
 const byId = new Map();   // workspace id -> {data, element, phases}
 const list = document.getElementById("workspaces");
-// A browser session's CSRF token (from /api/me): sent with every change.
-let csrfToken = "";
+// The browser session's proof (its CSRF token, handed over at sign-in and by /api/me), kept
+// in this host's own storage, which no workspace's page can touch: sent with every request,
+// it tells the API which session cookie is this browser's own (a workspace's page may plant
+// another; see docs/security.md).
+let csrfToken = sessionProof.get();
 
 async function api(method, path, body) {
   const headers = { "Content-Type": "application/json" };
-  if (csrfToken && method !== "GET") headers["X-CSRF-Token"] = csrfToken;
+  if (csrfToken) headers["X-CSRF-Token"] = csrfToken;
   const response = await fetch(`/api${path}`, {
     method, credentials: "same-origin", headers,
     body: body === undefined ? undefined : JSON.stringify(body),
   });
-  // Signed out (or the password changed): reloading asks again (the browser's password
-  // prompt, or the sign-in page).
-  if (response.status === 401) { window.location.reload(); throw new Error("sign in"); }
+  // Signed out (or the password changed): ask again, by the browser's password prompt
+  // (basic auth says so in WWW-Authenticate) or the sign-in page.
+  if (response.status === 401) {
+    sessionProof.forget();
+    if (response.headers.has("WWW-Authenticate")) window.location.reload();
+    else window.location.assign(`/app/login/?next=${encodeURIComponent(window.location.pathname)}`);
+    throw new Error("sign in");
+  }
   const data = await response.json().catch(() => ({}));
   if (!response.ok) throw new Error(data.detail || `HTTP ${response.status}`);
   return data;
@@ -121,7 +129,9 @@ function confirmDelete(entry, doDelete) {
 }
 
 function follow() {
-  const source = new EventSource("/api/events", { withCredentials: true });
+  // An EventSource sends no headers of its own: the proof rides in the query.
+  const proof = csrfToken ? `?csrf_token=${encodeURIComponent(csrfToken)}` : "";
+  const source = new EventSource(`/api/events${proof}`, { withCredentials: true });
   const onEvent = async (message) => {
     const event = JSON.parse(message.data);
     const entry = byId.get(event.workspace_id);
@@ -143,7 +153,10 @@ function follow() {
 }
 
 document.getElementById("sign-out").addEventListener("click", async () => {
-  try { await api("POST", "/auth/logout"); } finally { window.location.assign("login/"); }
+  try { await api("POST", "/auth/logout"); } finally {
+    sessionProof.forget();
+    window.location.assign("login/");
+  }
 });
 
 // The name rule, as the API's schema states it (one definition, in the domain): checked here
@@ -262,7 +275,7 @@ document.getElementById("template").addEventListener("change", describeTemplate)
     const me = await api("GET", "/me").catch(() => null);
     document.getElementById("token-admin-choice").hidden = !(me && me.admin);
     if (me) document.getElementById("who").textContent = `Signed in as ${me.name}`;
-    if (me && me.csrf_token) csrfToken = me.csrf_token;
+    if (me && me.csrf_token) { csrfToken = me.csrf_token; sessionProof.keep(csrfToken); }
     document.getElementById("sign-out").hidden = !(me && me.can_sign_out);
     const page = await api("GET", "/workspaces?limit=500");
     page.items.forEach(upsert);

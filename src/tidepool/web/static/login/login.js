@@ -25,7 +25,11 @@ document.getElementById("sign-in").addEventListener("submit", async (submit) => 
       body: JSON.stringify({ name: form.user.value, password: form.password.value, next }),
     });
     const data = await response.json().catch(() => ({}));
-    if (response.ok) { window.location.assign(data.next || "/app/"); return; }
+    if (response.ok) {
+      if (data.csrf_token) sessionProof.keep(data.csrf_token);
+      window.location.assign(data.next || "/app/");
+      return;
+    }
     error.textContent = data.detail || `Sign-in failed (HTTP ${response.status}).`;
     form.password.value = "";
     form.password.focus();
