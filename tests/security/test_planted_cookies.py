@@ -1,95 +1,44 @@
-"""A page a workspace serves plants its owner's session in its viewer's browser, on a real host.
+"""A page a workspace serves plants its owner's session in its viewer's browser, in every shape.
 
-The shape of a team's LAN: plain HTTP, the main host ``tp.test`` and workspaces under it
-(``NAME.tp.test``, ``PORT--NAME.tp.test``), Chromium resolving those names to this machine.
 Bob's dev server sets bob's own valid session cookie for the parent domain, with longer paths
-than the main host's own cookie; admin alice opens that page, then goes back to the web app.
-The API must never take her for bob, before or after she signs out and in again, and her own
-session must go on working (the web app, opening a workspace).
+than the main host's own cookie (and under the ``__Host-`` name too); admin alice opens that
+page, then goes back to the web app. The API must never take her for bob, before or after
+she signs out and in again, and her own session must go on working (the web app, opening a
+workspace). On a real host name over plain HTTP the browser accepts the planted cookie and
+the API must see through it; on ``localhost`` Chromium refuses it and under TLS the
+``__Host-`` prefix does: both asserted here, not assumed (``support.shapes``).
 """
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import AsyncIterator
+import re
 from pathlib import Path
 
-import httpx
 import pytest
-from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
+from playwright.async_api import BrowserContext, Page, expect
 
-from e2e.conftest import CHROMIUM, CHROMIUM_ARGS
-from security.test_workspace_origins import PASSWORDS, WORKBENCH, open_dev_page, start_dev_server
-from support.ports import free_port
-from support.serve import ServeProcess, delete_and_wait, wait_for_status
-from support.users import write_users
+from security.test_workspace_origins import PASSWORDS, open_dev_page, start_dev_server
+from support.shapes import SHAPES, Shape, ShapedServe, shaped_browser, shaped_serve
 from tidepool.edge import SESSION_COOKIE
 
 pytestmark = [pytest.mark.incus, pytest.mark.caddy, pytest.mark.e2e]
 
-DOMAIN = "tp.test"
 #: The page bob's dev server serves: his session for the whole parent domain, at the main
-#: host's API and app paths (sent before the host's own cookie there) and at ``/``.
+#: host's API and app paths (sent before the host's own cookie there) and at ``/``, under
+#: both names a Tidepool session cookie can have.
 PLANTING_PAGE = """<!doctype html><title>dev server</title><script>
-for (const path of ["/api", "/app", "/"])
-  document.cookie = `tidepool_session=BOBS; domain=DOMAIN; path=${path}; max-age=3600`;
+for (const name of ["tidepool_session", "__Host-tidepool_session"])
+  for (const path of ["/api", "/app", "/"])
+    document.cookie = `${name}=BOBS; domain=DOMAIN; path=${path}; max-age=3600`;
 window.planted = true;
 </script>"""
+SIGN_IN_AGAIN = re.compile(r"/app/login/\?next=(%2F|/)app(%2F|/)$")
 
 
-@contextlib.asynccontextmanager
-async def real_host_serve(tmp_path: Path) -> AsyncIterator[ServeProcess]:
-    """Sign-in on, the main host ``tp.test`` over plain HTTP, bob's workspace ``bobs``."""
-    data = tmp_path / "data"
-    data.mkdir()
-    write_users(data / "users.json", PASSWORDS, frozenset({"alice"}))
-    serve = ServeProcess(data, free_port(), f"sqlite:///{tmp_path / 'tp.db'}", "tpk")
-    serve.extra_env = {
-        "TIDEPOOL_AUTH": "forward_auth",
-        "TIDEPOOL_PUBLIC_URL": f"http://{DOMAIN}:{serve.port}",
-    }
-    serve.start()
-    try:
-        async with serve.api(user="bob") as api:
-            await api.create("bobs")
-            await wait_for_status(api, "bobs", {"running"})
-        yield serve
-    finally:
-        try:
-            async with serve.api() as api:
-                await delete_and_wait(api, "bobs")
-        finally:
-            serve.stop()
-
-
-@contextlib.asynccontextmanager
-async def resolving_browser() -> AsyncIterator[Browser]:
-    """Chromium with ``tp.test`` and every name under it on loopback (as a LAN's DNS would)."""
-    rules = f"--host-resolver-rules=MAP {DOMAIN} 127.0.0.1, MAP *.{DOMAIN} 127.0.0.1"
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(
-            executable_path=CHROMIUM, args=[*CHROMIUM_ARGS, rules], headless=True
-        )
-        try:
-            yield browser
-        finally:
-            await browser.close()
-
-
-async def bobs_session(serve: ServeProcess) -> str:
-    """Bob signs in from his own browser: the session cookie he will plant."""
-    async with httpx.AsyncClient() as bob:
-        answer = await bob.post(
-            f"{serve.base_url}/api/auth/login", json={"name": "bob", "password": PASSWORDS["bob"]}
-        )
-        assert answer.status_code == 200, answer.text
-        return answer.cookies[SESSION_COOKIE]
-
-
-async def sign_in(page: Page, main: str) -> None:
+async def sign_in(page: Page, main: str, name: str) -> None:
     await page.goto(f"{main}/app/login/")
-    await page.get_by_label("User name").fill("alice")
-    await page.get_by_label("Password").fill(PASSWORDS["alice"])
+    await page.get_by_label("User name").fill(name)
+    await page.get_by_label("Password").fill(PASSWORDS[name])
     await page.get_by_role("button", name="Sign in").click()
     await expect(page).to_have_url(f"{main}/app/")
 
@@ -103,51 +52,73 @@ async def api_me(page: Page, *, with_proof: bool) -> object:
     )
 
 
-async def planted(context: BrowserContext, main: str) -> list[str]:
-    cookies = await context.cookies(f"{main}/api/me")
-    return [c["domain"] for c in cookies if c["name"] == SESSION_COOKIE and "." in c["domain"]]
+async def session_cookies(context: BrowserContext, at: ShapedServe) -> list[dict[str, object]]:
+    """The session cookies the browser sends to the main host's API (its own and planted)."""
+    cookies = await context.cookies(f"{at.main}/api/me")
+    return [dict(c) for c in cookies if c["name"] == at.shape.cookie(SESSION_COOKIE)]
 
 
-async def test_a_planted_session_never_signs_alice_in_as_bob(tmp_path: Path) -> None:
-    async with real_host_serve(tmp_path) as serve, resolving_browser() as browser:
-        main = f"http://{DOMAIN}:{serve.port}"
-        page_html = PLANTING_PAGE.replace("BOBS", await bobs_session(serve))
-        await start_dev_server(serve, page_html.replace("DOMAIN", DOMAIN))
-        context = await browser.new_context()
+def planted(cookies: list[dict[str, object]]) -> list[dict[str, object]]:
+    return [c for c in cookies if str(c["domain"]).startswith(".")]
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=[shape.name for shape in SHAPES])
+async def test_a_planted_session_never_signs_alice_in_as_bob(tmp_path: Path, shape: Shape) -> None:
+    async with (
+        shaped_serve(tmp_path, shape, PASSWORDS, frozenset({"alice"})) as at,
+        shaped_browser(shape) as browser,
+    ):
+        main = at.main
+        bobs_browser = await browser.new_context(**shape.context_options)
+        await sign_in(await bobs_browser.new_page(), main, "bob")
+        (bobs,) = await session_cookies(bobs_browser, at)
+        page_html = PLANTING_PAGE.replace("BOBS", str(bobs["value"]))
+        await start_dev_server(at.serve, page_html.replace("DOMAIN", shape.host))
+
+        context = await browser.new_context(**shape.context_options)
         page = await context.new_page()
-        await sign_in(page, main)
+        await sign_in(page, main, "alice")
+        (own,) = await session_cookies(context, at)
+        # Her own: host-only, for the whole host, script cannot read it; Secure and
+        # ``__Host-`` exactly when the shape serves HTTPS.
+        assert (own["domain"], own["path"], own["httpOnly"]) == (shape.host, "/", True)
+        assert own["secure"] is shape.tls
+        assert str(own["name"]).startswith("__Host-") is shape.tls
 
-        # Alice opens bob's page (through the handshake, as an admin may): it plants.
-        attack = f"http://8081--bobs.{DOMAIN}:{serve.port}/attack.html"
-        await open_dev_page(page, attack)
+        # Alice opens bob's page (through the handshake, as an admin may): it plants what
+        # the browser lets it. Only plain HTTP on a real name lets a usable one through.
+        await open_dev_page(page, f"{at.origin('8081--bobs')}/attack.html")
         await page.wait_for_function("window.planted === true")
-        assert f".{DOMAIN}" in await planted(context, main), "the attack is in place"
+        usable = planted(await session_cookies(context, at))
+        assert bool(usable) is (shape.host != "localhost" and not shape.tls), usable
 
-        # Back in the web app, the API takes her for herself, and a cookie alone is no one.
+        # Back in the web app, the API takes her for herself.
         await page.goto(f"{main}/app/")
         await expect(page.locator("#who")).to_have_text("Signed in as alice")
         assert await api_me(page, with_proof=True) == "alice"
-        assert await api_me(page, with_proof=False) == 401
+        # A cookie alone counts only where none can be planted (under TLS).
+        assert await api_me(page, with_proof=False) == ("alice" if shape.tls else 401)
 
-        # Signed out, bob's cookie is all the browser holds: it is no one, never bob.
+        # Signed out, whatever was planted is all the browser holds: no one, never bob.
         await page.get_by_role("button", name="Sign out").click()
         await expect(page).to_have_url(f"{main}/app/login/")
         await page.goto(f"{main}/app/")
-        await expect(page).to_have_url(f"{main}/app/login/?next=%2Fapp%2F")
+        await expect(page).to_have_url(SIGN_IN_AGAIN)
         assert await api_me(page, with_proof=True) == 401
         assert await api_me(page, with_proof=False) == 401
-        assert f".{DOMAIN}" in await planted(context, main), "bob's cookie is still there"
+        assert planted(await session_cookies(context, at)) == usable, "the plant is still there"
 
         # Signed in again: herself, and her session works, opening bob's IDE as the admin.
-        await sign_in(page, main)
+        await sign_in(page, main, "alice")
         await expect(page.locator("#who")).to_have_text("Signed in as alice")
         assert await api_me(page, with_proof=True) == "alice"
-        ide = f"http://bobs.{DOMAIN}:{serve.port}/?folder=/home/dev"
-        opened = await page.goto(ide)
+        ide = f"{at.origin('bobs')}/?folder=/home/dev"
+        await page.goto(ide)
         await expect(page).to_have_url(ide)
-        assert opened is not None and WORKBENCH in await opened.text()
+        await expect(page.locator(".monaco-workbench")).to_be_visible(timeout=30_000)
         await context.close()
+        await bobs_browser.close()
 
-        async with serve.api() as api:
+        async with at.serve.api() as api:
             names = [w["name"] for w in (await api.list())["items"]]
             assert names == ["bobs"]
