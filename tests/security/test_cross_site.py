@@ -21,6 +21,7 @@ import pytest
 from playwright.async_api import Browser
 
 from support.serve import serve_with_workspace
+from support.shapes import SHAPES, Shape, shaped_browser, shaped_serve
 from tidepool.api.app import create_app
 from tidepool.api.deps import ControlPlane
 from tidepool.edge import USER_HEADER
@@ -145,3 +146,42 @@ async def test_a_cross_site_form_post_from_a_real_browser_changes_nothing(
         async with serve.api() as api:
             victim = await api.get("victim")
         assert (victim["desired"], victim["status"]) == ("running", "running")
+
+
+@pytest.mark.incus
+@pytest.mark.caddy
+@pytest.mark.e2e
+@pytest.mark.parametrize("shape", SHAPES, ids=[shape.name for shape in SHAPES])
+async def test_a_cross_site_form_post_changes_nothing_for_a_signed_in_owner(
+    tmp_path: Path, shape: Shape
+) -> None:
+    """Bob signed in, in each shape a team serves Tidepool in; the attacker's page is on
+    another port of the main host's name (same site), then on another name (cross site)."""
+    passwords = {"bob": "bob-pw-22"}
+    async with (
+        shaped_serve(tmp_path, shape, passwords, frozenset()) as at,
+        shaped_browser(shape) as browser,
+    ):
+        target = f"{at.main}/api/workspaces/bobs/stop"
+        page_html = f"""<form method="POST" action="{target}"></form>
+            <script>
+              fetch("{target}", {{method: "POST", mode: "no-cors", credentials: "include"}});
+              setTimeout(() => document.forms[0].submit(), 300);
+            </script>"""
+        with attacker_site(page_html) as port:
+            context = await browser.new_context(**shape.context_options)
+            page = await context.new_page()
+            await page.goto(f"{at.main}/app/login/")
+            await page.get_by_label("User name").fill("bob")
+            await page.get_by_label("Password").fill(passwords["bob"])
+            await page.get_by_role("button", name="Sign in").click()
+            await page.wait_for_url(f"{at.main}/app/")
+            for attacker in (f"http://{shape.host}:{port}/", f"http://127.0.0.1:{port}/"):
+                async with page.expect_navigation(url=target):
+                    await page.goto(attacker)
+                assert "Cross-origin request refused" in await page.content()
+            await context.close()
+        await asyncio.sleep(0.5)
+        async with at.serve.api() as api:
+            bobs = await api.get("bobs")
+        assert (bobs["desired"], bobs["status"]) == ("running", "running")

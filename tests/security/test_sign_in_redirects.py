@@ -17,10 +17,12 @@ import shutil
 import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
+from urllib.parse import quote, urlsplit
 
 import httpx
 import pytest
 
+from support.shapes import SHAPES, Shape, shaped_browser, shaped_serve
 from support.users import write_users
 from tidepool.api.app import create_app
 from tidepool.api.deps import ControlPlane
@@ -302,3 +304,38 @@ async def test_an_admin_may_be_sent_to_anyones_workspace_and_nobody_to_a_missing
     assert await signed_in_next(http, "bob", f"http://{BOBS}/x") == f"http://{BOBS}/x"
     assert await signed_in_next(http, "bob", f"http://{ANNS}/x") == HOME
     assert await signed_in_next(http, "root", "http://8081--gone.ws.example.test:8080/") == HOME
+
+
+#: What the browser test signs in with: one of each kind of trick.
+IN_A_BROWSER = [HOSTILE[i] for i in (0, 4, 5, 8, 12, 15, 17, 19)]
+
+
+@pytest.mark.incus
+@pytest.mark.caddy
+@pytest.mark.e2e
+@pytest.mark.parametrize("shape", SHAPES, ids=[shape.name for shape in SHAPES])
+async def test_in_a_browser_a_hostile_next_lands_on_the_web_app_and_a_workspace_opens(
+    tmp_path: Path, shape: Shape
+) -> None:
+    """Chromium signs bob in from crafted links, in each shape a team serves Tidepool in:
+    each hostile ``next`` lands on the web app; his own workspace's address opens his IDE
+    (through the handshake, which asks for the session's proof where cookies can be
+    planted)."""
+    passwords = {"bob": "bob-pw-22"}
+    async with (
+        shaped_serve(tmp_path, shape, passwords, frozenset()) as at,
+        shaped_browser(shape) as browser,
+    ):
+        context = await browser.new_context(**shape.context_options)
+        page = await context.new_page()
+        ide = f"{at.origin('bobs')}/?folder=/home/dev"
+        for asked, lands in [*((a, f"{at.main}/app/") for a in IN_A_BROWSER), (ide, ide)]:
+            await page.goto(f"{at.main}/app/login/?next={quote(asked, safe='')}")
+            await page.get_by_label("User name").fill("bob")
+            await page.get_by_label("Password").fill(passwords["bob"])
+            await page.get_by_role("button", name="Sign in").click()
+            await page.wait_for_url(lands)
+            assert urlsplit(page.url).hostname in (shape.host, f"bobs.{shape.host}"), asked
+        await context.close()
+        async with at.serve.api() as api:
+            assert [w["name"] for w in (await api.list())["items"]] == ["bobs"]
