@@ -8,7 +8,7 @@ from urllib.parse import quote
 from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tidepool import __version__
 from tidepool.api import problems
@@ -143,7 +143,21 @@ class SignInFirst:
                 back = quote(request.url.path, safe="/")
                 await RedirectResponse(f"/app/login/?next={back}", 302)(scope, receive, send)
                 return
-        await self.app(scope, receive, send)
+        await self.app(scope, receive, _revalidated(send))
+
+
+def _revalidated(send: Send) -> Send:
+    """The web app's files with ``Cache-Control: no-cache``: a browser asks again each time
+    (a 304 when nothing changed), so a page kept from before a sign-out is never shown
+    without the sign-in check, nor an old script after an upgrade."""
+
+    async def sending(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            headers = [(k, v) for k, v in message.get("headers", []) if k != b"cache-control"]
+            message = {**message, "headers": [*headers, (b"cache-control", b"no-cache")]}
+        await send(message)
+
+    return sending
 
 
 class BodyLimit:

@@ -17,6 +17,8 @@ const list = document.getElementById("workspaces");
 // it tells the API which session cookie is this browser's own (a workspace's page may plant
 // another; see docs/security.md).
 let csrfToken = sessionProof.get();
+// Set once this page is on its way to signing in again.
+let leaving = false;
 
 async function api(method, path, body) {
   const headers = { "Content-Type": "application/json" };
@@ -28,9 +30,17 @@ async function api(method, path, body) {
   // Signed out (or the password changed): ask again, by the browser's password prompt
   // (basic auth says so in WWW-Authenticate) or the sign-in page.
   if (response.status === 401) {
+    // Once: the requests still in flight get 401s too, and a second navigation to the same
+    // page can cancel the first.
+    if (leaving) throw new Error("sign in");
+    leaving = true;
     sessionProof.forget();
     if (response.headers.has("WWW-Authenticate")) window.location.reload();
-    else window.location.assign(`/app/login/?next=${encodeURIComponent(window.location.pathname)}`);
+    else {
+      // As the server writes it (slashes kept), so both send a browser to the same address.
+      const back = encodeURIComponent(window.location.pathname).replace(/%2F/g, "/");
+      window.location.assign(`/app/login/?next=${back}`);
+    }
     throw new Error("sign in");
   }
   const data = await response.json().catch(() => ({}));
