@@ -6,8 +6,8 @@ own data directory, port and instance prefix) runs workspace ``echo``, whose for
 
 - ``--sockets`` WebSockets (50) each send a message every 100 ms and wait for it to come
   back, for ``--seconds`` (60); a socket that closes is a drop;
-- one client, in a process of its own, asks the API for the workspace list every 100 ms
-  (the latency sample);
+- two clients, each in a process of its own, ask the API for the workspace list every
+  100 ms (the latency sample; ``bench/_api_sampler.py`` says why two);
 
 and meanwhile, spread over the run:
 
@@ -60,7 +60,6 @@ from tidepool.settings import Settings  # noqa: E402
 PREFIX = "tpc"
 USER, PASSWORD = "churn", "churn-password-1"
 ECHO_EVERY = 0.1
-API_EVERY = 0.1
 QUIET_SECONDS = 5.0
 #: What a browser's navigation says: the handshake signs pages in, not scripts.
 BROWSER = {"Accept": "text/html", "Sec-Fetch-Mode": "navigate", "Sec-Fetch-Dest": "document"}
@@ -169,21 +168,19 @@ async def echo_through(url: str, token: str, until: float, echoes: Echoes) -> No
         echoes.drops.append(repr(error))
 
 
-async def sample_api(api: httpx.AsyncClient, until: float, tally: Tally) -> None:
-    while time.monotonic() < until:
-        await tally.call("list", lambda: api.get("/api/workspaces"))
-        await asyncio.sleep(API_EVERY)
-
-
-async def sample_api_apart(base_url: str, token: str, seconds: float, tally: Tally) -> None:
-    """``sample_api`` in a process of its own, as a person's browser is: the 50 sockets this
-    process serves must not make the platform's answers look slow (they did: this loop's own
-    callbacks took up to 0.2 s under the churn). Its samples are added to ``tally``."""
+async def sample_api_apart(
+    base_url: str, token: str, seconds: float, tally: Tally, client: str
+) -> None:
+    """The API sampled by ``bench/_api_sampler.py`` with ``client`` in a process of its own,
+    as a person's browser is: the 50 sockets this process serves must not make the
+    platform's answers look slow (they did: this loop's own callbacks took up to 0.2 s
+    under the churn). Its samples are added to ``tally``."""
     sampler = await asyncio.create_subprocess_exec(
         sys.executable,
-        __file__,
-        "--sample-api",
+        str(ROOT / "bench" / "_api_sampler.py"),
         base_url,
+        "--client",
+        client,
         "--seconds",
         str(seconds),
         env={**os.environ, "TIDEPOOL_TOKEN": token},
@@ -197,17 +194,14 @@ async def sample_api_apart(base_url: str, token: str, seconds: float, tally: Tal
     tally.failures.extend(sampled["failures"])
 
 
-async def sample_only(base_url: str, seconds: float) -> dict[str, Any]:
-    tally = Tally()
-    headers = {"Authorization": f"Bearer {os.environ['TIDEPOOL_TOKEN']}"}
-    async with httpx.AsyncClient(base_url=base_url, headers=headers, timeout=60) as api:
-        await sample_api(api, time.monotonic() + seconds, tally)
-    return {
-        "api_ms": tally.api_ms,
-        "api_at": tally.api_at,
-        "requests": tally.requests,
-        "failures": tally.failures,
-    }
+async def sample_both(
+    base_url: str, token: str, seconds: float, plain: Tally, other: Tally
+) -> None:
+    """Both clients at once, over the same seconds (``_api_sampler``: why two)."""
+    await asyncio.gather(
+        sample_api_apart(base_url, token, seconds, plain, "plain"),
+        sample_api_apart(base_url, token, seconds, other, "asyncio"),
+    )
 
 
 async def change_routes(routes: CaddyRouteTable, count: int, seconds: float, address: str) -> int:
@@ -304,17 +298,17 @@ async def measure(args: argparse.Namespace, data: Path) -> dict[str, Any]:
         echo = await wait_running(api, "echo")
         await start_ws_echo(runtime, instance_name_for(PREFIX, echo["id"]))
 
-        quiet = Tally()
-        await sample_api_apart(base_url, token, QUIET_SECONDS, quiet)
+        quiet, quiet_asyncio = Tally(), Tally()
+        await sample_both(base_url, token, QUIET_SECONDS, quiet, quiet_asyncio)
 
-        tally, echoes = Tally(), Echoes()
+        tally, by_asyncio, echoes = Tally(), Tally(), Echoes()
         until = time.monotonic() + args.seconds
         url = f"ws://{ECHO_PORT}--echo.localhost:{port}/"
         sockets = [echo_through(url, token, until, echoes) for _ in range(args.sockets)]
         churn = args.seconds * 0.8  # leave the last fifth for the workspaces to settle
         results = await asyncio.gather(
             *sockets,
-            sample_api_apart(base_url, token, args.seconds, tally),
+            sample_both(base_url, token, args.seconds, tally, by_asyncio),
             change_routes(
                 CaddyRouteTable(data / "caddy" / "routes"),
                 args.route_changes,
@@ -338,6 +332,7 @@ async def measure(args: argparse.Namespace, data: Path) -> dict[str, Any]:
         tidepool("service", "stop", env=env)
     gaps = echoes.gaps_ms
     api_p95, quiet_p95 = percentile(tally.api_ms, 0.95), percentile(quiet.api_ms, 0.95)
+    failures = tally.failures + by_asyncio.failures
     return {
         "seconds": args.seconds,
         "background_workspaces": args.background,
@@ -347,30 +342,38 @@ async def measure(args: argparse.Namespace, data: Path) -> dict[str, Any]:
         "echo_worst_gap_ms": round(max(gaps), 1) if gaps else None,
         "echo_nominal_gap_ms": ECHO_EVERY * 1000,
         "echo_round_trip_p99_ms": percentile(echoes.round_trips_ms, 0.99),
-        "http_requests": tally.requests,
-        "http_failed": len(tally.failures),
+        "http_requests": tally.requests + by_asyncio.requests,
+        "http_failed": len(failures),
         "api_p50_ms": percentile(tally.api_ms, 0.50),
         # The slowest answers and when they came: where the tail of the API's latency is.
-        "api_slowest_at_s_ms": sorted(
-            ((round(at, 1), round(ms)) for at, ms in zip(tally.api_at, tally.api_ms, strict=True)),
-            key=lambda sample: -sample[1],
-        )[:15],
+        "api_slowest_at_s_ms": slowest(tally),
         "api_p95_ms": api_p95,
         "api_p95_quiet_ms": quiet_p95,
         "api_p95_ratio_to_quiet": round(api_p95 / quiet_p95, 2) if quiet_p95 else None,
+        # The same list asked at the same moments by an asyncio client (``_api_sampler``).
+        "api_asyncio_client_p50_ms": percentile(by_asyncio.api_ms, 0.50),
+        "api_asyncio_client_p95_ms": percentile(by_asyncio.api_ms, 0.95),
+        "api_asyncio_client_p95_quiet_ms": percentile(quiet_asyncio.api_ms, 0.95),
+        "api_asyncio_client_slowest_at_s_ms": slowest(by_asyncio),
         "route_changes": route_changes,
         "creates": args.creates,
         "deletes": deleted,
         "sign_ins": signed_in,
         "serve_restart_seconds": restart_seconds,
         "serve_restart_at_seconds": args.seconds / 2,
-        "first_failures": (tally.failures + echoes.drops)[:10],
+        "first_failures": (failures + echoes.drops)[:10],
         "goals": {
             "websocket_drops_0": not echoes.drops,
-            "http_failed_0": not tally.failures,
+            "http_failed_0": not failures,
             "api_p95_at_most_50_ms": api_p95 <= 50,
         },
     }
+
+
+def slowest(tally: Tally) -> list[tuple[float, int]]:
+    """The ten slowest answers, with when each came (seconds into the run)."""
+    samples = ((round(at, 1), round(ms)) for at, ms in zip(tally.api_at, tally.api_ms, strict=True))
+    return sorted(samples, key=lambda sample: -sample[1])[:10]
 
 
 def main() -> None:
@@ -381,11 +384,7 @@ def main() -> None:
     parser.add_argument("--creates", type=int, default=20)
     parser.add_argument("--sign-ins", type=int, default=30)
     parser.add_argument("--background", type=int, default=7)
-    parser.add_argument("--sample-api", metavar="URL", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.sample_api:  # the API sampler's own process (``sample_api_apart``)
-        print(json.dumps(asyncio.run(sample_only(args.sample_api, args.seconds))))
-        return
     with tempfile.TemporaryDirectory(prefix="tidepool-churn-") as tmp:
         data = Path(tmp) / "data"
         data.mkdir(mode=0o700)
