@@ -8,6 +8,8 @@ about workspaces.
 
 from __future__ import annotations
 
+import asyncio
+import functools
 from collections.abc import AsyncIterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -25,6 +27,10 @@ from tidepool.errors import (
 )
 
 JSON = dict[str, Any]
+#: Methods that only read: asking again is always safe.
+READS = frozenset({"GET", "HEAD"})
+#: How long to wait before asking a failed read again, in seconds, once per entry.
+READ_RETRY_DELAYS = (0.1, 0.4)
 
 
 def unix_socket_client(socket_path: Path, timeout: float = 60.0) -> httpx.AsyncClient:
@@ -53,7 +59,39 @@ class IncusClient:
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
     ) -> httpx.Response:
-        """Send one request and raise a typed error for any non-2xx answer."""
+        """Send one request and raise a typed error for any non-2xx answer. A read that
+        incusd answers with a 5xx (it does, now and then, while many instances are being
+        made) is asked again after ``READ_RETRY_DELAYS``: reading twice changes nothing, and
+        a workspace must not fail for it. A read still failing after that is a
+        ``RuntimeReadError``, which the worker retries with backoff."""
+        send = functools.partial(
+            self._request_once,
+            method,
+            path,
+            json=json,
+            params=params,
+            content=content,
+            headers=headers,
+            timeout=timeout,
+        )
+        for delay in READ_RETRY_DELAYS:
+            try:
+                return await send()
+            except RuntimeReadError:
+                await asyncio.sleep(delay)
+        return await send()
+
+    async def _request_once(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: JSON | None,
+        params: Mapping[str, str] | None,
+        content: bytes | AsyncIterable[bytes] | None,
+        headers: Mapping[str, str] | None,
+        timeout: float | None,
+    ) -> httpx.Response:
         try:
             response = await self._http.request(
                 method,
@@ -125,7 +163,7 @@ def _error_for(response: httpx.Response, method: str, path: str) -> Exception:
         return ConflictError(f"Incus: {message} ({where})")
     if response.status_code == 503:  # shutting down or starting: it will answer again
         return RuntimeUnavailableError(f"Incus is not ready: {message} ({where})")
-    if response.status_code >= 500 and method == "GET":
+    if response.status_code >= 500 and method in READS:
         return RuntimeReadError(f"Incus: {message} ({where}, HTTP {response.status_code})")
     return operation_error(f"Incus: {message} ({where}, HTTP {response.status_code})")
 
