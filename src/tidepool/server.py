@@ -128,6 +128,14 @@ async def _serve(
             revoke_grants=revoker.sweep if revoker is not None else None,
             audit=app.audit,
         )
+        keeper = None
+        if revive.applies(settings) and not daemons.systemd_is_init():
+            keeper = DaemonKeeper(
+                host_daemons(settings.incus_socket), settings.data_dir / KEEPER_FILE
+            )
+            # The first look before the API answers: every death from then on is seen, even
+            # one another serve on this host heals before the next look.
+            await keeper.check()
         server = api_server(plane, settings)
         worker = app.worker(work_queue)
         tasks = [
@@ -144,10 +152,7 @@ async def _serve(
 
             sweeper = _every(SESSION_SWEEP_SECONDS, stop, sweep, "sweep ended sessions")
             tasks.append(asyncio.create_task(sweeper, name="session-sweeper"))
-        if revive.applies(settings) and not daemons.systemd_is_init():
-            keeper = DaemonKeeper(
-                host_daemons(settings.incus_socket), settings.data_dir / KEEPER_FILE
-            )
+        if keeper is not None:
             keeping = _every(CHECK_SECONDS, stop, keeper.check, "keep incusd and lxcfs alive")
             tasks.append(asyncio.create_task(keeping, name="daemon-keeper"))
         if revive.applies(settings):

@@ -7,7 +7,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pytest
+
 from tidepool.errors import HostSetupError
+from tidepool.host import daemon_keeper
 from tidepool.host.daemon_keeper import DaemonKeeper, Kept, describe
 from tidepool.host.steps import StepResult
 
@@ -77,3 +80,30 @@ async def test_a_start_that_fails_is_a_death_and_is_said(tmp_path: Path) -> None
     clock.now += 60
     await keeper.check()
     assert daemon.up
+
+
+async def test_a_death_counts_even_when_another_serve_started_the_next_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two ``serve``s on one host both keep incusd: the one that comes second to the death
+    finds a new incusd already running, and still reports that its incusd died."""
+    running = {101}
+    monkeypatch.setattr(daemon_keeper, "is_running", lambda pid: pid in running)
+    monkeypatch.setattr(daemon_keeper.daemons, "daemon_pids", lambda name: sorted(running))
+    seen = daemon_keeper.Seen("incusd", lambda: True)
+    assert seen() is True
+    running.clear()
+    running.add(202)  # killed, and started again by the other serve in between two looks
+    starts: list[str] = []
+
+    def start() -> StepResult:
+        starts.append("start")
+        return StepResult("incusd", False, "running")  # found running: nothing to do
+
+    state = tmp_path / "host-daemons.json"
+    keeper = DaemonKeeper([Kept("incusd", seen, start)], state, clock=Clock())
+    await keeper.check()
+    assert starts == ["start"]
+    assert describe(state, os.getpid()) == ["incusd is up again after it died 1 time(s)."]
+    await keeper.check()
+    assert starts == ["start"], "the new incusd is watched from then on"

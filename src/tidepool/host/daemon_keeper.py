@@ -48,7 +48,8 @@ class Kept:
 class Seen:
     """A daemon's process, found once by a walk of ``/proc`` and then watched by its pid
     alone: a walk every half second cost ``serve`` a few percent of a core. ``ready`` is
-    asked again only when the pid changed (a new process must prove it serves)."""
+    asked again only when the pid changed (a new process must prove it serves). The death
+    of the process it watched is reported once, even when another has already taken its place."""
 
     def __init__(self, executable: str, ready: Callable[[], bool]) -> None:
         self._executable = executable
@@ -56,8 +57,13 @@ class Seen:
         self._pid: int | None = None
 
     def __call__(self) -> bool:
-        if self._pid is not None and is_running(self._pid):
-            return True
+        if self._pid is not None:
+            if is_running(self._pid):
+                return True
+            # The process it watched died: that is a death, whoever starts the next one (a
+            # second ``serve`` on the host may have done so already).
+            self._pid = None
+            return False
         pids = daemons.daemon_pids(self._executable)
         self._pid = pids[0] if pids and self._ready() else None
         return self._pid is not None
