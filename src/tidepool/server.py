@@ -135,7 +135,7 @@ async def _serve(
             )
             # The first look before the API answers: every death from then on is seen, even
             # one another serve on this host heals before the next look.
-            await keeper.check()
+            await keeper.look()
         server = api_server(plane, settings)
         worker = app.worker(work_queue)
         tasks = [

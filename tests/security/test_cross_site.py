@@ -20,6 +20,7 @@ import httpx
 import pytest
 from playwright.async_api import Browser
 
+from security.test_workspace_origins import PASSWORDS, sign_in_page
 from support.serve import serve_with_workspace
 from support.shapes import SHAPES, Shape, shaped_browser, shaped_serve
 from tidepool.api.app import create_app
@@ -157,9 +158,8 @@ async def test_a_cross_site_form_post_changes_nothing_for_a_signed_in_owner(
 ) -> None:
     """Bob signed in, in each shape a team serves Tidepool in; the attacker's page is on
     another port of the main host's name (same site), then on another name (cross site)."""
-    passwords = {"bob": "bob-pw-22"}
     async with (
-        shaped_serve(tmp_path, shape, passwords, frozenset()) as at,
+        shaped_serve(tmp_path, shape, PASSWORDS, frozenset()) as at,
         shaped_browser(shape) as browser,
     ):
         target = f"{at.main}/api/workspaces/bobs/stop"
@@ -171,11 +171,7 @@ async def test_a_cross_site_form_post_changes_nothing_for_a_signed_in_owner(
         with attacker_site(page_html) as port:
             context = await browser.new_context(**shape.context_options)
             page = await context.new_page()
-            await page.goto(f"{at.main}/app/login/")
-            await page.get_by_label("User name").fill("bob")
-            await page.get_by_label("Password").fill(passwords["bob"])
-            await page.get_by_role("button", name="Sign in").click()
-            await page.wait_for_url(f"{at.main}/app/")
+            await sign_in_page(page, at.main, "bob")
             for attacker in (f"http://{shape.host}:{port}/", f"http://127.0.0.1:{port}/"):
                 async with page.expect_navigation(url=target):
                     await page.goto(attacker)

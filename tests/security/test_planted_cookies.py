@@ -17,7 +17,12 @@ from pathlib import Path
 import pytest
 from playwright.async_api import BrowserContext, Page, expect
 
-from security.test_workspace_origins import PASSWORDS, open_dev_page, start_dev_server
+from security.test_workspace_origins import (
+    PASSWORDS,
+    open_dev_page,
+    sign_in_page,
+    start_dev_server,
+)
 from support.shapes import SHAPES, Shape, ShapedServe, shaped_browser, shaped_serve
 from tidepool.edge import SESSION_COOKIE
 
@@ -33,14 +38,6 @@ for (const name of ["tidepool_session", "__Host-tidepool_session"])
 window.planted = true;
 </script>"""
 SIGN_IN_AGAIN = re.compile(r"/app/login/\?next=(%2F|/)app(%2F|/)$")
-
-
-async def sign_in(page: Page, main: str, name: str) -> None:
-    await page.goto(f"{main}/app/login/")
-    await page.get_by_label("User name").fill(name)
-    await page.get_by_label("Password").fill(PASSWORDS[name])
-    await page.get_by_role("button", name="Sign in").click()
-    await expect(page).to_have_url(f"{main}/app/")
 
 
 async def api_me(page: Page, *, with_proof: bool) -> object:
@@ -70,14 +67,14 @@ async def test_a_planted_session_never_signs_alice_in_as_bob(tmp_path: Path, sha
     ):
         main = at.main
         bobs_browser = await browser.new_context(**shape.context_options)
-        await sign_in(await bobs_browser.new_page(), main, "bob")
+        await sign_in_page(await bobs_browser.new_page(), main, "bob")
         (bobs,) = await session_cookies(bobs_browser, at)
         page_html = PLANTING_PAGE.replace("BOBS", str(bobs["value"]))
         await start_dev_server(at.serve, page_html.replace("DOMAIN", shape.host))
 
         context = await browser.new_context(**shape.context_options)
         page = await context.new_page()
-        await sign_in(page, main, "alice")
+        await sign_in_page(page, main, "alice")
         (own,) = await session_cookies(context, at)
         # Her own: host-only, for the whole host, script cannot read it; Secure and
         # ``__Host-`` exactly when the shape serves HTTPS.
@@ -109,7 +106,7 @@ async def test_a_planted_session_never_signs_alice_in_as_bob(tmp_path: Path, sha
         assert planted(await session_cookies(context, at)) == usable, "the plant is still there"
 
         # Signed in again: herself, and her session works, opening bob's IDE as the admin.
-        await sign_in(page, main, "alice")
+        await sign_in_page(page, main, "alice")
         await expect(page.locator("#who")).to_have_text("Signed in as alice")
         assert await api_me(page, with_proof=True) == "alice"
         ide = f"{at.origin('bobs')}/?folder=/home/dev"

@@ -107,3 +107,17 @@ async def test_a_death_counts_even_when_another_serve_started_the_next_one(
     assert describe(state, os.getpid()) == ["incusd is up again after it died 1 time(s)."]
     await keeper.check()
     assert starts == ["start"], "the new incusd is watched from then on"
+
+
+async def test_the_first_look_starts_nothing(tmp_path: Path) -> None:
+    """``serve`` looks before its API answers: a daemon that is down is not waited on there,
+    but left to the checks that follow."""
+    daemon, clock = Daemon(), Clock()
+    daemon.up = False
+    keeper = DaemonKeeper(
+        [Kept("incusd", lambda: daemon.up, daemon.start)], tmp_path / "s", clock=clock
+    )
+    await keeper.look()
+    assert daemon.starts == 0
+    await keeper.check()
+    assert daemon.starts == 1

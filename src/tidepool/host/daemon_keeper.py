@@ -100,6 +100,13 @@ class DaemonKeeper:
         self._clock = clock
         self._published: object = None
 
+    async def look(self) -> None:
+        """Only see which daemons run now, starting none: quick, so ``serve`` can take this
+        first look before its API answers without waiting on a daemon that will not start."""
+        for daemon in self._kept:
+            if await asyncio.to_thread(daemon.alive):
+                daemon.record = daemon.record.started(self._clock())
+
     async def check(self) -> None:
         """One look at each daemon: a dead one is started again unless its backoff says
         wait; then the state is published if it changed."""
