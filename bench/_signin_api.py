@@ -1,8 +1,8 @@
 """The control plane's API with ``forward_auth`` for ``bench/proxy.py``, on a unix socket.
 
 Started as ``python bench/_signin_api.py DATA_DIR API_SOCKET CADDY_ADMIN_SOCKET``: the users,
-sessions and tokens files live in DATA_DIR, and sessions are taught to that Caddy's map, as
-``tidepool serve`` does.
+sessions and tokens files live in DATA_DIR, and sessions and API tokens are taught to that
+Caddy's maps, as ``tidepool serve`` does.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 import uvicorn
 
 from tidepool.adapters.caddy.admin import CaddyAdmin
-from tidepool.adapters.caddy.sessions import CaddySessionMap
+from tidepool.adapters.caddy.sessions import CaddySessionMap, CaddyTokenMap
 from tidepool.api.app import create_app
 from tidepool.api.deps import ControlPlane
 from tidepool.auth.authenticator import Authenticator
@@ -42,6 +42,7 @@ def main() -> None:
         admins=users.admins,
         authenticator=auth,
         session_cache=CaddySessionMap(CaddyAdmin.over_unix_socket(admin_socket)),
+        token_cache=CaddyTokenMap(CaddyAdmin.over_unix_socket(admin_socket)),
     )
     uvicorn.run(create_app(plane), uds=str(api_socket), log_level="warning", access_log=False)
 

@@ -8,11 +8,13 @@ static upstream (a second Caddy serving a 512-byte body) and the same request
 - ``basic``: Caddy's basic_auth with its hash cache, and the owner check on every request;
 - ``forward_auth``: a browser session (signed in through Caddy on the real control-plane
   API), which Caddy admits from its session map after the first request, plus the owner check;
-- ``forward_auth_token``: an API token, which Caddy asks the control plane about on every
-  request (what a plain forward_auth round trip costs, for comparison);
+- ``forward_auth_token``: an API token, which Caddy asks the control plane about once and
+  then admits from its token map (the first request teaches it);
 - ``origin``: the workspace on its own origin (``ws0.localhost``, the default), no sign-in;
 - ``origin_grant``: the same with sign-in on: the browser's grant for that origin, which Caddy
-  checks as a file per request (the default for a signed-in team), plus the owner check.
+  checks as a file per request (the default for a signed-in team), plus the owner check;
+- ``origin_token``: the same origin with an API token (a script, ``tidepool ssh``, a port
+  forward), admitted from Caddy's token map, plus the owner check.
 
 wrk (2 threads, 16 connections) runs against each in turn, alternating, ``--rounds`` times;
 the medians are compared. Everything runs on loopback.
@@ -135,13 +137,14 @@ def main() -> None:
         "forward_auth_token": (None, {}),
         "origin": (None, {}),
         "origin_grant": (None, {}),
+        "origin_token": (None, {}),
     }
     samples: dict[str, list[float]] = {name: [] for name in shapes}
     with static_upstream(UPSTREAM, upstream_port), contextlib.ExitStack() as stack:
         processes: dict[str, CaddyProcess] = {}
         for name, (users, headers) in shapes.items():
             directory = Path(stack.enter_context(tempfile.TemporaryDirectory()))
-            signed_in = name.startswith("forward_auth") or name == "origin_grant"
+            signed_in = name.startswith("forward_auth") or name in ("origin_grant", "origin_token")
             on_origin = name.startswith("origin")
             options = config.CaddyOptions(
                 admin_socket=directory / "admin.sock",
@@ -164,7 +167,7 @@ def main() -> None:
                 stack.callback(api.terminate)
             if name == "forward_auth":
                 headers["Cookie"] = asyncio.run(signed_in_cookie(options))
-            if name == "forward_auth_token":
+            if name in ("forward_auth_token", "origin_token"):
                 token, _ = TokenStore(directory / "data" / "tokens.json").create(USER)
                 headers["Authorization"] = f"Bearer {token}"
             if on_origin:
@@ -191,10 +194,12 @@ def main() -> None:
         ),
         "ratio_origin_vs_none": round(medians["origin"] / medians["none"], 3),
         "ratio_origin_grant_vs_origin": round(medians["origin_grant"] / medians["origin"], 3),
+        "ratio_origin_token_vs_origin": round(medians["origin_token"] / medians["origin"], 3),
         "targets": {
             "basic_vs_none": 0.95,
             "forward_auth_multi_user_vs_none": 0.90,
             "origin_grant_vs_origin": 0.95,
+            "origin_token_vs_origin": 0.90,
         },
     }
     print(json.dumps(result, indent=2))

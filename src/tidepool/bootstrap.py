@@ -25,7 +25,7 @@ from tidepool.adapters.caddy.config import CaddyOptions
 from tidepool.adapters.caddy.front_door import CaddyFrontDoor
 from tidepool.adapters.caddy.process import CaddyProcess
 from tidepool.adapters.caddy.routes import CaddyRouteTable
-from tidepool.adapters.caddy.sessions import CaddySessionMap
+from tidepool.adapters.caddy.sessions import CaddySessionMap, CaddyTokenMap
 from tidepool.adapters.incus.client import IncusClient, unix_socket_client
 from tidepool.adapters.incus.runtime import IncusRuntime
 from tidepool.adapters.sqs import SqsJobQueue
@@ -35,6 +35,7 @@ from tidepool.auth.authenticator import Authenticator
 from tidepool.auth.grants import GrantStore
 from tidepool.auth.ratelimit import SignInLimiter
 from tidepool.auth.sessions import SessionCache, SessionStore
+from tidepool.auth.token_cache import TokenCache
 from tidepool.auth.tokens import TokenStore
 from tidepool.auth.users import UserFile
 from tidepool.domain.identity import HOST
@@ -193,6 +194,11 @@ def grant_store(settings: Settings) -> GrantStore | None:
 def session_cache(admin: CaddyAdmin) -> SessionCache:
     """Caddy's map of live sessions (``forward_auth``), taught each session once."""
     return CaddySessionMap(admin)
+
+
+def token_cache(admin: CaddyAdmin) -> TokenCache:
+    """Caddy's map of API tokens the control plane vouched for (``forward_auth``)."""
+    return CaddyTokenMap(admin)
 
 
 def job_queues(settings: Settings, outbox: JobQueue) -> tuple[JobQueue, OutboxRelay | None]:

@@ -26,6 +26,7 @@ from tidepool.auth.handshake import HandshakeCodes
 from tidepool.auth.revocation import GrantRevoker
 from tidepool.auth.session_proof import cookies_can_be_planted
 from tidepool.auth.sessions import SessionStore, sweep_sessions
+from tidepool.auth.token_cache import TOKEN_SWEEP_SECONDS, sweep_tokens
 from tidepool.auth.users import UserFile
 from tidepool.host import daemons, revive
 from tidepool.host.connections import cut_connections
@@ -96,6 +97,7 @@ async def _serve(
         authenticator = bootstrap.authenticator(settings)
         admin = bootstrap.caddy_admin(settings)
         session_cache = bootstrap.session_cache(admin) if authenticator is not None else None
+        token_cache = bootstrap.token_cache(admin) if authenticator is not None else None
         work_queue, relay = bootstrap.job_queues(settings, app.queue)
         grants = bootstrap.grant_store(settings)
         revoker = (
@@ -119,6 +121,7 @@ async def _serve(
             admins=UserFile(settings.users_file).admins,
             authenticator=authenticator,
             session_cache=session_cache,
+            token_cache=token_cache,
             secure_cookies=settings.tls != "off",
             cookies_need_proof=authenticator is not None
             and cookies_can_be_planted(settings.workspace_base_url, settings.tls != "off"),
@@ -152,6 +155,17 @@ async def _serve(
 
             sweeper = _every(SESSION_SWEEP_SECONDS, stop, sweep, "sweep ended sessions")
             tasks.append(asyncio.create_task(sweeper, name="session-sweeper"))
+        if authenticator is not None and token_cache is not None:
+            tokens, known_tokens = authenticator.tokens, token_cache
+
+            async def sweep_cached_tokens() -> int:
+                return await sweep_tokens(tokens, known_tokens, UserFile(users_file).names())
+
+            users_file = settings.users_file
+            token_sweeper = _every(
+                TOKEN_SWEEP_SECONDS, stop, sweep_cached_tokens, "sweep tokens Caddy admits"
+            )
+            tasks.append(asyncio.create_task(token_sweeper, name="token-sweeper"))
         if keeper is not None:
             keeping = _every(CHECK_SECONDS, stop, keeper.check, "keep incusd and lxcfs alive")
             tasks.append(asyncio.create_task(keeping, name="daemon-keeper"))

@@ -15,6 +15,7 @@ from tidepool.auth.grants import GrantStore
 from tidepool.auth.handshake import HandshakeCodes
 from tidepool.auth.session_proof import PROOF_PARAMETER, choose_session, cookie_values
 from tidepool.auth.sessions import CSRF_HEADER, SessionCache
+from tidepool.auth.token_cache import TokenCache
 from tidepool.domain.audit import AuditEntry
 from tidepool.domain.identity import EVERY_SCOPE, HOST, LOCAL_OWNER, Identity
 from tidepool.domain.origins import WorkspaceAddresses
@@ -43,6 +44,8 @@ class ControlPlane:
     authenticator: Authenticator | None = None
     #: Caddy's session map, taught each session on its first request to a workspace.
     session_cache: SessionCache | None = None
+    #: Caddy's token map, taught each API token the first time it opens a workspace.
+    token_cache: TokenCache | None = None
     #: Session cookies get ``Secure`` (browsers send them over HTTPS only) when TLS is on.
     secure_cookies: bool = False
     #: A session cookie counts only with its proof: a workspace's page could have planted it

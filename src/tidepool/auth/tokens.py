@@ -129,6 +129,11 @@ class TokenStore:
             return None
         return token
 
+    def live(self) -> list[ApiToken]:
+        """Every token that is neither revoked nor expired."""
+        now = self._clock()
+        return [t for t in self.list() if not t.revoked and (t.expires is None or t.expires > now)]
+
     def list(self, user: str | None = None) -> list[ApiToken]:
         tokens = [_token(i, r) for i, r in self._file.read().items()]
         return sorted(

@@ -1,53 +1,108 @@
-"""``CaddySessionMap``: teaches Caddy's session map a live session, and makes it forget one.
+"""Caddy's credential maps: teaches Caddy a live session or API token, and makes it forget one.
 
-Entries are addressed by an id made from the session's hash, so ending a session (sign-out,
-expiry, a removed user) needs only what the sessions file keeps, never the token itself.
-Caddy's map is a cache of the sessions file: losing it (Caddy restarts, Tidepool rebuilds the
-config) costs one round trip to the control plane per session, never a sign-in.
+Entries are addressed by an id made from what the control plane keeps of the credential (a
+session's hash, a token's id), so ending one (sign-out, expiry, revocation, a removed user)
+never needs the secret itself. Each map is a cache of its store: losing it (Caddy restarts,
+Tidepool rebuilds the config) costs one round trip to the control plane per credential, never
+a sign-in.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+from abc import ABC, abstractmethod
 
 from tidepool.adapters.caddy import config
 from tidepool.adapters.caddy.admin import CaddyAdmin
+from tidepool.adapters.caddy.config.tokens import (
+    TOKENS_ID,
+    token_entry_id,
+    token_id_of,
+    token_mapping,
+)
 from tidepool.errors import NotFoundError, ProxyError
 
 log = logging.getLogger(__name__)
 
 
-class CaddySessionMap:
-    def __init__(self, admin: CaddyAdmin) -> None:
-        self._admin = admin
+class CaddyCredentialMap(ABC):
+    """One of Caddy's maps from a credential, exactly as sent, to its user."""
 
-    async def remember(self, key: str, token: str, user: str) -> None:
-        """Add the session unless Caddy has it; a failure only means a slower next request."""
+    def __init__(self, admin: CaddyAdmin, map_id: str) -> None:
+        self._admin = admin
+        self._map_id = map_id
+
+    @abstractmethod
+    def entry_id(self, name: str) -> str:
+        """This map's id for the entry called ``name``."""
+
+    @abstractmethod
+    def mapping(self, name: str, credential: str, user: str) -> config.JSON:
+        """The entry that admits ``credential`` as ``user``."""
+
+    @abstractmethod
+    def name_of(self, entry_id: str) -> str:
+        """The name an entry's id carries ("" for an entry not of this map)."""
+
+    async def remember(self, name: str, credential: str, user: str) -> None:
+        """Add the entry unless Caddy has it; a failure only means a slower next request."""
         try:
-            await self._admin.get(f"/id/{config.session_id(key)}")
+            await self._admin.get(f"/id/{self.entry_id(name)}")
             return
         except NotFoundError:
             pass
         except ProxyError as error:
-            log.warning("could not read Caddy's session map: %s", error)
+            log.warning("could not read Caddy's map %s: %s", self._map_id, error)
             return
         try:
             await self._admin.post(
-                f"/id/{config.SESSIONS_ID}/mappings", config.session_mapping(key, token, user)
+                f"/id/{self._map_id}/mappings", self.mapping(name, credential, user)
             )
         except (NotFoundError, ProxyError) as error:
-            # Two first requests of one session race to add it; Caddy refuses the second.
-            log.info("Caddy did not take a session: %s", str(error).replace(token, "…"))
+            # Two first requests with one credential race to add it; Caddy refuses the second.
+            log.info("Caddy did not take an entry: %s", str(error).replace(credential, "…"))
 
-    async def forget(self, key: str) -> None:
+    async def forget(self, name: str) -> None:
         with contextlib.suppress(NotFoundError):
-            await self._admin.delete(f"/id/{config.session_id(key)}")
+            await self._admin.delete(f"/id/{self.entry_id(name)}")
 
     async def known(self) -> set[str]:
-        """The sessions Caddy holds now, by key prefix (to drop those that ended)."""
+        """The names of the entries Caddy holds now (to drop those that ended)."""
         try:
-            mappings = await self._admin.get(f"/id/{config.SESSIONS_ID}/mappings")
+            mappings = await self._admin.get(f"/id/{self._map_id}/mappings")
         except NotFoundError:
             return set()
-        return {config.session_key_prefix(m.get("@id", "")) for m in mappings or []} - {""}
+        return {self.name_of(m.get("@id", "")) for m in mappings or []} - {""}
+
+
+class CaddySessionMap(CaddyCredentialMap):
+    """Sessions by key (or key prefix, as ``known`` gives them back)."""
+
+    def __init__(self, admin: CaddyAdmin) -> None:
+        super().__init__(admin, config.SESSIONS_ID)
+
+    def entry_id(self, name: str) -> str:
+        return config.session_id(name)
+
+    def mapping(self, name: str, credential: str, user: str) -> config.JSON:
+        return config.session_mapping(name, credential, user)
+
+    def name_of(self, entry_id: str) -> str:
+        return config.session_key_prefix(entry_id)
+
+
+class CaddyTokenMap(CaddyCredentialMap):
+    """API tokens by id, each under the ``Authorization`` header that presented it."""
+
+    def __init__(self, admin: CaddyAdmin) -> None:
+        super().__init__(admin, TOKENS_ID)
+
+    def entry_id(self, name: str) -> str:
+        return token_entry_id(name)
+
+    def mapping(self, name: str, credential: str, user: str) -> config.JSON:
+        return token_mapping(name, credential, user)
+
+    def name_of(self, entry_id: str) -> str:
+        return token_id_of(entry_id)

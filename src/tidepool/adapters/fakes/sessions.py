@@ -1,4 +1,4 @@
-"""An in-memory stand-in for Caddy's session map (``CaddySessionMap``), for unit tests."""
+"""In-memory stand-ins for Caddy's session and token maps, for unit tests."""
 
 from __future__ import annotations
 
@@ -22,3 +22,20 @@ class InMemorySessionMap:
     def user_for(self, token: str) -> str | None:
         """Who Caddy would let in with this cookie, without asking the control plane."""
         return next((user for t, user in self.entries.values() if t == token), None)
+
+
+class InMemoryTokenMap:
+    """The same for Caddy's token map (``CaddyTokenMap``): tokens by id."""
+
+    def __init__(self) -> None:
+        #: ``{token id: (Authorization header, user)}``.
+        self.entries: dict[str, tuple[str, str]] = {}
+
+    async def remember(self, name: str, credential: str, user: str) -> None:
+        self.entries.setdefault(name, (credential, user))
+
+    async def forget(self, name: str) -> None:
+        self.entries.pop(name, None)
+
+    async def known(self) -> set[str]:
+        return set(self.entries)

@@ -9,7 +9,6 @@ know yet: a 2xx names the user, anything else is the answer the browser gets. Wi
 
 from __future__ import annotations
 
-import asyncio
 from typing import Annotated
 from urllib.parse import quote, urlsplit
 
@@ -26,6 +25,7 @@ from tidepool.auth.authenticator import Authenticator, SignInRefusedError
 from tidepool.auth.destinations import Site, safe_destination, site_host
 from tidepool.auth.session_proof import cookie_values
 from tidepool.auth.sessions import Session, SessionCache
+from tidepool.auth.token_cache import after_answer, teach_token
 from tidepool.domain.audit import AuditEntry, Outcome
 from tidepool.domain.identity import Identity
 from tidepool.edge import USER_HEADER
@@ -34,7 +34,6 @@ from tidepool.errors import InvalidInputError, NotFoundError
 router = APIRouter(prefix="/auth", tags=["auth"])
 LOGIN_PAGE = "/app/login/"
 #: Sessions being taught to Caddy: kept so the tasks are not collected mid-flight.
-_teaching: set[asyncio.Task[None]] = set()
 
 
 async def authenticator(plane: Plane) -> Authenticator:
@@ -172,6 +171,9 @@ async def verify(request: Request, plane: Plane) -> Response:
         return refusal(request, plane)
     if principal.session is not None and token and plane.session_cache is not None:
         teach(plane.session_cache, principal.session, token)
+    if principal.token is not None and plane.token_cache is not None:
+        authorization = request.headers.get("authorization", "")
+        teach_token(plane.token_cache, principal.token.id, authorization, principal.user)
     return Response(status_code=status.HTTP_204_NO_CONTENT, headers={USER_HEADER: principal.user})
 
 
@@ -193,8 +195,5 @@ def refusal(request: Request, plane: Plane) -> Response:
 
 
 def teach(cache: SessionCache, session: Session, token: str) -> None:
-    """Add the session to Caddy's map after this answer is sent: Caddy applies a config
-    change only once the requests it is serving (this one's parent among them) are done."""
-    task = asyncio.create_task(cache.remember(session.key, token, session.user))
-    _teaching.add(task)
-    task.add_done_callback(_teaching.discard)
+    """Add the session to Caddy's map after this answer is sent (``after_answer``)."""
+    after_answer(cache.remember(session.key, token, session.user))

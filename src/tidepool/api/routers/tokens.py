@@ -18,6 +18,7 @@ from tidepool.api.deps import Me, Plane
 from tidepool.api.problems import declared
 from tidepool.api.schemas import NAME_RULE
 from tidepool.auth.token_admin import TokenAdmin
+from tidepool.auth.token_cache import after_answer
 from tidepool.auth.tokens import LABEL_SHAPE, MAX_DAYS, ApiToken
 from tidepool.domain.identity import MAX_TOKEN_WORKSPACES, Scope
 from tidepool.domain.users import USER_NAME
@@ -133,7 +134,10 @@ async def list_tokens(
 
 
 @router.delete("/{token_id}", response_model=TokenPublic)
-async def revoke_token(token_id: str, me: Me, tokens: Tokens) -> TokenPublic:
-    """Revoke a token: requests that present it are refused from now on, and event streams
-    it opened end within seconds."""
-    return TokenPublic.of(await tokens.revoke(me, token_id))
+async def revoke_token(token_id: str, me: Me, tokens: Tokens, plane: Plane) -> TokenPublic:
+    """Revoke a token: requests that present it are refused from now on (Caddy forgets it
+    as this answer is sent), and event streams it opened end within seconds."""
+    revoked = await tokens.revoke(me, token_id)
+    if plane.token_cache is not None:
+        after_answer(plane.token_cache.forget(revoked.id))
+    return TokenPublic.of(revoked)

@@ -22,6 +22,7 @@ from tidepool.adapters.caddy.config.origins import origin_matcher, origin_route,
 from tidepool.adapters.caddy.config.pages import NOT_FOUND, error_routes
 from tidepool.adapters.caddy.config.signin import api_routes, auth_route, session_routes
 from tidepool.adapters.caddy.config.tls import https_listener, redirect_server, tls_apps
+from tidepool.adapters.caddy.config.tokens import token_map
 from tidepool.adapters.caddy.config.variables import JSON
 from tidepool.adapters.caddy.config.workspaces import lookup_routes, workspace_routes
 from tidepool.edge import SESSION_COOKIE, cookie_name
@@ -30,7 +31,8 @@ SERVER_NAME = "tidepool"
 #: Bumped whenever the config's shape changes: a Caddy that resumes an older shape (from its
 #: autosave) gets the new one, with its routes carried over. 6: the slash redirects keep the
 #: query. 7: each workspace on an origin of its own. 8: requests wait while serve restarts.
-CONFIG_VERSION = 8
+#: 9: API tokens the control plane vouched for are admitted from Caddy's token map.
+CONFIG_VERSION = 9
 CONFIG_ID = f"tidepool-config-v{CONFIG_VERSION}"
 
 
@@ -62,6 +64,7 @@ def base_config(options: CaddyOptions) -> JSON:
         "errors": {"routes": error_routes()},
         "routes": [
             *([foreign_host_route(options)] if options.hosts else []),
+            *([token_map()] if options.forward_auth and options.api_socket is not None else []),
             *([origin_route(options, origin)] if origin is not None else []),
             *([auth_route(options.users)] if options.users is not None else []),
             *signed_in,

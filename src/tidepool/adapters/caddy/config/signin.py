@@ -5,9 +5,10 @@ Two ways to sign in, chosen by ``auth`` in the settings:
 - ``basic``: Caddy checks a user name and bcrypt hash itself (``auth_route``), with a hash
   cache so bcrypt runs once per credential, not per request;
 - ``forward_auth``: the control plane signs people in and sets the session cookie; Caddy
-  keeps a map of live sessions (``session_routes``) and asks the control plane only about a
-  cookie it does not know yet (``verify_proxy``). The map's entries are addressed by the
-  session's hash (``session_id``), so ending a session never needs its token.
+  keeps a map of live sessions (``session_routes``) and one of API tokens (``tokens``), and
+  asks the control plane only about a credential it does not know yet (``verify_proxy``).
+  The map's entries are addressed by the session's hash (``session_id``), so ending a
+  session never needs its token.
 
 Whatever the way, the API learns the user from ``USER_HEADER`` and that the request came
 through Caddy from ``VIA_HEADER`` (``api_routes``); those names are the contract in
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tidepool.adapters.caddy.config.tokens import token_user
 from tidepool.adapters.caddy.config.variables import (
     JSON,
     SESSION_USER_PLACEHOLDER,
@@ -142,6 +144,7 @@ def session_routes(api_socket: Path, cookie: str = SESSION_COOKIE) -> list[JSON]
                 {
                     "handler": "subroute",
                     "routes": [
+                        token_user(),
                         {
                             "match": [{"vars": {SESSION_USER_PLACEHOLDER: [""]}}],
                             "handle": [verify_proxy(api_socket)],
