@@ -1,174 +1,254 @@
-"""Cold create and stop→start to IDE-ready through Caddy, beside their floor, split by phase.
+"""A create, a stop and a start as a user sees them, beside their floors on the same image.
 
-Tidepool's path: the control plane's own steps (``bootstrap.build``): the workspace's row,
-the reconciler's boot (create, push the workspace env file, start, IPv4), then the rest of the
-reconcile (code-server healthy, route added), and the workbench answering through Caddy.
-The floor, measured in the same run on the same image: a raw Incus launch (one REST call with
-``start: true``) polled to IPv4, plus code-server's own time from a service restart to healthy.
+Prints JSON. A real platform (``tidepool service start``, ``auth = "forward_auth"``, its own
+data directory, port and instance prefix) and an API token, as a script would use them:
 
-    .venv/bin/python bench/startup.py [--runs 3]
+- **cold create**: ``POST /api/workspaces`` until the workbench HTML answers on the
+  workspace's origin through Caddy (``http://NAME.localhost:PORT/``, redirects followed),
+  with the token, asked once the workspace's event stream says ``running`` (as the web app
+  learns it); the stream's start-up phases show where the time goes;
+- **floor**: a raw Incus launch of the same image (one REST call with ``start: true``,
+  Tidepool's profile) polled until its own code-server serves the workbench HTML directly
+  (``http://ADDRESS:8080/``);
+- **stop** and **start**: ``POST /api/workspaces/NAME/stop`` until ``stopped``, then
+  ``.../start`` until the workbench answers through Caddy, beside ``incus stop`` and
+  ``incus start`` (the state API) polled to the workbench directly.
 
-Needs ``tidepool host init``, ``tidepool image build`` and ``tidepool caddy bootstrap``.
-Traffic goes only to loopback and to the instances this benchmark creates.
+Each round runs both sides, alternating which goes first; medians of ``--runs`` rounds (5).
+Goals (issue 24): cold and start each at most 1.15x their floor. All traffic goes to
+loopback and to the instances this bench creates.
+
+    .venv/bin/python bench/startup.py [--runs 5]      (needs ./scripts/up's host and image)
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import statistics
+import sys
+import tempfile
 import time
 import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
 
-from tidepool import bootstrap
-from tidepool.adapters.incus.client import IncusClient
-from tidepool.adapters.incus.runtime import MANAGED_KEY
-from tidepool.bootstrap import Tidepool
-from tidepool.domain.names import validate_workspace_name
-from tidepool.errors import NotFoundError
-from tidepool.ports import Runtime
-from tidepool.services.ide import wait_for_ide
-from tidepool.settings import Settings, get_settings
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bench"))
+sys.path.insert(0, str(ROOT / "tests"))
+
+from churn import new_token, platform_env  # noqa: E402
+from support.cli import tidepool  # noqa: E402
+from support.ports import free_port  # noqa: E402
+from support.users import write_users  # noqa: E402
+from tidepool import bootstrap  # noqa: E402
+from tidepool.adapters.incus.client import IncusClient  # noqa: E402
+from tidepool.adapters.incus.runtime import MANAGED_KEY  # noqa: E402
+from tidepool.domain.ide import WORKSPACE_PORT  # noqa: E402
+from tidepool.loopback import LoopbackNames  # noqa: E402
+from tidepool.settings import Settings  # noqa: E402
+
+USER, PASSWORD = "churn", "churn-password-1"
+POLL = 0.05
+GOAL = 1.15
 
 
-async def until_ok(http: httpx.AsyncClient, url: str, timeout: float = 120) -> None:
+async def workbench(http: httpx.AsyncClient, url: str, timeout: float = 180) -> None:
+    """Until ``url`` answers the workbench page (200 after redirects, code-server's HTML)."""
     deadline = time.monotonic() + timeout
     while True:
         try:
-            if (await http.get(url, follow_redirects=True)).status_code == 200:
+            answer = await http.get(url, follow_redirects=True)
+            if answer.status_code == 200 and "vscode-workbench" in answer.text:
                 return
         except httpx.HTTPError:
             pass
         if time.monotonic() > deadline:
             raise TimeoutError(url)
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(POLL)
 
 
-async def tidepool_up(app: Tidepool, http: httpx.AsyncClient, name: str) -> dict[str, float]:
-    """From the request to the workbench through Caddy, by the control plane's steps."""
-    started = time.monotonic()
-    workspace = await app.by_hand.start(validate_workspace_name(name))
-    phases = {"booted": time.monotonic() - started}
-    await app.reconciler.reconcile(workspace.id)
-    phases["running"] = time.monotonic() - started
-    await until_ok(http, app.settings.workspace_url(name))
-    phases["ide_ready_through_caddy"] = time.monotonic() - started
+async def follow(api: httpx.AsyncClient, name: str, until: str) -> dict[str, str]:
+    """The workspace's event stream, as the web app follows it, until status ``until``:
+    each start-up phase with the time the control plane measured for it."""
+    phases: dict[str, str] = {}
+    async with api.stream("GET", f"/api/workspaces/{name}/events", timeout=None) as stream:
+        async for line in stream.aiter_lines():
+            if not line.startswith("data: "):
+                continue
+            event = json.loads(line.removeprefix("data: "))
+            if event["kind"] == "phase":
+                phases[event["value"]] = event["detail"]
+            if event["kind"] == "status" and event["value"] in (until, "failed"):
+                phases[event["value"]] = "reached"
+                return phases
     return phases
 
 
-async def tidepool_restart(app: Tidepool, http: httpx.AsyncClient, name: str) -> dict[str, float]:
-    await app.by_hand.stop(validate_workspace_name(name))
-    return await tidepool_up(app, http, name)
+async def ours_cold(api: httpx.AsyncClient, http: httpx.AsyncClient, port: int) -> dict[str, Any]:
+    """POST, then the event stream until ``running`` (no polling: the measurement does not
+    load the control plane), then the workbench through Caddy."""
+    name = f"st-{uuid.uuid4().hex[:6]}"
+    began = time.monotonic()
+    (await api.post("/api/workspaces", json={"name": name})).raise_for_status()
+    phases = await follow(api, name, "running")
+    phases["running_seen"] = f"{time.monotonic() - began:.2f}s"
+    await workbench(http, f"http://{name}.localhost:{port}/")
+    return {"name": name, "seconds": time.monotonic() - began, "phases": phases}
 
 
-async def raw_ipv4(client: IncusClient, runtime: Runtime, name: str) -> None:
-    while not (await runtime.state(name)).ipv4:
-        await asyncio.sleep(0.05)
+async def ours_stop_start(
+    api: httpx.AsyncClient, http: httpx.AsyncClient, port: int, name: str
+) -> tuple[float, float]:
+    began = time.monotonic()
+    (await api.post(f"/api/workspaces/{name}/stop")).raise_for_status()
+    await follow(api, name, "stopped")
+    stopped = time.monotonic() - began
+    began = time.monotonic()
+    (await api.post(f"/api/workspaces/{name}/start")).raise_for_status()
+    await follow(api, name, "running")
+    await workbench(http, f"http://{name}.localhost:{port}/")
+    return stopped, time.monotonic() - began
 
 
-async def floor_cold(
-    settings: Settings, client: IncusClient, runtime: Runtime, http: httpx.AsyncClient, name: str
-) -> dict[str, float]:
-    """A raw Incus launch to IPv4, plus code-server's own start-up time."""
-    started = time.monotonic()
+async def address_of(client: IncusClient, name: str) -> str:
+    while True:
+        state = await client.run("GET", f"/1.0/instances/{name}/state")
+        for nic, details in (state.get("network") or {}).items():
+            if nic == "lo":
+                continue
+            for address in details.get("addresses", []):
+                if address.get("family") == "inet":
+                    return str(address["address"])
+        await asyncio.sleep(POLL)
+
+
+async def floor_cold(client: IncusClient, http: httpx.AsyncClient, alias: str) -> dict[str, Any]:
+    name = f"st-raw-{uuid.uuid4().hex[:6]}"
+    began = time.monotonic()
     await client.run(
         "POST",
         "/1.0/instances",
         json={
             "name": name,
             "type": "container",
-            "profiles": ["tidepool"],
+            "profiles": [Settings().incus_profile],
             "start": True,
-            "source": {"type": "image", "alias": settings.image_alias},
+            "source": {"type": "image", "alias": alias},
             "config": {MANAGED_KEY: "true"},
         },
         timeout=300,
     )
-    await raw_ipv4(client, runtime, name)
-    launch = time.monotonic() - started
-    ide = await code_server_own_time(runtime, http, name)
-    return {"launch_to_ipv4": launch, "code_server_to_workbench": ide, "total": launch + ide}
+    address = await address_of(client, name)
+    addressed = time.monotonic() - began
+    await workbench(http, f"http://{address}:{WORKSPACE_PORT}/")
+    return {"name": name, "seconds": time.monotonic() - began, "ipv4": addressed}
 
 
-async def floor_restart(
-    client: IncusClient, runtime: Runtime, http: httpx.AsyncClient, name: str
-) -> dict[str, float]:
+async def floor_stop_start(
+    client: IncusClient, http: httpx.AsyncClient, name: str
+) -> tuple[float, float]:
+    began = time.monotonic()
     await client.run("PUT", f"/1.0/instances/{name}/state", json={"action": "stop"})
-    started = time.monotonic()
+    stopped = time.monotonic() - began
+    began = time.monotonic()
     await client.run("PUT", f"/1.0/instances/{name}/state", json={"action": "start"})
-    await raw_ipv4(client, runtime, name)
-    launch = time.monotonic() - started
-    ide = await code_server_own_time(runtime, http, name)
-    return {"start_to_ipv4": launch, "code_server_to_workbench": ide, "total": launch + ide}
+    address = await address_of(client, name)
+    await workbench(http, f"http://{address}:{WORKSPACE_PORT}/")
+    return stopped, time.monotonic() - began
 
 
-async def code_server_own_time(runtime: Runtime, http: httpx.AsyncClient, name: str) -> float:
-    """code-server's own time from a fresh service start to serving the workbench page.
-
-    The same finish line as Tidepool's path (the workbench HTML answers), minus Caddy.
-    """
-    address = (await runtime.state(name)).ipv4
-    assert address
-    await wait_for_ide(http, address, timeout=120)
-    await runtime.exec(name, ["systemctl", "stop", "code-server"])
-    started = time.monotonic()
-    await runtime.exec(name, ["systemctl", "start", "code-server"])
-    await until_ok(http, f"http://{address}:8080/")
-    return time.monotonic() - started
+def median(values: list[float]) -> float:
+    return round(statistics.median(values), 3)
 
 
-def summary(samples: list[dict[str, float]]) -> dict[str, float]:
-    return {key: round(statistics.median(s[key] for s in samples), 3) for key in samples[0]}
+async def measure(runs: int, data: Path) -> dict[str, Any]:
+    port = free_port()
+    write_users(data / "users.json", {USER: PASSWORD})
+    env = platform_env(data, port)
+    env["TIDEPOOL_INSTANCE_PREFIX"] = "tps"
+    started = tidepool("service", "start", env=env)
+    if started.returncode != 0:
+        raise RuntimeError(f"service start failed: {started.stdout}{started.stderr}")
+    token = {"Authorization": f"Bearer {new_token(env)}"}
+    client = bootstrap.incus_client(Settings())
+    alias = Settings().image_alias
+    api = httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", headers=token, timeout=60)
+    http = httpx.AsyncClient(transport=LoopbackNames(), headers=token, timeout=30)
+    direct = httpx.AsyncClient(timeout=30)
+    keys = ("cold", "floor", "floor_ipv4", "stop", "floor_stop", "start", "floor_start")
+    rows: dict[str, list[float]] = {key: [] for key in keys}
+    phases: list[dict[str, str]] = []
+    made: list[str] = []
 
+    async def ours() -> None:
+        cold = await ours_cold(api, http, port)
+        made.append(cold["name"])
+        rows["cold"].append(cold["seconds"])
+        phases.append(cold["phases"])
+        stop, start = await ours_stop_start(api, http, port, cold["name"])
+        rows["stop"].append(stop)
+        rows["start"].append(start)
 
-async def main(runs: int) -> dict[str, Any]:
-    settings = get_settings()
-    client = bootstrap.incus_client(settings)
-    results: dict[str, list[dict[str, float]]] = {
-        "tidepool_cold": [],
-        "floor_cold": [],
-        "tidepool_restart": [],
-        "floor_restart": [],
-    }
-    async with bootstrap.build(settings) as app, httpx.AsyncClient() as http:
-        runtime = app.runtime
-        for _ in range(runs):
-            ours, raw = f"bench-{uuid.uuid4().hex[:6]}", f"bench-raw-{uuid.uuid4().hex[:6]}"
-            try:
-                # Alternate which goes first so neither always meets a warmer machine.
-                results["floor_cold"].append(await floor_cold(settings, client, runtime, http, raw))
-                results["tidepool_cold"].append(await tidepool_up(app, http, ours))
-                results["tidepool_restart"].append(await tidepool_restart(app, http, ours))
-                results["floor_restart"].append(await floor_restart(client, runtime, http, raw))
-            finally:
-                with contextlib.suppress(NotFoundError):
-                    await app.by_hand.delete(validate_workspace_name(ours))
-                with contextlib.suppress(NotFoundError):
-                    await runtime.delete(raw)
-    await client.aclose()
-    medians = {key: summary(samples) for key, samples in results.items()}
+    async def floor() -> None:
+        raw = await floor_cold(client, direct, alias)
+        made.append(raw["name"])
+        rows["floor"].append(raw["seconds"])
+        rows["floor_ipv4"].append(raw["ipv4"])
+        stop, start = await floor_stop_start(client, direct, raw["name"])
+        rows["floor_stop"].append(stop)
+        rows["floor_start"].append(start)
+
+    sides: tuple[Callable[[], Awaitable[None]], ...] = (ours, floor)
+    try:
+        for round_ in range(runs):
+            for side in sides if round_ % 2 == 0 else tuple(reversed(sides)):
+                await side()
+    finally:
+        for name in made:
+            if name.startswith("st-raw-"):
+                stop = {"action": "stop", "force": True}
+                await client.run("PUT", f"/1.0/instances/{name}/state", json=stop)
+                await client.run("DELETE", f"/1.0/instances/{name}")
+            else:
+                await api.delete(f"/api/workspaces/{name}")
+        while (await api.get("/api/workspaces")).json()["items"]:
+            await asyncio.sleep(0.5)
+        for each in (api, http, direct, client):
+            await each.aclose()
+        tidepool("service", "stop", env=env)
+    medians = {key: median(values) for key, values in rows.items()}
     return {
         "benchmark": "startup",
         "runs": runs,
         "median_seconds": medians,
-        "ratio_cold_vs_floor": round(
-            medians["tidepool_cold"]["ide_ready_through_caddy"] / medians["floor_cold"]["total"], 3
-        ),
-        "ratio_restart_vs_floor": round(
-            medians["tidepool_restart"]["ide_ready_through_caddy"]
-            / medians["floor_restart"]["total"],
-            3,
-        ),
-        "target_ratio": 1.2,
+        "samples": {key: [round(v, 3) for v in values] for key, values in rows.items()},
+        # Each cold create's start-up phases, as the control plane timed them.
+        "cold_phases": phases,
+        "ratio_cold_vs_floor": round(medians["cold"] / medians["floor"], 3),
+        "ratio_start_vs_floor": round(medians["start"] / medians["floor_start"], 3),
+        "ratio_stop_vs_floor": round(medians["stop"] / medians["floor_stop"], 3),
+        "pooled": None,  # no warm pool yet (issue 24, point 1)
+        "goals": {
+            "cold_at_most_1_15x_floor": medians["cold"] / medians["floor"] <= GOAL,
+            "start_at_most_1_15x_floor": medians["start"] / medians["floor_start"] <= GOAL,
+        },
     }
 
 
-if __name__ == "__main__":
+def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=3)
-    print(json.dumps(asyncio.run(main(parser.parse_args().runs)), indent=2))
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="tidepool-startup-") as tmp:
+        data = Path(tmp) / "data"
+        data.mkdir(mode=0o700)
+        print(json.dumps(asyncio.run(measure(args.runs, data)), indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -96,7 +96,7 @@ async def test_a_full_pool_is_told_apart_and_says_what_to_do() -> None:
 
 async def test_create_of_an_existing_name_is_a_conflict() -> None:
     def handler(request: httpx.Request) -> httpx.Response:
-        if request.url.path.startswith("/1.0/images/aliases/"):
+        if request.url.path.startswith("/1.0/images/"):
             return sync({"target": "abc"})
         if request.url.path.endswith("/wait"):
             return sync({"status_code": 400, "err": 'Instance "ws" already exists'})

@@ -3,7 +3,8 @@
 CODE_SERVER_VERSION = "4.139.1"
 NODE_MAJOR = 24
 #: Bump when the image's recipe changes in a way its inputs' hash cannot see.
-IMAGE_REVISION = 1
+#: 2: the workspace's environment file is a template Incus renders from the instance config.
+IMAGE_REVISION = 2
 DEFAULT_IMAGE_ALIAS = f"tidepool/debian-12/code-server-{CODE_SERVER_VERSION}/r{IMAGE_REVISION}"
 #: The Tart VM ``tidepool image build --runtime tart`` makes (the template's image_name).
 TART_IMAGE_NAME = "tidepool-alpine"

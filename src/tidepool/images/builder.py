@@ -26,6 +26,11 @@ import yaml
 
 from tidepool.adapters.incus.client import IncusClient
 from tidepool.adapters.incus.images import image_for_alias, import_unified_tarball
+from tidepool.domain.environment import (
+    ENVIRONMENT_TEMPLATE,
+    ENVIRONMENT_TEMPLATE_PROPERTY,
+    WORKSPACE_ENV_PATH,
+)
 from tidepool.errors import ImageBuildError
 from tidepool.host import apt
 from tidepool.host.commands import run
@@ -223,10 +228,12 @@ def _write_metadata(work: Path, alias: str, key: str) -> None:
             "release": "bookworm",
             "description": f"Tidepool workspace ({alias})",
             INPUTS_PROPERTY: key,
+            ENVIRONMENT_TEMPLATE_PROPERTY: "true",
         },
         "templates": {
             "/etc/hostname": {"when": ["create", "copy"], "template": "hostname.tpl"},
             "/etc/hosts": {"when": ["create", "copy"], "template": "hosts.tpl"},
+            WORKSPACE_ENV_PATH: {"when": ["create", "copy"], "template": "workspace-env.tpl"},
         },
     }
     (work / "metadata.yaml").write_text(yaml.safe_dump(metadata))
@@ -234,3 +241,4 @@ def _write_metadata(work: Path, alias: str, key: str) -> None:
     templates.mkdir()
     (templates / "hostname.tpl").write_text(HOSTNAME_TEMPLATE)
     (templates / "hosts.tpl").write_text(HOSTS_TEMPLATE)
+    (templates / "workspace-env.tpl").write_text(ENVIRONMENT_TEMPLATE)

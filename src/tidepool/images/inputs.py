@@ -12,6 +12,7 @@ import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from tidepool.domain.environment import ENVIRONMENT_TEMPLATE
 from tidepool.errors import ImageBuildError
 from tidepool.images import IMAGE_REVISION
 
@@ -100,6 +101,8 @@ class ImageInputs:
             self.workspace_user.encode(),
             self.script,
             ca,
+            # The templates Incus renders at the first start are part of the image too.
+            ENVIRONMENT_TEMPLATE.encode(),
         )
 
 

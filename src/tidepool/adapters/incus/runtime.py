@@ -4,8 +4,9 @@ Instances Tidepool made carry ``user.tidepool.managed=true`` so ``list()`` never
 anything else on the host, and their owner (``user.tidepool.installation`` and
 ``user.tidepool.workspace``) so that nothing deletes what another installation, or another
 database, still wants (``tidepool.domain.ownership``). Workspace settings reach the instance
-as a file pushed before the first boot (``/etc/tidepool/workspace.env``), which the
-code-server service reads.
+as ``/etc/tidepool/workspace.env``, which the code-server service reads: rendered at the first
+start from the instance's config by the image's template (Tidepool's images from revision 2),
+or pushed before the first start into an image without one.
 """
 
 from __future__ import annotations
@@ -19,7 +20,14 @@ from dataclasses import replace
 from typing import Any
 
 from tidepool.adapters.incus.client import IncusClient
-from tidepool.domain.environment import WORKSPACE_ENV_PATH, render_env_file
+from tidepool.adapters.incus.images import image_for_alias
+from tidepool.domain.environment import (
+    ENVIRONMENT_CONFIG_KEY,
+    ENVIRONMENT_TEMPLATE_PROPERTY,
+    WORKSPACE_ENV_PATH,
+    config_text,
+    render_env_file,
+)
 from tidepool.domain.names import validate_workspace_name
 from tidepool.domain.ownership import InstanceOwner
 from tidepool.errors import (
@@ -92,12 +100,16 @@ class IncusRuntime:
                     "size": f"{spec.disk_gib}GiB",
                 }
             }
-        try:
-            await self._client.sync("GET", f"/1.0/images/aliases/{spec.image}")
-        except NotFoundError:
+        image = await image_for_alias(self._client, spec.image)
+        if image is None:
             raise NotFoundError(
                 f"Image {spec.image!r} is not in Incus; build it with `tidepool image build`."
-            ) from None
+            )
+        # An image that renders the file from the config gets it there; an older one (or one
+        # built elsewhere) gets it pushed before the first start, as before.
+        rendered = (image.get("properties") or {}).get(ENVIRONMENT_TEMPLATE_PROPERTY) == "true"
+        if env_file and rendered:
+            body["config"][ENVIRONMENT_CONFIG_KEY] = config_text(env_file)
         if await self._exists(name):
             raise ConflictError(f"An instance named {name!r} already exists.")
         try:
@@ -106,7 +118,7 @@ class IncusRuntime:
             if "already exists" in str(error) or "UNIQUE constraint" in str(error):
                 raise ConflictError(f"An instance named {name!r} already exists.") from error
             raise
-        if env_file:
+        if env_file and not rendered:
             await self.push_file(name, WORKSPACE_ENV_PATH, env_file)
         return await self.state(name)
 
