@@ -157,11 +157,11 @@ async def _serve(
             tasks.append(asyncio.create_task(sweeper, name="session-sweeper"))
         if authenticator is not None and token_cache is not None:
             tokens, known_tokens = authenticator.tokens, token_cache
+            users_file = settings.users_file
 
             async def sweep_cached_tokens() -> int:
                 return await sweep_tokens(tokens, known_tokens, UserFile(users_file).names())
 
-            users_file = settings.users_file
             token_sweeper = _every(
                 TOKEN_SWEEP_SECONDS, stop, sweep_cached_tokens, "sweep tokens Caddy admits"
             )

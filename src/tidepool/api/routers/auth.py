@@ -33,7 +33,6 @@ from tidepool.errors import InvalidInputError, NotFoundError
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 LOGIN_PAGE = "/app/login/"
-#: Sessions being taught to Caddy: kept so the tasks are not collected mid-flight.
 
 
 async def authenticator(plane: Plane) -> Authenticator:
