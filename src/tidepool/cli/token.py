@@ -16,12 +16,14 @@ import datetime as dt
 import typer
 from rich.table import Table
 
+from tidepool import bootstrap
 from tidepool.auth.audit import audit_log_in
 from tidepool.auth.token_admin import TokenAdmin
 from tidepool.auth.tokens import TokenStore
 from tidepool.auth.users import UserFile
 from tidepool.cli.output import console, fail, friendly_errors, run_async
 from tidepool.domain.identity import HOST
+from tidepool.errors import ProxyError
 from tidepool.settings import get_settings
 
 app = typer.Typer(help="Create, list and revoke API tokens.")
@@ -113,4 +115,20 @@ def list_(user: str = typer.Option("", "--user", help="Only this user's tokens."
 def revoke(token_id: str) -> None:
     """Revoke a token by its id; requests that present it are refused from now on."""
     token = run_async(_tokens().revoke(HOST, token_id))
+    run_async(_forget_in_caddy(token.id))
     console.print(f"Token [bold]{token.id}[/] of {token.user} revoked.")
+
+
+async def _forget_in_caddy(token_id: str) -> None:
+    """Make Caddy's token map forget it now, not at ``serve``'s next sweep (2 s), nor never
+    while ``serve`` is down and Caddy serves on. No Caddy running: nothing to forget."""
+    settings = get_settings()
+    if not settings.caddy_admin_socket.exists():
+        return
+    admin = bootstrap.caddy_admin(settings)
+    try:
+        await bootstrap.token_cache(admin).forget(token_id)
+    except ProxyError as error:
+        console.print(f"[yellow]Caddy was not told at once ({error}); serve's sweep will.[/]")
+    finally:
+        await admin.aclose()
