@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Protocol, runtime_checkable
 
 from tidepool.domain.audit import AuditEntry, AuditQuery
+from tidepool.domain.doorbell import Doorbell
 from tidepool.domain.front_door import FrontDoorState
 from tidepool.domain.names import InstanceName, WorkspaceName
 from tidepool.domain.ownership import InstanceOwner
@@ -267,6 +268,9 @@ class WorkspaceStore(Protocol):
     the reverse). There is at most one job per workspace: enqueuing again while one is waiting
     or running marks it to run again, it never adds a second.
     """
+
+    #: Rung by every write this process commits: wakes the worker and the event streams.
+    doorbell: Doorbell
 
     async def add(self, workspace: Workspace) -> Workspace:
         """Insert a new workspace, record its first status and enqueue its job.

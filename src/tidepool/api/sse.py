@@ -17,7 +17,11 @@ import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 
+from tidepool.domain.doorbell import Doorbell
 from tidepool.ports import Event, WorkspaceStore
+
+#: The least time between two reads of one stream when the doorbell rings.
+WAKE_INTERVAL = 0.05
 
 HEARTBEAT_SECONDS = 15.0
 #: How often an open stream checks its credential again: well inside the 30 s in which a
@@ -54,17 +58,19 @@ async def _follow(
     still_valid: StillValid,
     recheck_every: float,
 ) -> AsyncIterator[str]:
-    """Read the event log after ``after`` every ``poll`` seconds and emit what ``name_of``
-    lets through, with a keep-alive comment when nothing happens for a while; end as soon as
-    ``still_valid`` says no (asked every ``recheck_every`` seconds)."""
+    """Read the event log after ``after`` whenever this process writes to the store (its
+    doorbell) and at least every ``poll`` seconds (another process's writes), and emit what
+    ``name_of`` lets through, with a keep-alive comment when nothing happens for a while; end
+    as soon as ``still_valid`` says no (asked every ``recheck_every`` seconds)."""
     yield "retry: 1000\n\n"
-    idle = 0.0
-    checked = time.monotonic()
+    checked = last_sent = time.monotonic()
     while True:
         if time.monotonic() - checked >= recheck_every:
             if not await still_valid():
                 return
             checked = time.monotonic()
+        ticket = store.doorbell.ticket()
+        read_at = time.monotonic()
         events = await store.events(workspace_id, after=after)
         for event in events:
             after = event.seq
@@ -73,11 +79,14 @@ async def _follow(
                 yield format_event(event, name)
             if end_on_deleted and event.kind == "status" and event.value == "deleted":
                 return
-        idle = 0.0 if events else idle + poll
-        if idle >= HEARTBEAT_SECONDS:
-            idle = 0.0
+        if events:
+            last_sent = time.monotonic()
+        elif time.monotonic() - last_sent >= HEARTBEAT_SECONDS:
+            last_sent = time.monotonic()
             yield ": keep-alive\n\n"
-        await asyncio.sleep(poll)
+        await Doorbell.wait(ticket, poll)
+        # A burst of writes (twenty creates) wakes every stream at each: read at most this often.
+        await asyncio.sleep(max(0.0, read_at + WAKE_INTERVAL - time.monotonic()))
 
 
 def event_stream(

@@ -97,11 +97,11 @@ class Worker:
                 await self.resync_safely()
                 next_resync = asyncio.get_running_loop().time() + self._settings.resync_interval
             await slots.acquire()
+            ticket = self._store.doorbell.ticket()
             job = await self._claim()
             if job is None:
                 slots.release()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), self._settings.idle_poll)
+                await self._idle(stop, ticket)
                 continue
             task = asyncio.create_task(self._run_job(job))
             tasks.add(task)
@@ -125,6 +125,18 @@ class Worker:
             task.cancel()
         await asyncio.gather(*self._jobs, return_exceptions=True)
         return await self._queue.release_abandoned(lambda owner: owner == self.name)
+
+    async def _idle(self, stop: asyncio.Event, ticket: asyncio.Event) -> None:
+        """Until ``stop``, a job enqueued by this process (the store's doorbell: the API's
+        POST is picked up at once), or ``idle_poll`` (another process's, SQS's)."""
+        waiting = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(ticket.wait())]
+        try:
+            await asyncio.wait(
+                waiting, timeout=self._settings.idle_poll, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            for each in waiting:
+                each.cancel()
 
     async def _claim(self) -> Job | None:
         try:

@@ -41,6 +41,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from tidepool.domain.doorbell import Doorbell
 from tidepool.errors import RuntimeUnavailableError
 from tidepool.store.tables import UtcDateTime
 from tidepool.store.urls import async_url, backend_name, sync_url
@@ -80,6 +81,8 @@ class Database:
         self._watcher: sa.PoolProxiedConnection | None = None
         self._watcher_lock = threading.Lock()
         self._closed = False
+        #: Rung by the store after each committed event or job (``Doorbell``).
+        self.doorbell = Doorbell()
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:

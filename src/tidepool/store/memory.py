@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
+from tidepool.domain.doorbell import Doorbell
 from tidepool.domain.workspace import Status, Workspace, now
 from tidepool.errors import (
     ConflictError,
@@ -56,6 +57,8 @@ class MemoryState:
     last_seq: int = 0
     #: Bumped by every write to a workspace: the store's ``change_marker``.
     workspace_writes: int = 0
+    #: Rung by every new event and job, as the database's is by every write.
+    doorbell: Doorbell = field(default_factory=Doorbell)
 
     def live_named(self, name: str) -> Workspace | None:
         for workspace in self.workspaces.values():
@@ -66,6 +69,7 @@ class MemoryState:
     def append_event(self, workspace_id: str, kind: str, value: str, detail: str) -> None:
         self.last_seq += 1
         self.events.append(Event(self.last_seq, workspace_id, kind, value, detail, now()))
+        self.doorbell.ring()
 
     def enqueue(self, workspace_id: str) -> None:
         at = self.clock()
@@ -75,6 +79,7 @@ class MemoryState:
         else:
             job.generation += 1
             job.run_after = at
+        self.doorbell.ring()
 
     def held(self, job: Job) -> _JobRow | None:
         row = self.jobs.get(job.workspace_id)
@@ -96,6 +101,7 @@ class InMemoryWorkspaceStore:
 
     def __init__(self, state: MemoryState | None = None) -> None:
         self.state = state or MemoryState()
+        self.doorbell = self.state.doorbell
 
     async def add(self, workspace: Workspace) -> Workspace:
         state = self.state

@@ -86,6 +86,7 @@ class SqlWorkspaceStore:
 
     def __init__(self, database: Database) -> None:
         self._db = database
+        self.doorbell = database.doorbell
 
     async def add(self, workspace: Workspace) -> Workspace:
         try:
@@ -95,6 +96,7 @@ class SqlWorkspaceStore:
                 await _enqueue(self._db, connection, workspace.id)
         except sa.exc.IntegrityError as error:
             raise ConflictError(f"A workspace named {workspace.name!r} exists already.") from error
+        self.doorbell.ring()
         return workspace
 
     async def get(self, name: str) -> Workspace:
@@ -171,6 +173,8 @@ class SqlWorkspaceStore:
                     await _enqueue(self._db, connection, workspace.id)
         except sa.exc.IntegrityError as error:
             raise ConflictError(f"A workspace named {workspace.name!r} exists already.") from error
+        if event is not None or enqueue:
+            self.doorbell.ring()
         return saved
 
     async def add_event(self, workspace_id: str, kind: str, value: str, detail: str = "") -> None:
@@ -183,6 +187,7 @@ class SqlWorkspaceStore:
             if (await connection.execute(lock)).first() is None:
                 raise NotFoundError(f"No workspace with id {workspace_id!r}.")
             await _append_event(connection, workspace_id, kind, value, detail)
+        self.doorbell.ring()
 
     async def latest_event_seq(self) -> int:
         async with self._db.read() as connection:
@@ -220,6 +225,7 @@ class SqlWorkspaceStore:
                 await _enqueue(self._db, connection, workspace_id)
         except sa.exc.IntegrityError as error:
             raise NotFoundError(f"No workspace with id {workspace_id!r}.") from error
+        self.doorbell.ring()
 
     async def ping(self) -> None:
         """One row of ``workspaces``, not counted: proves the schema is there, at any size."""
