@@ -28,7 +28,12 @@ PROC = Path("/proc")
 def favour_session(pid: int) -> bool:
     """Give the session of ``pid`` the control plane's nice; True if the kernel took it."""
     try:
-        (PROC / str(pid) / "autogroup").write_text(f"{CONTROL_PLANE_NICE}\n")
+        # Never created (no O_CREAT): a kernel without autogroups has no such file to write.
+        descriptor = os.open(PROC / str(pid) / "autogroup", os.O_WRONLY)
+        try:
+            os.write(descriptor, f"{CONTROL_PLANE_NICE}\n".encode())
+        finally:
+            os.close(descriptor)
     except OSError:  # no autogroups, no such process, or not allowed
         return False
     return True
