@@ -39,6 +39,7 @@ from tidepool.auth.token_cache import TokenCache
 from tidepool.auth.tokens import TokenStore
 from tidepool.auth.users import UserFile
 from tidepool.domain.identity import HOST
+from tidepool.domain.pool import pool_specs
 from tidepool.domain.quotas import Quota
 from tidepool.errors import InvalidInputError
 from tidepool.host.front_door_state import FrontDoorStateFile
@@ -50,6 +51,7 @@ from tidepool.ports import FrontDoor, JobQueue, RouteTable, Runtime, WorkspaceSt
 from tidepool.processes import at_step, kill_pid_file, kill_self
 from tidepool.services.adoption import Adoption
 from tidepool.services.by_hand import ByHand
+from tidepool.services.pool import PoolKeeper
 from tidepool.services.reconcile import STEPS, ReconcileLimits, Reconciler
 from tidepool.services.supervisor import FrontDoorSupervisor
 from tidepool.services.worker import Worker, WorkerSettings
@@ -270,11 +272,25 @@ class Tidepool:
     audit: AuditLog = field(init=False)
     #: This installation's id, recorded with every instance it makes (``installation``).
     installation: str = field(init=False)
+    #: The warm pools the templates ask for (None if none does); kept by ``serve``.
+    pool: PoolKeeper | None = field(init=False)
 
     def __post_init__(self) -> None:
         settings = self.settings
         self.audit = audit_log_in(settings.data_dir)
         self.installation = installation_id(settings.data_dir)
+        specs = pool_specs(settings.catalog)
+        self.pool = (
+            PoolKeeper(
+                self.runtime,
+                specs,
+                self.http,
+                installation=self.installation,
+                prefix=settings.instance_prefix,
+            )
+            if specs
+            else None
+        )
         self.reconciler = Reconciler(
             self.store,
             self.runtime,
@@ -284,6 +300,7 @@ class Tidepool:
             clock=self.clock,
             reached=crash_hook(settings),
             installation=self.installation,
+            pool=self.pool,
         )
         self.workspaces = WorkspaceService(
             self.store,

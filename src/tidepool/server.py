@@ -146,6 +146,7 @@ async def _serve(
             *([asyncio.create_task(relay.run(stop), name="sqs-relay")] if relay else []),
             asyncio.create_task(app.supervisor.watch(stop), name="caddy-supervisor"),
             asyncio.create_task(server.serve(), name="api"),
+            *([asyncio.create_task(app.pool.keep(stop), name="warm-pool")] if app.pool else []),
         ]
         if authenticator is not None and session_cache is not None:
             sessions, cache, users = authenticator.sessions, session_cache, settings.users_file

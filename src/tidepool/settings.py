@@ -24,6 +24,7 @@ from pydantic_settings import (
 from tidepool import images
 from tidepool.domain.ide import FORWARD_PORTS
 from tidepool.domain.origins import WorkspaceAddresses
+from tidepool.domain.pool import MAX_POOL_SIZE
 from tidepool.domain.quotas import Quota
 from tidepool.domain.repositories import repository
 from tidepool.domain.templates import (
@@ -57,6 +58,7 @@ class TemplateSettings(BaseModel):
     disk_gib: int | None = None
     repository: str = ""
     branch: str = ""
+    pool_size: int = Field(default=0, ge=0, le=MAX_POOL_SIZE)
 
 
 class Settings(BaseSettings):
@@ -205,6 +207,13 @@ class Settings(BaseSettings):
         description="What users pick from when they create a workspace ([[templates]] tables: "
         "name, description, image, cpus, memory_mib, disk_gib); `default` is always there.",
     )
+    pool_size: int = Field(
+        default=0,
+        ge=0,
+        le=MAX_POOL_SIZE,
+        description="How many `default` workspaces are kept started ahead of time, for creates "
+        "in well under a second (a [[templates]] table's `pool_size` for the others).",
+    )
     quota_workspaces: int = Field(
         default=0, ge=0, description="How many workspaces each user may have; 0: no limit."
     )
@@ -322,6 +331,7 @@ class Settings(BaseSettings):
                     entry.disk_gib,
                 ),
                 repository=repository(entry.repository, entry.branch) if entry.repository else None,
+                pool_size=entry.pool_size,
             )
             for entry in self.templates
         ]
@@ -332,6 +342,7 @@ class Settings(BaseSettings):
                     "The standard workspace image.",
                     self.image_alias,
                     Size(self.workspace_cpus, self.workspace_memory_mib),
+                    pool_size=self.pool_size,
                 )
             )
         maximums = Maximums(

@@ -43,6 +43,8 @@ class Template:
     size: Size
     #: Cloned into every workspace made from it, unless the create names another.
     repository: Repository | None = None
+    #: How many instances of it are kept started ahead of time (``tidepool.domain.pool``).
+    pool_size: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -113,6 +113,17 @@ class Runtime(Protocol):
         not restarted and nothing in it changes. ``NotFoundError``."""
         ...
 
+    async def take(self, name: InstanceName, expected: InstanceOwner, owner: InstanceOwner) -> bool:
+        """Record ``owner`` with the instance if it records ``expected`` now, as one
+        compare-and-swap: of two callers expecting the same owner, one gets True, the other
+        False. False too if it records anything else. ``NotFoundError``."""
+        ...
+
+    async def image_id(self, image: str) -> str:
+        """What ``image`` is now, as an id that changes when the image behind the name is
+        replaced (a warm pool of the old one is drained). ``NotFoundError``."""
+        ...
+
     async def wait_for_ipv4(self, name: InstanceName, timeout: float) -> str:
         """Wait until the running instance has an IPv4 address. ``TimeoutExpiredError``."""
         ...

@@ -27,6 +27,8 @@ from tidepool.domain.workspace import Desired, Status, Workspace
 from tidepool.errors import ConflictError, NotFoundError, RuntimeOperationError
 from tidepool.ports import InstanceSpec, RouteTable, Runtime, WorkspaceStore
 from tidepool.services.ide import wait_for_ide
+from tidepool.services.pool import PoolKeeper
+from tidepool.services.pooled_create import POOLED, PooledCreate
 from tidepool.services.setup import Setup
 from tidepool.services.workspaces import instance_name
 
@@ -44,7 +46,10 @@ CREATE_STEPS = (
 )
 STOP_STEPS = ("stopping", "unrouted", "instance_stopped", "stopped")
 DELETE_STEPS = ("deleting", "unrouted", "instance_deleted", "deleted")
-STEPS = frozenset(CREATE_STEPS + STOP_STEPS + DELETE_STEPS)
+#: The hand-over of a warm pool instance, within ``creating``: the row names the instance, then
+#: the instance records the workspace as its owner (``tidepool.services.pool``).
+POOL_STEPS = ("pool_chosen", "pool_taken")
+STEPS = frozenset(CREATE_STEPS + STOP_STEPS + DELETE_STEPS + POOL_STEPS)
 
 log = logging.getLogger(__name__)
 
@@ -73,8 +78,10 @@ class Reconciler:
         reached: Callable[[str], None] = _nowhere,
         *,
         installation: str,
+        pool: PoolKeeper | None = None,
     ) -> None:
         self._reached = reached
+        self._pooled = PooledCreate(store, runtime, installation, pool, reached)
         #: Recorded with every instance made, and required of every instance deleted.
         self._installation = installation
         self._store = store
@@ -112,9 +119,16 @@ class Reconciler:
         elapsed = self._clock() - started
         await self._store.add_event(workspace.id, "phase", phase, f"{elapsed:.2f}s")
 
-    async def _ensure_instance(self, workspace: Workspace) -> Workspace:
+    async def _ensure_instance(self, workspace: Workspace, *, use_pool: bool = True) -> Workspace:
         """Create the instance unless it exists; one made by another worker (or by a command
-        by hand) at the same moment counts as made."""
+        by hand) at the same moment counts as made. A new one is taken from the warm pool
+        when one fits and is ready (``use_pool``: not for a workspace asked to stay stopped),
+        or a hand-over a crash cut short is finished."""
+        if workspace.runtime_state.get(POOLED):
+            kept = await self._pooled.resume(workspace)
+            if kept is not None:
+                return kept
+            workspace = await self._pooled.forget(workspace)
         instance = instance_name(workspace)
         try:
             await self._runtime.state(instance)
@@ -124,7 +138,8 @@ class Reconciler:
             # that cannot start. It never booted, so nothing of the user's is in it: again.
             await self._delete_instance(workspace)
         except NotFoundError:
-            pass
+            if use_pool and (taken := await self._pooled.take(workspace)) is not None:
+                return taken
         started = self._clock()
         with contextlib.suppress(ConflictError):
             await self._runtime.create(
@@ -175,7 +190,7 @@ class Reconciler:
         if workspace.status in (Status.PENDING, Status.FAILED, Status.CREATING):
             workspace = await self._move(workspace, Status.CREATING)
             self._reached("creating")
-            await self._ensure_instance(workspace)
+            workspace = await self._ensure_instance(workspace)
             self._reached("instance_created")
         if workspace.status is not Status.STARTING:
             workspace = await self._move(workspace, Status.STARTING)
@@ -207,7 +222,9 @@ class Reconciler:
     async def _stop(self, workspace: Workspace) -> Workspace:
         if workspace.status in (Status.PENDING, Status.CREATING):
             workspace = await self._move(workspace, Status.CREATING)
-            await self._ensure_instance(workspace)
+            workspace = await self._ensure_instance(workspace, use_pool=False)
+            # (a hand-over a crash cut short finished above left a running instance)
+            await self._runtime.stop(instance_name(workspace))
             return await self._move(workspace, Status.STOPPED)
         if workspace.status is not Status.STOPPING:
             workspace = await self._move(workspace, Status.STOPPING)

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from tidepool.domain.names import InstanceName
 from tidepool.domain.ownership import InstanceOwner, Unclaimed, Verdict, judge
+from tidepool.domain.pool import is_unheld
 from tidepool.domain.routing import IN_TRANSITION, plan_routes
 from tidepool.domain.workspace import Status, Workspace
 from tidepool.errors import NotFoundError
@@ -72,7 +73,12 @@ async def resync(
     instances: dict[str, InstanceState] = {}
     for name in sorted(seen):
         owner = seen[name].owner
-        row = by_instance.get(name) or await _row_named_by(store, owner, installation)
+        if is_unheld(owner, installation):
+            continue  # the warm pool's: its keeper's to keep or drain (``services.pool``)
+        row = by_instance.get(name)
+        if row is None or (owner is not None and owner.workspace_id != row.id):
+            # (two rows may name one instance for a moment: a pool hand-over cut short)
+            row = await _row_named_by(store, owner, installation) or row
         judgement = judge(owner, row, installation)
         if judgement.verdict is Verdict.WANTED and row is not None:
             instances[name] = seen[name]

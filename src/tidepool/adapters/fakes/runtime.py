@@ -41,7 +41,18 @@ from tidepool.ports import ExecResult, InstanceSpec, InstanceState, InstanceStat
 
 #: Steps that ``fail_on`` can name: the methods of the ``Runtime`` port.
 STEPS = frozenset(
-    {"create", "start", "stop", "delete", "state", "list", "wait_for_ipv4", "exec", "push_file"}
+    {
+        "create",
+        "start",
+        "stop",
+        "delete",
+        "state",
+        "list",
+        "take",
+        "wait_for_ipv4",
+        "exec",
+        "push_file",
+    }
 )
 
 
@@ -109,6 +120,8 @@ class InMemoryRuntime:
         self._address_prefix = address_prefix
         self._next_address = 1
         self.daemon_down = False
+        #: How many times each image was replaced (``replace_image``): part of its id.
+        self.image_versions: dict[str, int] = {}
 
     async def aclose(self) -> None:
         """Nothing to release."""
@@ -191,6 +204,25 @@ class InMemoryRuntime:
     async def claim(self, name: str, owner: InstanceOwner) -> None:
         await self._step("claim", name)
         self._get(name).owner = owner
+
+    async def take(self, name: str, expected: InstanceOwner, owner: InstanceOwner) -> bool:
+        await self._step("take", name)
+        instance = self._get(name)
+        if instance.owner != expected:
+            return False
+        instance.owner = owner
+        return True
+
+    def replace_image(self, image: str) -> None:
+        """A new image behind the same name (what a rebuild does): its id changes."""
+        self.images.add(image)
+        self.image_versions[image] = self.image_versions.get(image, 0) + 1
+
+    async def image_id(self, image: str) -> str:
+        await self._step("image_id", image)
+        if image not in self.images:
+            raise NotFoundError(f"Image {image!r} does not exist.")
+        return f"{image}@{self.image_versions.get(image, 0)}"
 
     async def wait_for_ipv4(self, name: str, timeout: float) -> str:
         await self._step("wait_for_ipv4", name)

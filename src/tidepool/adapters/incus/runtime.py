@@ -180,6 +180,35 @@ class IncusRuntime:
             "PATCH", f"/1.0/instances/{name}", json={"config": _owner_config(owner)}
         )
 
+    async def take(self, name: str, expected: InstanceOwner, owner: InstanceOwner) -> bool:
+        validate_workspace_name(name)
+        # Incus refuses a write whose If-Match is not the instance's ETag any more (412): the
+        # read and the write are one compare-and-swap.
+        response = await self._client.request("GET", f"/1.0/instances/{name}")
+        config = (response.json().get("metadata") or {}).get("config") or {}
+        if _owner_from(config) != expected:
+            return False
+        try:
+            await self._client.run(
+                "PATCH",
+                f"/1.0/instances/{name}",
+                json={"config": _owner_config(owner)},
+                headers={"If-Match": response.headers.get("ETag", "")},
+            )
+        except RuntimeOperationError as error:
+            if "HTTP 412" in str(error):
+                return False
+            raise
+        return True
+
+    async def image_id(self, image: str) -> str:
+        found = await image_for_alias(self._client, image)
+        if found is None:
+            raise NotFoundError(
+                f"Image {image!r} is not in Incus; build it with `tidepool image build`."
+            )
+        return str(found["fingerprint"])
+
     async def wait_for_ipv4(self, name: str, timeout: float) -> str:
         deadline = time.monotonic() + timeout
         while True:

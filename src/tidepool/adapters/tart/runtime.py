@@ -217,6 +217,24 @@ class TartRuntime:
             await self._info(vm)
             write_owner(self._vm_dir(vm), owner)
 
+    async def take(self, name: str, expected: InstanceOwner, owner: InstanceOwner) -> bool:
+        """The compare-and-swap under this runtime's lock of the VM: Tart keeps no metadata
+        of its own, so two processes driving one Mac must not share a pool."""
+        vm = self.vm_name(validate_workspace_name(name))
+        async with self._lock(vm):
+            await self._info(vm)
+            if read_owner(self._vm_dir(vm)) != expected:
+                return False
+            write_owner(self._vm_dir(vm), owner)
+            return True
+
+    async def image_id(self, image: str) -> str:
+        """The image's name: Tart keeps no digest of a local VM, so a pool is drained by a
+        new name (``tidepool image build`` with another alias, or an OCI tag)."""
+        if "/" not in image:
+            await self._info(image)
+        return image
+
     async def wait_for_ipv4(self, name: str, timeout: float) -> str:
         vm = self.vm_name(validate_workspace_name(name))
         if (await self._info(vm)).status is not InstanceStatus.RUNNING:
