@@ -87,6 +87,10 @@ class ApiClient:
     async def templates(self) -> JSON:
         return await self._call("GET", "/templates")
 
+    async def pool(self) -> JSON:
+        """The warm pools (admins only)."""
+        return await self._call("GET", "/pool")
+
     async def logs(self, name: str) -> JSON:
         return await self._call("GET", f"/workspaces/{name}/logs")
 

@@ -130,6 +130,7 @@ async def _serve(
             codes=HandshakeCodes() if grants is not None else None,
             revoke_grants=revoker.sweep if revoker is not None else None,
             audit=app.audit,
+            pool_status=app.pool.status if app.pool else list,
         )
         keeper = None
         if revive.applies(settings) and not daemons.systemd_is_init():

@@ -133,6 +133,31 @@ async def test_an_instance_keeps_the_owner_it_was_made_with_and_a_new_one_claime
         await subject.runtime.claim("tp-contract-missing", claimed)
 
 
+async def test_take_swaps_the_owner_only_from_the_one_expected(subject: Subject) -> None:
+    """The warm pool's hand-over: of two takes expecting the same owner, one wins; a take
+    expecting anything else changes nothing."""
+    pooled = InstanceOwner("1" * 32, "pool:" + "a" * 24)
+    first, second = InstanceOwner("1" * 32, "2" * 32), InstanceOwner("1" * 32, "3" * 32)
+    name = await subject.create(owner=pooled)
+    assert await subject.runtime.take(name, pooled, first)
+    assert not await subject.runtime.take(name, pooled, second)
+    assert await subject.runtime.owner(name) == first
+    unowned = await subject.create()
+    assert not await subject.runtime.take(unowned, pooled, second)
+    assert await subject.runtime.owner(unowned) is None
+    with pytest.raises(NotFoundError):
+        await subject.runtime.take("tp-contract-missing", pooled, first)
+
+
+async def test_an_image_has_an_id_and_a_missing_one_is_not_found(subject: Subject) -> None:
+    assert await subject.runtime.image_id(subject.image)
+    assert await subject.runtime.image_id(subject.image) == await subject.runtime.image_id(
+        subject.image
+    )
+    with pytest.raises(NotFoundError):
+        await subject.runtime.image_id("tidepool-no-such-image")
+
+
 async def test_create_refuses_a_name_in_use(subject: Subject) -> None:
     name = await subject.create()
     with pytest.raises(ConflictError):

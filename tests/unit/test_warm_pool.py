@@ -10,6 +10,8 @@ import pytest
 
 from tidepool.adapters.fakes.routes import InMemoryRouteTable
 from tidepool.adapters.fakes.runtime import FakeInstance, InMemoryRuntime
+from tidepool.api.app import create_app
+from tidepool.api.deps import ControlPlane
 from tidepool.domain.environment import WORKSPACE_ENV_PATH
 from tidepool.domain.identity import HOST, Identity
 from tidepool.domain.ownership import InstanceOwner
@@ -95,7 +97,7 @@ async def test_the_keeper_fills_each_pool_to_its_size_and_no_one_owns_them() -> 
     assert len(waiting) == 2
     assert all(i.status is InstanceStatus.RUNNING for i in waiting)
     assert all(i.owner and i.owner.workspace_id.startswith("pool:") for i in waiting)
-    assert plane.keeper.status[0].ready == 2
+    assert plane.keeper.status()[0].ready == 2
     assert plane.routes.routes == {}
     await plane.keeper.keep_once()
     assert len(plane.waiting()) == 2, "a full pool is left as it is"
@@ -236,3 +238,33 @@ async def test_a_resync_keeps_the_pool_and_reports_none_of_it() -> None:
     report = await resync(plane.store, plane.runtime, plane.routes, installation=INSTALLATION)
     assert report.unclaimed == [] and report.orphan_instances_removed == []
     assert len(plane.waiting()) == 2
+
+
+async def test_admins_see_the_pools_and_no_one_else_does() -> None:
+    plane = Pooled()
+    await plane.filled()
+    control = ControlPlane(
+        plane.service,
+        plane.store,
+        "http://tidepool.test",
+        auth=True,
+        admins=lambda: frozenset({"root"}),
+        pool_status=plane.keeper.status,
+    )
+    transport = httpx.ASGITransport(app=create_app(control))
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        shown = await client.get("/api/pool", headers={"X-Tidepool-User": "root"})
+        refused = await client.get("/api/pool", headers={"X-Tidepool-User": "ann"})
+    assert shown.status_code == 200, shown.text
+    assert shown.json()["items"] == [
+        {
+            "template": "default",
+            "size": 2,
+            "ready": 2,
+            "starting": 0,
+            "image": IMAGE,
+            "cpus": 2,
+            "memory_mib": 2048,
+        }
+    ]
+    assert refused.status_code == 403 and "admin" in refused.json()["detail"]

@@ -20,6 +20,7 @@ from tidepool.api.routers import (
     handshake,
     health,
     me,
+    pool,
     templates,
     tokens,
     workspaces,
@@ -94,6 +95,7 @@ def create_app(plane: ControlPlane) -> ASGIApp:
         tokens.router,
         audit.router,
         templates.router,
+        pool.router,
     )
     for router in routers:  # any request may bring a body over the limit (``BodyLimit``)
         app.include_router(router, prefix="/api", responses=problems.declared(413))

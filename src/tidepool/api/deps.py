@@ -21,6 +21,7 @@ from tidepool.domain.identity import EVERY_SCOPE, HOST, LOCAL_OWNER, Identity
 from tidepool.domain.origins import WorkspaceAddresses
 from tidepool.edge import GRANT_COOKIE, SESSION_COOKIE, USER_HEADER, VIA_HEADER, cookie_name
 from tidepool.ports import AuditTrail, WorkspaceStore
+from tidepool.services.pool import PoolStatus
 from tidepool.services.workspaces import WorkspaceService
 
 #: Methods that change nothing: a cookie session needs no CSRF token for these.
@@ -62,6 +63,8 @@ class ControlPlane:
 
     #: Where sign-ins, token changes and workspace actions are recorded (None: nowhere).
     audit: AuditTrail | None = None
+    #: The warm pools as their keeper last saw them (none kept: an empty list).
+    pool_status: Callable[[], list[PoolStatus]] = list
 
     async def record(self, entry: AuditEntry) -> None:
         """Add ``entry`` to the audit log, if this installation keeps one."""

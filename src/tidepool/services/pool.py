@@ -86,8 +86,8 @@ class PoolKeeper:
         self._status: list[PoolStatus] = []
         self._wake = asyncio.Event()
 
-    @property
     def status(self) -> list[PoolStatus]:
+        """Each pool as the last pass saw it."""
         return list(self._status)
 
     def next_candidate(self, workspace: Workspace) -> tuple[InstanceName, InstanceOwner] | None:
