@@ -30,7 +30,15 @@ pytestmark = [pytest.mark.e2e, pytest.mark.incus]
 USER, PASSWORD = "ann", "ann-password-1"
 OTHER, OTHER_PASSWORD = "bob", "bob-password-1"
 START_TIMEOUT = 120_000
-SMALL = {"name": "small", "description": "One CPU", "cpus": 1, "memory_mib": 1024}
+#: Kept warm (one instance): the create below takes it, and an admin sees the pool.
+SMALL = {
+    "name": "small",
+    "description": "One CPU",
+    "cpus": 1,
+    "memory_mib": 1024,
+    "pool_size": 1,
+}
+ADMIN, ADMIN_PASSWORD = "root", "root-password-1"
 
 
 @pytest.fixture(scope="module")
@@ -39,6 +47,7 @@ def web(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeProcess]:
     data.mkdir()
     UserFile(data / "users.json").add(USER, PASSWORD)
     UserFile(data / "users.json").add(OTHER, OTHER_PASSWORD)
+    UserFile(data / "users.json").add(ADMIN, ADMIN_PASSWORD, admin=True)
     with running_serve(
         data,
         f"sqlite:///{data / 'tidepool.db'}",
@@ -151,6 +160,27 @@ async def test_create_watch_open_stop_start_delete(
     await expect(page).to_have_url(f"{web.base_url}/app/login/")
     await page.goto(f"{web.base_url}/app/")
     await expect(page).to_have_url(f"{web.base_url}/app/login/?next=/app/")
+
+
+async def test_admins_see_the_warm_pools_and_users_do_not(
+    web: ServeProcess, browser: Browser, artifacts: Path
+) -> None:
+    for name, password, shown in ((ADMIN, ADMIN_PASSWORD, True), (OTHER, OTHER_PASSWORD, False)):
+        context = await browser.new_context(viewport={"width": 1100, "height": 800})
+        page = await context.new_page()
+        await sign_in(page, web.base_url, name, password)
+        await expect(page.locator("#who")).to_have_text(f"Signed in as {name}")
+        card = page.locator("#pools-card")
+        if shown:
+            await expect(card).to_be_visible()
+            await expect(card.locator("li")).to_contain_text(
+                "small: 1 of 1 ready", timeout=START_TIMEOUT
+            )
+            await page.screenshot(path=artifacts / "app-pools.png")
+        else:
+            await expect(page.locator("#tokens-card")).to_be_visible()
+            await expect(card).to_be_hidden()
+        await context.close()
 
 
 async def test_the_app_fits_a_narrow_window(

@@ -280,6 +280,19 @@ async function loadTemplates() {
 
 document.getElementById("template").addEventListener("change", describeTemplate);
 
+// Warm pools (GET /api/pool, admins only): how many each template keeps ready.
+async function loadPools() {
+  const found = await api("GET", "/pool");
+  document.getElementById("pools-card").hidden = found.items.length === 0;
+  document.getElementById("pools").replaceChildren(...found.items.map((pool) => {
+    const item = document.createElement("li");
+    item.textContent = `${pool.template}: ${pool.ready} of ${pool.size} ready`
+      + (pool.starting ? `, ${pool.starting} starting` : "")
+      + ` · ${pool.cpus} CPUs, ${pool.memory_mib / 1024} GiB memory · ${pool.image}`;
+    return item;
+  }));
+}
+
 (async function start() {
   try {
     const me = await api("GET", "/me").catch(() => null);
@@ -291,6 +304,10 @@ document.getElementById("template").addEventListener("change", describeTemplate)
     page.items.forEach(upsert);
     loadTemplates().catch(() => {});
     loadTokens();
+    if (me && me.admin) {
+      loadPools().catch(() => {});
+      setInterval(() => loadPools().catch(() => {}), 5000);
+    }
   } finally {
     document.getElementById("loading").hidden = true;
     updateEmpty();
