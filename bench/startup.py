@@ -10,13 +10,17 @@ data directory, port and instance prefix) and an API token, as a script would us
 - **floor**: a raw Incus launch of the same image (one REST call with ``start: true``,
   Tidepool's profile) polled until its own code-server serves the workbench HTML directly
   (``http://ADDRESS:8080/``);
+- **pooled create**: the same, of template ``pooled``, which keeps one instance warm
+  (``pool_size = 1``; 1 MiB less memory than ``default``, so that no cold create can take
+  from it). Each round waits for the pool to be refilled before it measures anything, so
+  the refill never runs beside a measurement;
 - **stop** and **start**: ``POST /api/workspaces/NAME/stop`` until ``stopped``, then
   ``.../start`` until the workbench answers through Caddy, beside ``incus stop`` and
   ``incus start`` (the state API) polled to the workbench directly.
 
-Each round runs both sides, alternating which goes first; medians of ``--runs`` rounds (5).
-Goals (issue 24): cold and start each at most 1.15x their floor. All traffic goes to
-loopback and to the instances this bench creates.
+Each round runs every side, alternating their order; medians of ``--runs`` rounds (5).
+Goals (issue 24): cold and start each at most 1.15x their floor, pooled at most 0.3 s. All
+traffic goes to loopback and to the instances this bench creates.
 
     .venv/bin/python bench/startup.py [--runs 5]      (needs ./scripts/up's host and image)
 """
@@ -47,14 +51,25 @@ from support.ports import free_port  # noqa: E402
 from support.users import write_users  # noqa: E402
 from tidepool import bootstrap  # noqa: E402
 from tidepool.adapters.incus.client import IncusClient  # noqa: E402
-from tidepool.adapters.incus.runtime import MANAGED_KEY  # noqa: E402
+from tidepool.adapters.incus.runtime import (  # noqa: E402
+    INSTALLATION_KEY,
+    MANAGED_KEY,
+    WORKSPACE_KEY,
+)
+from tidepool.client import ApiClient  # noqa: E402
 from tidepool.domain.ide import WORKSPACE_PORT  # noqa: E402
+from tidepool.domain.pool import POOL_MARK  # noqa: E402
+from tidepool.installation import installation_id  # noqa: E402
 from tidepool.loopback import LoopbackNames  # noqa: E402
 from tidepool.settings import Settings  # noqa: E402
 
 USER, PASSWORD = "churn", "churn-password-1"
 POLL = 0.05
 GOAL = 1.15
+POOLED_GOAL = 0.3
+#: Template ``pooled``: one instance kept warm, a size no cold create asks for.
+POOLED_MEMORY_MIB = 1023
+POOLED_TEMPLATE = {"name": "pooled", "memory_mib": POOLED_MEMORY_MIB, "pool_size": 1}
 
 
 async def workbench(http: httpx.AsyncClient, url: str, timeout: float = 180) -> None:
@@ -89,12 +104,15 @@ async def follow(api: httpx.AsyncClient, name: str, until: str) -> dict[str, str
     return phases
 
 
-async def ours_cold(api: httpx.AsyncClient, http: httpx.AsyncClient, port: int) -> dict[str, Any]:
+async def ours_cold(
+    api: httpx.AsyncClient, http: httpx.AsyncClient, port: int, template: str = "default"
+) -> dict[str, Any]:
     """POST, then the event stream until ``running`` (no polling: the measurement does not
     load the control plane), then the workbench through Caddy."""
     name = f"st-{uuid.uuid4().hex[:6]}"
     began = time.monotonic()
-    (await api.post("/api/workspaces", json={"name": name})).raise_for_status()
+    body = {"name": name, "template": template}
+    (await api.post("/api/workspaces", json=body)).raise_for_status()
     phases = await follow(api, name, "running")
     phases["running_seen"] = f"{time.monotonic() - began:.2f}s"
     await workbench(http, f"http://{name}.localhost:{port}/")
@@ -162,6 +180,26 @@ async def floor_stop_start(
     return stopped, time.monotonic() - began
 
 
+async def pool_ready(host: ApiClient, timeout: float = 180) -> None:
+    """Until the warm pool has its instance ready (the host's socket: an admin's view)."""
+    deadline = time.monotonic() + timeout
+    while not all(pool["ready"] >= pool["size"] for pool in (await host.pool())["items"]):
+        if time.monotonic() > deadline:
+            raise TimeoutError("the warm pool was not refilled")
+        await asyncio.sleep(0.2)
+
+
+async def drop_pool(client: IncusClient, installation: str) -> None:
+    """Delete what this bench's warm pool left waiting (a stopped platform keeps its pool)."""
+    for item in await client.sync("GET", "/1.0/instances", params={"recursion": "1"}):
+        config = item.get("config") or {}
+        mark = str(config.get(WORKSPACE_KEY, ""))
+        if config.get(INSTALLATION_KEY) == installation and mark.startswith(POOL_MARK):
+            stop = {"action": "stop", "force": True}
+            await client.run("PUT", f"/1.0/instances/{item['name']}/state", json=stop)
+            await client.run("DELETE", f"/1.0/instances/{item['name']}")
+
+
 def median(values: list[float]) -> float:
     return round(statistics.median(values), 3)
 
@@ -171,6 +209,7 @@ async def measure(runs: int, data: Path) -> dict[str, Any]:
     write_users(data / "users.json", {USER: PASSWORD})
     env = platform_env(data, port)
     env["TIDEPOOL_INSTANCE_PREFIX"] = "tps"
+    env["TIDEPOOL_TEMPLATES"] = json.dumps([POOLED_TEMPLATE])
     started = tidepool("service", "start", env=env)
     if started.returncode != 0:
         raise RuntimeError(f"service start failed: {started.stdout}{started.stderr}")
@@ -180,10 +219,29 @@ async def measure(runs: int, data: Path) -> dict[str, Any]:
     api = httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", headers=token, timeout=60)
     http = httpx.AsyncClient(transport=LoopbackNames(), headers=token, timeout=30)
     direct = httpx.AsyncClient(timeout=30)
-    keys = ("cold", "floor", "floor_ipv4", "stop", "floor_stop", "start", "floor_start")
+    host = ApiClient.connect(socket=data / "api.sock")
+    keys = (
+        "cold",
+        "pooled",
+        "floor",
+        "floor_ipv4",
+        "stop",
+        "floor_stop",
+        "start",
+        "floor_start",
+    )
     rows: dict[str, list[float]] = {key: [] for key in keys}
     phases: list[dict[str, str]] = []
+    pooled_phases: list[dict[str, str]] = []
     made: list[str] = []
+
+    async def pooled() -> None:
+        await pool_ready(host)
+        taken = await ours_cold(api, http, port, template="pooled")
+        made.append(taken["name"])
+        rows["pooled"].append(taken["seconds"])
+        pooled_phases.append(taken["phases"])
+        await pool_ready(host)
 
     async def ours() -> None:
         cold = await ours_cold(api, http, port)
@@ -203,8 +261,9 @@ async def measure(runs: int, data: Path) -> dict[str, Any]:
         rows["floor_stop"].append(stop)
         rows["floor_start"].append(start)
 
-    sides: tuple[Callable[[], Awaitable[None]], ...] = (ours, floor)
+    sides: tuple[Callable[[], Awaitable[None]], ...] = (ours, floor, pooled)
     try:
+        await pool_ready(host)
         for round_ in range(runs):
             for side in sides if round_ % 2 == 0 else tuple(reversed(sides)):
                 await side()
@@ -218,9 +277,10 @@ async def measure(runs: int, data: Path) -> dict[str, Any]:
                 await api.delete(f"/api/workspaces/{name}")
         while (await api.get("/api/workspaces")).json()["items"]:
             await asyncio.sleep(0.5)
-        for each in (api, http, direct, client):
-            await each.aclose()
         tidepool("service", "stop", env=env)
+        await drop_pool(client, installation_id(data))
+        for each in (api, http, direct, client, host):
+            await each.aclose()
     medians = {key: median(values) for key, values in rows.items()}
     return {
         "benchmark": "startup",
@@ -232,8 +292,9 @@ async def measure(runs: int, data: Path) -> dict[str, Any]:
         "ratio_cold_vs_floor": round(medians["cold"] / medians["floor"], 3),
         "ratio_start_vs_floor": round(medians["start"] / medians["floor_start"], 3),
         "ratio_stop_vs_floor": round(medians["stop"] / medians["floor_stop"], 3),
-        "pooled": None,  # no warm pool yet (issue 24, point 1)
+        "pooled_phases": pooled_phases,
         "goals": {
+            "pooled_at_most_0_3_s": medians["pooled"] <= POOLED_GOAL,
             "cold_at_most_1_15x_floor": medians["cold"] / medians["floor"] <= GOAL,
             "start_at_most_1_15x_floor": medians["start"] / medians["floor_start"] <= GOAL,
         },

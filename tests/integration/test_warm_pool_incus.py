@@ -27,10 +27,11 @@ from tidepool import bootstrap
 from tidepool.domain.pool import pool_key_of
 from tidepool.installation import installation_id
 from tidepool.ports import InstanceState
+from tidepool.services.naming import MACHINE_SETTINGS, machine_settings
 from tidepool.settings import get_settings
 
 pytestmark = [pytest.mark.incus, pytest.mark.caddy]
-PREFIX = "tpw"
+PREFIX = "tpp"
 RECOVERY_SECONDS = 5.0
 #: What tells one machine from another, and what a holder could leave behind.
 IDENTITY = {
@@ -146,6 +147,7 @@ async def test_serve_killed_while_handing_out_converges_to_one_owner_within_5_s(
         serve.stop()
         serve.extra_env["TIDEPOOL_CRASH_AT"] = step
         serve.start()
+        assert await wait_for_pool(serve, 2) == pool, "a restarted serve keeps its pool"
         async with serve.api() as api:
             created = await api.create("cut")
         assert serve.process is not None
@@ -167,5 +169,5 @@ async def test_serve_killed_while_handing_out_converges_to_one_owner_within_5_s(
         mark = installation(serve)
         still_pooled = {i.name for i in await ours() if pool_key_of(i.owner, mark) is not None}
         assert holder.name not in still_pooled, "both the workspace's and the pool's"
-        env = await run_in(holder.name, ["cat", "/etc/tidepool/workspace.env"])
-        assert env == "WORKSPACE_NAME=cut\n"
+        settings = await run_in(holder.name, ["cat", MACHINE_SETTINGS])
+        assert settings.encode() == machine_settings("cut"), "its IDE is named once"

@@ -114,7 +114,7 @@ async def test_create_converges_to_running_with_a_live_route(plane: Plane) -> No
     statuses = [e.value for e in events if e.kind == "status"]
     phases = [e.value for e in events if e.kind == "phase"]
     assert statuses == ["pending", "creating", "starting", "running"]
-    assert phases == ["instance_created", "booted", "ide_healthy", "route_live"]
+    assert phases == ["instance_created", "booted", "ide_healthy", "named", "route_live"]
 
 
 async def test_running_means_the_ide_answers_and_the_route_is_live() -> None:

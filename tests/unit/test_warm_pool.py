@@ -19,6 +19,7 @@ from tidepool.domain.pool import PoolSpec, pool_key_of
 from tidepool.domain.templates import Size
 from tidepool.domain.workspace import Action, Status
 from tidepool.ports import ExecResult, InstanceStatus
+from tidepool.services.naming import MACHINE_SETTINGS, machine_settings
 from tidepool.services.pool import PoolKeeper
 from tidepool.services.reconcile import ReconcileLimits, Reconciler
 from tidepool.services.resync import resync
@@ -46,7 +47,9 @@ class Pooled:
         self.store, self.queue = memory_store()
         self.routes = InMemoryRouteTable()
         http = httpx.AsyncClient(transport=httpx.MockTransport(lambda r: httpx.Response(200)))
-        self.keeper = PoolKeeper(self.runtime, [spec], http, installation=INSTALLATION, prefix="ws")
+        self.keeper = PoolKeeper(
+            self.runtime, [spec], http, installation=INSTALLATION, prefix="ws", list_every=1
+        )
         self.crash_at = ""
         self.reconciler = Reconciler(
             self.store,
@@ -115,14 +118,47 @@ async def test_a_create_takes_a_ready_instance_and_makes_it_its_own() -> None:
     assert name in before
     instance = plane.runtime.instances[name]
     assert instance.owner == InstanceOwner(INSTALLATION, workspace.id)
-    assert instance.files[WORKSPACE_ENV_PATH].content == b"WORKSPACE_NAME=fast\n"
-    assert plane.restarts == [name], "code-server reads its new name"
+    assert instance.files[MACHINE_SETTINGS].content == machine_settings("fast")
+    assert WORKSPACE_ENV_PATH not in instance.files, "as bare as a cold one's"
+    assert plane.restarts == [], "code-server is not started again"
     assert plane.routes.routes == {"fast": workspace.address}
     assert "create" not in {step for step, _ in plane.runtime.calls[calls:]}, "none made cold"
     events = [e.value for e in await plane.store.events(workspace.id) if e.kind == "phase"]
     assert "from_pool" in events
     await plane.keeper.keep_once()
     assert len(plane.waiting()) == 2 and name not in {i.name for i in plane.waiting()}
+
+
+async def test_between_full_lists_the_keeper_asks_after_its_own_and_refills() -> None:
+    plane = Pooled()
+    plane.keeper = PoolKeeper(
+        plane.runtime,
+        [SPEC],
+        httpx.AsyncClient(transport=httpx.MockTransport(lambda r: httpx.Response(200))),
+        installation=INSTALLATION,
+        prefix="ws",
+    )
+    plane.reconciler = Reconciler(
+        plane.store,
+        plane.runtime,
+        plane.routes,
+        httpx.AsyncClient(transport=httpx.MockTransport(lambda r: httpx.Response(200))),
+        ReconcileLimits(cpus=2, memory_mib=2048, ide_timeout=0.5, boot_timeout=0.5),
+        installation=INSTALLATION,
+        pool=plane.keeper,
+    )
+    await plane.filled()
+    assert plane.keeper.status()[0].ready == 2
+    workspace = await plane.reconciler.reconcile(await plane.create("one"))
+    assert plane.keeper.status()[0].ready == 1, "what a create took is not shown ready"
+    calls = len(plane.runtime.calls)
+    await plane.keeper.keep_once()
+    assert "list" not in {step for step, _ in plane.runtime.calls[calls:]}
+    waiting = {i.name for i in plane.waiting()}
+    assert len(waiting) == 2 and instance_name(workspace) not in waiting, "refilled"
+    second = await plane.reconciler.reconcile(await plane.create("two"))
+    assert instance_name(second) != instance_name(workspace)
+    assert "from_pool" in [e.value for e in await plane.store.events(second.id)]
 
 
 async def test_a_workspace_of_another_size_is_made_cold() -> None:
@@ -132,7 +168,10 @@ async def test_a_workspace_of_another_size_is_made_cold() -> None:
     workspace = await plane.reconciler.reconcile(workspace_id)
     assert workspace.status is Status.RUNNING
     assert instance_name(workspace) not in {i.name for i in plane.waiting()}
-    assert len(plane.waiting()) == 2 and plane.restarts == []
+    assert len(plane.waiting()) == 2
+    instance = plane.runtime.instances[instance_name(workspace)]
+    assert instance.files[MACHINE_SETTINGS].content == machine_settings("big"), "named alike"
+    assert WORKSPACE_ENV_PATH not in instance.files
 
 
 async def test_a_pool_instance_is_never_given_back_after_its_holder() -> None:
@@ -163,6 +202,7 @@ async def test_a_new_image_or_a_smaller_pool_drains_what_waits() -> None:
         httpx.AsyncClient(transport=httpx.MockTransport(lambda r: httpx.Response(200))),
         installation=INSTALLATION,
         prefix="ws",
+        list_every=1,
     )
     await keeper.keep_once()
     assert len(plane.waiting()) == 1
@@ -196,7 +236,7 @@ async def test_a_hand_over_cut_at_each_step_ends_with_one_owner(step: str) -> No
     name = instance_name(workspace)
     assert plane.runtime.instances[name].owner == InstanceOwner(INSTALLATION, workspace_id)
     assert name not in {i.name for i in plane.waiting()}
-    assert plane.restarts == [name]
+    assert plane.runtime.instances[name].files[MACHINE_SETTINGS].content == machine_settings("cut")
 
 
 async def test_a_hand_over_cut_before_the_take_loses_its_instance_to_another_create() -> None:

@@ -3,12 +3,12 @@
 ``PoolKeeper.keep`` runs beside the worker: every pass it reads the runtime's instances,
 drains those of a pool no template asks for any more (a new image, another size, a pool made
 smaller), starts the ones missing, and notes which are ready (running, their IDE answering).
-A create asks ``candidates`` for those, and the reconciler takes one (``Runtime.take``, a
-compare-and-swap, so only one create ever has it) and calls ``hand_over``: the workspace's
-environment file is written and code-server restarted to read it. Everything else that makes
-an instance someone's is its own from its first boot: its machine-id, its SSH host keys where
-the image has them, its hostname (its instance name, like any workspace's), and nobody was
-ever in it.
+A create asks ``next_candidate`` for one, and the reconciler takes it (``Runtime.take``, a
+compare-and-swap, so only one create ever has it). Nothing in it is changed for the hand-over:
+what makes an instance someone's is its own from its first boot, as a cold one's is (its
+machine-id, its code-server's secret, its SSH host keys where the image has them, its
+hostname: its instance name, like any workspace's), nobody was ever in it, and the
+workspace's name reaches its IDE after the boot in both cases (``services.naming``).
 
 The keeper's state is the runtime's: pool instances are found by the owner they record
 (``tidepool.domain.pool``), so a restarted ``serve`` finds its pool where it left it.
@@ -21,11 +21,10 @@ import contextlib
 import logging
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import httpx
 
-from tidepool.domain.environment import WORKSPACE_ENV_PATH, render_env_file
 from tidepool.domain.names import InstanceName, instance_name_for
 from tidepool.domain.ownership import InstanceOwner
 from tidepool.domain.pool import (
@@ -38,15 +37,20 @@ from tidepool.domain.pool import (
     pool_owner,
 )
 from tidepool.domain.workspace import Workspace
-from tidepool.errors import NotFoundError, RuntimeOperationError, TidepoolError
+from tidepool.errors import NotFoundError, TidepoolError
 from tidepool.ports import InstanceSpec, InstanceState, InstanceStatus, Runtime
-from tidepool.services.ide import ide_healthy
+from tidepool.services.ide import ide_healthy, ide_url
 
 log = logging.getLogger(__name__)
+#: What a pool instance may be doing and still be waited for.
+UP = (InstanceStatus.RUNNING, InstanceStatus.STARTING)
 
-#: How often the keeper looks again when nothing wakes it.
+#: How often the keeper looks again.
 KEEP_INTERVAL = 2.0
-RESTART_IDE = ["systemctl", "restart", "code-server"]
+#: Every this many passes it reads every instance and the images' ids (a list is costly for
+#: incusd when many instances run: it was felt by the creates beside it); in between, it asks
+#: after the pool instances it knows, one by one.
+LIST_EVERY = 15
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +76,7 @@ class PoolKeeper:
         installation: str,
         prefix: str,
         interval: float = KEEP_INTERVAL,
+        list_every: int = LIST_EVERY,
     ) -> None:
         self._runtime = runtime
         self._specs = [spec for spec in specs if spec.size > 0]
@@ -79,16 +84,26 @@ class PoolKeeper:
         self._installation = installation
         self._prefix = prefix
         self._interval = interval
+        self._list_every = list_every
+        self._passes = 0
+        #: The instances of each pool, as last seen (an owner only from a full list).
+        self._known: dict[str, list[InstanceState]] = {}
+        #: Those handed to a create since the last full list: never counted as waiting again.
+        self._handed: set[str] = set()
         #: Each pool's key, as of the last pass (None until its image was found).
         self._keys: dict[str, str] = {}
         #: Ready instances per key, as of the last pass, less those handed out since.
         self._ready: dict[str, list[str]] = {}
         self._status: list[PoolStatus] = []
-        self._wake = asyncio.Event()
+        #: The instances whose workbench page was asked for once (``_warm``).
+        self._warmed: set[str] = set()
 
     def status(self) -> list[PoolStatus]:
-        """Each pool as the last pass saw it."""
-        return list(self._status)
+        """Each pool as the last pass saw it, less what creates took since."""
+        return [
+            replace(status, ready=len(self._ready.get(self._keys.get(status.template, ""), [])))
+            for status in self._status
+        ]
 
     def next_candidate(self, workspace: Workspace) -> tuple[InstanceName, InstanceOwner] | None:
         """A ready instance a create of ``workspace`` may try to take, with the owner it
@@ -98,10 +113,11 @@ class PoolKeeper:
             key = self._keys.get(spec.template)
             if key is None or not spec.fits(workspace.image, workspace.size):
                 continue
-            self._wake.set()  # a refill, now
             ready = self._ready.get(key) or []
             if ready:
-                return InstanceName(ready.pop(0)), pool_owner(self._installation, key)
+                name = ready.pop(0)
+                self._handed.add(name)
+                return InstanceName(name), pool_owner(self._installation, key)
         return None
 
     async def keep(self, stop: asyncio.Event) -> None:
@@ -113,30 +129,31 @@ class PoolKeeper:
                 log.warning("keeping the warm pool failed, will try again: %s", error)
             except Exception:
                 log.exception("keeping the warm pool crashed, will try again")
-            self._wake.clear()
+            # (a take does not hurry the refill: making an instance beside a create in
+            # flight would slow that create down)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._interval)
+                await asyncio.wait_for(stop.wait(), self._interval)
 
     async def keep_once(self) -> None:
         """One pass: drain what no pool wants, note what is ready, start what is missing."""
-        await self._learn_keys()
+        if self._passes % self._list_every == 0:
+            await self._list_all()
+        else:
+            await self._ask_after_known()
+        self._passes += 1
         wanted = {self._keys[s.template]: s for s in self._specs if s.template in self._keys}
-        unheld = [i for i in await self._runtime.list() if is_unheld(i.owner, self._installation)]
-        by_key: dict[str, list[InstanceState]] = {key: [] for key in wanted}
-        for instance in unheld:
-            key = pool_key_of(instance.owner, self._installation)
-            healthy = instance.status in (InstanceStatus.RUNNING, InstanceStatus.STARTING)
-            if key in wanted and healthy:
-                by_key[key].append(instance)
-            else:
-                await self._drain(instance)
+        by_key = {
+            key: [i for i in self._known.get(key, []) if i.name not in self._handed]
+            for key in wanted
+        }
         status = []
         for key, spec in wanted.items():
             waiting = sorted(by_key[key], key=lambda i: i.name)
             for extra in waiting[spec.size :]:
                 await self._drain(extra)
             waiting = waiting[: spec.size]
-            ready = [i.name for i in waiting if i.ipv4 and await ide_healthy(self._http, i.ipv4)]
+            self._known[key] = waiting
+            ready = [i.name for i in waiting if await self._warm(i)]
             self._ready[key] = ready
             status.append(
                 PoolStatus(
@@ -150,8 +167,58 @@ class PoolKeeper:
                 )
             )
             for _ in range(spec.size - len(waiting)):
-                await self._fill(spec, key)
+                self._known[key].append(await self._fill(spec, key))
         self._status = status
+
+    async def _list_all(self) -> None:
+        """Learn the images' ids and every pool instance there is; drain the ones no pool
+        wants (an old image, another size, a pool no template asks for, a stopped one)."""
+        await self._learn_keys()
+        wanted = {self._keys[s.template] for s in self._specs if s.template in self._keys}
+        handed = set(self._handed)
+        unheld = [i for i in await self._runtime.list() if is_unheld(i.owner, self._installation)]
+        self._warmed &= {i.name for i in unheld}
+        # What this list says is the truth now: one handed out before it and still the pool's
+        # was not taken (its create failed or lost it), so it waits again.
+        self._handed -= handed
+        self._known = {key: [] for key in wanted}
+        for instance in unheld:
+            key = pool_key_of(instance.owner, self._installation)
+            if key in wanted and instance.status in UP:
+                self._known[key].append(instance)
+            else:
+                await self._drain(instance)
+
+    async def _ask_after_known(self) -> None:
+        """The known pool instances as they are now; one gone or down is forgotten (the next
+        full list drains it)."""
+        for key, instances in self._known.items():
+            now = []
+            for instance in instances:
+                try:
+                    state = await self._runtime.state(InstanceName(instance.name))
+                except NotFoundError:
+                    continue
+                if state.status in UP:
+                    now.append(replace(state, owner=instance.owner))
+            self._known[key] = now
+
+    async def _warm(self, instance: InstanceState) -> bool:
+        """Whether ``instance`` is ready: its IDE answers, and has served its workbench page
+        once (code-server's first page costs it a third of a second more than the next)."""
+        if not instance.ipv4 or not await ide_healthy(self._http, instance.ipv4):
+            return False
+        if instance.name not in self._warmed:
+            try:
+                page = await self._http.get(
+                    f"{ide_url(instance.ipv4)}/", follow_redirects=True, timeout=30
+                )
+            except httpx.HTTPError:
+                return False
+            if page.status_code != 200:
+                return False
+            self._warmed.add(instance.name)
+        return True
 
     async def _learn_keys(self) -> None:
         for spec in self._specs:
@@ -161,9 +228,10 @@ class PoolKeeper:
                 self._keys.pop(spec.template, None)
                 log.warning("no warm pool for template %s: %s", spec.template, error)
 
-    async def _fill(self, spec: PoolSpec, key: str) -> None:
+    async def _fill(self, spec: PoolSpec, key: str) -> InstanceState:
         """Make and start one instance of pool ``key`` (it is ready at a later pass)."""
         name = instance_name_for(self._prefix, uuid.uuid4().hex)
+        owner = pool_owner(self._installation, key)
         await self._runtime.create(
             InstanceSpec(
                 name=name,
@@ -171,11 +239,12 @@ class PoolKeeper:
                 cpus=spec.cpus,
                 memory_mib=spec.memory_mib,
                 disk_gib=spec.disk_gib,
-                owner=pool_owner(self._installation, key),
+                owner=owner,
             )
         )
         await self._runtime.start(name)
         log.info("warm pool %s: started %s", spec.template, name)
+        return InstanceState(name, InstanceStatus.STARTING, owner=owner)
 
     async def _drain(self, instance: InstanceState) -> None:
         """Delete an instance no one ever held: taken first for a drain mark, so that a
@@ -191,15 +260,3 @@ class PoolKeeper:
         with contextlib.suppress(NotFoundError):
             await self._runtime.delete(name)
         log.info("warm pool: drained %s", name)
-
-
-async def hand_over(runtime: Runtime, instance: InstanceName, workspace: Workspace) -> None:
-    """Make a taken pool instance ``workspace``'s: its environment file, read by code-server
-    at its start, so code-server is started again. Running it twice does the same."""
-    env_file = render_env_file({"WORKSPACE_NAME": workspace.name})
-    await runtime.push_file(instance, WORKSPACE_ENV_PATH, env_file)
-    restarted = await runtime.exec(instance, RESTART_IDE, timeout=60)
-    if not restarted.ok:
-        raise RuntimeOperationError(
-            f"code-server did not restart in {instance}: {restarted.stderr.strip()[-500:]}"
-        )

@@ -5,17 +5,18 @@ The hand-over is two writes in two places, in this order:
 1. the workspace's row names the pool instance (``runtime_state``: ``instance``, ``pooled``
    and its own instance name, ``own``), step ``pool_chosen``;
 2. the instance records the workspace as its owner, in place of the pool's mark, as one
-   compare-and-swap (``Runtime.take``), step ``pool_taken``; then ``hand_over``.
+   compare-and-swap (``Runtime.take``), step ``pool_taken``.
 
 Killed between the two, the instance is still the pool's: the next reconcile takes it (or,
 if another create or the keeper had it meanwhile, forgets it and makes the workspace its own
 instance), and a delete leaves it in the pool. Killed after, it is the workspace's, and the
-hand-over runs again. So an instance is the workspace's or the pool's (or deleted), never
-both, never neither.
+create goes on from there. So an instance is the workspace's or the pool's (or deleted),
+never both, never neither.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import replace
 
@@ -25,12 +26,14 @@ from tidepool.domain.pool import pool_key_of
 from tidepool.domain.workspace import Workspace
 from tidepool.errors import NotFoundError
 from tidepool.ports import Runtime, WorkspaceStore
-from tidepool.services.pool import PoolKeeper, hand_over
+from tidepool.services.pool import PoolKeeper
+
+log = logging.getLogger(__name__)
 
 #: ``runtime_state`` keys of a workspace made from a pool instance.
 POOLED = "pooled"
 OWN = "own"
-#: The event a finished hand-over leaves (its detail: the instance).
+#: The event a take leaves (its detail: the instance).
 HANDED_OVER = "from_pool"
 
 
@@ -50,7 +53,7 @@ class PooledCreate:
         self._reached = reached
 
     async def take(self, workspace: Workspace) -> Workspace | None:
-        """The workspace on a pool instance it took and was handed, or None (no pool fits,
+        """The workspace on a pool instance it took, or None (no pool fits,
         none is ready, or each was taken by someone else first): make one cold."""
         if self._pool is None:
             return None
@@ -63,8 +66,11 @@ class PooledCreate:
             self._reached("pool_chosen")
             if await self._taken(name, pooled, mine):
                 self._reached("pool_taken")
-                return await self._hand_over(workspace, name)
+                await self._store.add_event(workspace.id, "phase", HANDED_OVER, name)
+                return workspace
+            log.info("pool instance %s was taken first by someone else", name)
             workspace = await self.forget(workspace)
+        log.info("no warm pool instance for %s: made cold", workspace.name)
         return None
 
     async def resume(self, workspace: Workspace) -> Workspace | None:
@@ -77,15 +83,14 @@ class PooledCreate:
             owner = await self._runtime.owner(name)
         except NotFoundError:
             return None
-        if owner != mine:
-            if owner is None or pool_key_of(owner, self._installation) is None:
-                return None
-            if not await self._taken(name, owner, mine):
-                return None
-        events = await self._store.events(workspace.id, after=0)
-        if any(e.kind == "phase" and e.value == HANDED_OVER for e in events):
+        if owner == mine:
             return workspace
-        return await self._hand_over(workspace, name)
+        if owner is None or pool_key_of(owner, self._installation) is None:
+            return None
+        if not await self._taken(name, owner, mine):
+            return None
+        await self._store.add_event(workspace.id, "phase", HANDED_OVER, name)
+        return workspace
 
     async def forget(self, workspace: Workspace) -> Workspace:
         """The row back on its own instance's name, the pool instance not its to use."""
@@ -100,8 +105,3 @@ class PooledCreate:
             return await self._runtime.take(name, pooled, mine)
         except NotFoundError:
             return False
-
-    async def _hand_over(self, workspace: Workspace, name: InstanceName) -> Workspace:
-        await hand_over(self._runtime, name, workspace)
-        await self._store.add_event(workspace.id, "phase", HANDED_OVER, name)
-        return workspace

@@ -27,6 +27,7 @@ from tidepool.domain.workspace import Desired, Status, Workspace
 from tidepool.errors import ConflictError, NotFoundError, RuntimeOperationError
 from tidepool.ports import InstanceSpec, RouteTable, Runtime, WorkspaceStore
 from tidepool.services.ide import wait_for_ide
+from tidepool.services.naming import name_workspace
 from tidepool.services.pool import PoolKeeper
 from tidepool.services.pooled_create import POOLED, PooledCreate
 from tidepool.services.setup import Setup
@@ -149,7 +150,7 @@ class Reconciler:
                     cpus=workspace.size.cpus or self._limits.cpus,
                     memory_mib=workspace.size.memory_mib or self._limits.memory_mib,
                     disk_gib=workspace.size.disk_gib,
-                    environment={"WORKSPACE_NAME": workspace.name},
+                    # (its name reaches the IDE after the boot, as a pooled one's: ``naming``)
                     owner=InstanceOwner(self._installation, workspace.id),
                 )
             )
@@ -207,10 +208,13 @@ class Reconciler:
 
     async def _run(self, workspace: Workspace) -> Workspace:
         started = self._clock()
+        first_boot = workspace.status in (Status.PENDING, Status.CREATING, Status.FAILED)
         workspace, address = await self._boot(workspace, started)
         await wait_for_ide(self._http, address, timeout=self._limits.ide_timeout)
         await self._phase(workspace, "ide_healthy", started)
         self._reached("ide_healthy")
+        if first_boot:
+            await name_workspace(self._runtime, self._store, workspace, instance_name(workspace))
         await self._setup.run(workspace, instance_name(workspace))
         await self._routes.add(workspace.name, address, workspace.owner)
         await self._phase(workspace, "route_live", started)

@@ -4,7 +4,7 @@
 
 const PHASES = { instance_created: "instance created", booted: "booted",
   ide_healthy: "IDE healthy", cloned: "repository cloned", clone_failed: "clone failed (see the setup log)",
-  route_live: "route live" };
+  route_live: "route live", from_pool: "taken from the warm pool", named: "named in the IDE" };
 const ACTIONS_BY_STATUS = {
   pending: ["stop", "delete"], creating: ["stop", "delete"], starting: ["stop", "delete"],
   running: ["open", "stop", "delete"], stopping: ["delete"], stopped: ["start", "delete"],
