@@ -14,6 +14,7 @@ converges from each.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import time
@@ -26,7 +27,7 @@ from tidepool.domain.ownership import InstanceOwner, may_delete
 from tidepool.domain.workspace import Desired, Status, Workspace
 from tidepool.errors import ConflictError, NotFoundError, RuntimeOperationError
 from tidepool.ports import InstanceSpec, RouteTable, Runtime, WorkspaceStore
-from tidepool.services.ide import wait_for_ide
+from tidepool.services.ide import ask_for_workbench, wait_for_ide
 from tidepool.services.naming import name_workspace
 from tidepool.services.pool import PoolKeeper
 from tidepool.services.pooled_create import POOLED, PooledCreate
@@ -92,6 +93,8 @@ class Reconciler:
         self._limits = limits
         self._clock = clock
         self._setup = Setup(runtime, store)
+        #: Workbench pages asked for ahead of the user (``ask_for_workbench``), in flight.
+        self._asking: set[asyncio.Task[None]] = set()
 
     async def reconcile(self, workspace_id: str) -> Workspace:
         """Take the workspace one full pass toward its desired state; return where it ended.
@@ -213,6 +216,9 @@ class Reconciler:
         await wait_for_ide(self._http, address, timeout=self._limits.ide_timeout)
         await self._phase(workspace, "ide_healthy", started)
         self._reached("ide_healthy")
+        asking = asyncio.create_task(ask_for_workbench(self._http, address))
+        self._asking.add(asking)
+        asking.add_done_callback(self._asking.discard)
         if first_boot:
             await name_workspace(self._runtime, self._store, workspace, instance_name(workspace))
         await self._setup.run(workspace, instance_name(workspace))
