@@ -18,7 +18,8 @@ data directory, port and instance prefix) and an API token, as a script would us
   ``.../start`` until the workbench answers through Caddy, beside ``incus stop`` and
   ``incus start`` (the state API) polled to the workbench directly.
 
-Each round runs every side, alternating their order; medians of ``--runs`` rounds (5).
+Each round runs every side, alternating their order, each once the host is quiet
+(``quiet``); medians of ``--runs`` rounds (5).
 Goals (issue 24): cold and start each at most 1.15x their floor, pooled at most 0.3 s. All
 traffic goes to loopback and to the instances this bench creates.
 
@@ -67,6 +68,11 @@ USER, PASSWORD = "churn", "churn-password-1"
 POLL = 0.05
 GOAL = 1.15
 POOLED_GOAL = 0.3
+#: Each side starts once the host is this idle over a half second, twice in a row (or after
+#: ``QUIET_WAIT`` seconds): an instance that just answered (the previous side's, the pool's
+#: refill) goes on starting its other services for several seconds.
+QUIET_IDLE = 0.85
+QUIET_WAIT = 30.0
 #: Template ``pooled``: one instance kept warm, a size no cold create asks for.
 POOLED_MEMORY_MIB = 1023
 POOLED_TEMPLATE = {"name": "pooled", "memory_mib": POOLED_MEMORY_MIB, "pool_size": 1}
@@ -200,6 +206,23 @@ async def drop_pool(client: IncusClient, installation: str) -> None:
             await client.run("DELETE", f"/1.0/instances/{item['name']}")
 
 
+def cpu_times() -> tuple[int, int]:
+    """(idle, total) jiffies of every CPU together, from ``/proc/stat``."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    return fields[3] + fields[4], sum(fields)
+
+
+async def quiet() -> None:
+    """Until the host is idle (``QUIET_IDLE``) for two half-seconds in a row."""
+    deadline = time.monotonic() + QUIET_WAIT
+    calm = 0
+    while calm < 2 and time.monotonic() < deadline:
+        idle, total = cpu_times()
+        await asyncio.sleep(0.5)
+        idle2, total2 = cpu_times()
+        calm = calm + 1 if (idle2 - idle) / max(1, total2 - total) >= QUIET_IDLE else 0
+
+
 def median(values: list[float]) -> float:
     return round(statistics.median(values), 3)
 
@@ -266,6 +289,7 @@ async def measure(runs: int, data: Path) -> dict[str, Any]:
         await pool_ready(host)
         for round_ in range(runs):
             for side in sides if round_ % 2 == 0 else tuple(reversed(sides)):
+                await quiet()
                 await side()
     finally:
         for name in made:

@@ -48,7 +48,13 @@ class Pooled:
         self.routes = InMemoryRouteTable()
         http = httpx.AsyncClient(transport=httpx.MockTransport(lambda r: httpx.Response(200)))
         self.keeper = PoolKeeper(
-            self.runtime, [spec], http, installation=INSTALLATION, prefix="ws", list_every=1
+            self.runtime,
+            [spec],
+            http,
+            installation=INSTALLATION,
+            prefix="ws",
+            list_every=1,
+            refill_after_take=0,
         )
         self.crash_at = ""
         self.reconciler = Reconciler(
@@ -137,6 +143,7 @@ async def test_between_full_lists_the_keeper_asks_after_its_own_and_refills() ->
         httpx.AsyncClient(transport=httpx.MockTransport(lambda r: httpx.Response(200))),
         installation=INSTALLATION,
         prefix="ws",
+        refill_after_take=0,
     )
     plane.reconciler = Reconciler(
         plane.store,
@@ -308,3 +315,17 @@ async def test_admins_see_the_pools_and_no_one_else_does() -> None:
         }
     ]
     assert refused.status_code == 403 and "admin" in refused.json()["detail"]
+
+
+async def test_a_refill_waits_until_the_create_that_took_is_done() -> None:
+    plane = Pooled()
+    await plane.filled()
+    plane.keeper._refill_after_take = 60.0  # (a create still in flight)
+    await plane.reconciler.reconcile(await plane.create("busy"))
+    calls = len(plane.runtime.calls)
+    await plane.keeper.keep_once()
+    assert "create" not in {step for step, _ in plane.runtime.calls[calls:]}
+    assert len(plane.waiting()) == 1
+    plane.keeper._refill_after_take = 0.0  # (it is done)
+    await plane.keeper.keep_once()
+    assert len(plane.waiting()) == 2

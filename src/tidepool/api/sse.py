@@ -21,7 +21,7 @@ from tidepool.domain.doorbell import Doorbell
 from tidepool.ports import Event, WorkspaceStore
 
 #: The least time between two reads of one stream when the doorbell rings.
-WAKE_INTERVAL = 0.05
+WAKE_INTERVAL = 0.02
 
 HEARTBEAT_SECONDS = 15.0
 #: How often an open stream checks its credential again: well inside the 30 s in which a

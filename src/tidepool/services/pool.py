@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -47,6 +48,9 @@ UP = (InstanceStatus.RUNNING, InstanceStatus.STARTING)
 
 #: How often the keeper looks again.
 KEEP_INTERVAL = 2.0
+#: A refill waits this long after the last take: making an instance costs the host a second
+#: of CPU, which the create that took one (and its first page) should not share.
+REFILL_AFTER_TAKE = 1.5
 #: Every this many passes it reads every instance and the images' ids (a list is costly for
 #: incusd when many instances run: it was felt by the creates beside it); in between, it asks
 #: after the pool instances it knows, one by one.
@@ -77,6 +81,7 @@ class PoolKeeper:
         prefix: str,
         interval: float = KEEP_INTERVAL,
         list_every: int = LIST_EVERY,
+        refill_after_take: float = REFILL_AFTER_TAKE,
     ) -> None:
         self._runtime = runtime
         self._specs = [spec for spec in specs if spec.size > 0]
@@ -86,6 +91,8 @@ class PoolKeeper:
         self._interval = interval
         self._list_every = list_every
         self._passes = 0
+        self._refill_after_take = refill_after_take
+        self._last_take = -refill_after_take
         #: The instances of each pool, as last seen (an owner only from a full list).
         self._known: dict[str, list[InstanceState]] = {}
         #: Those handed to a create since the last full list: never counted as waiting again.
@@ -117,6 +124,7 @@ class PoolKeeper:
             if ready:
                 name = ready.pop(0)
                 self._handed.add(name)
+                self._last_take = time.monotonic()
                 return InstanceName(name), pool_owner(self._installation, key)
         return None
 
@@ -154,7 +162,7 @@ class PoolKeeper:
             waiting = waiting[: spec.size]
             self._known[key] = waiting
             ready = [i.name for i in waiting if await self._warm(i)]
-            self._ready[key] = ready
+            self._ready[key] = [name for name in ready if name not in self._handed]
             status.append(
                 PoolStatus(
                     spec.template,
@@ -166,6 +174,8 @@ class PoolKeeper:
                     spec.memory_mib,
                 )
             )
+            if time.monotonic() - self._last_take < self._refill_after_take:
+                continue
             for _ in range(spec.size - len(waiting)):
                 self._known[key].append(await self._fill(spec, key))
         self._status = status
