@@ -6,8 +6,11 @@ data directory, port and instance prefix, no warm pool) and an API token, as a s
 use them. Each run POSTs ``--count`` creates at once, then waits for every workspace to be
 ``running`` or ``failed`` (polling the list, once every 0.2 s) and for each running one's
 workbench HTML through Caddy (``http://NAME.localhost:PORT/``); a run's time is the moment
-the last workbench answered. Between runs every workspace is deleted and the host left to
-settle. Goal (issue 24): 0 failed, the last IDE within 15 s, median of ``--runs`` runs (3).
+the last workbench answered. Beside it, the floor: as many raw Incus launches of the same
+image at once (one call each, ``start: true``, Tidepool's profile), each polled until its
+own code-server serves the workbench HTML directly. The two alternate which goes first;
+between runs every instance is deleted and the host left to settle. Goal (issue 24): 0
+failed, the last IDE within 15 s, median of ``--runs`` runs (3).
 All traffic goes to loopback and to the instances this bench creates.
 
     .venv/bin/python bench/burst.py [--count 20] [--runs 3]   (needs ./scripts/up's host)
@@ -33,11 +36,14 @@ sys.path.insert(0, str(ROOT / "bench"))
 sys.path.insert(0, str(ROOT / "tests"))
 
 from churn import new_token, platform_env  # noqa: E402
-from startup import PASSWORD, USER, quiet, workbench  # noqa: E402
+from startup import PASSWORD, USER, floor_cold, quiet, workbench  # noqa: E402
 from support.cli import tidepool  # noqa: E402
 from support.ports import free_port  # noqa: E402
 from support.users import write_users  # noqa: E402
+from tidepool import bootstrap  # noqa: E402
+from tidepool.adapters.incus.client import IncusClient  # noqa: E402
 from tidepool.loopback import LoopbackNames  # noqa: E402
+from tidepool.settings import Settings  # noqa: E402
 
 GOAL_SECONDS = 15.0
 
@@ -87,6 +93,20 @@ async def one_run(api: httpx.AsyncClient, http: httpx.AsyncClient, port: int, co
     }
 
 
+async def floor_run(client: IncusClient, direct: httpx.AsyncClient, count: int) -> float:
+    """``count`` raw launches at once; when the last one's workbench answered directly."""
+    began = time.monotonic()
+    launched = await asyncio.gather(
+        *(floor_cold(client, direct, Settings().image_alias) for _ in range(count))
+    )
+    last = time.monotonic() - began
+    for each in launched:
+        stop = {"action": "stop", "force": True}
+        await client.run("PUT", f"/1.0/instances/{each['name']}/state", json=stop)
+        await client.run("DELETE", f"/1.0/instances/{each['name']}")
+    return round(last, 2)
+
+
 async def measure(count: int, runs: int, data: Path) -> dict[str, Any]:
     port = free_port()
     write_users(data / "users.json", {USER: PASSWORD})
@@ -98,14 +118,21 @@ async def measure(count: int, runs: int, data: Path) -> dict[str, Any]:
     token = {"Authorization": f"Bearer {new_token(env)}"}
     api = httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", headers=token, timeout=120)
     http = httpx.AsyncClient(transport=LoopbackNames(), headers=token, timeout=60)
-    results = []
+    client = bootstrap.incus_client(Settings())
+    direct = httpx.AsyncClient(timeout=60)
+    results: list[dict[str, Any]] = []
+    floors: list[float] = []
     try:
-        for _ in range(runs):
-            await quiet()
-            results.append(await one_run(api, http, port, count))
+        for run in range(runs):
+            for side in ("ours", "floor") if run % 2 == 0 else ("floor", "ours"):
+                await quiet()
+                if side == "ours":
+                    results.append(await one_run(api, http, port, count))
+                else:
+                    floors.append(await floor_run(client, direct, count))
     finally:
-        await api.aclose()
-        await http.aclose()
+        for each in (api, http, direct, client):
+            await each.aclose()
         tidepool("service", "stop", env=env)
     last = [r["last_ide_seconds"] for r in results]
     return {
@@ -113,9 +140,13 @@ async def measure(count: int, runs: int, data: Path) -> dict[str, Any]:
         "creates": count,
         "runs": results,
         "median_last_ide_seconds": round(statistics.median(last), 2),
+        "floor_last_ide_seconds": floors,
+        "median_floor_seconds": round(statistics.median(floors), 2),
+        "ratio_vs_floor": round(statistics.median(last) / statistics.median(floors), 3),
         "failed": sum(r["failed"] for r in results),
         "goals": {
             "all_ides_within_15_s": statistics.median(last) <= GOAL_SECONDS,
+            "within_1_15x_floor": statistics.median(last) / statistics.median(floors) <= 1.15,
             "none_failed": all(r["failed"] == 0 for r in results),
         },
     }
