@@ -43,6 +43,7 @@ from tidepool.domain.workspace import Action, Status
 from tidepool.images import tart as tart_images
 from tidepool.loopback import websocket_options
 from tidepool.services.ide import ide_healthy
+from tidepool.services.naming import MACHINE_SETTINGS, machine_settings
 from tidepool.services.verify import verify
 from tidepool.services.worker import Worker
 from tidepool.services.workspaces import instance_name
@@ -201,11 +202,11 @@ async def walk_the_life(mac: Mac, platform: bootstrap.Tidepool) -> None:
     address = f"{mac.subnet}.{mac.vm(vm)['mac_index']}"
     assert workspace.address == address
     assert dict(await routes.list()) == {"mac": address}
-    # No guest agent in the image: exec and the environment file went over SSH, with the key
-    # the image build put in (the fake's ssh refuses any other).
+    # No guest agent in the image: exec and the IDE's settings (its name) went over SSH, with
+    # the key the image build put in (the fake's ssh refuses any other).
     assert (await runtime.exec(instance, ["id", "-u"])).stdout == "0\n"
-    env_file = mac.vm(vm)["files"]["/etc/tidepool/workspace.env"]
-    assert b"WORKSPACE_NAME=mac" in bytes.fromhex(env_file["data"])
+    settings_file = mac.vm(vm)["files"][MACHINE_SETTINGS]
+    assert bytes.fromhex(settings_file["data"]) == machine_settings("mac")
 
     # 5. Verify: every check of `tidepool verify`, through Caddy to the VM's code-server.
     ide_url = settings.workspace_url(workspace.name)

@@ -329,3 +329,20 @@ async def test_a_refill_waits_until_the_create_that_took_is_done() -> None:
     plane.keeper._refill_after_take = 0.0  # (it is done)
     await plane.keeper.keep_once()
     assert len(plane.waiting()) == 2
+
+
+async def test_the_name_is_written_once_and_never_into_a_workspace_that_ran_before() -> None:
+    plane = Pooled()
+    workspace_id = await plane.create("named", Size(cpus=1, memory_mib=1024))
+    plane.crash_at = "ide_healthy"  # cut after the boot, before the name
+    with pytest.raises(Crash):
+        await plane.reconciler.reconcile(workspace_id)
+    workspace = await plane.reconciler.reconcile(workspace_id)
+    instance = plane.runtime.instances[instance_name(workspace)]
+    assert instance.files[MACHINE_SETTINGS].content == machine_settings("named")
+    instance.files[MACHINE_SETTINGS].content = b'{"window.title": "mine"}'  # the user's own
+    await plane.service.request("named", Action.STOP, who=HOST)
+    await plane.reconciler.reconcile(workspace_id)
+    await plane.service.request("named", Action.START, who=HOST)
+    assert (await plane.reconciler.reconcile(workspace_id)).status is Status.RUNNING
+    assert instance.files[MACHINE_SETTINGS].content == b'{"window.title": "mine"}'

@@ -7,8 +7,9 @@ setting is read by the workbench when a page loads, so neither needs code-server
 again (which cost a pooled create 0.8 s). code-server's own product name is the same
 everywhere ("Tidepool", the image's default), so the two are alike down to that.
 
-The file is the user's afterwards: it is written only at the first boot, never over a
-change of theirs.
+The file is the user's afterwards: it is written only until the workspace first runs (a
+create a crash cut short writes it when it goes on), never over a change of theirs, and
+never into a workspace that ran before this step existed.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from __future__ import annotations
 import json
 
 from tidepool.domain.names import InstanceName
-from tidepool.domain.workspace import Workspace
+from tidepool.domain.workspace import Status, Workspace
 from tidepool.ports import Runtime, WorkspaceStore
 from tidepool.services.setup import HOME, WORKSPACE_UID
 
@@ -37,9 +38,12 @@ def machine_settings(workspace_name: str) -> bytes:
 async def name_workspace(
     runtime: Runtime, store: WorkspaceStore, workspace: Workspace, instance: InstanceName
 ) -> None:
-    """Write the workspace's name into its IDE's settings, unless its log says it was."""
+    """Write the workspace's name into its IDE's settings, unless its log says it was, or
+    that the workspace ran before (its settings are its user's since)."""
     events = await store.events(workspace.id, after=0)
     if any(e.kind == "phase" and e.value == NAMED for e in events):
+        return
+    if any(e.kind == "status" and e.value == Status.RUNNING.value for e in events):
         return
     await runtime.push_file(
         instance,

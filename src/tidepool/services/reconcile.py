@@ -211,7 +211,6 @@ class Reconciler:
 
     async def _run(self, workspace: Workspace) -> Workspace:
         started = self._clock()
-        first_boot = workspace.status in (Status.PENDING, Status.CREATING, Status.FAILED)
         workspace, address = await self._boot(workspace, started)
         await wait_for_ide(self._http, address, timeout=self._limits.ide_timeout)
         await self._phase(workspace, "ide_healthy", started)
@@ -219,8 +218,7 @@ class Reconciler:
         asking = asyncio.create_task(ask_for_workbench(self._http, address))
         self._asking.add(asking)
         asking.add_done_callback(self._asking.discard)
-        if first_boot:
-            await name_workspace(self._runtime, self._store, workspace, instance_name(workspace))
+        await name_workspace(self._runtime, self._store, workspace, instance_name(workspace))
         await self._setup.run(workspace, instance_name(workspace))
         await self._routes.add(workspace.name, address, workspace.owner)
         await self._phase(workspace, "route_live", started)
