@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from urllib.parse import quote
@@ -133,6 +134,8 @@ async def test_create_watch_open_stop_start_delete(
     ide = await opened.value
     await ide.locator(".monaco-workbench").wait_for(timeout=90_000)
     assert ide.url.startswith(f"http://webby.localhost:{web.port}/"), "its own origin"
+    # Named in its tab, cold or taken from the warm pool (template `small` keeps one).
+    await expect(ide).to_have_title(re.compile(r"\bwebby\b.*Tidepool"), timeout=30_000)
     await ide.screenshot(path=artifacts / "app-ide.png")
     await ide.close()
 
