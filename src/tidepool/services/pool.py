@@ -1,8 +1,10 @@
 """The warm pool's keeper, and the hand-over of a pool instance to a new workspace.
 
-``PoolKeeper.keep`` runs beside the worker: every pass it reads the runtime's instances,
+``PoolKeeper.keep`` runs beside the worker: every pass (every 2 s) it looks at the pool's
+instances (all of the runtime's every ``LIST_EVERY`` passes, its own one by one between),
 drains those of a pool no template asks for any more (a new image, another size, a pool made
-smaller), starts the ones missing, and notes which are ready (running, their IDE answering).
+smaller), starts the ones missing, and notes which are ready (running, their IDE answering,
+their first workbench page served).
 A create asks ``next_candidate`` for one, and the reconciler takes it (``Runtime.take``, a
 compare-and-swap, so only one create ever has it). Nothing in it is changed for the hand-over:
 what makes an instance someone's is its own from its first boot, as a cold one's is (its
