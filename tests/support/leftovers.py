@@ -21,12 +21,18 @@ STARTED: list[Path] = []
 
 def delete_what_they_made() -> list[str]:
     """Delete every instance made by an installation in ``STARTED``; returns their names."""
+    started = list(STARTED)
+    STARTED.clear()
+    return delete_made_by(started)
+
+
+def delete_made_by(data_dirs: list[Path]) -> list[str]:
+    """Delete every instance made by the installations of ``data_dirs``; their names."""
     ids = set()
-    for data_dir in STARTED:
+    for data_dir in data_dirs:
         path = data_dir / "installation-id"
         if path.exists():
             ids.add(path.read_text().strip())
-    STARTED.clear()
     incus = shutil.which("incus")
     if not ids or incus is None:
         return []

@@ -151,9 +151,9 @@ def running_serve(data_dir: Path, database_url: str, **kwargs: object) -> Iterat
         with contextlib.suppress(OSError, ValueError):
             os.kill(int(pid_file.read_text()), signal.SIGTERM)
         # What it made outlives it: its warm pool above all, which a stopped platform keeps
-        # (a module's serve outlives the test that started it, and its clean-up).
-        leftovers.STARTED.append(data_dir)
-        leftovers.delete_what_they_made()
+        # (a module's serve outlives the test that started it, and its clean-up). Only its
+        # own: another serve of the test may still be running.
+        leftovers.delete_made_by([data_dir])
 
 
 async def wait_for_status(
