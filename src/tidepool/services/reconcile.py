@@ -14,7 +14,6 @@ converges from each.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import time
@@ -93,8 +92,6 @@ class Reconciler:
         self._limits = limits
         self._clock = clock
         self._setup = Setup(runtime, store)
-        #: Workbench pages asked for ahead of the user (``ask_for_workbench``), in flight.
-        self._asking: set[asyncio.Task[None]] = set()
 
     async def reconcile(self, workspace_id: str) -> Workspace:
         """Take the workspace one full pass toward its desired state; return where it ended.
@@ -215,9 +212,8 @@ class Reconciler:
         await wait_for_ide(self._http, address, timeout=self._limits.ide_timeout)
         await self._phase(workspace, "ide_healthy", started)
         self._reached("ide_healthy")
-        asking = asyncio.create_task(ask_for_workbench(self._http, address))
-        self._asking.add(asking)
-        asking.add_done_callback(self._asking.discard)
+        if not workspace.runtime_state.get(POOLED):  # (the pool served a pooled one's first)
+            await ask_for_workbench(self._http, address)
         await name_workspace(self._runtime, self._store, workspace, instance_name(workspace))
         await self._setup.run(workspace, instance_name(workspace))
         await self._routes.add(workspace.name, address, workspace.owner)
