@@ -346,3 +346,30 @@ async def test_the_name_is_written_once_and_never_into_a_workspace_that_ran_befo
     await plane.service.request("named", Action.START, who=HOST)
     assert (await plane.reconciler.reconcile(workspace_id)).status is Status.RUNNING
     assert instance.files[MACHINE_SETTINGS].content == b'{"window.title": "mine"}'
+
+
+async def test_the_first_page_is_asked_for_unless_the_pool_asked_already() -> None:
+    pages: list[str] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/":
+            pages.append(request.url.host)
+        return httpx.Response(200)
+
+    plane = Pooled()
+    http = httpx.AsyncClient(transport=httpx.MockTransport(answer))
+    plane.keeper._http = http  # (the keeper warms each pool instance once)
+    plane.reconciler._http = http
+    await plane.filled()
+    warmed = len(pages)
+    assert warmed == 2
+    workspace_id = await plane.create("warm")
+    await plane.reconciler.reconcile(workspace_id)
+    assert len(pages) == warmed, "a pooled create's first page was served in the pool"
+    await plane.service.request("warm", Action.STOP, who=HOST)
+    await plane.reconciler.reconcile(workspace_id)
+    await plane.service.request("warm", Action.START, who=HOST)
+    started = await plane.reconciler.reconcile(workspace_id)
+    assert pages[warmed:] == [started.address], "a start's code-server renders anew"
+    cold = await plane.reconciler.reconcile(await plane.create("cold", Size(cpus=1)))
+    assert pages[-1] == cold.address

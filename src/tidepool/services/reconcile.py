@@ -208,11 +208,12 @@ class Reconciler:
 
     async def _run(self, workspace: Workspace) -> Workspace:
         started = self._clock()
+        creating = workspace.status in (Status.PENDING, Status.CREATING)
         workspace, address = await self._boot(workspace, started)
         await wait_for_ide(self._http, address, timeout=self._limits.ide_timeout)
         await self._phase(workspace, "ide_healthy", started)
         self._reached("ide_healthy")
-        if not workspace.runtime_state.get(POOLED):  # (the pool served a pooled one's first)
+        if not (creating and workspace.runtime_state.get(POOLED)):  # (the pool asked already)
             await ask_for_workbench(self._http, address)
         await name_workspace(self._runtime, self._store, workspace, instance_name(workspace))
         await self._setup.run(workspace, instance_name(workspace))
