@@ -246,14 +246,19 @@ async def test_a_hand_over_cut_at_each_step_ends_with_one_owner(step: str) -> No
     assert plane.runtime.instances[name].files[MACHINE_SETTINGS].content == machine_settings("cut")
 
 
-async def test_a_hand_over_cut_before_the_take_loses_its_instance_to_another_create() -> None:
-    plane = Pooled()
+async def cut_after_choosing(plane: Pooled, name: str) -> tuple[str, str]:
+    """A create of ``name`` killed once its row named a pool instance: (its id, the instance)."""
     await plane.filled()
-    first = await plane.create("first")
+    workspace_id = await plane.create(name)
     plane.crash_at = "pool_chosen"
     with pytest.raises(Crash):
-        await plane.reconciler.reconcile(first)
-    chosen = instance_name(await plane.store.get_by_id(first))
+        await plane.reconciler.reconcile(workspace_id)
+    return workspace_id, instance_name(await plane.store.get_by_id(workspace_id))
+
+
+async def test_a_hand_over_cut_before_the_take_loses_its_instance_to_another_create() -> None:
+    plane = Pooled()
+    first, chosen = await cut_after_choosing(plane, "first")
     owner = plane.runtime.instances[chosen].owner
     assert owner is not None
     other = InstanceOwner(INSTALLATION, "e" * 32)
@@ -268,12 +273,7 @@ async def test_a_hand_over_cut_before_the_take_loses_its_instance_to_another_cre
 
 async def test_a_workspace_deleted_before_the_take_leaves_the_instance_in_the_pool() -> None:
     plane = Pooled()
-    await plane.filled()
-    workspace_id = await plane.create("gone")
-    plane.crash_at = "pool_chosen"
-    with pytest.raises(Crash):
-        await plane.reconciler.reconcile(workspace_id)
-    chosen = instance_name(await plane.store.get_by_id(workspace_id))
+    workspace_id, chosen = await cut_after_choosing(plane, "gone")
     await plane.service.request("gone", Action.DELETE, who=HOST)
     assert (await plane.reconciler.reconcile(workspace_id)).status is Status.DELETED
     assert chosen in {i.name for i in plane.waiting()}

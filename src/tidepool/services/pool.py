@@ -42,7 +42,7 @@ from tidepool.domain.pool import (
 from tidepool.domain.workspace import Workspace
 from tidepool.errors import NotFoundError, TidepoolError
 from tidepool.ports import InstanceSpec, InstanceState, InstanceStatus, Runtime
-from tidepool.services.ide import ide_healthy, ide_url
+from tidepool.services.ide import ask_for_workbench, ide_healthy
 
 log = logging.getLogger(__name__)
 #: What a pool instance may be doing and still be waited for.
@@ -221,13 +221,7 @@ class PoolKeeper:
         if not instance.ipv4 or not await ide_healthy(self._http, instance.ipv4):
             return False
         if instance.name not in self._warmed:
-            try:
-                page = await self._http.get(
-                    f"{ide_url(instance.ipv4)}/", follow_redirects=True, timeout=30
-                )
-            except httpx.HTTPError:
-                return False
-            if page.status_code != 200:
+            if not await ask_for_workbench(self._http, instance.ipv4):
                 return False
             self._warmed.add(instance.name)
         return True

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from tidepool.api.deps import Me, Plane
 from tidepool.api.problems import declared
-from tidepool.services.pool import PoolStatus
 
 router = APIRouter(prefix="/pool", tags=["pool"], responses=declared(401, 403))
 
 
 class PoolPublic(BaseModel):
+    """One pool (``services.pool.PoolStatus``, read field by field)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
     template: str
     #: How many it keeps, how many are ready to be taken, how many are on their way.
     size: int
@@ -21,18 +24,6 @@ class PoolPublic(BaseModel):
     image: str
     cpus: int
     memory_mib: int
-
-    @classmethod
-    def of(cls, status: PoolStatus) -> PoolPublic:
-        return cls(
-            template=status.template,
-            size=status.size,
-            ready=status.ready,
-            starting=status.starting,
-            image=status.image,
-            cpus=status.cpus,
-            memory_mib=status.memory_mib,
-        )
 
 
 class PoolsPublic(BaseModel):
@@ -45,4 +36,4 @@ class PoolsPublic(BaseModel):
 @router.get("", response_model=PoolsPublic)
 async def read_pools(plane: Plane, me: Me) -> PoolsPublic:
     me.check_admin("see the warm pools")
-    return PoolsPublic(items=[PoolPublic.of(status) for status in plane.pool_status()])
+    return PoolsPublic(items=[PoolPublic.model_validate(s) for s in plane.pool_status()])
