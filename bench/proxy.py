@@ -12,7 +12,8 @@ static upstream (a second Caddy serving a 512-byte body) and the same request
   then admits from its token map (the first request teaches it);
 - ``origin``: the workspace on its own origin (``ws0.localhost``, the default), no sign-in;
 - ``origin_grant``: the same with sign-in on: the browser's grant for that origin, which Caddy
-  checks as a file per request (the default for a signed-in team), plus the owner check;
+  finds per request together with the workspace's route, through the grant's link (the
+  default for a signed-in team);
 - ``origin_token``: the same origin with an API token (a script, ``tidepool ssh``, a port
   forward), admitted from Caddy's token map, plus the owner check.
 
@@ -115,7 +116,8 @@ def wrk(port: int, seconds: float, headers: dict[str, str]) -> float:
 
 def grant_cookie(options: config.CaddyOptions) -> str:
     """A grant for ``ws0``'s origin, as the handshake writes it."""
-    token = GrantStore(options.grants_dir).issue(WorkspaceHost("ws0", None), USER, "basic")
+    grants = GrantStore(options.grants_dir, routes_dir=options.routes_dir)
+    token = grants.issue(WorkspaceHost("ws0", None), USER, "basic")
     return f"{GRANT_COOKIE}={token}"
 
 

@@ -190,7 +190,11 @@ def grant_store(settings: Settings) -> GrantStore | None:
     """Workspace origins' grants, when there is a sign-in to hand over to them."""
     if settings.auth == "none" or not settings.workspace_addresses.origins:
         return None
-    return GrantStore(settings.grants_dir, max_age_seconds=settings.session_hours * 3600)
+    return GrantStore(
+        settings.grants_dir,
+        max_age_seconds=settings.session_hours * 3600,
+        routes_dir=caddy_options(settings).routes_dir,
+    )
 
 
 def session_cache(admin: CaddyAdmin) -> SessionCache:

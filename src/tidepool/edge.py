@@ -46,3 +46,6 @@ GRANT_TOKEN_PATTERN = "[A-Za-z0-9_-]{43}"  # noqa: S105 (a shape, not a secret)
 #: The sign-in a grant came from, last in its file's name: a session key's first hex digits,
 #: or ``basic``. A grant is the directory ``LABEL/TOKEN/`` holding one file, ``USER.SOURCE``.
 GRANT_SOURCE_PATTERN = "[0-9a-f]{16}|basic"
+#: Inside a grant's directory, a symbolic link to its workspace's routes directory: Caddy
+#: finds the grant and the route in one lookup (``LABEL/TOKEN/route/ADDRESS@OWNER``).
+GRANT_ROUTE_LINK = "route"

@@ -32,6 +32,18 @@ def test_a_grant_is_a_private_directory_for_its_origin_alone(tmp_path: Path) -> 
     assert grants.find(IDE, "*") is None and grants.find(IDE, "../" + token) is None
 
 
+def test_a_grant_links_its_own_workspaces_routes_whatever_its_port(tmp_path: Path) -> None:
+    routes = tmp_path / "routes"
+    grants = GrantStore(tmp_path / "grants", routes_dir=routes)
+    ide, port = grants.issue(IDE, "ann", "basic"), grants.issue(PORT, "ann", "basic")
+    (routes / "alpha").mkdir(parents=True)
+    for label, token in (("alpha", ide), ("8081--alpha", port)):
+        link = tmp_path / "grants" / label / token / "route"
+        assert not Path(link.readlink()).is_absolute()  # the state directory may move
+        assert link.resolve() == (routes / "alpha").resolve()
+    assert grants.find(IDE, ide) is not None and grants.find(PORT, port) is not None
+
+
 def test_revoking_deletes_what_keep_refuses_and_what_is_too_old(tmp_path: Path) -> None:
     now = [1_000_000_000.0]
     grants = GrantStore(tmp_path, max_age_seconds=60, clock=lambda: now[0])

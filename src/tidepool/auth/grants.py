@@ -10,6 +10,13 @@ one is deleting it (effective on the next request, no config reload), and the on
 inside, ``USER.SOURCE``, tells the control plane whose it is and which sign-in it came from,
 so that sweeps revoke what lost its reason (``revocation``).
 
+Beside that file, ``route`` is a symbolic link to the workspace's directory of routes
+(``ROUTES_DIR/NAME``): Caddy's one lookup of ``LABEL/COOKIE/route/*`` then finds the grant and
+the workspace's address together, where a ``stat`` of the grant and a listing of the route
+cost two (``bench/proxy.py``). The link names the workspace of the grant's own origin, fixed
+when the grant is issued, so it leads nowhere else. Grants from before the link (and any
+grant whose workspace has no route) are still grants: Caddy checks them with the ``stat``.
+
 The token is 32 random bytes (43 URL-safe characters). Caddy cannot hash, so the file name
 holds the token itself: the directory is root's alone (0700), like Caddy's own memory.
 """
@@ -29,7 +36,7 @@ from pathlib import Path
 from tidepool.domain.names import NAME_PATTERN
 from tidepool.domain.origins import WorkspaceHost
 from tidepool.domain.users import USER_NAME
-from tidepool.edge import GRANT_SOURCE_PATTERN, GRANT_TOKEN_PATTERN
+from tidepool.edge import GRANT_ROUTE_LINK, GRANT_SOURCE_PATTERN, GRANT_TOKEN_PATTERN
 
 _LABEL = re.compile(f"(?:([0-9]{{1,5}})--)?({NAME_PATTERN})")
 _TOKEN = re.compile(GRANT_TOKEN_PATTERN)
@@ -61,8 +68,12 @@ class GrantStore:
         directory: Path,
         max_age_seconds: float = DEFAULT_MAX_AGE_SECONDS,
         clock: Callable[[], float] = time.time,
+        routes_dir: Path | None = None,
     ) -> None:
+        """``routes_dir`` is where Caddy's routes are (each grant links its workspace's);
+        without it grants carry no link and Caddy looks the route up on its own."""
         self.directory = directory
+        self._routes_dir = routes_dir
         self._max_age = max_age_seconds
         self._clock = clock
 
@@ -78,6 +89,9 @@ class GrantStore:
         partial = folder / f".{token}"
         partial.mkdir(mode=0o700)
         os.close(os.open(partial / f"{user}.{source}", os.O_CREAT | os.O_WRONLY, 0o600))
+        if self._routes_dir is not None:
+            target = os.path.relpath(self._routes_dir / host.name, folder / token)
+            (partial / GRANT_ROUTE_LINK).symlink_to(target, target_is_directory=True)
         partial.rename(folder / token)
         return token
 

@@ -6,14 +6,15 @@ A request to a workspace origin is served by one terminal route, in this order:
 2. ``/_tidepool/exchange`` (with sign-in on) goes to the control plane, which trades a
    one-time code for this origin's grant (``tidepool.auth.grants``);
 3. the grant cookie must have a grant token's shape, then be a directory
-   ``GRANTS/LABEL/TOKEN/`` (one ``stat``: no call to the control plane, no config change per
-   grant). A grant is issued only to someone the control plane found may open the workspace,
-   and deleted when that stops being true, so it needs no owner check here. Without one, an
-   API token the control plane already vouched for is found in Caddy's token map
-   (``tokens``); otherwise the control plane is asked (``verify_proxy``): an API token
-   passes (and is owner-checked below), a browser is sent through the handshake;
-4. the workspace's route file gives its address and owner; an unknown workspace answers 404,
-   and so does one the (token's) user may not open;
+   ``GRANTS/LABEL/TOKEN/`` whose ``route`` link leads to the workspace's route (one lookup
+   finds both: no call to the control plane, no config change per grant). A grant is issued
+   only to someone the control plane found may open the workspace, and deleted when that
+   stops being true, so it needs no owner check here. Without one, an API token the control
+   plane already vouched for is found in Caddy's token map (``tokens``); otherwise the
+   control plane is asked (``verify_proxy``): an API token passes (and is owner-checked
+   below), a browser is sent through the handshake;
+4. the workspace's route file gives its address and owner, unless the grant's link did; an
+   unknown workspace answers 404, and so does one the (token's) user may not open;
 5. the request goes to code-server, or to the forwarded port, without Tidepool's cookies.
 
 Path URLs on the main host (``/workspace/NAME/...``) redirect here (``path_redirects``).
@@ -25,6 +26,7 @@ from pathlib import Path
 
 from tidepool.adapters.caddy.config.options import CaddyOptions
 from tidepool.adapters.caddy.config.pages import NOT_FOUND, SIGN_IN
+from tidepool.adapters.caddy.config.routefiles import GRANT_ROUTE_FILE_PATTERN
 from tidepool.adapters.caddy.config.signin import (
     CLIENT_PLACEHOLDER,
     api_upstream,
@@ -50,6 +52,7 @@ from tidepool.domain.origins import EXCHANGE_PATH, workspace_host_pattern
 from tidepool.edge import (
     CLIENT_HEADER,
     GRANT_COOKIE,
+    GRANT_ROUTE_LINK,
     GRANT_TOKEN_PATTERN,
     HOST_HEADER,
     SESSION_COOKIE,
@@ -62,6 +65,7 @@ EXCHANGE_API_PATH = "/api/auth/exchange"
 #: Set when the request holds a grant of this origin.
 GRANTED_PLACEHOLDER = "{http.vars.tidepool_granted}"
 LABEL_PLACEHOLDER = "{http.vars.tidepool_label}"
+ROUTE_PLACEHOLDER = "{http.vars.tidepool_route}"
 PORT_PLACEHOLDER = "{http.vars.tidepool_port}"
 
 
@@ -120,6 +124,7 @@ def origin_route(options: CaddyOptions, matcher: JSON) -> JSON:
         route_file_lookup(options.routes_dir),
         *access_routes(None),
         *([ungranted_owner_check(admins)] if admins is not None else []),
+        *([granted_cookie_removal(grant)] if options.auth else []),
         {
             "match": [{"vars": {PORT_PLACEHOLDER: [""]}}],
             "handle": [forget_cookies, proxy(f"{UPSTREAM_PLACEHOLDER}:{options.workspace_port}")],
@@ -160,22 +165,71 @@ def exchange_route(api_socket: Path) -> JSON:
 
 
 def grant_routes(grants_dir: Path, cookie: str) -> list[JSON]:
-    """Mark the request granted when its cookie is a grant of this origin (not terminal).
+    """Mark the request granted when its cookie is a grant of this origin, and take the
+    workspace's route from the grant's link when it has one (not terminal).
 
-    The cookie's shape is checked first: only then does it become part of a path. (Reading
-    the cookie once into a variable instead of twice measured slower: one more handler.)
+    The cookie's shape is checked first: only then does it become part of a path. One lookup
+    of ``LABEL/COOKIE/route/*`` finds both the grant and the route (``tidepool.auth.grants``).
+    A grant with no route behind its link (issued before links, or its workspace stopped) is
+    still a grant, found by a ``stat``: its browser is told the workspace is not there rather
+    than sent through the handshake again. (Reading the cookie once into a variable instead
+    of in each matcher measured slower: one more handler.)
     """
     value = f"{{http.request.cookie.{cookie}}}"
-    grant_dir = {"root": str(grants_dir), "try_files": [f"/{LABEL_PLACEHOLDER}/{value}/"]}
+    grant = f"/{LABEL_PLACEHOLDER}/{value}/"
+    through_link = {
+        "root": str(grants_dir.parent),
+        "try_files": [f"/{grants_dir.name}{grant}{GRANT_ROUTE_LINK}/*"],
+    }
     # One matcher set is all-of, whatever order Caddy checks it in: a cookie that is not a
     # token's shape (``../other/TOKEN``) fails it even if the file lookup found something.
     shaped = {value: {"pattern": f"^{GRANT_TOKEN_PATTERN}$"}}
+    found_route = {"name": "granted", "pattern": GRANT_ROUTE_FILE_PATTERN}
     return [
         {
-            "match": [{"vars_regexp": shaped, "file": grant_dir}],
+            "match": [{"vars_regexp": shaped, "file": through_link}],
+            "handle": [
+                {
+                    "handler": "vars",
+                    "tidepool_granted": "yes",
+                    "tidepool_route": "{http.matchers.file.relative}",
+                }
+            ],
+        },
+        {
+            "match": [
+                {
+                    "vars": {GRANTED_PLACEHOLDER: [""]},
+                    "vars_regexp": shaped,
+                    "file": {"root": str(grants_dir), "try_files": [grant]},
+                }
+            ],
             "handle": [{"handler": "vars", "tidepool_granted": "yes"}],
-        }
+        },
+        {
+            "match": [{"vars_regexp": {ROUTE_PLACEHOLDER: found_route}}],
+            "handle": [
+                {
+                    "handler": "vars",
+                    "tidepool_upstream": "{http.regexp.granted.1}",
+                    "tidepool_owner": "{http.regexp.granted.2}",
+                }
+            ],
+        },
     ]
+
+
+def granted_cookie_removal(cookie: str) -> JSON:
+    """When the grant is the request's only cookie, drop the whole ``Cookie`` header: a
+    header match is far cheaper than the regular expressions that take one cookie out of
+    several (``cookie_removals``), and a browser holds nothing else for most workspaces.
+    (A browser sends one ``Cookie`` header; HTTP/2's several are joined into one.)"""
+    return {
+        "match": [
+            {"header": {"Cookie": [f"{cookie}=*"]}, "not": [{"header": {"Cookie": ["*;*"]}}]}
+        ],
+        "handle": [{"handler": "headers", "request": {"delete": ["Cookie"]}}],
+    }
 
 
 def ungranted_owner_check(admins: tuple[str, ...]) -> JSON:

@@ -15,9 +15,15 @@ from __future__ import annotations
 from tidepool.adapters.caddy.config.variables import JSON
 from tidepool.domain.names import NAME_PATTERN
 from tidepool.domain.users import USER_NAME
+from tidepool.edge import GRANT_ROUTE_LINK
 
 #: A route file's path under the routes directory: ``/{name}/{address}@{owner}``.
 ROUTE_FILE_PATTERN = f"^/{NAME_PATTERN}/([0-9.]+)@((?:{USER_NAME.pattern})?)$"
+#: The same route found through a grant's link (``tidepool.auth.grants``), relative to the
+#: directory that holds both the grants and the routes: ``/grants/LABEL/TOKEN/route/...``.
+GRANT_ROUTE_FILE_PATTERN = (
+    f"^/[^/]+/[^/]+/[^/]+/{GRANT_ROUTE_LINK}/([0-9.]+)@((?:{USER_NAME.pattern})?)$"
+)
 #: Configs up to version 4 routed through a ``map`` handler with this id (carried over once).
 LEGACY_MAP_ID = "tidepool-workspaces"
 

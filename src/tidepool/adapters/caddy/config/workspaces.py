@@ -186,12 +186,16 @@ def lookup_routes(routes_dir: Path) -> list[JSON]:
 
 
 def route_file_lookup(routes_dir: Path) -> JSON:
-    """The named workspace's route file gives its address and owner (not terminal)."""
+    """The named workspace's route file gives its address and owner (not terminal), unless
+    they are known already."""
     route_file = {
         "file": {"root": str(routes_dir), "try_files": [f"/{WORKSPACE_PLACEHOLDER}/*"]},
     }
     return {
-        "match": [{"not": [{"vars": {WORKSPACE_PLACEHOLDER: [""]}}]}],
+        # Only while nothing found the route yet (a grant's link finds it first).
+        "match": [
+            {"vars": {UPSTREAM_PLACEHOLDER: [""]}, "not": [{"vars": {WORKSPACE_PLACEHOLDER: [""]}}]}
+        ],
         "handle": [
             {
                 "handler": "subroute",
