@@ -197,14 +197,25 @@ def grant_routes(grants_dir: Path, cookie: str) -> list[JSON]:
             ],
         },
         {
-            "match": [
+            # Nested, not one more matcher beside these: Caddy checks a matcher set in no
+            # fixed order, and the ``stat`` is for requests the link did not admit alone.
+            "match": [{"vars": {GRANTED_PLACEHOLDER: [""]}}],
+            "handle": [
                 {
-                    "vars": {GRANTED_PLACEHOLDER: [""]},
-                    "vars_regexp": shaped,
-                    "file": {"root": str(grants_dir), "try_files": [grant]},
+                    "handler": "subroute",
+                    "routes": [
+                        {
+                            "match": [
+                                {
+                                    "vars_regexp": shaped,
+                                    "file": {"root": str(grants_dir), "try_files": [grant]},
+                                }
+                            ],
+                            "handle": [{"handler": "vars", "tidepool_granted": "yes"}],
+                        }
+                    ],
                 }
             ],
-            "handle": [{"handler": "vars", "tidepool_granted": "yes"}],
         },
         {
             "match": [{"vars_regexp": {ROUTE_PLACEHOLDER: found_route}}],
