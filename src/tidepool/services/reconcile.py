@@ -14,6 +14,7 @@ converges from each.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import time
@@ -213,9 +214,14 @@ class Reconciler:
         await wait_for_ide(self._http, address, timeout=self._limits.ide_timeout)
         await self._phase(workspace, "ide_healthy", started)
         self._reached("ide_healthy")
-        if not (creating and workspace.runtime_state.get(POOLED)):  # (the pool asked already)
-            await ask_for_workbench(self._http, address)
-        await name_workspace(self._runtime, self._store, workspace, instance_name(workspace))
+        # The first page and the name at once: both wait on the instance, not on each other
+        # (the name took 0.1-0.17 s of a cold create after the page, measured one by one).
+        # ``gather``, not a task group: a failure to name stays the error it is.
+        pooled = creating and bool(workspace.runtime_state.get(POOLED))  # (the pool asked)
+        await asyncio.gather(
+            name_workspace(self._runtime, self._store, workspace, instance_name(workspace)),
+            *([] if pooled else [ask_for_workbench(self._http, address)]),
+        )
         await self._setup.run(workspace, instance_name(workspace))
         await self._routes.add(workspace.name, address, workspace.owner)
         await self._phase(workspace, "route_live", started)
