@@ -26,6 +26,7 @@ from tidepool.auth.handshake import HandshakeCodes
 from tidepool.auth.revocation import GrantRevoker
 from tidepool.auth.session_proof import cookies_can_be_planted
 from tidepool.auth.sessions import SessionStore, sweep_sessions
+from tidepool.auth.ssh_keys import SshKeyStore
 from tidepool.auth.token_cache import TOKEN_SWEEP_SECONDS, sweep_tokens
 from tidepool.auth.users import UserFile
 from tidepool.host import daemons, revive
@@ -130,6 +131,7 @@ async def _serve(
             codes=HandshakeCodes() if grants is not None else None,
             revoke_grants=revoker.sweep if revoker is not None else None,
             audit=app.audit,
+            ssh_keys=SshKeyStore(settings.ssh_keys_file),
             pool_status=app.pool.status if app.pool else list,
         )
         keeper = None

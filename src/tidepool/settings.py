@@ -423,6 +423,10 @@ class Settings(BaseSettings):
     def tokens_file(self) -> Path:
         return self.data_dir / "tokens.json"
 
+    @cached_property
+    def ssh_keys_file(self) -> Path:
+        return self.data_dir / "ssh_keys.json"
+
     @property
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.data_dir / 'tidepool.db'}"

@@ -19,6 +19,7 @@ from tidepool.api.routers import (
     auth,
     handshake,
     health,
+    keys,
     me,
     pool,
     templates,
@@ -96,6 +97,7 @@ def create_app(plane: ControlPlane) -> ASGIApp:
         audit.router,
         templates.router,
         pool.router,
+        keys.router,
     )
     for router in routers:  # any request may bring a body over the limit (``BodyLimit``)
         app.include_router(router, prefix="/api", responses=problems.declared(413))

@@ -15,6 +15,7 @@ from tidepool.auth.grants import GrantStore
 from tidepool.auth.handshake import HandshakeCodes
 from tidepool.auth.session_proof import PROOF_PARAMETER, choose_session, cookie_values
 from tidepool.auth.sessions import CSRF_HEADER, SessionCache
+from tidepool.auth.ssh_keys import SshKeyStore
 from tidepool.auth.token_cache import TokenCache
 from tidepool.domain.audit import AuditEntry
 from tidepool.domain.identity import EVERY_SCOPE, HOST, LOCAL_OWNER, Identity
@@ -63,6 +64,8 @@ class ControlPlane:
 
     #: Where sign-ins, token changes and workspace actions are recorded (None: nowhere).
     audit: AuditTrail | None = None
+    #: Users' SSH public keys (None: this control plane keeps none, ``/api/keys`` is 404).
+    ssh_keys: SshKeyStore | None = None
     #: The warm pools as their keeper last saw them (none kept: an empty list).
     pool_status: Callable[[], list[PoolStatus]] = list
 

@@ -174,6 +174,15 @@ class Identity:
                     f"{user!r} is not an admin: a token of theirs cannot have the 'admin' scope."
                 )
 
+    def check_may_manage_keys(self) -> None:
+        """Refuse (``ForbiddenError``) to add or remove SSH keys: a key opens every workspace
+        of its user, so a read-only token, or one limited to named workspaces, may not."""
+        if Scope.WORKSPACES not in self.scopes or self.workspaces is not None:
+            raise ForbiddenError(
+                f"{self.credential} cannot add or remove SSH keys: that takes a signed-in "
+                "person, or a token with the 'workspaces' scope and no workspace limit."
+            )
+
     def check_may_revoke(self) -> None:
         if self.token_id:
             raise ForbiddenError(
