@@ -71,6 +71,8 @@ class ApiClient:
             ) from error
         if response.status_code >= 400:
             raise _error(response)
+        if response.status_code == 204:
+            return {}
         body: JSON = response.json()
         return body
 
@@ -90,6 +92,16 @@ class ApiClient:
     async def pool(self) -> JSON:
         """The warm pools (admins only)."""
         return await self._call("GET", "/pool")
+
+    async def keys(self) -> JSON:
+        """The caller's SSH public keys."""
+        return await self._call("GET", "/keys")
+
+    async def add_key(self, public_key: str, name: str = "") -> JSON:
+        return await self._call("POST", "/keys", json={"public_key": public_key, "name": name})
+
+    async def remove_key(self, key_id: str) -> None:
+        await self._call("DELETE", f"/keys/{key_id}")
 
     async def logs(self, name: str) -> JSON:
         return await self._call("GET", f"/workspaces/{name}/logs")

@@ -12,6 +12,7 @@ from tidepool.cli import (
     database,
     host,
     image,
+    key,
     serve,
     service,
     template,
@@ -42,6 +43,7 @@ workspace.app.command("adopt")(adopt.adopt_command)
 app.add_typer(template.app, name="template")
 app.add_typer(user.app, name="user")
 app.add_typer(token.app, name="token")
+app.add_typer(key.app, name="key")
 app.command("audit")(audit.audit_command)
 
 
