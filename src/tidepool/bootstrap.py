@@ -35,6 +35,7 @@ from tidepool.auth.authenticator import Authenticator
 from tidepool.auth.grants import GrantStore
 from tidepool.auth.ratelimit import SignInLimiter
 from tidepool.auth.sessions import SessionCache, SessionStore
+from tidepool.auth.ssh_keys import SshKeyStore
 from tidepool.auth.token_cache import TokenCache
 from tidepool.auth.tokens import TokenStore
 from tidepool.auth.users import UserFile
@@ -50,6 +51,7 @@ from tidepool.loopback import LoopbackNames
 from tidepool.ports import FrontDoor, JobQueue, RouteTable, Runtime, WorkspaceStore
 from tidepool.processes import at_step, kill_pid_file, kill_self
 from tidepool.services.adoption import Adoption
+from tidepool.services.authorized_keys import KeyDelivery
 from tidepool.services.by_hand import ByHand
 from tidepool.services.pool import PoolKeeper
 from tidepool.services.reconcile import STEPS, ReconcileLimits, Reconciler
@@ -278,6 +280,10 @@ class Tidepool:
     installation: str = field(init=False)
     #: The warm pools the templates ask for (None if none does); kept by ``serve``.
     pool: PoolKeeper | None = field(init=False)
+    #: Users' SSH public keys, and what puts them in their workspaces (``serve`` keeps
+    #: running workspaces in step: ``key_sync``).
+    ssh_keys: SshKeyStore = field(init=False)
+    key_delivery: KeyDelivery = field(init=False)
 
     def __post_init__(self) -> None:
         settings = self.settings
@@ -295,6 +301,8 @@ class Tidepool:
             if specs
             else None
         )
+        self.ssh_keys = SshKeyStore(settings.ssh_keys_file)
+        self.key_delivery = KeyDelivery(self.runtime, self.ssh_keys.lines_of)
         self.reconciler = Reconciler(
             self.store,
             self.runtime,
@@ -305,6 +313,7 @@ class Tidepool:
             reached=crash_hook(settings),
             installation=self.installation,
             pool=self.pool,
+            keys=self.key_delivery,
         )
         self.workspaces = WorkspaceService(
             self.store,

@@ -13,6 +13,7 @@ import contextlib
 import logging
 import os
 import socket
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -26,7 +27,6 @@ from tidepool.auth.handshake import HandshakeCodes
 from tidepool.auth.revocation import GrantRevoker
 from tidepool.auth.session_proof import cookies_can_be_planted
 from tidepool.auth.sessions import SessionStore, sweep_sessions
-from tidepool.auth.ssh_keys import SshKeyStore
 from tidepool.auth.token_cache import TOKEN_SWEEP_SECONDS, sweep_tokens
 from tidepool.auth.users import UserFile
 from tidepool.host import daemons, revive
@@ -34,6 +34,7 @@ from tidepool.host.connections import cut_connections
 from tidepool.host.daemon_keeper import CHECK_SECONDS, DaemonKeeper, host_daemons
 from tidepool.host.daemon_keeper import FILE_NAME as KEEPER_FILE
 from tidepool.host.service import keep_private, serve_lock
+from tidepool.services.authorized_keys import KeySync
 from tidepool.services.worker import Worker
 from tidepool.settings import Settings
 
@@ -131,7 +132,7 @@ async def _serve(
             codes=HandshakeCodes() if grants is not None else None,
             revoke_grants=revoker.sweep if revoker is not None else None,
             audit=app.audit,
-            ssh_keys=SshKeyStore(settings.ssh_keys_file),
+            ssh_keys=app.ssh_keys,
             pool_status=app.pool.status if app.pool else list,
         )
         keeper = None
@@ -143,6 +144,7 @@ async def _serve(
             # one another serve on this host heals before the next look.
             await keeper.look()
         server = api_server(plane, settings)
+        key_sync = KeySync(app.key_delivery, app.store, app.ssh_keys.version, time.monotonic)
         worker = app.worker(work_queue)
         tasks = [
             asyncio.create_task(worker.run(stop), name="worker"),
@@ -150,6 +152,7 @@ async def _serve(
             asyncio.create_task(app.supervisor.watch(stop), name="caddy-supervisor"),
             asyncio.create_task(server.serve(), name="api"),
             *([asyncio.create_task(app.pool.keep(stop), name="warm-pool")] if app.pool else []),
+            asyncio.create_task(key_sync.keep(stop), name="ssh-keys"),
         ]
         if authenticator is not None and session_cache is not None:
             sessions, cache, users = authenticator.sessions, session_cache, settings.users_file

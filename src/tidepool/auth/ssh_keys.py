@@ -82,6 +82,10 @@ class SshKeyStore:
         keys = [_key(i, r) for i, r in self._file.read().items() if r["user"] == user]
         return sorted(keys, key=lambda k: (k.created, k.id))
 
+    def lines_of(self, user: str) -> tuple[str, ...]:
+        """``user``'s keys as ``authorized_keys`` lines, each named as they named it."""
+        return tuple(key.key.line(key.name) for key in self.list(user))
+
     def remove(self, user: str, key_id: str) -> SshKey:
         """Remove ``user``'s key ``key_id``; another user's answers like a missing one."""
         with self._file.change() as records:

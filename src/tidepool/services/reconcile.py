@@ -27,6 +27,7 @@ from tidepool.domain.ownership import InstanceOwner, may_delete
 from tidepool.domain.workspace import Desired, Status, Workspace
 from tidepool.errors import ConflictError, NotFoundError, RuntimeOperationError
 from tidepool.ports import InstanceSpec, RouteTable, Runtime, WorkspaceStore
+from tidepool.services.authorized_keys import KeyDelivery
 from tidepool.services.ide import ask_for_workbench, wait_for_ide
 from tidepool.services.naming import name_workspace
 from tidepool.services.pool import PoolKeeper
@@ -81,8 +82,11 @@ class Reconciler:
         *,
         installation: str,
         pool: PoolKeeper | None = None,
+        keys: KeyDelivery | None = None,
     ) -> None:
         self._reached = reached
+        #: Puts the owner's SSH keys in a workspace at each start (None: nothing to put).
+        self._keys = keys
         self._pooled = PooledCreate(store, runtime, installation, pool, reached)
         #: Recorded with every instance made, and required of every instance deleted.
         self._installation = installation
@@ -214,13 +218,15 @@ class Reconciler:
         await wait_for_ide(self._http, address, timeout=self._limits.ide_timeout)
         await self._phase(workspace, "ide_healthy", started)
         self._reached("ide_healthy")
-        # The first page and the name at once: both wait on the instance, not on each other
+        # The first page, the name and the keys at once: each waits on the instance, not on
+        # the others
         # (the name took 0.1-0.17 s of a cold create after the page, measured one by one).
         # ``gather``, not a task group: a failure to name stays the error it is.
         pooled = creating and bool(workspace.runtime_state.get(POOLED))  # (the pool asked)
         await asyncio.gather(
             name_workspace(self._runtime, self._store, workspace, instance_name(workspace)),
             *([] if pooled else [ask_for_workbench(self._http, address)]),
+            *([self._keys.at_start(workspace)] if self._keys is not None else []),
         )
         await self._setup.run(workspace, instance_name(workspace))
         await self._routes.add(workspace.name, address, workspace.owner)
