@@ -27,6 +27,11 @@ CLIENT_HEADER = "X-Tidepool-Client"
 #: Caddy tells the API which host a request was for (``{http.request.host}``), replacing any
 #: client value: a workspace origin's sign-in code is good for that origin alone.
 HOST_HEADER = "X-Tidepool-Host"
+#: The control plane's answer to Caddy when it admits an SSH tunnel: where its bytes go
+#: (the workspace's SSH bridge, ``ADDRESS:PORT``). Caddy never takes it from a client.
+TUNNEL_HEADER = "X-Tidepool-Tunnel"
+#: The SSH tunnel's WebSocket, on the main host: ``/api/workspaces/NAME/ssh``.
+TUNNEL_SUFFIX = "/ssh"
 #: A workspace origin's own credential (a grant), set for that host alone; Caddy checks it
 #: and takes it out before the request reaches the workspace.
 GRANT_COOKIE = "tidepool_grant"

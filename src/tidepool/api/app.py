@@ -22,6 +22,7 @@ from tidepool.api.routers import (
     keys,
     me,
     pool,
+    ssh,
     templates,
     tokens,
     workspaces,
@@ -98,6 +99,7 @@ def create_app(plane: ControlPlane) -> ASGIApp:
         templates.router,
         pool.router,
         keys.router,
+        ssh.router,
     )
     for router in routers:  # any request may bring a body over the limit (``BodyLimit``)
         app.include_router(router, prefix="/api", responses=problems.declared(413))

@@ -7,7 +7,8 @@ and compared in constant time. Tokens may expire; a revoked token is kept (marke
 
 A token has scopes and may be limited to named workspaces (``tidepool.domain.identity``). A
 record written before scopes existed has neither key: it keeps working with every scope its
-user has (``scopes`` is None), so no one is locked out by an upgrade.
+user had then (``scopes`` is None: ``LEGACY_SCOPES``), so no one is locked out by an upgrade,
+and no old token gains a power added since.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from pathlib import Path
 from tidepool.auth.records import RecordFile, fingerprint
 from tidepool.domain.identity import (
     DEFAULT_SCOPES,
-    EVERY_SCOPE,
+    LEGACY_SCOPES,
     Scope,
     parse_scopes,
     parse_workspace_limit,
@@ -54,7 +55,7 @@ class ApiToken:
 
     @property
     def effective_scopes(self) -> frozenset[Scope]:
-        return EVERY_SCOPE if self.scopes is None else self.scopes
+        return LEGACY_SCOPES if self.scopes is None else self.scopes
 
 
 def check_label_and_days(label: str, days: float | None) -> None:

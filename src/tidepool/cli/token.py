@@ -55,7 +55,7 @@ def create(
     scope: list[str] = typer.Option(  # noqa: B008 (Typer's way of declaring a repeatable option)
         [],
         "--scope",
-        help="read, workspaces or admin (admin users only); repeat for several. "
+        help="read, workspaces, ssh or admin (admin users only); repeat for several. "
         "Default: read and workspaces.",
     ),
     workspace: list[str] = typer.Option(  # noqa: B008

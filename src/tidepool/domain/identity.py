@@ -11,7 +11,9 @@ An API token carries scopes, and may be limited to named workspaces:
 - ``workspaces``: create, start, stop and delete the workspaces the user may act on;
 - ``admin``: the user's admin powers (everyone's workspaces, the audit log, others' tokens).
   Without it an admin's token acts as a plain user; with it a user who is no longer an admin
-  gets nothing more.
+  gets nothing more;
+- ``ssh``: open SSH tunnels into the workspaces the user may see (``tidepool ssh``). Not given
+  unless asked for: a token that reads or starts workspaces is not a shell in them.
 
 A person (a browser session, root on the host) holds every scope their user has.
 """
@@ -37,9 +39,13 @@ class Scope(enum.StrEnum):
     READ = "read"
     WORKSPACES = "workspaces"
     ADMIN = "admin"
+    SSH = "ssh"
 
 
 EVERY_SCOPE = frozenset(Scope)
+#: What a token from before scopes holds: what there was then. It is never given a power
+#: added since (a token that could start workspaces does not become a shell in them).
+LEGACY_SCOPES = frozenset({Scope.READ, Scope.WORKSPACES, Scope.ADMIN})
 #: What a token is given when its creator names no scopes: a plain user's whole power.
 DEFAULT_SCOPES = frozenset({Scope.READ, Scope.WORKSPACES})
 
@@ -173,6 +179,18 @@ class Identity:
                 raise ForbiddenError(
                     f"{user!r} is not an admin: a token of theirs cannot have the 'admin' scope."
                 )
+
+    def check_may_ssh(self, name: str) -> None:
+        """Refuse (``ForbiddenError``) an SSH tunnel into workspace ``name`` (already known to
+        be visible) unless the credential carries the ``ssh`` scope and is not limited away
+        from it."""
+        if Scope.SSH not in self.scopes:
+            raise ForbiddenError(
+                f"{self.credential} cannot open SSH tunnels (it lacks the 'ssh' scope): "
+                "create a token with --scope ssh."
+            )
+        if self.workspaces is not None and name not in self.workspaces:
+            raise ForbiddenError(f"This token is limited to other workspaces than {name!r}.")
 
     def check_may_manage_keys(self) -> None:
         """Refuse (``ForbiddenError``) to add or remove SSH keys: a key opens every workspace

@@ -230,6 +230,22 @@ class WorkspaceService:
         found.sort(key=lambda w: (w.created_at, w.id))
         return Page(items=found[offset : offset + limit], total=len(found))
 
+    async def ssh_target(self, name: str, *, who: Identity) -> Workspace:
+        """The running workspace ``who`` may open an SSH tunnel into, and the audit log's
+        record of the attempt: someone else's is missing (``NotFoundError``), a credential
+        without ``ssh`` is refused, a workspace that is not running is a ``ConflictError``."""
+        name = validate_workspace_name(name)
+        workspace = await self._visible(name, who, "ssh")
+        try:
+            who.check_may_ssh(name)
+            if workspace.status is not Status.RUNNING or not workspace.address:
+                raise ConflictError(f"Workspace {name!r} is not running; start it first.")
+        except TidepoolError as refused:
+            await self._record(who, "ssh", name, Outcome.DENIED, str(refused))
+            raise
+        await self._record(who, "ssh", name, Outcome.OK)
+        return workspace
+
     async def request(self, name: str, action: Action, *, who: Identity) -> Workspace:
         """Record that ``who`` wants ``action``; serialized against concurrent writes.
 

@@ -47,10 +47,10 @@ class TokenCreate(BaseModel):
     label: str = Field(
         default="", max_length=64, json_schema_extra={"pattern": f"^{LABEL_SHAPE.pattern}$"}
     )
-    #: ``read``, ``workspaces``, ``admin``; left out: ``read`` and ``workspaces``.
+    #: ``read``, ``workspaces``, ``admin``, ``ssh``; left out: ``read`` and ``workspaces``.
     scopes: list[str] | None = Field(
         default=None,
-        max_length=3,
+        max_length=len(Scope),
         json_schema_extra={"items": {"enum": [scope.value for scope in Scope]}},
     )
     #: The only workspaces the token may see; left out: no limit.

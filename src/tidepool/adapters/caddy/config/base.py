@@ -7,7 +7,8 @@ This is the only place that knows the order of the routes, and the order is the 
    (a grant) included;
 3. sign-in on the main host (``signin``): basic auth, or the session lookup with
    ``forward_auth`` when workspaces are served under paths;
-4. ``/api`` and ``/app`` to the control plane;
+4. the SSH tunnel's WebSocket, admitted by the control plane, to the workspace (``tunnel``);
+   then ``/api`` and ``/app`` to the control plane;
 5. ``/workspace/...``: redirected to the workspace's origin (``origins.path_redirects``), or
    served in place (``workspaces``): unsafe paths refused, the bare path redirected, then
    the IDE or a forwarded port;
@@ -23,6 +24,7 @@ from tidepool.adapters.caddy.config.pages import NOT_FOUND, error_routes
 from tidepool.adapters.caddy.config.signin import api_routes, auth_route, session_routes
 from tidepool.adapters.caddy.config.tls import https_listener, redirect_server, tls_apps
 from tidepool.adapters.caddy.config.tokens import token_map
+from tidepool.adapters.caddy.config.tunnel import tunnel_routes
 from tidepool.adapters.caddy.config.variables import JSON
 from tidepool.adapters.caddy.config.workspaces import lookup_routes, workspace_routes
 from tidepool.edge import SESSION_COOKIE, cookie_name
@@ -31,8 +33,9 @@ SERVER_NAME = "tidepool"
 #: Bumped whenever the config's shape changes: a Caddy that resumes an older shape (from its
 #: autosave) gets the new one, with its routes carried over. 6: the slash redirects keep the
 #: query. 7: each workspace on an origin of its own. 8: requests wait while serve restarts.
-#: 9: API tokens the control plane vouched for are admitted from Caddy's token map.
-CONFIG_VERSION = 9
+#: 9: API tokens the control plane vouched for are admitted from Caddy's token map. 10: a
+#: grant's link finds the route with the grant; the SSH tunnel (``tunnel``).
+CONFIG_VERSION = 10
 CONFIG_ID = f"tidepool-config-v{CONFIG_VERSION}"
 
 
@@ -68,6 +71,7 @@ def base_config(options: CaddyOptions) -> JSON:
             *([origin_route(options, origin)] if origin is not None else []),
             *([auth_route(options.users)] if options.users is not None else []),
             *signed_in,
+            *tunnel_routes(options.api_socket, "" if options.forward_auth else user),
             *api_routes(options.api_socket, "" if options.forward_auth else user),
             *paths,
             {"handle": [NOT_FOUND], "terminal": True},
