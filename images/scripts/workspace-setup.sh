@@ -4,6 +4,11 @@
 # and runs code-server on 0.0.0.0:8080 with --auth none (auth lives in Caddy) as a service
 # that reads the workspace's name from /etc/tidepool/workspace.env, written at first boot.
 #
+# On Debian and Ubuntu it also runs OpenSSH's server for the workspace user, on loopback only,
+# and the SSH bridge: websockify, as a system user of its own, relaying each WebSocket on
+# TIDEPOOL_SSH_BRIDGE_PORT to that sshd. The bridge is the only way in from outside the
+# workspace; the platform's tunnel reaches it the way it reaches code-server.
+#
 # Debian and Ubuntu use apt and systemd; Alpine uses apk and OpenRC. Every step checks what is
 # there first, so running the script again on a provisioned system changes nothing.
 #
@@ -18,6 +23,9 @@
 #   TIDEPOOL_PREFIX        where Node.js and code-server live (default: /opt/tidepool)
 #   TIDEPOOL_OS            force the OS family: debian | alpine (default: from /etc/os-release)
 #   TIDEPOOL_START_SERVICE 1 to enable and start the service now (default: 1; 0 in image builds)
+#   TIDEPOOL_SSH_BRIDGE_PORT the SSH bridge's WebSocket port (Debian and Ubuntu; Tidepool passes
+#                          its one constant, tidepool.domain.ide.SSH_BRIDGE_PORT). Unset: sshd
+#                          is left as the system has it and no bridge is written.
 set -eu
 
 TIDEPOOL_USER=${TIDEPOOL_USER:-dev}
@@ -28,6 +36,7 @@ NODE_MAJOR=${NODE_MAJOR:-24}
 TIDEPOOL_PREFIX=${TIDEPOOL_PREFIX:-/opt/tidepool}
 TIDEPOOL_START_SERVICE=${TIDEPOOL_START_SERVICE:-1}
 ENV_FILE=/etc/tidepool/workspace.env
+SSH_BRIDGE_USER=tidepool-ssh
 
 log() { printf '[workspace-setup] %s\n' "$*"; }
 die() { printf '[workspace-setup] error: %s\n' "$*" >&2; exit 1; }
@@ -48,7 +57,7 @@ detect_os() {
 
 # --- packages ---------------------------------------------------------------------------------
 
-DEBIAN_PACKAGES="bash ca-certificates curl wget jq git openssh-client make python3 sudo procps less xz-utils"
+DEBIAN_PACKAGES="bash ca-certificates curl wget jq git openssh-client openssh-server websockify make python3 sudo procps less xz-utils"
 ALPINE_PACKAGES="bash ca-certificates curl wget jq git openssh make python3 sudo procps less xz shadow libstdc++ gcompat"
 
 debian_install_packages() {
@@ -63,9 +72,18 @@ debian_install_packages() {
     fi
     log "installing:$missing"
     export DEBIAN_FRONTEND=noninteractive
+    # In a chroot (an image build) a package's maintainer script would start its daemon on the
+    # host (sshd, through its init script): policy-rc.d forbids every start while apt runs.
+    held=""
+    if [ "$TIDEPOOL_START_SERVICE" = 0 ] && [ ! -e /usr/sbin/policy-rc.d ]; then
+        printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+        chmod 755 /usr/sbin/policy-rc.d
+        held=1
+    fi
     apt-get update -q
     # shellcheck disable=SC2086
     apt-get install -y -q --no-install-recommends $missing
+    [ -z "$held" ] || rm -f /usr/sbin/policy-rc.d
 }
 
 alpine_install_packages() {
@@ -248,6 +266,84 @@ EOF
     fi
 }
 
+# --- sshd and the SSH bridge (Debian, Ubuntu) -------------------------------------------------
+
+debian_write_ssh() {
+    port=${TIDEPOOL_SSH_BRIDGE_PORT:-}
+    if [ -z "$port" ]; then
+        log "TIDEPOOL_SSH_BRIDGE_PORT is not set: sshd left as it is, no SSH bridge"
+        return
+    fi
+    # Debian's sshd_config includes sshd_config.d first, and sshd keeps the first value it
+    # reads: these win over the distribution's defaults. Loopback only (IPv4: the bridge is its
+    # one client); keys only, for the workspace user only. TCP forwarding stays on (VS Code
+    # Remote-SSH needs ssh -L) and so does the sftp subsystem (scp and rsync need it).
+    mkdir -p /etc/ssh/sshd_config.d
+    cat > /etc/ssh/sshd_config.d/tidepool.conf <<EOF
+# Written by Tidepool's workspace-setup.sh: reachable only through the SSH bridge.
+ListenAddress 127.0.0.1
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+PermitRootLogin no
+AllowUsers $TIDEPOOL_USER
+AuthorizedKeysFile .ssh/authorized_keys
+X11Forwarding no
+AllowTcpForwarding yes
+EOF
+    # The image holds no host keys (every instance would share them): each instance makes
+    # its own before its first sshd starts. Debian's unit checks the config (sshd -t) first,
+    # which fails without keys, so the list is replaced, not appended to.
+    mkdir -p /etc/systemd/system/ssh.service.d
+    cat > /etc/systemd/system/ssh.service.d/tidepool.conf <<'EOF'
+[Service]
+ExecStartPre=
+ExecStartPre=/usr/bin/ssh-keygen -A
+ExecStartPre=/usr/sbin/sshd -t
+EOF
+    if ! id "$SSH_BRIDGE_USER" >/dev/null 2>&1; then
+        log "creating the system user $SSH_BRIDGE_USER (the SSH bridge)"
+        useradd --system --no-create-home --home-dir /nonexistent \
+            --shell /usr/sbin/nologin "$SSH_BRIDGE_USER"
+    fi
+    # No --web: the bridge serves no file, only the WebSocket upgrade. One long-running
+    # process; websockify forks a child per connection, so a client leaving ends only its own.
+    cat > /etc/systemd/system/tidepool-ssh-bridge.service <<EOF
+[Unit]
+Description=Tidepool SSH bridge: WebSocket on :$port to the workspace's sshd on 127.0.0.1:22
+After=network.target ssh.service
+Wants=ssh.service
+
+[Service]
+Type=simple
+User=$SSH_BRIDGE_USER
+Group=$SSH_BRIDGE_USER
+WorkingDirectory=/
+ExecStart=/usr/bin/websockify 0.0.0.0:$port 127.0.0.1:22
+Restart=always
+RestartSec=1
+NoNewPrivileges=yes
+ProtectSystem=strict
+ProtectHome=yes
+PrivateTmp=yes
+
+[Install]
+WantedBy=multi-user.target
+EOF
+    mkdir -p /etc/systemd/system/multi-user.target.wants
+    ln -sf /lib/systemd/system/ssh.service /etc/systemd/system/multi-user.target.wants/ssh.service
+    ln -sf /etc/systemd/system/tidepool-ssh-bridge.service \
+        /etc/systemd/system/multi-user.target.wants/tidepool-ssh-bridge.service
+    if [ "$TIDEPOOL_START_SERVICE" = 1 ]; then
+        systemctl daemon-reload
+        systemctl restart ssh tidepool-ssh-bridge
+    fi
+}
+
+alpine_write_ssh() {
+    # The Alpine (Tart) image has no SSH bridge yet.
+    :
+}
+
 alpine_write_service() {
     cat > /etc/init.d/code-server <<EOF
 #!/sbin/openrc-run
@@ -286,6 +382,7 @@ main() {
     create_user
     write_launcher
     "${OS}_write_service"
+    "${OS}_write_ssh"
     log "done"
 }
 

@@ -4,7 +4,8 @@ CODE_SERVER_VERSION = "4.139.1"
 NODE_MAJOR = 24
 #: Bump when the image's recipe changes in a way its inputs' hash cannot see.
 #: 2: the workspace's environment file is a template Incus renders from the instance config.
-IMAGE_REVISION = 2
+#: 3: OpenSSH's server on loopback and the SSH bridge (websockify) in front of it.
+IMAGE_REVISION = 3
 DEFAULT_IMAGE_ALIAS = f"tidepool/debian-12/code-server-{CODE_SERVER_VERSION}/r{IMAGE_REVISION}"
 #: The Tart VM ``tidepool image build --runtime tart`` makes (the template's image_name).
 TART_IMAGE_NAME = "tidepool-alpine"

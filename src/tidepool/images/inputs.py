@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from tidepool.domain.environment import ENVIRONMENT_TEMPLATE
+from tidepool.domain.ide import SSH_BRIDGE_PORT
 from tidepool.errors import ImageBuildError
 from tidepool.images import IMAGE_REVISION
 
@@ -37,6 +38,13 @@ ROOTFS_PACKAGES = (
     "jq",
     "git",
     "openssh-client",
+    # In the rootfs, not left to the script: the plain image that ``vm setup`` provisions
+    # then needs no apt inside the instance, and debootstrap starts no daemon in its chroot.
+    "openssh-server",
+    "websockify",
+    # websockify needs python3-cryptography, which depends on a virtual package that
+    # debootstrap's resolver cannot follow: name the package that provides it.
+    "python3-cffi-backend",
     "make",
     "python3",
     "sudo",
@@ -127,4 +135,5 @@ def script_environment(
         "CODE_SERVER_VERSION": code_server_version,
         "NODE_MAJOR": str(node_major),
         "CODE_SERVER_INSTALL": install,
+        "TIDEPOOL_SSH_BRIDGE_PORT": str(SSH_BRIDGE_PORT),
     }
