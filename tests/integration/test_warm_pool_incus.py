@@ -1,8 +1,9 @@
 """The warm pool on a real ``serve``, Incus and Caddy: what a pooled workspace is, and a
 ``serve`` killed while it hands one out.
 
-- Two pooled workspaces share no secret, machine-id, hostname or host key, and a file a
-  previous holder wrote cannot be in a later workspace: pool instances are never reused.
+- Two pooled workspaces share no secret, machine-id, hostname or SSH host key (each has
+  them), and a file a previous holder wrote cannot be in a later workspace: pool instances
+  are never reused.
 - ``serve`` SIGKILLed at each step of the hand-over (``pool_chosen``: the row names the
   instance; ``pool_taken``: the instance names the workspace) converges within 5 s of its
   restart: the workspace runs on an instance that records it, and that instance is no longer
@@ -121,7 +122,8 @@ async def test_pooled_workspaces_share_nothing_and_no_holder_leaves_anything(
             assert await serve.ide_status(workspace["name"]) == 200
         for what, (one, other) in seen.items():
             assert one != other or not one.strip(), f"two pooled workspaces share their {what}"
-        assert seen["machine-id"][0].strip(), "each has a machine-id of its own"
+        for what in ("machine-id", "host keys"):
+            assert all(v.strip() for v in seen[what]), f"each has a {what} of its own"
 
         holder = await instance_of(made[0]["id"])
         write = f"echo mine > {LEFT_BEHIND}"
