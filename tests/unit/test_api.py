@@ -217,7 +217,8 @@ async def test_each_user_sees_and_acts_on_only_their_own(guarded: httpx.AsyncCli
     every = (await guarded.get("/api/workspaces", headers=as_user("root"))).json()
     assert every["total"] == 2
     me = (await guarded.get("/api/me", headers=as_user("root"))).json()
-    assert me == {"name": "root", "admin": True, "scopes": ["admin", "read", "workspaces"]}
+    every_scope = ["admin", "read", "ssh", "workspaces"]
+    assert me == {"name": "root", "admin": True, "scopes": every_scope}
 
 
 async def test_with_auth_on_an_empty_user_is_refused(guarded: httpx.AsyncClient) -> None:

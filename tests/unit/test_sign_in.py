@@ -178,7 +178,7 @@ async def test_signing_in_sets_a_locked_down_session_cookie(setup: Setup) -> Non
         "admin": False,
         "csrf_token": response.json()["csrf_token"],
         "can_sign_out": True,
-        "scopes": ["read", "workspaces"],
+        "scopes": ["read", "ssh", "workspaces"],
     }
 
 
@@ -350,7 +350,7 @@ async def test_the_host_socket_without_the_caddy_mark_is_the_host_admin(setup: S
     assert local.json() == {
         "name": "local",
         "admin": True,
-        "scopes": ["admin", "read", "workspaces"],
+        "scopes": ["admin", "read", "ssh", "workspaces"],
     }
 
 

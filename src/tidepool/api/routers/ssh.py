@@ -23,7 +23,7 @@ from tidepool.api.schemas import NAME_RULE
 from tidepool.domain.ide import SSH_BRIDGE_PORT
 from tidepool.edge import TUNNEL_HEADER
 
-router = APIRouter(prefix="/workspaces", tags=["ssh"], responses=declared(400, 401, 404))
+router = APIRouter(prefix="/workspaces", tags=["ssh"], responses=declared(400, 401, 404, 422))
 Name = Annotated[str, Path(json_schema_extra=NAME_RULE)]
 
 
