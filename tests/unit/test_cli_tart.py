@@ -10,6 +10,9 @@ from typer.testing import CliRunner
 
 from fakes.tart_env import FAKE_TART, FakeTart
 from tidepool.cli.app import app
+from tidepool.cli.vm import setup_plan
+from tidepool.domain.ide import SSH_BRIDGE_PORT
+from tidepool.settings import Settings
 
 IMAGE = "ghcr.io/cirruslabs/ubuntu:latest"
 
@@ -72,3 +75,12 @@ def test_building_the_tart_image_off_a_mac_says_where_it_works(fake: FakeTart) -
     result = CliRunner().invoke(app, ["image", "build", "--runtime", "tart"])
     assert result.exit_code == 1
     assert "built on a Mac" in result.output
+
+
+def test_a_tart_vm_keeps_its_sshd_open_to_root_and_gets_no_bridge() -> None:
+    """The Tart adapter reaches a VM without the guest agent over SSH as root, so ``vm setup``
+    must not narrow its sshd to the tunnel's shape (loopback, dev only); Incus gets both."""
+    tart = setup_plan(Settings(runtime="tart")).environment
+    incus = setup_plan(Settings(runtime="incus")).environment
+    assert "TIDEPOOL_SSH_BRIDGE_PORT" not in tart
+    assert incus["TIDEPOOL_SSH_BRIDGE_PORT"] == str(SSH_BRIDGE_PORT)

@@ -76,6 +76,10 @@ def setup_plan(settings: Settings) -> SetupPlan:
         settings.workspace_user, settings.code_server_version, settings.node_major, "npm"
     )
     tarball = None
+    if settings.runtime != "incus":
+        # A Tart VM without the guest agent is reached over SSH as root: its sshd is not
+        # narrowed to the tunnel's (loopback, dev only), and it gets no bridge.
+        environment.pop("TIDEPOOL_SSH_BRIDGE_PORT")
     if settings.runtime == "incus":
         inputs = BundleInputs(settings.code_server_version, settings.node_major)
         tarball = bundle.cached_bundle_tarball(inputs, settings.cache_dir)
