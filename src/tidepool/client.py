@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 
-from tidepool.edge import USER_HEADER
+from tidepool.edge import TUNNEL_HEADER, USER_HEADER
 from tidepool.errors import (
     ConflictError,
     InvalidInputError,
@@ -102,6 +102,17 @@ class ApiClient:
 
     async def remove_key(self, key_id: str) -> None:
         await self._call("DELETE", f"/keys/{key_id}")
+
+    async def ssh_tunnel(self, name: str) -> str:
+        """Where an SSH tunnel into ``name`` goes (``ADDRESS:PORT``), if the caller may open
+        one: the question Caddy asks for a remote client, asked by root on the host."""
+        try:
+            response = await self._http.get(f"/api/workspaces/{name}/ssh/authorize")
+        except httpx.TransportError as error:
+            raise RuntimeUnavailableError(f"Cannot reach the Tidepool API ({error!r}).") from error
+        if response.status_code >= 400:
+            raise _error(response)
+        return response.headers[TUNNEL_HEADER]
 
     async def logs(self, name: str) -> JSON:
         return await self._call("GET", f"/workspaces/{name}/logs")

@@ -21,6 +21,7 @@ from tidepool.cli import (
     vm,
     workspace,
 )
+from tidepool.cli import ssh as ssh_cli
 
 app = typer.Typer(
     name="tidepool",
@@ -44,6 +45,8 @@ app.add_typer(template.app, name="template")
 app.add_typer(user.app, name="user")
 app.add_typer(token.app, name="token")
 app.add_typer(key.app, name="key")
+app.command("ssh")(ssh_cli.ssh)
+app.command("config-ssh")(ssh_cli.config_ssh)
 app.command("audit")(audit.audit_command)
 
 
