@@ -45,6 +45,8 @@ ROOTFS_PACKAGES = (
     # websockify needs python3-cryptography, which depends on a virtual package that
     # debootstrap's resolver cannot follow: name the package that provides it.
     "python3-cffi-backend",
+    # ``rsync -a`` over ``tidepool ssh`` needs rsync at both ends.
+    "rsync",
     "make",
     "python3",
     "sudo",
