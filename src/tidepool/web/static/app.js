@@ -19,6 +19,10 @@ const list = document.getElementById("workspaces");
 let csrfToken = sessionProof.get();
 // Set once this page is on its way to signing in again.
 let leaving = false;
+// Settled once /api/me has answered and the proof is in hand: the panels in other scripts
+// (keys.js) load then. (A deferred script may run after this one's first requests answer.)
+let settleSignedIn;
+const signedIn = new Promise((resolve) => { settleSignedIn = resolve; });
 
 async function api(method, path, body) {
   const headers = { "Content-Type": "application/json" };
@@ -59,6 +63,13 @@ function render(entry) {
   open.href = data.url;
   open.setAttribute("aria-disabled", String(!allowed.includes("open")));
   open.setAttribute("aria-label", `Open ${data.name} in VS Code`);
+  // Desktop hand-off, over SSH (`tidepool config-ssh` names each workspace tidepool.NAME).
+  element.querySelector(".ssh-command").textContent = `ssh tidepool.${data.name}`;
+  element.querySelector(".copy").setAttribute("aria-label", `Copy the SSH command for ${data.name}`);
+  const vscode = element.querySelector(".vscode");
+  vscode.href = `vscode://vscode-remote/ssh-remote+tidepool.${encodeURIComponent(data.name)}/home/dev`;
+  vscode.setAttribute("aria-disabled", String(data.status !== "running"));
+  vscode.setAttribute("aria-label", `${data.name}: open in VS Code on this computer, over SSH`);
   for (const action of ["start", "stop", "delete", "retry"]) {
     const button = element.querySelector(`.${action}`);
     button.disabled = !allowed.includes(action);
@@ -113,6 +124,20 @@ function wire(entry) {
   entry.element.querySelector(".stop").addEventListener("click", act("stop"));
   entry.element.querySelector(".delete").addEventListener("click", () => confirmDelete(entry, act("delete")));
   entry.element.querySelector(".log").addEventListener("toggle", () => showLog(entry));
+  entry.element.querySelector(".copy").addEventListener("click", (click) =>
+    copy(entry.element.querySelector(".ssh-command"), click.currentTarget));
+}
+
+// The clipboard is there only in a secure context (HTTPS, localhost): elsewhere the text is
+// selected, for the user to copy.
+async function copy(source, button) {
+  try {
+    await navigator.clipboard.writeText(source.textContent);
+    button.textContent = "Copied";
+    setTimeout(() => { button.textContent = "Copy"; }, 1500);
+  } catch (_) {
+    window.getSelection().selectAllChildren(source);
+  }
 }
 
 // The setup log (the clone): read when opened, and again whenever a step adds to it.
@@ -239,6 +264,7 @@ document.getElementById("token-create").addEventListener("submit", async (submit
   error.textContent = "";
   const scopes = ["read"];
   if (form.workspaces.checked) scopes.push("workspaces");
+  if (form.ssh.checked) scopes.push("ssh");
   if (form.admin.checked) scopes.push("admin");
   const body = { label: form.label.value, scopes };
   const limit = form.limit.value.split(",").map((name) => name.trim()).filter(Boolean);
@@ -299,6 +325,7 @@ async function loadPools() {
     document.getElementById("token-admin-choice").hidden = !(me && me.admin);
     if (me) document.getElementById("who").textContent = `Signed in as ${me.name}`;
     if (me && me.csrf_token) { csrfToken = me.csrf_token; sessionProof.keep(csrfToken); }
+    settleSignedIn(me);
     document.getElementById("sign-out").hidden = !(me && me.can_sign_out);
     const page = await api("GET", "/workspaces?limit=500");
     page.items.forEach(upsert);
