@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import os
 import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -126,6 +127,11 @@ async def test_ssh_scp_rsync_and_a_forwarded_port_through_the_front_door(tmp_pat
         done = await box.ssh("tidepool.shell", "echo ok")
         assert (done.returncode, done.stdout) == (0, "ok\n"), done.stderr
         assert (await box.ssh("tidepool.shell", "exit 7")).returncode == 7
+        # Root on the host: no URL, no token; the control plane is asked over its socket.
+        on_host = f"ProxyCommand={sys.executable} -m tidepool.cli ssh --stdio %h"
+        host_argv = [*box.ssh_argv(), "-o", on_host, "tidepool.shell", "echo host-ok"]
+        done = await run(host_argv, {**box.serve.env(), "HOME": str(box.home)})
+        assert (done.returncode, done.stdout) == (0, "host-ok\n"), done.stderr
 
         big = tmp_path / "big"
         big.write_bytes(os.urandom(10 * 1024 * 1024))
