@@ -162,21 +162,41 @@ def session_routes(api_socket: Path, cookie: str = SESSION_COOKIE) -> list[JSON]
 def verify_proxy(api_socket: Path) -> JSON:
     """Ask the control plane who this is: a 2xx names the user and lets the request go on;
     anything else (a redirect to sign in, a 401) is the answer the client gets."""
+    return ask_control_plane(
+        api_socket,
+        VERIFY_PATH,
+        {
+            "X-Forwarded-Method": ["{http.request.method}"],
+            "X-Forwarded-Uri": ["{http.request.uri}"],
+            VIA_HEADER: ["caddy"],
+            HOST_HEADER: ["{http.request.host}"],
+        },
+        {"tidepool_user": USER_HEADER},
+        forget=[USER_HEADER],
+    )
+
+
+def ask_control_plane(
+    api_socket: Path,
+    uri: str,
+    headers: dict[str, list[str]],
+    answers: dict[str, str],
+    forget: list[str] | None = None,
+) -> JSON:
+    """A question to the control plane before the request goes on (Caddy's forward auth):
+    ``uri`` asked with a GET carrying the request's own credentials and ``headers``; a 2xx
+    sets each variable of ``answers`` from the response header it names and lets the
+    request go on, anything else is the answer the client gets."""
     return {
         "handler": "reverse_proxy",
         **api_upstream(api_socket),
-        "rewrite": {"method": "GET", "uri": VERIFY_PATH},
+        "rewrite": {"method": "GET", "uri": uri},
         "headers": {
             "request": {
-                "set": {
-                    "X-Forwarded-Method": ["{http.request.method}"],
-                    "X-Forwarded-Uri": ["{http.request.uri}"],
-                    VIA_HEADER: ["caddy"],
-                    HOST_HEADER: ["{http.request.host}"],
-                },
+                "set": headers,
                 # A WebSocket's question is a plain GET: with these, the control plane was
-                # asked for a WebSocket at /api/auth/verify, and refused it (403).
-                "delete": [USER_HEADER, "Connection", "Upgrade"],
+                # asked for a WebSocket, and refused it (403).
+                "delete": [*(forget or []), "Connection", "Upgrade"],
             }
         },
         "handle_response": [
@@ -187,7 +207,10 @@ def verify_proxy(api_socket: Path) -> JSON:
                         "handle": [
                             {
                                 "handler": "vars",
-                                "tidepool_user": f"{{http.reverse_proxy.header.{USER_HEADER}}}",
+                                **{
+                                    name: f"{{http.reverse_proxy.header.{header}}}"
+                                    for name, header in answers.items()
+                                },
                             }
                         ]
                     }

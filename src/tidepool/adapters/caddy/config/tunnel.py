@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tidepool.adapters.caddy.config.signin import CLIENT_PLACEHOLDER, api_upstream
+from tidepool.adapters.caddy.config.signin import CLIENT_PLACEHOLDER, ask_control_plane
 from tidepool.adapters.caddy.config.variables import JSON, USER_PLACEHOLDER
 from tidepool.adapters.caddy.config.workspaces import DIAL_TIMEOUT, STREAM_CLOSE_DELAY
 from tidepool.domain.names import NAME_PATTERN
@@ -44,7 +44,7 @@ def tunnel_routes(api_socket: Path | None, user: str = USER_PLACEHOLDER) -> list
                 }
             ],
             "handle": [
-                ask_control_plane(api_socket, user),
+                may_open(api_socket, user),
                 {"handler": "headers", "request": {"delete": ["Cookie", "Authorization"]}},
                 {
                     "handler": "reverse_proxy",
@@ -59,38 +59,16 @@ def tunnel_routes(api_socket: Path | None, user: str = USER_PLACEHOLDER) -> list
     ]
 
 
-def ask_control_plane(api_socket: Path, user: str) -> JSON:
+def may_open(api_socket: Path, user: str) -> JSON:
     """May this request open a tunnel to the workspace it names? A 2xx sets where to."""
-    authorize = "/api/workspaces/{http.regexp.tunnel.1}/ssh/authorize"
-    return {
-        "handler": "reverse_proxy",
-        **api_upstream(api_socket),
-        "rewrite": {"method": "GET", "uri": authorize},
-        "headers": {
-            "request": {
-                "set": {
-                    USER_HEADER: [user],
-                    VIA_HEADER: ["caddy"],
-                    CLIENT_HEADER: [CLIENT_PLACEHOLDER],
-                    HOST_HEADER: ["{http.request.host}"],
-                },
-                # The question is a plain GET, not the WebSocket itself.
-                "delete": ["Connection", "Upgrade"],
-            }
+    return ask_control_plane(
+        api_socket,
+        "/api/workspaces/{http.regexp.tunnel.1}/ssh/authorize",
+        {
+            USER_HEADER: [user],
+            VIA_HEADER: ["caddy"],
+            CLIENT_HEADER: [CLIENT_PLACEHOLDER],
+            HOST_HEADER: ["{http.request.host}"],
         },
-        "handle_response": [
-            {
-                "match": {"status_code": [2]},
-                "routes": [
-                    {
-                        "handle": [
-                            {
-                                "handler": "vars",
-                                "tidepool_tunnel": f"{{http.reverse_proxy.header.{TUNNEL_HEADER}}}",
-                            }
-                        ]
-                    }
-                ],
-            }
-        ],
-    }
+        {"tidepool_tunnel": TUNNEL_HEADER},
+    )
