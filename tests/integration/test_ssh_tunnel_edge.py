@@ -153,6 +153,7 @@ async def test_every_refusal_comes_before_a_byte_reaches_the_workspace(tmp_path:
             if e.outcome is Outcome.DENIED
         ]
         assert sorted(denied) == [
+            ("", "alpha"),  # no credential: nobody, from where it came
             ("ann", "alpha"),
             ("ann", "alpha"),
             ("ann", "gamma"),

@@ -15,11 +15,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Response, status
+from fastapi import APIRouter, HTTPException, Path, Request, Response, status
 
-from tidepool.api.deps import Me, Plane
+from tidepool.api.clients import client_address
+from tidepool.api.deps import Plane, get_identity
 from tidepool.api.problems import declared
 from tidepool.api.schemas import NAME_RULE
+from tidepool.domain.audit import AuditEntry, Outcome
 from tidepool.domain.ide import SSH_BRIDGE_PORT
 from tidepool.edge import TUNNEL_HEADER
 
@@ -33,8 +35,24 @@ Name = Annotated[str, Path(json_schema_extra=NAME_RULE)]
     response_class=Response,
     responses=declared(403, 409),
 )
-async def authorize_ssh(name: Name, plane: Plane, me: Me) -> Response:
-    """204 with where the tunnel's bytes go, if the caller may open one into ``name`` now."""
+async def authorize_ssh(name: Name, request: Request, plane: Plane) -> Response:
+    """204 with where the tunnel's bytes go, if the caller may open one into ``name`` now.
+
+    An attempt without a good credential is in the audit log too (as nobody, from where it
+    came): a tunnel is a shell, and someone knocking without one is worth seeing."""
+    try:
+        me = await get_identity(request, plane)
+    except HTTPException as refused:
+        entry = AuditEntry(
+            "workspace.ssh",
+            "",
+            name,
+            Outcome.DENIED,
+            address=client_address(request),
+            detail=str(refused.detail),
+        )
+        await plane.record(entry)
+        raise
     workspace = await plane.workspaces.ssh_target(name, who=me)
     tunnel = f"{workspace.address}:{SSH_BRIDGE_PORT}"
     return Response(status_code=status.HTTP_204_NO_CONTENT, headers={TUNNEL_HEADER: tunnel})
