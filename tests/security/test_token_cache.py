@@ -29,6 +29,7 @@ from tidepool.auth.token_cache import TOKEN_SWEEP_SECONDS
 from tidepool.auth.tokens import TokenStore
 from tidepool.edge import USER_HEADER
 from tidepool.loopback import LoopbackNames
+from tidepool.retry import RetryingTransport
 
 pytestmark = [pytest.mark.incus, pytest.mark.caddy]
 PASSWORDS = {"alice": "alice-password", "bob": "bob-password", "root": "root-password"}
@@ -74,7 +75,11 @@ async def test_cached_tokens_admit_only_their_owner_and_are_dropped_when_revoked
             for name, token in (("api", by_api), ("cli", by_cli), ("alice", of_alice))
         }
         bobs = served.origin("bobs") + "/"
-        async with httpx.AsyncClient(transport=LoopbackNames(), timeout=30) as http:
+        # A script's client that sends a GET again when the connection it was on closed under
+        # it (as browsers and ``tidepool.retry`` do): teaching Caddy a token is a config
+        # change, and a request that came on a kept-alive connection just then was cut.
+        transport = LoopbackNames(RetryingTransport())
+        async with httpx.AsyncClient(transport=transport, timeout=30) as http:
             for token in (by_api, by_cli):
                 assert await status(http, bobs, token) not in (401, 403, 404)
             assert await status(http, bobs, of_alice) == 404, "not hers"
