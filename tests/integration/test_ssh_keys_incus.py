@@ -22,6 +22,7 @@ from tidepool.settings import get_settings
 
 pytestmark = [pytest.mark.incus]
 
+HOME = {"HOME": "/home/dev"}
 HAND_WRITTEN = 'from="127.0.0.1" ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHandWrittenByTheUser x'
 
 
@@ -44,7 +45,7 @@ SHOW = "cat ~/.ssh/authorized_keys; stat -c '%a %u' ~/.ssh ~/.ssh/authorized_key
 
 
 async def authorized(runtime: Runtime, instance: str) -> str:
-    done = await runtime.exec(instance, ["sh", "-c", SHOW], user=1000, env={"HOME": "/home/dev"})
+    done = await runtime.exec(instance, ["sh", "-c", SHOW], user=1000, env=HOME)
     return done.stdout
 
 
@@ -70,7 +71,7 @@ async def test_keys_follow_the_user_into_running_and_started_workspaces(tmp_path
     ):
         instance = await instance_of(serve, runtime, "keys")
         mine = f"mkdir -p -m 700 ~/.ssh && echo '{HAND_WRITTEN}' >> ~/.ssh/authorized_keys"
-        await runtime.exec(instance, ["sh", "-c", mine], user=1000, env={"HOME": "/home/dev"})
+        await runtime.exec(instance, ["sh", "-c", mine], user=1000, env=HOME)
 
         async with serve.api(user="ann") as api:
             key = await api.add_key((tmp_path / "laptop.pub").read_text(), "laptop")
@@ -92,6 +93,21 @@ async def test_keys_follow_the_user_into_running_and_started_workspaces(tmp_path
             await wait_for(api, "keys", "start", "running")
             instance = await instance_of(serve, runtime, "keys")
             assert blob in await authorized(runtime, instance)
+
+            # The user's file is theirs, whatever it is: a link to an endless device is left
+            # alone (never read without end into serve), and keys still reach other files.
+            endless = "ln -sf /dev/zero ~/.ssh/authorized_keys"
+            await runtime.exec(instance, ["sh", "-c", endless], user=1000, env=HOME)
+            second = keygen(tmp_path / "second")
+            await api.add_key((tmp_path / "second.pub").read_text(), "second")
+            await asyncio.sleep(5)
+            link = await runtime.exec(
+                instance, ["readlink", "/home/dev/.ssh/authorized_keys"], user=1000
+            )
+            assert link.stdout.strip() == "/dev/zero"
+            assert (await api.get("keys"))["status"] == "running"
+            await runtime.exec(instance, ["rm", "/home/dev/.ssh/authorized_keys"], user=1000)
+            await until(runtime, instance, lambda text: second in text, 10)
     print(f"key added: in the workspace after {took:.2f} s; removed: gone after {gone:.2f} s")
 
 

@@ -34,7 +34,15 @@ SYNC_SECONDS = 2.0
 #: Even with no change seen, every running workspace is looked at this often (a workspace
 #: whose write failed, or whose file its user rewrote by hand).
 FULL_SYNC_SECONDS = 300.0
-_READ = 'cat "$HOME/.ssh/authorized_keys" 2>/dev/null || true'
+#: The most of a user's ``authorized_keys`` Tidepool reads. The file is the user's: a larger
+#: one, or one that is not a regular file (a FIFO, a link to ``/dev/zero``), is left alone
+#: rather than read without end into the control plane or rewritten without what it held.
+MAX_FILE_BYTES = 256 * 1024
+_READ = (
+    'f="$HOME/.ssh/authorized_keys"; [ -e "$f" ] || exit 0; '
+    '[ -f "$f" ] || { echo "not a regular file" >&2; exit 3; }; '
+    f'head -c {MAX_FILE_BYTES + 1} "$f"'
+)
 _WRITE = (
     'umask 077 && mkdir -p "$HOME/.ssh" && chmod 700 "$HOME/.ssh" && '
     'printf %s "$TIDEPOOL_AUTHORIZED_KEYS" > "$HOME/.ssh/.authorized_keys.tidepool" && '
@@ -60,9 +68,13 @@ class KeyDelivery:
         env = {"HOME": HOME}
         keys = self.wanted(workspace.owner) if keys is None else keys
         read = await self._runtime.exec(
-            instance, ["sh", "-c", _READ], user=WORKSPACE_UID, env=env, timeout=30
+            instance, ["sh", "-c", _READ], user=WORKSPACE_UID, env=env, timeout=10
         )
-        existing = read.stdout if read.exit_code == 0 else ""
+        if read.exit_code != 0:
+            raise TidepoolError(f"authorized_keys not read: {read.stderr.strip()[:200]}")
+        existing = read.stdout
+        if len(existing.encode()) > MAX_FILE_BYTES:
+            raise TidepoolError(f"authorized_keys is over {MAX_FILE_BYTES} bytes: left alone")
         merged = merge(existing, keys)
         if merged == existing:
             return False
@@ -71,7 +83,7 @@ class KeyDelivery:
             ["sh", "-c", _WRITE],
             user=WORKSPACE_UID,
             env={**env, "TIDEPOOL_AUTHORIZED_KEYS": merged},
-            timeout=30,
+            timeout=10,
         )
         if written.exit_code != 0:
             raise TidepoolError(f"authorized_keys not written: {written.stderr.strip()[:200]}")
@@ -103,6 +115,8 @@ class KeySync:
         self._written: dict[str, str] = {}
         self._seen: object = None
         self._full_at = 0.0
+        #: A workspace was not written at the last look: look again without a change.
+        self._behind = False
 
     async def keep(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -119,7 +133,7 @@ class KeySync:
         """One look: how many workspaces were written to."""
         version = self._version()
         full = self._clock() >= self._full_at
-        if version == self._seen and not full:
+        if version == self._seen and not full and not self._behind:
             return 0
         self._seen = version
         if full:
@@ -127,6 +141,7 @@ class KeySync:
             self._full_at = self._clock() + FULL_SYNC_SECONDS
         page = await self._store.list(status=Status.RUNNING, limit=10_000)
         written = 0
+        self._behind = False
         for workspace in page.items:
             keys = self._delivery.wanted(workspace.owner)
             digest = hashlib.sha256("\n".join(keys).encode()).hexdigest()
@@ -136,6 +151,7 @@ class KeySync:
                 written += await self._delivery.deliver(workspace, keys)
             except TidepoolError as error:
                 log.warning("workspace %s: SSH keys not written: %s", workspace.name, error)
+                self._behind = True
                 continue
             self._written[workspace.id] = digest
         return written
