@@ -35,13 +35,19 @@ class RecordFile:
         self._seen: tuple[int, int] | None = None
         self._cached: Records = {}
 
-    def read(self) -> Records:
-        """The records as they are on disk now (do not modify the result)."""
+    def version(self) -> tuple[int, int] | None:
+        """What changes whenever the file does (None: there is no file)."""
         try:
             stat = self.path.stat()
         except FileNotFoundError:
+            return None
+        return (stat.st_mtime_ns, stat.st_size)
+
+    def read(self) -> Records:
+        """The records as they are on disk now (do not modify the result)."""
+        version = self.version()
+        if version is None:
             return {}
-        version = (stat.st_mtime_ns, stat.st_size)
         if version != self._seen:
             self._cached = self._parse()
             self._seen = version

@@ -95,13 +95,9 @@ class SshKeyStore:
             del records[key_id]
         return _key(key_id, record)
 
-    def version(self) -> tuple[int, int]:
+    def version(self) -> tuple[int, int] | None:
         """Changes when any key changes (for those who push keys to workspaces)."""
-        try:
-            stat = self._file.path.stat()
-        except FileNotFoundError:
-            return (0, 0)
-        return (stat.st_mtime_ns, stat.st_size)
+        return self._file.version()
 
 
 def _key(key_id: str, record: dict[str, object]) -> SshKey:
