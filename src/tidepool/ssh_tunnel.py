@@ -26,6 +26,11 @@ from tidepool.errors import InvalidInputError, NotFoundError, RuntimeUnavailable
 from tidepool.loopback import websocket_options
 
 CHUNK = 64 * 1024
+#: What a refused bridge most often means: a workspace made from an image without SSH.
+NO_BRIDGE = (
+    "Workspace {name!r} does not answer SSH: one made from an image before revision 3 has no"
+    " SSH server (delete and create it again), or it is still starting."
+)
 
 
 def tunnel_url(base_url: str, name: str) -> str:
@@ -55,9 +60,12 @@ async def open_tunnel(name: str, url: str, token: str, api_socket: Path) -> Clie
             **websocket_options(target),
         )
     except websockets.InvalidStatus as refused:
-        raise _refusal(refused.response.status_code, bytes(refused.response.body or b"")) from None
+        body = bytes(refused.response.body or b"")
+        raise _refusal(name, refused.response.status_code, body) from None
     except OSError as error:
-        raise RuntimeUnavailableError(f"Cannot reach {target}: {error}") from None
+        raise RuntimeUnavailableError(
+            f"{NO_BRIDGE.format(name=name)} ({target}: {error})"
+        ) from None
 
 
 async def bridge(connection: ClientConnection) -> None:
@@ -87,7 +95,7 @@ async def bridge(connection: ClientConnection) -> None:
     await connection.close()
 
 
-def _refusal(status: int, body: bytes) -> Exception:
+def _refusal(name: str, status: int, body: bytes) -> Exception:
     text = body.decode(errors="replace")
     try:
         detail = str(json.loads(text).get("detail", text))
@@ -95,6 +103,8 @@ def _refusal(status: int, body: bytes) -> Exception:
         detail = text
     if status == 404:
         return NotFoundError(detail or "No such workspace.")
+    if status in (502, 503, 504):
+        return RuntimeUnavailableError(NO_BRIDGE.format(name=name))
     if status == 401:
         return InvalidInputError(f"{detail} Set TIDEPOOL_TOKEN to a token with the ssh scope.")
     return InvalidInputError(f"The tunnel was refused ({status}): {detail}")
