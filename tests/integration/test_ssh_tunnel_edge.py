@@ -146,6 +146,11 @@ async def test_every_refusal_comes_before_a_byte_reaches_the_workspace(tmp_path:
         assert await refused(edge.url("gamma"), bearer["anns"]) == 409  # not running
         # Not a name: not the tunnel's path at all (the API has no WebSocket there).
         assert 400 <= await refused(edge.url("..%2Fbeta"), bearer["anns"]) < 500
+        # A page (one a workspace serves) with the viewer's session cookie: browsers send
+        # their Origin with a WebSocket, and a page gets no tunnel.
+        session, _ = edge.auth.sessions.create("ann")
+        from_page = {"Cookie": f"{SESSION_COOKIE}={session}", "Origin": "http://beta.localhost"}
+        assert await refused(edge.url("alpha"), from_page) == 403
         assert edge.reached == []
         denied = [
             (e.actor, e.target)
@@ -154,6 +159,7 @@ async def test_every_refusal_comes_before_a_byte_reaches_the_workspace(tmp_path:
         ]
         assert sorted(denied) == [
             ("", "alpha"),  # no credential: nobody, from where it came
+            ("", "alpha"),  # from a web page
             ("ann", "alpha"),
             ("ann", "alpha"),
             ("ann", "gamma"),

@@ -38,9 +38,14 @@ Name = Annotated[str, Path(json_schema_extra=NAME_RULE)]
 async def authorize_ssh(name: Name, request: Request, plane: Plane) -> Response:
     """204 with where the tunnel's bytes go, if the caller may open one into ``name`` now.
 
-    An attempt without a good credential is in the audit log too (as nobody, from where it
-    came): a tunnel is a shell, and someone knocking without one is worth seeing."""
+    An attempt without a good credential, or from a web page, is in the audit log too (as
+    nobody, from where it came): a tunnel is a shell, and someone knocking is worth seeing."""
     try:
+        if "origin" in request.headers:
+            # Browsers send ``Origin`` with every WebSocket, ssh's ProxyCommand does not: a
+            # page (one a workspace serves, say) must not open a shell's door with the
+            # viewer's session cookie.
+            raise HTTPException(status.HTTP_403_FORBIDDEN, "SSH tunnels are not for web pages.")
         me = await get_identity(request, plane)
     except HTTPException as refused:
         entry = AuditEntry(
