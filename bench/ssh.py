@@ -10,8 +10,12 @@ user has a key and a token with the ``ssh`` scope. Two paths to the same workspa
 - ``plain``: ``scp`` straight to a second sshd the bench starts in the same instance on its
   bridge address (the floor: no proxy at all; only root on the host can reach it).
 
-Each round copies a file up and down over each path, alternating; the medians of the MB/s
-are compared. Everything stays on loopback and the instance the bench made.
+Throughput is the bytes' path, not ssh's start: each path opens one connection first (ssh's
+``ControlMaster``), and each round copies a file up and down over each path's connection,
+alternating; the medians of the MB/s are compared. What a new connection costs (ssh, the
+ProxyCommand's start, the tunnel's authorization, the key exchange) is measured on its own:
+``ssh HOST true`` on a fresh connection, per path. Everything stays on loopback and the
+instance the bench made.
 
     .venv/bin/python bench/ssh.py [--rounds 5] [--mib 64]
 """
@@ -65,7 +69,9 @@ PLAIN_CONFIG = "\n".join(
         "PidFile none",
     ]
 )
+#: The workspace's sshd makes its host keys as it first starts: wait for them (up to 30 s).
 PLAIN_SSHD = (
+    "for _ in $(seq 60); do [ -s /etc/ssh/ssh_host_ed25519_key.pub ] && break; sleep 0.5; done; "
     f"printf '%s\\n' '{PLAIN_CONFIG}' > /run/bench_sshd && /usr/sbin/sshd -f /run/bench_sshd"
 )
 
@@ -81,10 +87,15 @@ def copies(argv: list[str], source: str, target: str, env: dict[str, str]) -> bo
     return subprocess.run([*argv, source, target], capture_output=True, env=env).returncode == 0
 
 
-def scp_seconds(argv: list[str], source: str, target: str, env: dict[str, str]) -> float:
+def seconds(argv: list[str], env: dict[str, str]) -> float:
     started = time.monotonic()
-    subprocess.run([*argv, source, target], check=True, capture_output=True, env=env)
+    subprocess.run(argv, check=True, capture_output=True, env=env)
     return time.monotonic() - started
+
+
+def control(options: list[str], path: Path) -> list[str]:
+    """``options`` that use (or, with ``-M``, open) the connection kept at ``path``."""
+    return [*options, "-o", f"ControlPath={path}"]
 
 
 async def measure(rounds: int, mib: int, tmp: Path) -> dict[str, Any]:
@@ -118,29 +129,40 @@ async def measure(rounds: int, mib: int, tmp: Path) -> dict[str, Any]:
         ]  # fmt: skip
         proxy = f"{sys.executable} -m tidepool.cli ssh --stdio --url http://127.0.0.1:{port} %h"
         on_host = f"{sys.executable} -m tidepool.cli ssh --stdio %h"
-        paths = {
-            "tunnel": (["scp", *common, "-o", f"ProxyCommand={proxy}"], "dev@tidepool.ssh-bench"),
-            "bridge": (["scp", *common, "-o", f"ProxyCommand={on_host}"], "dev@tidepool.ssh-bench"),
-            "plain": (["scp", *common, "-P", str(PLAIN_PORT)], f"dev@{workspace['address']}"),
+        paths = {  # (ssh's options, the host)
+            "tunnel": ([*common, "-o", f"ProxyCommand={proxy}"], "dev@tidepool.ssh-bench"),
+            "bridge": ([*common, "-o", f"ProxyCommand={on_host}"], "dev@tidepool.ssh-bench"),
+            "plain": ([*common, "-o", f"Port={PLAIN_PORT}"], f"dev@{workspace['address']}"),
         }
         # (``bridge``: root on the host, straight to the workspace's bridge, without Caddy)
         scp_env = {**env, "TIDEPOOL_TOKEN": token}
         payload = tmp / "payload"
         payload.write_bytes(os.urandom(mib * 1024 * 1024))
         back = tmp / "back"
+        tunnel = ["scp", *paths["tunnel"][0]]
         for _ in range(30):  # until the key reached the workspace
-            if copies(paths["tunnel"][0], str(payload), f"{paths['tunnel'][1]}:/tmp/warm", scp_env):
+            if copies(tunnel, str(payload), f"{paths['tunnel'][1]}:/tmp/warm", scp_env):
                 break
             await asyncio.sleep(1)
+        for name, (options, target) in paths.items():
+            master = ["ssh", *control(options, tmp / name), "-M", "-o", "ControlPersist=yes"]
+            opened = [*master, "-fN", target]
+            await asyncio.to_thread(subprocess.run, opened, check=True, env=scp_env)
         rates: dict[str, list[float]] = {f"{p}_{d}": [] for p in paths for d in ("up", "down")}
+        connects: dict[str, list[float]] = {p: [] for p in paths}
         for _ in range(rounds):
-            for name, (argv, target) in paths.items():
-                up = scp_seconds(argv, str(payload), f"{target}:/tmp/payload", scp_env)
-                down = scp_seconds(argv, f"{target}:/tmp/payload", str(back), scp_env)
+            for name, (options, target) in paths.items():
+                scp = ["scp", *control(options, tmp / name)]
+                up = seconds([*scp, str(payload), f"{target}:/tmp/payload"], scp_env)
+                down = seconds([*scp, f"{target}:/tmp/payload", str(back)], scp_env)
                 if back.read_bytes() != payload.read_bytes():
                     raise RuntimeError(f"{name}: the copy came back different")
                 rates[f"{name}_up"].append(mib / up)
                 rates[f"{name}_down"].append(mib / down)
+                connects[name].append(seconds(["ssh", *options, target, "true"], scp_env))
+        for name, (options, target) in paths.items():
+            stop = ["ssh", *control(options, tmp / name), "-O", "exit", target]
+            await asyncio.to_thread(subprocess.run, stop, capture_output=True, env=scp_env)
     finally:
         await api.delete(f"/api/workspaces/{NAME}")
         for _ in range(120):
@@ -160,6 +182,7 @@ async def measure(rounds: int, mib: int, tmp: Path) -> dict[str, Any]:
         "rounds": rounds,
         "mib": mib,
         "median_mb_per_s": medians,
+        "median_connect_s": {k: round(statistics.median(v), 3) for k, v in connects.items()},
         "samples": {k: [round(x, 1) for x in v] for k, v in rates.items()},
         "ratio_tunnel_vs_plain": ratios,
         "ratio_bridge_vs_plain": without_caddy,

@@ -20,7 +20,6 @@ from pathlib import Path
 import websockets
 from websockets.asyncio.client import ClientConnection
 
-from tidepool.client import ApiClient
 from tidepool.edge import TUNNEL_SUFFIX
 from tidepool.errors import InvalidInputError, NotFoundError, RuntimeUnavailableError
 from tidepool.loopback import websocket_options
@@ -45,6 +44,8 @@ async def open_tunnel(name: str, url: str, token: str, api_socket: Path) -> Clie
         target = tunnel_url(url, name)
         headers = {"Authorization": f"Bearer {token}"} if token else {}
     else:
+        from tidepool.client import ApiClient
+
         client = ApiClient.connect(socket=api_socket)
         try:
             target = f"ws://{await client.ssh_tunnel(name)}/"

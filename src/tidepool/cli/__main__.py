@@ -1,5 +1,5 @@
 """``python -m tidepool.cli``: the same as the ``tidepool`` command."""
 
-from tidepool.cli.app import main
+from tidepool.cli.entry import main
 
 main()

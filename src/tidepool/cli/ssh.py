@@ -22,25 +22,18 @@ from pathlib import Path
 
 import typer
 
-from tidepool.cli.output import console, fail, friendly_errors, run_async
+from tidepool.cli import stdio
+from tidepool.cli.output import console, fail, friendly_errors
 from tidepool.cli.remote import Remote, check_url, load, save
+from tidepool.cli.stdio import HOST_PREFIX, workspace_of
 from tidepool.domain.marked_block import Markers
-from tidepool.domain.names import validate_workspace_name
 from tidepool.settings import get_settings
-from tidepool.ssh_tunnel import bridge, open_tunnel
 
-#: ``ssh tidepool.NAME``: the prefix that marks a workspace among the user's hosts.
-HOST_PREFIX = "tidepool."
 SSH_CONFIG_MARKERS = Markers(
     "# >>> tidepool: written by `tidepool config-ssh` (`tidepool config-ssh --remove` removes it)",
     "# <<< tidepool",
 )
 UrlOption = typer.Option("", "--url", help="A remote Tidepool's URL (else TIDEPOOL_URL or saved).")
-
-
-def workspace_of(host: str) -> str:
-    """The workspace a host name means: ``tidepool.NAME`` or ``NAME``."""
-    return validate_workspace_name(host.removeprefix(HOST_PREFIX))
 
 
 def proxy_command(remote: Remote, host: str) -> list[str]:
@@ -73,16 +66,7 @@ def ssh(
 def _stdio(name: str, command: list[str], url: str) -> None:
     if command:
         fail("--stdio carries ssh's own bytes; give the command to `tidepool ssh NAME -- ...`.")
-    remote = load(url)
-    workspace = workspace_of(name)
-
-    async def go() -> None:
-        connection = await open_tunnel(
-            workspace, remote.url, remote.token, get_settings().api_socket
-        )
-        await bridge(connection)
-
-    run_async(go())
+    stdio.run(name, url)
 
 
 def _ssh(name: str, command: list[str], url: str) -> None:
