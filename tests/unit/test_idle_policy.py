@@ -1,0 +1,52 @@
+"""When idleness becomes a warning and then a stop, and which evidence counts."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from tidepool.domain.activity import Evidence, IdlePolicy, Signal, Verdict, latest
+
+T0 = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
+POLICY = IdlePolicy(timeout=timedelta(minutes=30), warning=timedelta(minutes=5))
+
+
+@pytest.mark.parametrize(
+    ("idle", "verdict"),
+    [
+        (timedelta(0), Verdict.ACTIVE),
+        (timedelta(minutes=24, seconds=59), Verdict.ACTIVE),
+        (timedelta(minutes=25), Verdict.WARN),
+        (timedelta(minutes=29, seconds=59), Verdict.WARN),
+        (timedelta(minutes=30), Verdict.STOP),
+        (timedelta(hours=5), Verdict.STOP),
+    ],
+)
+def test_the_verdict_follows_the_time_since_the_last_signal(
+    idle: timedelta, verdict: Verdict
+) -> None:
+    assert POLICY.verdict(T0, T0 + idle) is verdict
+
+
+def test_no_warning_means_straight_from_active_to_stop() -> None:
+    policy = IdlePolicy(timeout=timedelta(minutes=1), warning=timedelta(0))
+    assert policy.verdict(T0, T0 + timedelta(seconds=59)) is Verdict.ACTIVE
+    assert policy.verdict(T0, T0 + timedelta(minutes=1)) is Verdict.STOP
+
+
+@pytest.mark.parametrize(
+    ("timeout", "warning"),
+    [(timedelta(0), timedelta(0)), (timedelta(minutes=5), timedelta(minutes=5))],
+)
+def test_a_policy_that_cannot_work_is_refused(timeout: timedelta, warning: timedelta) -> None:
+    with pytest.raises(ValueError, match="idle"):
+        IdlePolicy(timeout=timeout, warning=warning)
+
+
+def test_the_latest_evidence_wins_and_names_its_signal() -> None:
+    start = Evidence(Signal.START, T0)
+    sleep = Evidence(Signal.WORK, T0 + timedelta(minutes=3), "sleep 600")
+    ide = Evidence(Signal.IDE, T0 + timedelta(minutes=1))
+    assert latest([start, sleep, ide]) == sleep
+    assert latest([]) is None
