@@ -57,7 +57,7 @@ detect_os() {
 
 # --- packages ---------------------------------------------------------------------------------
 
-DEBIAN_PACKAGES="bash ca-certificates curl wget jq git openssh-client openssh-server websockify rsync make python3 sudo procps less xz-utils"
+DEBIAN_PACKAGES="bash ca-certificates curl wget jq git openssh-client openssh-server websockify rsync tmux make python3 sudo procps less xz-utils"
 ALPINE_PACKAGES="bash ca-certificates curl wget jq git openssh make python3 sudo procps less xz shadow libstdc++ gcompat"
 
 debian_install_packages() {

@@ -16,9 +16,12 @@ Pure: the activity watch gathers the signals, this decides.
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+
+from tidepool.errors import InvalidInputError
 
 
 class Signal(enum.StrEnum):
@@ -87,3 +90,32 @@ class IdlePolicy:
 
     def stops_at(self, last: datetime) -> datetime:
         return last + self.timeout
+
+
+#: The longest keepalive one request may ask for; ask again to keep it longer.
+MAX_KEEPALIVE = timedelta(days=7)
+_DURATION = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
+
+
+def parse_duration(text: str) -> timedelta:
+    """``3h``, ``90m``, ``1d12h``, ``45s`` as a duration; ``InvalidInputError`` otherwise."""
+    match = _DURATION.fullmatch(text.strip().lower())
+    if not text.strip() or match is None or not any(match.groups()):
+        raise InvalidInputError(
+            f"Invalid duration {text!r}: use days, hours, minutes and seconds, as in 3h, 90m "
+            "or 1d12h."
+        )
+    days, hours, minutes, seconds = (int(group or 0) for group in match.groups())
+    return timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
+
+
+def check_keepalive(until: datetime | None, now: datetime) -> None:
+    """Refuse (``InvalidInputError``) a keepalive in the past or longer than allowed."""
+    if until is None:
+        return
+    if until <= now:
+        raise InvalidInputError("A keepalive must end in the future.")
+    if until - now > MAX_KEEPALIVE + timedelta(seconds=1):
+        raise InvalidInputError(
+            f"A keepalive can last at most {MAX_KEEPALIVE.days} days; ask again to extend it."
+        )

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
+from tidepool.domain.activity import StopReason
 from tidepool.domain.names import WorkspaceName
 from tidepool.domain.repositories import Repository
 from tidepool.domain.templates import DEFAULT_TEMPLATE, Size
@@ -107,18 +108,25 @@ class Workspace:
     repository: Repository | None = None
     created_at: datetime = field(default_factory=now)
     updated_at: datetime = field(default_factory=now)
+    #: Why it was last asked to stop (a ``StopReason`` value); "" until the first stop, and
+    #: again once it is started.
+    stop_reason: str = ""
+    #: The user asked to keep it up (no idle stop) until then.
+    keepalive_until: datetime | None = None
     #: Bumped on every write; a write based on a stale copy is refused by the store.
     version: int = 1
 
-    def request(self, action: Action) -> Workspace:
-        """The workspace after a user asks for ``action``; ``ConflictError`` if not allowed."""
+    def request(self, action: Action, reason: StopReason = StopReason.USER) -> Workspace:
+        """The workspace after a user asks for ``action``; ``ConflictError`` if not allowed.
+        A stop records ``reason``; a start forgets the last one."""
         if action is Action.DELETE and self.desired is Desired.DELETED:
             return self  # deleting twice is harmless
         if self.status not in ALLOWED_ACTIONS[action]:
             raise ConflictError(
                 f"Cannot {action.value} workspace {self.name!r} while it is {self.status.value}."
             )
-        return replace(self, desired=DESIRED_FOR[action], updated_at=now())
+        stop_reason = {Action.STOP: reason.value, Action.START: ""}.get(action, self.stop_reason)
+        return replace(self, desired=DESIRED_FOR[action], stop_reason=stop_reason, updated_at=now())
 
     def move_to(self, status: Status, *, error: str = "", address: str | None = None) -> Workspace:
         """The workspace in ``status``; ``ConflictError`` if the state machine forbids it."""

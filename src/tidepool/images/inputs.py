@@ -47,6 +47,9 @@ ROOTFS_PACKAGES = (
     "python3-cffi-backend",
     # ``rsync -a`` over ``tidepool ssh`` needs rsync at both ends.
     "rsync",
+    # Work that outlives a closed tab or a dropped SSH session, and that an idle stop
+    # recognizes (``domain.work``).
+    "tmux",
     "make",
     "python3",
     "sudo",

@@ -11,7 +11,9 @@ import asyncio
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
+from datetime import datetime
 
+from tidepool.domain.activity import StopReason, check_keepalive
 from tidepool.domain.audit import AuditEntry, Outcome
 from tidepool.domain.identity import HOST, Identity
 from tidepool.domain.names import (
@@ -23,7 +25,7 @@ from tidepool.domain.names import (
 from tidepool.domain.quotas import Footprint, Quota, QuotaExceededError, Usage, check
 from tidepool.domain.repositories import Repository, repository
 from tidepool.domain.templates import DEFAULT_TEMPLATE, Catalog, Maximums, Size, Template
-from tidepool.domain.workspace import Action, Desired, Status, Workspace
+from tidepool.domain.workspace import Action, Desired, Status, Workspace, now
 from tidepool.errors import (
     ConflictError,
     ForbiddenError,
@@ -246,15 +248,18 @@ class WorkspaceService:
         await self._record(who, "ssh", name, Outcome.OK)
         return workspace
 
-    async def request(self, name: str, action: Action, *, who: Identity) -> Workspace:
+    async def request(
+        self, name: str, action: Action, *, who: Identity, reason: StopReason | None = None
+    ) -> Workspace:
         """Record that ``who`` wants ``action``; serialized against concurrent writes.
 
         Two concurrent actions on one workspace both land, one after the other: the loser of
-        the optimistic-concurrency race re-reads and applies its action to the new state.
+        the optimistic-concurrency race re-reads and applies its action to the new state. A
+        stop records ``reason``: by default the user's own, or an admin's for someone else's.
         """
         name = validate_workspace_name(name)
         try:
-            done = await self._request(name, action, who)
+            done = await self._request(name, action, who, reason)
         except ForbiddenError as refused:
             await self._record(who, action.value, name, Outcome.DENIED, str(refused))
             raise
@@ -266,24 +271,45 @@ class WorkspaceService:
         await self._record(who, action.value, name, Outcome.OK)
         return done
 
-    async def _request(self, name: WorkspaceName, action: Action, who: Identity) -> Workspace:
+    async def _request(
+        self, name: WorkspaceName, action: Action, who: Identity, reason: StopReason | None
+    ) -> Workspace:
         for _ in range(CONFLICT_RETRIES):
             current = await self._visible(name, who, action.value)
             who.check_may_change(action.value, name)
-            wanted = current.request(action)
+            why = reason or (StopReason.USER if who.name == current.owner else StopReason.ADMIN)
+            wanted = current.request(action, why)
             if wanted is current:
                 return current
+            detail = why.value if action is Action.STOP else ""
             try:
                 async with self._owner_locks[current.owner]:
                     if action is Action.START and current.desired is not Desired.RUNNING:
                         await self._check_quota(who, current, new=False)
                     return await self._store.save(
-                        wanted, event=("request", action.value, ""), enqueue=True
+                        wanted, event=("request", action.value, detail), enqueue=True
                     )
             except QuotaExceededError:
                 raise
             except ConflictError:
                 continue
+        raise ConflictError(f"Workspace {name!r} is changing too fast; try again.")
+
+    async def keep_alive(self, name: str, until: datetime | None, *, who: Identity) -> Workspace:
+        """Hold off idle stops of ``name`` until ``until`` (None: from now on, no longer)."""
+        name = validate_workspace_name(name)
+        check_keepalive(until, now())
+        for _ in range(CONFLICT_RETRIES):
+            current = await self._visible(name, who, "keepalive")
+            who.check_may_change("keep alive", name)
+            wanted = replace(current, keepalive_until=until, updated_at=now())
+            detail = until.isoformat(timespec="seconds") if until else "cancelled"
+            try:
+                done = await self._store.save(wanted, event=("keepalive", "set", detail))
+            except ConflictError:
+                continue
+            await self._record(who, "keepalive", name, Outcome.OK, detail)
+            return done
         raise ConflictError(f"Workspace {name!r} is changing too fast; try again.")
 
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -412,10 +413,17 @@ def spec_of(workspace: Workspace) -> dict[str, Any]:
     }
     source = workspace.repository
     repository = {"repository": source.url, "branch": source.branch} if source else {}
+    lifecycle = {
+        "stop_reason": workspace.stop_reason,
+        "keepalive_until": (
+            workspace.keepalive_until.isoformat() if workspace.keepalive_until else None
+        ),
+    }
     return {
         "template": workspace.template,
         **{k: v for k, v in size.items() if v is not None},
         **repository,
+        **{k: v for k, v in lifecycle.items() if v},
     }
 
 
@@ -426,6 +434,13 @@ def from_spec(spec: Mapping[str, Any]) -> tuple[str, Size, Repository | None]:
     url = spec.get("repository")
     source = Repository(str(url), str(spec.get("branch") or "")) if url else None
     return str(spec.get("template") or DEFAULT_TEMPLATE), size, source
+
+
+def lifecycle_of(spec: Mapping[str, Any]) -> tuple[str, datetime | None]:
+    """The last stop's reason and the keepalive of a ``spec`` column (absent before idle
+    stops: no reason, no keepalive)."""
+    until = spec.get("keepalive_until")
+    return str(spec.get("stop_reason") or ""), datetime.fromisoformat(until) if until else None
 
 
 def _row(workspace: Workspace) -> dict[str, Any]:
@@ -471,6 +486,7 @@ def _workspace(row: Sequence[Any]) -> Workspace:
         version,
     ) = row
     template, size, source = from_spec(spec)
+    stop_reason, keepalive_until = lifecycle_of(spec)
     return Workspace(
         id=id_,
         name=name,
@@ -486,5 +502,7 @@ def _workspace(row: Sequence[Any]) -> Workspace:
         repository=source,
         created_at=created_at,
         updated_at=updated_at,
+        stop_reason=stop_reason,
+        keepalive_until=keepalive_until,
         version=version,
     )
