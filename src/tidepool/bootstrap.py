@@ -26,6 +26,7 @@ from tidepool.adapters.caddy.front_door import CaddyFrontDoor
 from tidepool.adapters.caddy.process import CaddyProcess
 from tidepool.adapters.caddy.routes import CaddyRouteTable
 from tidepool.adapters.caddy.sessions import CaddySessionMap, CaddyTokenMap
+from tidepool.adapters.incus.activity import IncusActivityProbe
 from tidepool.adapters.incus.client import IncusClient, unix_socket_client
 from tidepool.adapters.incus.runtime import IncusRuntime
 from tidepool.adapters.sqs import SqsJobQueue
@@ -41,15 +42,17 @@ from tidepool.auth.tokens import TokenStore
 from tidepool.auth.users import UserFile
 from tidepool.domain.identity import HOST
 from tidepool.domain.pool import pool_specs
-from tidepool.domain.quotas import Quota
+from tidepool.domain.workspace import now
 from tidepool.errors import InvalidInputError
 from tidepool.host.front_door_state import FrontDoorStateFile
 from tidepool.host.liveness import provably_dead, worker_identity
 from tidepool.host.unclaimed_file import UnclaimedFile
 from tidepool.installation import installation_id
 from tidepool.loopback import LoopbackNames
+from tidepool.policies import idle_policy_for, quota_of
 from tidepool.ports import FrontDoor, JobQueue, RouteTable, Runtime, WorkspaceStore
 from tidepool.processes import at_step, kill_pid_file, kill_self
+from tidepool.services.activity import ActivityWatch
 from tidepool.services.adoption import Adoption
 from tidepool.services.authorized_keys import KeyDelivery
 from tidepool.services.by_hand import ByHand
@@ -72,19 +75,6 @@ def incus_client(settings: Settings) -> IncusClient:
 
 def installed_runtimes() -> list[str]:
     return sorted(ep.name for ep in entry_points(group="tidepool.runtimes"))
-
-
-def quota_of(settings: Settings) -> Callable[[str], Quota]:
-    """Each user's quota: the platform's (``quota_*``), with what the users file gives them
-    instead (an admin's ``tidepool user quota``), read fresh at each check."""
-    users = UserFile(settings.users_file)
-
-    def of(name: str) -> Quota:
-        user = next((u for u in users.load() if u.name == name), None)
-        own = user.quota if user is not None else {}
-        return settings.default_quota.with_overrides({k: v or None for k, v in own.items()})
-
-    return of
 
 
 def build_runtime(settings: Settings) -> Runtime:
@@ -284,6 +274,8 @@ class Tidepool:
     #: running workspaces in step: ``key_sync``).
     ssh_keys: SshKeyStore = field(init=False)
     key_delivery: KeyDelivery = field(init=False)
+    #: What keeps each running workspace up, and the idle stop (``serve`` runs it).
+    activity: ActivityWatch = field(init=False)
 
     def __post_init__(self) -> None:
         settings = self.settings
@@ -334,6 +326,12 @@ class Tidepool:
             self.store,
             who=HOST,
             platform_runs=self.platform_runs,
+        )
+        incus = incus_client(settings) if settings.runtime == "incus" else None
+        probe = IncusActivityProbe(incus, self.front_door.pid)
+        policy, every = idle_policy_for(settings), settings.activity_interval_seconds
+        self.activity = ActivityWatch(
+            self.store, probe, self.workspaces, self.runtime, policy, now, every
         )
         self.supervisor = FrontDoorSupervisor(
             self.front_door,
@@ -394,6 +392,7 @@ async def build(
         if http is None:
             # Workspace origins on ``localhost`` are names only browsers resolve.
             http = await stack.enter_async_context(httpx.AsyncClient(transport=LoopbackNames()))
-        yield Tidepool(
-            settings, store[0], store[1], runtime, routes, door, http, clock, platform_runs
-        )
+        parts = (store[0], store[1], runtime, routes, door, http, clock, platform_runs)
+        app = Tidepool(settings, *parts)
+        stack.push_async_callback(app.activity.aclose)
+        yield app

@@ -126,6 +126,14 @@ class ApiClient:
     async def get(self, name: str) -> JSON:
         return await self._call("GET", f"/workspaces/{name}")
 
+    async def keepalive(self, name: str, duration: str | None) -> JSON:
+        """Hold off idle stops for ``duration`` (``3h``); None ends the keepalive."""
+        if duration is None:
+            return await self._call("DELETE", f"/workspaces/{name}/keepalive")
+        return await self._call(
+            "POST", f"/workspaces/{name}/keepalive", json={"duration": duration}
+        )
+
     async def act(self, name: str, action: str) -> JSON:
         if action == "delete":
             return await self._call("DELETE", f"/workspaces/{name}")

@@ -134,6 +134,7 @@ async def _serve(
             audit=app.audit,
             ssh_keys=app.ssh_keys,
             pool_status=app.pool.status if app.pool else list,
+            activity_of=app.activity.activity,
         )
         keeper = None
         if revive.applies(settings) and not daemons.systemd_is_init():
@@ -153,6 +154,7 @@ async def _serve(
             asyncio.create_task(server.serve(), name="api"),
             *([asyncio.create_task(app.pool.keep(stop), name="warm-pool")] if app.pool else []),
             asyncio.create_task(key_sync.keep(stop), name="ssh-keys"),
+            asyncio.create_task(app.activity.keep(stop), name="activity"),
         ]
         if authenticator is not None and session_cache is not None:
             sessions, cache, users = authenticator.sessions, session_cache, settings.users_file

@@ -59,6 +59,8 @@ class TemplateSettings(BaseModel):
     repository: str = ""
     branch: str = ""
     pool_size: int = Field(default=0, ge=0, le=MAX_POOL_SIZE)
+    #: This template's own idle timeout (None: the platform's ``idle_timeout_minutes``).
+    idle_timeout_minutes: float | None = Field(default=None, ge=0)
 
 
 class Settings(BaseSettings):
@@ -115,6 +117,17 @@ class Settings(BaseSettings):
         "caddy:STEP its Caddy, or with both:STEP both.",
     )
     resync_interval_seconds: float = Field(default=30.0, gt=0)
+    idle_timeout_minutes: float = Field(
+        default=30.0,
+        ge=0,
+        description="Stop a running workspace after this long without activity (an IDE tab, "
+        "a connection, an SSH tunnel, running work, a keepalive: docs/lifecycle.md); 0: never. "
+        "A [[templates]] table's `idle_timeout_minutes` for its workspaces.",
+    )
+    idle_warning_minutes: float = Field(
+        default=5.0, ge=0, description="Warn before an idle stop (at most half the timeout)."
+    )
+    activity_interval_seconds: float = Field(default=30.0, gt=0)
 
     auth: Literal["none", "basic", "forward_auth"] = Field(
         default="none",

@@ -10,13 +10,13 @@ import pytest
 from support.users import write_users
 from tidepool.api.app import create_app
 from tidepool.api.deps import ControlPlane
-from tidepool.bootstrap import quota_of
 from tidepool.domain.identity import HOST, Identity
 from tidepool.domain.quotas import Footprint, Quota, QuotaExceededError, Usage, check
 from tidepool.domain.templates import Size
 from tidepool.domain.workspace import Action, Desired, Status, Workspace
 from tidepool.edge import USER_HEADER
 from tidepool.errors import InvalidInputError
+from tidepool.policies import quota_of
 from tidepool.ports import WorkspaceStore
 from tidepool.services.workspaces import WorkspaceService
 from tidepool.settings import Settings

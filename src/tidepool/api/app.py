@@ -19,6 +19,7 @@ from tidepool.api.routers import (
     auth,
     handshake,
     health,
+    keepalive,
     keys,
     me,
     pool,
@@ -99,6 +100,7 @@ def create_app(plane: ControlPlane) -> ASGIApp:
         templates.router,
         pool.router,
         keys.router,
+        keepalive.router,
         ssh.router,
     )
     for router in routers:  # any request may bring a body over the limit (``BodyLimit``)

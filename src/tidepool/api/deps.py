@@ -10,6 +10,7 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request, status
 
 from tidepool.api.clients import client_address
+from tidepool.api.schemas import ActivityOf, no_activity
 from tidepool.auth.authenticator import Authenticator, Principal
 from tidepool.auth.grants import GrantStore
 from tidepool.auth.handshake import HandshakeCodes
@@ -68,6 +69,8 @@ class ControlPlane:
     ssh_keys: SshKeyStore | None = None
     #: The warm pools as their keeper last saw them (none kept: an empty list).
     pool_status: Callable[[], list[PoolStatus]] = list
+    #: A running workspace's activity, by its id (``ActivityWatch.activity``).
+    activity_of: ActivityOf = no_activity
 
     async def record(self, entry: AuditEntry) -> None:
         """Add ``entry`` to the audit log, if this installation keeps one."""

@@ -12,12 +12,12 @@ import sys
 import typer
 from rich.table import Table
 
-from tidepool import bootstrap
 from tidepool.auth.audit import audit_log_in
 from tidepool.auth.users import UserFile, validate_user_name
 from tidepool.cli.output import console, fail, friendly_errors
 from tidepool.domain.audit import AuditEntry, Outcome
 from tidepool.domain.identity import HOST
+from tidepool.policies import quota_of
 from tidepool.settings import get_settings
 
 app = typer.Typer(help="Add, remove and list the users who may sign in.")
@@ -100,7 +100,7 @@ def quota(
         own = {} if reset else {**user.quota, **changes}
         user = users.set_quota(user.name, own)
         _record("user.quota", user.name, ", ".join(f"{k}={v}" for k, v in own.items()) or "reset")
-    effective = bootstrap.quota_of(get_settings())(user.name)
+    effective = quota_of(get_settings())(user.name)
     table = Table("quota", "limit", "whose")
     for key, value in effective.as_dict().items():
         whose = "theirs" if key in user.quota else "the platform's"

@@ -74,10 +74,23 @@ def _print(workspace: JSON, as_json: bool) -> None:
         "address",
         "url",
         "error",
+        "stop_reason",
+        "keepalive_until",
     ):
         if workspace.get(key):
             table.add_row(key, str(workspace[key]))
+    activity = workspace.get("activity")
+    if activity:
+        table.add_row("active", describe_activity(activity))
+        table.add_row("idle stop", str(activity.get("idle_stop_at") or "never"))
     console.print(table)
+
+
+def describe_activity(activity: JSON) -> str:
+    """``work (sleep 600) at 09:12:03``: the signal that keeps a workspace up, and when."""
+    last = activity["last"]
+    detail = f" ({last['detail']})" if last.get("detail") else ""
+    return f"{last['signal']}{detail} at {last['at']}"
 
 
 async def _follow(client: ApiClient, name: str, until: set[str], asked: JSON) -> JSON:
@@ -234,10 +247,31 @@ def list_(
     if as_json:
         print(json.dumps(page, indent=2))
         return
-    table = Table("name", "status", "url", "error")
+    table = Table("name", "owner", "status", "url", "active", "error")
     for item in page["items"]:
-        table.add_row(item["name"], item["status"], item["url"], item["error"])
+        activity = item.get("activity")
+        active = describe_activity(activity) if activity else item.get("stop_reason", "")
+        table.add_row(
+            item["name"], item["owner"], item["status"], item["url"], active, item["error"]
+        )
     console.print(table if page["items"] else "No workspaces.")
+
+
+@app.command("keepalive")
+@friendly_errors
+def keepalive(
+    name: str,
+    duration: str = typer.Argument("", help="How long from now: 3h, 90m, 1d (at most 7d)."),
+    end: bool = typer.Option(False, "--end", help="End the keepalive now."),
+    as_json: bool = JsonOption,
+    url: str = UrlOption,
+) -> None:
+    """Keep a workspace from being stopped for idleness for a while."""
+    validate_workspace_name(name)
+    if end == bool(duration):
+        fail("Give a duration (3h, 90m, 1d) or --end.", code=2)
+    workspace = call_api(url, lambda client: client.keepalive(name, None if end else duration))
+    _print(workspace, as_json)
 
 
 @app.command("show")

@@ -91,6 +91,9 @@ class ActivityWatch:
         self._interval = interval
         self._board: dict[str, Activity] = {}
 
+    async def aclose(self) -> None:
+        await self._probe.aclose()
+
     def activity(self, workspace_id: str) -> Activity | None:
         """The latest look at a running workspace; None if it is not running or not looked
         at yet."""

@@ -6,8 +6,9 @@ the front door's open sockets (connections through Caddy), and one ``/healthz`` 
 workspace (code-server's heartbeat; that path does not itself count as a beat). Nothing runs
 inside a workspace, so looking never keeps one awake.
 
-A virtual machine's processes are not visible from the host: for those, and whenever the pid
-namespace cannot be read, ``processes`` is None and running work is simply not evidence.
+A virtual machine's processes are not visible from the host: for those, for another runtime
+than Incus (no client), and whenever the pid namespace cannot be read, ``processes`` is None
+and running work is simply not evidence.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ HEALTHZ_TIMEOUT = 2.0
 class IncusActivityProbe:
     def __init__(
         self,
-        client: IncusClient,
+        client: IncusClient | None,
         front_door_pid: Callable[[], int | None],
         http: httpx.AsyncClient | None = None,
         proc_root: Path = proc.PROC,
@@ -70,6 +71,8 @@ class IncusActivityProbe:
         return processes, connections, caddy
 
     async def _container_inits(self, names: set[str]) -> dict[str, int]:
+        if self._client is None:
+            return {}  # another runtime than Incus: its processes are not this host's
         instances = await self._client.sync("GET", "/1.0/instances", params={"recursion": "2"})
         inits = {}
         for item in instances or []:
@@ -89,3 +92,5 @@ class IncusActivityProbe:
 
     async def aclose(self) -> None:
         await self._http.aclose()
+        if self._client is not None:
+            await self._client.aclose()

@@ -106,7 +106,7 @@ async def create_workspace(
         branch=body.branch,
     )
     response.headers["Location"] = f"/api/workspaces/{workspace.name}"
-    return WorkspacePublic.of(workspace, plane.ide_url)
+    return WorkspacePublic.of(workspace, plane.ide_url, plane.activity_of)
 
 
 @router.get("", response_model=WorkspacesPublic)
@@ -124,7 +124,7 @@ async def list_workspaces(
     body = pages.get(key, marker) if me.workspaces is None else None
     if body is None:
         page = await plane.workspaces.list(who=me, status=status_filter, limit=limit, offset=offset)
-        body = WorkspacesPublic.render(page, limit, offset, plane.ide_url)
+        body = WorkspacesPublic.render(page, limit, offset, plane.ide_url, plane.activity_of)
         if me.workspaces is None:
             pages.put(key, marker, body)
     # Serialized here, once: FastAPI would validate the page again before dumping it.
@@ -133,12 +133,14 @@ async def list_workspaces(
 
 @router.get("/{name}", response_model=WorkspacePublic, responses=declared(400, 404))
 async def get_workspace(name: Name, plane: Plane, me: Me) -> WorkspacePublic:
-    return WorkspacePublic.of(await plane.workspaces.get(name, who=me), plane.ide_url)
+    return WorkspacePublic.of(
+        await plane.workspaces.get(name, who=me), plane.ide_url, plane.activity_of
+    )
 
 
 async def _act(name: str, action: Action, plane: Plane, me: Identity) -> WorkspacePublic:
     workspace = await plane.workspaces.request(name, action, who=me)
-    return WorkspacePublic.of(workspace, plane.ide_url)
+    return WorkspacePublic.of(workspace, plane.ide_url, plane.activity_of)
 
 
 @router.post(

@@ -1,0 +1,45 @@
+"""What the settings decide per user and per workspace: quotas and idle stops.
+
+Read fresh at each use, so an admin's change (``tidepool user quota``, a template's timeout
+in the config file after a restart) applies without touching the workspaces.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+
+from tidepool.auth.users import UserFile
+from tidepool.domain.activity import IdlePolicy
+from tidepool.domain.quotas import Quota
+from tidepool.domain.workspace import Workspace
+from tidepool.settings import Settings
+
+
+def quota_of(settings: Settings) -> Callable[[str], Quota]:
+    """Each user's quota: the platform's (``quota_*``), with what the users file gives them
+    instead (an admin's ``tidepool user quota``), read fresh at each check."""
+    users = UserFile(settings.users_file)
+
+    def of(name: str) -> Quota:
+        user = next((u for u in users.load() if u.name == name), None)
+        own = user.quota if user is not None else {}
+        return settings.default_quota.with_overrides({k: v or None for k, v in own.items()})
+
+    return of
+
+
+def idle_policy_for(settings: Settings) -> Callable[[Workspace], IdlePolicy | None]:
+    """Each workspace's idle policy: its template's timeout, else the platform's; None (never
+    stopped for idleness) when that is 0. The warning is at most half the timeout."""
+    own = {t.name: t.idle_timeout_minutes for t in settings.templates}
+
+    def of(workspace: Workspace) -> IdlePolicy | None:
+        minutes = own.get(workspace.template)
+        timeout = timedelta(minutes=settings.idle_timeout_minutes if minutes is None else minutes)
+        if timeout <= timedelta(0):
+            return None
+        warning = min(timedelta(minutes=settings.idle_warning_minutes), timeout / 2)
+        return IdlePolicy(timeout=timeout, warning=warning)
+
+    return of
