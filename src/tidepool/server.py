@@ -135,6 +135,7 @@ async def _serve(
             ssh_keys=app.ssh_keys,
             pool_status=app.pool.status if app.pool else list,
             activity_of=app.activity.activity,
+            activity_version=app.activity.version,
         )
         keeper = None
         if revive.applies(settings) and not daemons.systemd_is_init():

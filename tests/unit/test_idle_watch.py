@@ -188,3 +188,16 @@ async def test_a_stopped_workspace_leaves_the_board(parts: tuple[Any, ...]) -> N
     await store.save(replace(current, status=Status.STOPPED, desired=Desired.STOPPED))
     await watch.look()
     assert watch.activity(workspace.id) is None
+
+
+async def test_the_version_moves_when_activity_does(parts: tuple[Any, ...]) -> None:
+    store, probe, _, clock, watch = parts
+    workspace = await running(store, "moving")
+    await watch.look()
+    first = watch.version()
+    clock.now = T0 + timedelta(seconds=30)
+    await watch.look()  # nothing new seen: the same activity
+    assert watch.version() == first
+    probe.seen[instance_name(workspace)] = Observation(ssh_tunnels=1)
+    await watch.look()
+    assert watch.version() > first

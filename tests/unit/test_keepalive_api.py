@@ -117,3 +117,30 @@ async def test_a_stop_records_whose_it_was(api: httpx.AsyncClient) -> None:
     assert own.json()["stop_reason"] == "user"
     assert by_admin.json()["stop_reason"] == "admin"
     assert by_admin.json()["owner"] == "bob"
+
+
+async def test_a_kept_list_page_never_outlives_an_activity_change(store: WorkspaceStore) -> None:
+    """List pages are kept while the store does not change; activity lives in memory, so a
+    change of it (the watch's version) must outdate them too."""
+    anns = (await store.get("anns")).id
+    seen = {"activity": Activity(last=SEEN, now=(SEEN,), idle_stop_at=None), "version": 1}
+    plane = ControlPlane(
+        WorkspaceService(store, default_image="img"),
+        store,
+        "http://t.test",
+        auth=True,
+        activity_of=lambda workspace_id: seen["activity"] if workspace_id == anns else None,  # type: ignore[return-value]
+        activity_version=lambda: seen["version"],  # type: ignore[return-value,arg-type]
+    )
+    transport = httpx.ASGITransport(app=create_app(plane))
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as api:
+
+        async def last_signal() -> str:
+            page = (await api.get("/api/workspaces", headers=as_user("ann"))).json()
+            return str(page["items"][0]["activity"]["last"]["signal"])
+
+        assert await last_signal() == "work"
+        later = Evidence(Signal.SSH, SEEN.at + timedelta(minutes=1), "1 open")
+        seen["activity"] = Activity(last=later, now=(later,), idle_stop_at=None)
+        seen["version"] = 2
+        assert await last_signal() == "ssh"

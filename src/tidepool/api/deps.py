@@ -71,6 +71,9 @@ class ControlPlane:
     pool_status: Callable[[], list[PoolStatus]] = list
     #: A running workspace's activity, by its id (``ActivityWatch.activity``).
     activity_of: ActivityOf = no_activity
+    #: Changes whenever some workspace's activity does (kept list pages are sent again only
+    #: while it stays the same).
+    activity_version: Callable[[], int] = int
 
     async def record(self, entry: AuditEntry) -> None:
         """Add ``entry`` to the audit log, if this installation keeps one."""

@@ -90,6 +90,7 @@ class ActivityWatch:
         self._clock = clock
         self._interval = interval
         self._board: dict[str, Activity] = {}
+        self._version = 0
 
     async def aclose(self) -> None:
         await self._probe.aclose()
@@ -101,6 +102,11 @@ class ActivityWatch:
 
     def board(self) -> Mapping[str, Activity]:
         return dict(self._board)
+
+    def version(self) -> int:
+        """Changes whenever any workspace's activity does (API pages kept by the store's
+        change marker must not outlive it)."""
+        return self._version
 
     async def keep(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -120,6 +126,7 @@ class ActivityWatch:
             async for w in live_workspaces(self._store)
             if w.status is Status.RUNNING and w.address
         ]
+        before = dict(self._board)
         watched = [Watched(instance_name(w), w.address or "") for w in running]
         seen = await self._probe.observe(watched)
         now = self._clock()
@@ -132,6 +139,8 @@ class ActivityWatch:
         alive = {w.id for w in running}
         for gone in set(self._board) - alive:
             del self._board[gone]
+        if self._board != before:
+            self._version += 1
         return stopped
 
     def _remember(self, workspace: Workspace, evidence: list[Evidence], now: datetime) -> Activity:

@@ -43,6 +43,8 @@ EVENT_STREAM: dict[int | str, dict[str, object]] = {
 #: What a list page's JSON depends on besides the stored workspaces: status, owner (None for
 #: everyone's), limit, offset, and the public URL the workspaces' links start with.
 PageKey = tuple[Status | None, str | None, int, int, str]
+#: The store's change marker and the activity watch's version, read before a page is.
+Marker = tuple[int, int]
 
 
 class RenderedPages:
@@ -51,24 +53,26 @@ class RenderedPages:
     A page is sent again only while the marker is still that one, so no write committed since
     it was read: never a page older than a write the client saw succeed. A page read while a
     write commits carries the older marker and is simply read again next time. Any write
-    outdates every page; at most ``SIZE`` pages are kept, then all are dropped.
+    outdates every page; at most ``SIZE`` pages are kept, then all are dropped. The marker
+    pairs the store's with the activity watch's version: a page also shows each workspace's
+    activity, which lives in memory, not in the store.
     """
 
     SIZE = 256
 
     def __init__(self) -> None:
-        self._pages: dict[PageKey, tuple[int, bytes]] = {}
+        self._pages: dict[PageKey, tuple[Marker, bytes]] = {}
 
     def __len__(self) -> int:
         return len(self._pages)
 
-    def get(self, key: PageKey, marker: int | None) -> bytes | None:
+    def get(self, key: PageKey, marker: Marker | None) -> bytes | None:
         kept = self._pages.get(key)
         if marker is None or kept is None or kept[0] != marker:
             return None
         return kept[1]
 
-    def put(self, key: PageKey, marker: int | None, body: bytes) -> None:
+    def put(self, key: PageKey, marker: Marker | None, body: bytes) -> None:
         if marker is None:
             return
         if len(self._pages) >= self.SIZE:
@@ -119,7 +123,8 @@ async def list_workspaces(
 ) -> Response:
     key: PageKey = (status_filter, me.owner_filter, limit, offset, plane.public_url)
     pages = rendered_pages(plane.store)
-    marker = await plane.store.change_marker()  # before the read: see RenderedPages
+    changed = await plane.store.change_marker()  # before the read: see RenderedPages
+    marker = None if changed is None else (changed, plane.activity_version())
     # A token limited to named workspaces gets a page of its own, never a kept one.
     body = pages.get(key, marker) if me.workspaces is None else None
     if body is None:
