@@ -39,7 +39,11 @@ class IncusActivityProbe:
     ) -> None:
         self._client = client
         self._front_door_pid = front_door_pid
-        self._http = http or httpx.AsyncClient(timeout=HEALTHZ_TIMEOUT)
+        # No kept-alive connection: code-server counts open connections as a browser's, and
+        # a probe's left open would keep every workspace awake.
+        self._http = http or httpx.AsyncClient(
+            timeout=HEALTHZ_TIMEOUT, limits=httpx.Limits(max_keepalive_connections=0)
+        )
         self._proc = proc_root
 
     async def observe(self, watched: Sequence[Watched]) -> Mapping[str, Observation]:
