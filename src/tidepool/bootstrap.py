@@ -51,13 +51,15 @@ from tidepool.installation import installation_id
 from tidepool.loopback import LoopbackNames
 from tidepool.policies import idle_policy_for, quota_of
 from tidepool.ports import FrontDoor, JobQueue, RouteTable, Runtime, WorkspaceStore
-from tidepool.processes import at_step, kill_pid_file, kill_self
+from tidepool.processes import crash_hook
 from tidepool.services.activity import ActivityWatch
 from tidepool.services.adoption import Adoption
 from tidepool.services.authorized_keys import KeyDelivery
 from tidepool.services.by_hand import ByHand
+from tidepool.services.metrics import PlatformMetrics
 from tidepool.services.pool import PoolKeeper
 from tidepool.services.reconcile import STEPS, ReconcileLimits, Reconciler
+from tidepool.services.resync import ResyncReport
 from tidepool.services.supervisor import FrontDoorSupervisor
 from tidepool.services.worker import Worker, WorkerSettings
 from tidepool.services.workspaces import WorkspaceService
@@ -159,25 +161,6 @@ def authenticator(settings: Settings) -> Authenticator | None:
     )
 
 
-def crash_hook(settings: Settings) -> Callable[[str], None]:
-    """What the reconciler tells its step boundaries to: nothing, unless a crash test set
-    ``crash_at`` (then this process, its Caddy, or both die there)."""
-    if not settings.crash_at:
-        return lambda _: None
-    target, _, step = settings.crash_at.rpartition(":")
-    if step not in STEPS:
-        raise InvalidInputError(f"crash_at: {step!r} is none of {sorted(STEPS)}.")
-
-    def kill_caddy() -> None:
-        kill_pid_file(settings.caddy_dir / "caddy.pid")
-
-    def kill_both() -> None:
-        kill_caddy()
-        kill_self()
-
-    return at_step(step, {"caddy": kill_caddy, "both": kill_both}.get(target, kill_self))
-
-
 def grant_store(settings: Settings) -> GrantStore | None:
     """Workspace origins' grants, when there is a sign-in to hand over to them."""
     if settings.auth == "none" or not settings.workspace_addresses.origins:
@@ -276,6 +259,7 @@ class Tidepool:
     key_delivery: KeyDelivery = field(init=False)
     #: What keeps each running workspace up, and the idle stop (``serve`` runs it).
     activity: ActivityWatch = field(init=False)
+    metrics: PlatformMetrics = field(init=False)
 
     def __post_init__(self) -> None:
         settings = self.settings
@@ -302,7 +286,7 @@ class Tidepool:
             self.http,
             ReconcileLimits(cpus=settings.workspace_cpus, memory_mib=settings.workspace_memory_mib),
             clock=self.clock,
-            reached=crash_hook(settings),
+            reached=crash_hook(settings.crash_at, settings.caddy_dir / "caddy.pid", STEPS),
             installation=self.installation,
             pool=self.pool,
             keys=self.key_delivery,
@@ -333,6 +317,7 @@ class Tidepool:
         self.activity = ActivityWatch(
             self.store, probe, self.workspaces, self.runtime, policy, now, every
         )
+        self.metrics = PlatformMetrics(self.store, self.queue)
         self.supervisor = FrontDoorSupervisor(
             self.front_door,
             self.store,
@@ -344,6 +329,11 @@ class Tidepool:
         """A worker claiming from ``queue`` (the database's outbox unless given: SQS); what
         its resyncs leave unclaimed is published for ``tidepool service status``."""
         unclaimed = UnclaimedFile.in_data_dir(self.settings.data_dir)
+
+        def resynced(report: ResyncReport) -> None:
+            unclaimed.publish(report.unclaimed)
+            self.metrics.count_resync(report)
+
         return Worker(
             self.store,
             queue or self.queue,
@@ -357,7 +347,7 @@ class Tidepool:
             ),
             name=worker_identity(),
             is_dead=provably_dead,
-            on_resync=lambda report: unclaimed.publish(report.unclaimed),
+            on_resync=resynced,
         )
 
 

@@ -6,8 +6,10 @@ import contextlib
 import os
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
+
+from tidepool.errors import InvalidInputError
 
 PROC = Path("/proc")
 
@@ -68,3 +70,25 @@ def kill_pid_file(pid_file: Path) -> None:
     """SIGKILL the process whose pid ``pid_file`` holds, if it runs."""
     with contextlib.suppress(OSError, ValueError):
         os.kill(int(pid_file.read_text().strip()), signal.SIGKILL)
+
+
+def crash_hook(
+    crash_at: str, caddy_pid_file: Path, steps: Collection[str]
+) -> Callable[[str], None]:
+    """What the reconciler tells its step boundaries (``steps``) to: nothing, unless a crash
+    test set ``crash_at`` (``STEP``, ``caddy:STEP`` or ``both:STEP``: then this process, its
+    Caddy, or both die there)."""
+    if not crash_at:
+        return lambda _: None
+    target, _, step = crash_at.rpartition(":")
+    if step not in steps:
+        raise InvalidInputError(f"crash_at: {step!r} is none of {sorted(steps)}.")
+
+    def kill_caddy() -> None:
+        kill_pid_file(caddy_pid_file)
+
+    def kill_both() -> None:
+        kill_caddy()
+        kill_self()
+
+    return at_step(step, {"caddy": kill_caddy, "both": kill_both}.get(target, kill_self))

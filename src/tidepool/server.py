@@ -95,6 +95,7 @@ async def _serve(
     if revive.applies(settings):
         await revive.bring_back(settings, bootstrap.incus_client(settings))
     async with bootstrap.build(settings) as app:
+        await app.metrics.begin()
         await app.supervisor.rebuild()
         authenticator = bootstrap.authenticator(settings)
         admin = bootstrap.caddy_admin(settings)
@@ -136,6 +137,7 @@ async def _serve(
             pool_status=app.pool.status if app.pool else list,
             activity_of=app.activity.activity,
             activity_version=app.activity.version,
+            metrics=app.metrics,
         )
         keeper = None
         if revive.applies(settings) and not daemons.systemd_is_init():

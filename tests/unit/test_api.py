@@ -217,7 +217,7 @@ async def test_each_user_sees_and_acts_on_only_their_own(guarded: httpx.AsyncCli
     every = (await guarded.get("/api/workspaces", headers=as_user("root"))).json()
     assert every["total"] == 2
     me = (await guarded.get("/api/me", headers=as_user("root"))).json()
-    every_scope = ["admin", "read", "ssh", "workspaces"]
+    every_scope = ["admin", "metrics", "read", "ssh", "workspaces"]
     assert me == {"name": "root", "admin": True, "scopes": every_scope}
 
 

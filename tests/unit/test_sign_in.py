@@ -350,7 +350,7 @@ async def test_the_host_socket_without_the_caddy_mark_is_the_host_admin(setup: S
     assert local.json() == {
         "name": "local",
         "admin": True,
-        "scopes": ["admin", "read", "ssh", "workspaces"],
+        "scopes": ["admin", "metrics", "read", "ssh", "workspaces"],
     }
 
 

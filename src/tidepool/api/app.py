@@ -22,12 +22,14 @@ from tidepool.api.routers import (
     keepalive,
     keys,
     me,
+    metrics,
     pool,
     ssh,
     templates,
     tokens,
     workspaces,
 )
+from tidepool.api.timing import Timed
 from tidepool.domain.repositories import BRANCH_RULE, MAX_URL_LENGTH, REPOSITORY_URL_RULE
 from tidepool.domain.templates import MIN_DISK_GIB, MIN_MEMORY_MIB, Catalog
 from tidepool.edge import VIA_HEADER
@@ -101,6 +103,7 @@ def create_app(plane: ControlPlane) -> ASGIApp:
         pool.router,
         keys.router,
         keepalive.router,
+        metrics.router,
         ssh.router,
     )
     for router in routers:  # any request may bring a body over the limit (``BodyLimit``)
@@ -108,7 +111,8 @@ def create_app(plane: ControlPlane) -> ASGIApp:
     web = StaticFiles(directory=STATIC_DIR, html=True)
     app.mount("/app", SignInFirst(web, plane), name="web")
 
-    return SameOriginWrites(BodyLimit(app))
+    checked = SameOriginWrites(BodyLimit(app))
+    return Timed(checked, plane.metrics) if plane.metrics is not None else checked
 
 
 class SignInFirst:

@@ -23,6 +23,7 @@ from tidepool.domain.identity import EVERY_SCOPE, HOST, LOCAL_OWNER, Identity
 from tidepool.domain.origins import WorkspaceAddresses
 from tidepool.edge import GRANT_COOKIE, SESSION_COOKIE, USER_HEADER, VIA_HEADER, cookie_name
 from tidepool.ports import AuditTrail, WorkspaceStore
+from tidepool.services.metrics import PlatformMetrics
 from tidepool.services.pool import PoolStatus
 from tidepool.services.workspaces import WorkspaceService
 
@@ -74,6 +75,8 @@ class ControlPlane:
     #: Changes whenever some workspace's activity does (kept list pages are sent again only
     #: while it stays the same).
     activity_version: Callable[[], int] = int
+    #: The platform's metrics (None: ``/api/metrics`` is 404).
+    metrics: PlatformMetrics | None = None
 
     async def record(self, entry: AuditEntry) -> None:
         """Add ``entry`` to the audit log, if this installation keeps one."""

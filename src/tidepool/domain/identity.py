@@ -40,6 +40,7 @@ class Scope(enum.StrEnum):
     WORKSPACES = "workspaces"
     ADMIN = "admin"
     SSH = "ssh"
+    METRICS = "metrics"
 
 
 EVERY_SCOPE = frozenset(Scope)
@@ -115,11 +116,14 @@ class Identity:
         when both the user and the credential are; ``admin`` is dropped from the scopes of
         anyone else, so what ``/api/me`` shows is what is in effect."""
         admin = user_is_admin and Scope.ADMIN in scopes
+        # A person's session holds every scope of its user; ``metrics`` is a scraper's token
+        # scope, in effect on a session only as part of admin power.
+        withheld = set() if admin else {Scope.ADMIN} | (set() if token_id else {Scope.METRICS})
         return cls(
             name,
             admin=admin,
             csrf_token=csrf_token,
-            scopes=scopes if admin else scopes - {Scope.ADMIN},
+            scopes=scopes - withheld,
             workspaces=workspaces,
             token_id=token_id,
             address=address,
@@ -173,6 +177,8 @@ class Identity:
             )
         if user != self.name:
             self.check_admin("create tokens for other users")
+        if Scope.METRICS in scopes:
+            self.check_admin("create tokens with the 'metrics' scope")
         if Scope.ADMIN in scopes:
             self.check_admin("create tokens with the 'admin' scope")
             if not user_is_admin:
@@ -191,6 +197,15 @@ class Identity:
             )
         if self.workspaces is not None and name not in self.workspaces:
             raise ForbiddenError(f"This token is limited to other workspaces than {name!r}.")
+
+    def check_may_read_metrics(self) -> None:
+        """Refuse (``ForbiddenError``) the platform's metrics: for admins, and for tokens
+        with the ``metrics`` scope (a scraper's; an admin made it)."""
+        if not self.admin and not (self.token_id and Scope.METRICS in self.scopes):
+            raise ForbiddenError(
+                f"{self.credential} cannot read the metrics: that takes an admin, or a token "
+                "with the 'metrics' scope (tidepool token create USER --scope metrics)."
+            )
 
     def check_may_manage_keys(self) -> None:
         """Refuse (``ForbiddenError``) to add or remove SSH keys: a key opens every workspace

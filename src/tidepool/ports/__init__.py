@@ -8,7 +8,16 @@ The contracts live in two modules (``instances``: runtime, routes, front door; `
 queue, audit trail); everything is imported from here.
 """
 
-from tidepool.ports.data import AuditTrail, Event, Job, JobQueue, Page, WorkspaceStore
+from tidepool.ports.data import (
+    AuditTrail,
+    Backlog,
+    Event,
+    HasBacklog,
+    Job,
+    JobQueue,
+    Page,
+    WorkspaceStore,
+)
 from tidepool.ports.instances import (
     ExecResult,
     FrontDoor,
@@ -22,10 +31,12 @@ from tidepool.ports.instances import (
 
 __all__ = [
     "AuditTrail",
+    "Backlog",
     "Event",
     "ExecResult",
     "FrontDoor",
     "FrontDoorReport",
+    "HasBacklog",
     "InstanceSpec",
     "InstanceState",
     "InstanceStatus",

@@ -138,6 +138,22 @@ class Job:
     receipt: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class Backlog:
+    """What waits in the job queue, for the metrics."""
+
+    jobs: int
+    #: How long the job that fell due first has waited (0: none is due).
+    oldest_due_seconds: float
+
+
+@runtime_checkable
+class HasBacklog(Protocol):
+    """A queue that can say what waits in it (the database's; not a broker's)."""
+
+    async def backlog(self) -> Backlog: ...
+
+
 @runtime_checkable
 class JobQueue(Protocol):
     """Hands out reconcile jobs to workers, each to one worker at a time.

@@ -25,7 +25,7 @@ from tidepool.errors import (
     NotFoundError,
     StaleWriteError,
 )
-from tidepool.ports import Event, Job, Page
+from tidepool.ports import Backlog, Event, Job, Page
 
 
 @dataclass(slots=True)
@@ -212,6 +212,12 @@ class InMemoryJobQueue:
 
     def __init__(self, state: MemoryState | None = None) -> None:
         self.state = state or MemoryState()
+
+    async def backlog(self) -> Backlog:
+        at = self.state.clock()
+        due = [row.run_after for row in self.state.jobs.values() if row.run_after <= at]
+        waited = (at - min(due)).total_seconds() if due else 0.0
+        return Backlog(jobs=len(self.state.jobs), oldest_due_seconds=waited)
 
     async def claim(self, worker: str, lease_seconds: float) -> Job | None:
         at = self.state.clock()

@@ -43,7 +43,7 @@ from tidepool.errors import (
     NotFoundError,
     StaleWriteError,
 )
-from tidepool.ports import Event, Job, Page
+from tidepool.ports import Backlog, Event, Job, Page
 from tidepool.store.database import Database
 from tidepool.store.tables import jobs, workspace_events, workspaces
 from tidepool.store.urls import async_url
@@ -245,6 +245,14 @@ class SqlJobQueue:
 
     def __init__(self, database: Database) -> None:
         self._db = database
+
+    async def backlog(self) -> Backlog:
+        due = jobs.c.run_after <= self._db.now()
+        query = sa.select(sa.func.count(), sa.func.min(sa.case((due, jobs.c.run_after))))
+        async with self._db.read() as connection:
+            count, first = (await connection.execute(query)).one()
+        waited = (now() - first).total_seconds() if first is not None else 0.0
+        return Backlog(jobs=int(count), oldest_due_seconds=max(waited, 0.0))
 
     async def claim(self, worker: str, lease_seconds: float) -> Job | None:
         receipt = uuid.uuid4().hex
