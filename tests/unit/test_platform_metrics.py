@@ -3,8 +3,11 @@ log, and only for admins and scrapers' tokens."""
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import AsyncIterator
 from dataclasses import replace
+from pathlib import Path
 
 import httpx
 import pytest
@@ -20,6 +23,8 @@ from tidepool.ports import WorkspaceStore
 from tidepool.services.metrics import PHASES, PlatformMetrics
 from tidepool.services.workspaces import WorkspaceService
 from tidepool.store.memory import memory_store
+
+DASHBOARD = Path(__file__).resolve().parents[2] / "docs" / "grafana" / "tidepool.json"
 
 
 def samples(text: bytes) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -133,3 +138,18 @@ def test_only_an_admin_may_mint_a_metrics_token() -> None:
     Identity("root", admin=True).check_may_grant(
         "prom", frozenset({Scope.READ, Scope.METRICS}), user_is_admin=False
     )
+
+
+async def test_the_grafana_dashboard_asks_only_for_metrics_that_exist(
+    parts: tuple[WorkspaceStore, PlatformMetrics],
+) -> None:
+    _, metrics = parts
+    exported = {s[0] for s in samples(await metrics.render())}
+    dashboard = json.loads(DASHBOARD.read_text())
+    asked = {
+        name
+        for panel in dashboard["panels"]
+        for target in panel["targets"]
+        for name in re.findall(r"tidepool_[a-z_]+", target["expr"])
+    }
+    assert asked and asked <= exported, asked - exported
