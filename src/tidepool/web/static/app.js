@@ -11,6 +11,9 @@ const ACTIONS_BY_STATUS = {
   deleting: [], failed: ["retry", "stop", "delete"],
 };
 const byId = new Map();   // workspace id -> {data, element, phases}
+// What other scripts add (activity.js): to each row as it is drawn, and to each streamed event.
+const onRender = [];
+const onStreamEvent = [];
 const list = document.getElementById("workspaces");
 // The browser session's proof (its CSRF token, handed over at sign-in and by /api/me), kept
 // in this host's own storage, which no workspace's page can touch: sent with every request,
@@ -84,6 +87,7 @@ function render(entry) {
   phases.replaceChildren(...(data.status === "starting" || data.status === "creating"
     ? entry.phases.map((p) => Object.assign(document.createElement("li"), { textContent: p }))
     : []));
+  onRender.forEach((hook) => hook(entry));
 }
 
 function upsert(data) {
@@ -170,19 +174,20 @@ function follow() {
   const onEvent = async (message) => {
     const event = JSON.parse(message.data);
     const entry = byId.get(event.workspace_id);
+    onStreamEvent.forEach((hook) => hook(event, entry));
     if (event.kind === "log" && entry) { showLog(entry); return; }
     if (event.kind === "phase" && entry) {
       entry.phases.push(PHASES[event.value] || event.value);
       render(entry);
       return;
     }
-    if (!["status", "request", "waiting"].includes(event.kind)) return;
+    if (!["status", "request", "waiting", "idle", "keepalive"].includes(event.kind)) return;
     if (event.value === "deleted") { remove(event.workspace_id); return; }
     if (event.kind === "status" && event.value === "starting" && entry) entry.phases = [];
     try { upsert(await api("GET", `/workspaces/${event.name}`)); } catch (_) { /* gone */ }
   };
   // The server names each event by its kind.
-  for (const kind of ["status", "phase", "request", "log", "waiting"]) {
+  for (const kind of ["status", "phase", "request", "log", "waiting", "idle", "keepalive"]) {
     source.addEventListener(kind, onEvent);
   }
 }
