@@ -79,7 +79,8 @@ async def shell(tmp_path: Path) -> AsyncIterator[Shell]:
         free_port(),
         f"sqlite:///{tmp_path / 'tp.db'}",
         PREFIX,
-        {"TIDEPOOL_AUTH": "forward_auth"},
+        # Activity looked at every second: an open session must show as an SSH tunnel.
+        {"TIDEPOOL_AUTH": "forward_auth", "TIDEPOOL_ACTIVITY_INTERVAL_SECONDS": "1"},
     )
     assert tidepool("service", "start", env=serve.env()).returncode == 0
     try:
@@ -234,5 +235,13 @@ async def test_an_open_session_outlives_a_route_change_and_a_service_restart(
         restarted = await asyncio.to_thread(tidepool, "service", "restart", env=box.serve.env())
         assert restarted.returncode == 0, restarted.stdout + restarted.stderr
         await answers("40 + 4", "44")
+        # The open tunnel keeps the workspace up: the activity says so (issue: idle stops).
+        async with box.serve.api(user="ann") as api:
+            async with asyncio.timeout(20):
+                while not any(
+                    seen["signal"] == "ssh"
+                    for seen in ((await api.get("shell")).get("activity") or {}).get("now", [])
+                ):
+                    await asyncio.sleep(0.5)
         session.stdin.write(b"exit 5\n")
         assert await asyncio.wait_for(session.wait(), 20) == 5
