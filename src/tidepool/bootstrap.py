@@ -49,7 +49,7 @@ from tidepool.host.liveness import provably_dead, worker_identity
 from tidepool.host.unclaimed_file import UnclaimedFile
 from tidepool.installation import installation_id
 from tidepool.loopback import LoopbackNames
-from tidepool.policies import idle_policy_for, quota_of
+from tidepool.policies import idle_policy_for, lifetime_policy_for, quota_of
 from tidepool.ports import FrontDoor, JobQueue, RouteTable, Runtime, WorkspaceStore
 from tidepool.processes import crash_hook
 from tidepool.services.activity import ActivityWatch
@@ -315,7 +315,14 @@ class Tidepool:
         probe = IncusActivityProbe(incus, self.front_door.pid)
         policy, every = idle_policy_for(settings), settings.activity_interval_seconds
         self.activity = ActivityWatch(
-            self.store, probe, self.workspaces, self.runtime, policy, now, every
+            self.store,
+            probe,
+            self.workspaces,
+            self.runtime,
+            policy,
+            now,
+            every,
+            lifetime_for=lifetime_policy_for(settings),
         )
         self.metrics = PlatformMetrics(self.store, self.queue)
         self.supervisor = FrontDoorSupervisor(

@@ -43,3 +43,19 @@ def idle_policy_for(settings: Settings) -> Callable[[Workspace], IdlePolicy | No
         return IdlePolicy(timeout=timeout, warning=warning)
 
     return of
+
+
+def lifetime_policy_for(settings: Settings) -> Callable[[Workspace], IdlePolicy | None]:
+    """Each workspace's longest run: its template's ``max_lifetime_hours``, else the
+    platform's; None (no limit) when that is 0. Warned as before an idle stop."""
+    own = {t.name: t.max_lifetime_hours for t in settings.templates}
+
+    def of(workspace: Workspace) -> IdlePolicy | None:
+        hours = own.get(workspace.template)
+        limit = timedelta(hours=settings.max_lifetime_hours if hours is None else hours)
+        if limit <= timedelta(0):
+            return None
+        warning = min(timedelta(minutes=settings.idle_warning_minutes), limit / 2)
+        return IdlePolicy(timeout=limit, warning=warning)
+
+    return of

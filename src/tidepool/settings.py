@@ -61,6 +61,7 @@ class TemplateSettings(BaseModel):
     pool_size: int = Field(default=0, ge=0, le=MAX_POOL_SIZE)
     #: This template's own idle timeout (None: the platform's ``idle_timeout_minutes``).
     idle_timeout_minutes: float | None = Field(default=None, ge=0)
+    max_lifetime_hours: float | None = Field(default=None, ge=0)
 
 
 class Settings(BaseSettings):
@@ -128,6 +129,12 @@ class Settings(BaseSettings):
         default=5.0, ge=0, description="Warn before an idle stop (at most half the timeout)."
     )
     activity_interval_seconds: float = Field(default=30.0, gt=0)
+    max_lifetime_hours: float = Field(
+        default=0.0,
+        ge=0,
+        description="Stop a workspace this long after it last started, used or not (a warning "
+        "first, as before an idle stop); 0: no limit. A [[templates]] table's own too.",
+    )
 
     auth: Literal["none", "basic", "forward_auth"] = Field(
         default="none",

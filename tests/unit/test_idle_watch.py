@@ -201,3 +201,37 @@ async def test_the_version_moves_when_activity_does(parts: tuple[Any, ...]) -> N
     probe.seen[instance_name(workspace)] = Observation(ssh_tunnels=1)
     await watch.look()
     assert watch.version() > first
+
+
+async def test_the_longest_run_stops_even_a_working_workspace_after_a_warning(
+    parts: tuple[Any, ...],
+) -> None:
+    store, probe, terminals, clock, _ = parts
+    service = WorkspaceService(store, default_image="img")
+    lifetime = IdlePolicy(timeout=timedelta(hours=2), warning=timedelta(minutes=5))
+    watch = ActivityWatch(
+        store,
+        probe,
+        service,
+        terminals,
+        lambda _: None,
+        clock,
+        30,
+        lambda _: lifetime,  # type: ignore[arg-type]
+    )
+    workspace = await running(store, "long")
+    store.state.clock = clock  # the event log's times are the test's
+    clock.now = T0 - timedelta(hours=1)
+    await store.add_event(workspace.id, "status", "running", "")  # started an hour ago
+    probe.seen[instance_name(workspace)] = Observation(processes=[SLEEP])
+    clock.now = T0 + timedelta(minutes=50)
+    assert await watch.look() == []
+    clock.now = T0 + timedelta(minutes=56)
+    assert await watch.look() == []
+    assert "longest run" in terminals.notices[-1][1]
+    clock.now = T0 + timedelta(hours=1)
+    assert await watch.look() == ["long"]
+    stopped = await store.get("long")
+    assert stopped.stop_reason == "max_lifetime"
+    events = [(e.kind, e.value) for e in await store.events(workspace.id)]
+    assert events.index(("lifetime", "warning")) < events.index(("lifetime", "stop"))

@@ -69,7 +69,8 @@ class Verdict(enum.StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class IdlePolicy:
-    """How long a workspace may sit idle, and how early its user is warned."""
+    """How long a workspace may sit idle, and how early its user is warned. The same
+    countdown bounds a whole run (``max_lifetime_hours``), counted from the start."""
 
     timeout: timedelta
     warning: timedelta

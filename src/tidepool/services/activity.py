@@ -34,6 +34,8 @@ from tidepool.services.workspaces import WorkspaceService, instance_name, live_w
 
 log = logging.getLogger(__name__)
 
+#: How many events one read of a workspace's log returns at most (the store's default).
+EVENT_PAGE = 1000
 #: Who idle stops are recorded as (in the audit log and the events): not a user name, which
 #: cannot contain parentheses.
 IDLE_WATCH = Identity("(idle stop)", admin=True, address="tidepool")
@@ -81,6 +83,7 @@ class ActivityWatch:
         policy_for: Callable[[Workspace], IdlePolicy | None],
         clock: Callable[[], datetime],
         interval: float,
+        lifetime_for: Callable[[Workspace], IdlePolicy | None] = lambda _: None,
     ) -> None:
         self._store = store
         self._probe = probe
@@ -89,8 +92,13 @@ class ActivityWatch:
         self._policy_for = policy_for
         self._clock = clock
         self._interval = interval
+        #: The admin's bound on a run, used or not (``max_lifetime_hours``): from the time the
+        #: workspace last became running, with a warning as before an idle stop.
+        self._lifetime_for = lifetime_for
         self._board: dict[str, Activity] = {}
         self._version = 0
+        self._running_since: dict[str, datetime] = {}
+        self._lifetime_warned: set[str] = set()
 
     async def aclose(self) -> None:
         await self._probe.aclose()
@@ -134,11 +142,16 @@ class ActivityWatch:
         for workspace in running:
             evidence = evidence_of(workspace, seen.get(instance_name(workspace)), now)
             activity = self._remember(workspace, evidence, now)
-            if await self._act(workspace, activity, now):
+            if await self._limit_lifetime(workspace, now) or await self._act(
+                workspace, activity, now
+            ):
                 stopped.append(workspace.name)
         alive = {w.id for w in running}
         for gone in set(self._board) - alive:
             del self._board[gone]
+        for gone in set(self._running_since) - alive:
+            del self._running_since[gone]
+            self._lifetime_warned.discard(gone)
         if self._board != before:
             self._version += 1
         return stopped
@@ -182,14 +195,59 @@ class ActivityWatch:
         when = at.isoformat(timespec="seconds") if at else "soon"
         await self._store.add_event(workspace.id, "idle", "warning", f"stops at {when}")
         self._board[workspace.id] = replace(activity, warned=True)
-        notice = (
-            f"\r\n[tidepool] This workspace has been idle and will stop at {when} UTC. "
-            "Type, open it, or run `tidepool workspace keepalive` to keep it up.\r\n"
+        await self._notify(
+            workspace,
+            f"This workspace has been idle and will stop at {when} UTC. "
+            "Type, open it, or run `tidepool workspace keepalive` to keep it up.",
         )
+
+    async def _notify(self, workspace: Workspace, text: str) -> None:
         try:
+            notice = f"\r\n[tidepool] {text}\r\n"
             await self._runtime.exec(instance_name(workspace), [*NOTIFY, notice], timeout=10)
         except TidepoolError as error:
-            log.info("could not write the idle notice in %s: %s", workspace.name, error)
+            log.info("could not write a notice in %s's terminals: %s", workspace.name, error)
+
+    async def _limit_lifetime(self, workspace: Workspace, now: datetime) -> bool:
+        """Warn, then stop (reason ``max_lifetime``), a workspace running for too long."""
+        limit = self._lifetime_for(workspace)
+        if limit is None or workspace.desired is not Desired.RUNNING:
+            return False
+        since = self._running_since.get(workspace.id)
+        if since is None:
+            since = self._running_since[workspace.id] = await self._started(workspace, now)
+        verdict = limit.verdict(since, now)
+        when = limit.stops_at(since).isoformat(timespec="seconds")
+        if verdict is Verdict.WARN and workspace.id not in self._lifetime_warned:
+            self._lifetime_warned.add(workspace.id)
+            await self._store.add_event(workspace.id, "lifetime", "warning", f"stops at {when}")
+            await self._notify(
+                workspace, f"This workspace reaches its longest run and will stop at {when} UTC."
+            )
+        if verdict is not Verdict.STOP:
+            return False
+        running = f"running since {since.isoformat(timespec='seconds')}"
+        await self._store.add_event(workspace.id, "lifetime", "stop", running)
+        try:
+            await self._workspaces.request(
+                workspace.name, Action.STOP, who=IDLE_WATCH, reason=StopReason.MAX_LIFETIME
+            )
+        except TidepoolError as error:
+            log.warning("the lifetime stop of %s failed, will try again: %s", workspace.name, error)
+            return False
+        return True
+
+    async def _started(self, workspace: Workspace, now: datetime) -> datetime:
+        """When it last became running, from its event log (``now`` if none says)."""
+        last, after = None, 0
+        while True:
+            events = await self._store.events(workspace.id, after=after)
+            for event in events:
+                if event.kind == "status" and event.value == Status.RUNNING.value:
+                    last = event.at
+            if len(events) < EVENT_PAGE:
+                return last or now
+            after = events[-1].seq
 
 
 #: Writes its argument to every open terminal: output to the terminal, never input (no

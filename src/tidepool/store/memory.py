@@ -68,7 +68,7 @@ class MemoryState:
 
     def append_event(self, workspace_id: str, kind: str, value: str, detail: str) -> None:
         self.last_seq += 1
-        self.events.append(Event(self.last_seq, workspace_id, kind, value, detail, now()))
+        self.events.append(Event(self.last_seq, workspace_id, kind, value, detail, self.clock()))
         self.doorbell.ring()
 
     def enqueue(self, workspace_id: str) -> None:
