@@ -21,7 +21,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from tidepool.errors import InvalidInputError
+from tidepool.errors import ConflictError, InvalidInputError
 
 
 class Signal(enum.StrEnum):
@@ -95,6 +95,8 @@ class IdlePolicy:
 
 #: The longest keepalive one request may ask for; ask again to keep it longer.
 MAX_KEEPALIVE = timedelta(days=7)
+#: A duration as the API's schema states it (each unit at most once, in this order).
+DURATION_PATTERN = r"^(\d{1,4}d)?(\d{1,5}h)?(\d{1,6}m)?(\d{1,7}s)?$"
 _DURATION = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
 
 
@@ -111,12 +113,13 @@ def parse_duration(text: str) -> timedelta:
 
 
 def check_keepalive(until: datetime | None, now: datetime) -> None:
-    """Refuse (``InvalidInputError``) a keepalive in the past or longer than allowed."""
+    """Refuse (``ConflictError``, as a quota is) a keepalive that ends now or in the past, or
+    lasts longer than the platform allows: a well-formed request the limit turns down."""
     if until is None:
         return
     if until <= now:
-        raise InvalidInputError("A keepalive must end in the future.")
+        raise ConflictError("A keepalive must end in the future.")
     if until - now > MAX_KEEPALIVE + timedelta(seconds=1):
-        raise InvalidInputError(
+        raise ConflictError(
             f"A keepalive can last at most {MAX_KEEPALIVE.days} days; ask again to extend it."
         )

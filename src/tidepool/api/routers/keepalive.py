@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from tidepool.api.deps import Me, Plane
 from tidepool.api.problems import declared
 from tidepool.api.schemas import NAME_RULE, WorkspacePublic
-from tidepool.domain.activity import parse_duration
+from tidepool.domain.activity import DURATION_PATTERN, parse_duration
 from tidepool.domain.workspace import now
 
 router = APIRouter(prefix="/workspaces", tags=["workspaces"], responses=declared(400, 404, 422))
@@ -27,7 +27,12 @@ class KeepaliveRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     duration: str = Field(
-        min_length=1, max_length=20, description="How long from now.", examples=["3h", "90m"]
+        min_length=2,
+        max_length=20,
+        pattern=DURATION_PATTERN,
+        description="How long from now, in days, hours, minutes and seconds: 3h, 90m, 1d12h "
+        "(at most 7 days: a longer one is refused with 409).",
+        examples=["3h", "90m"],
     )
 
 

@@ -12,7 +12,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from tidepool.api.deps import Me, Plane
 from tidepool.api.problems import declared
 
-router = APIRouter(tags=["metrics"], responses=declared(401, 403))
+router = APIRouter(tags=["metrics"], responses=declared(401, 403, 404))
 
 
 @router.get("/metrics", response_class=Response, responses={200: {"content": {"text/plain": {}}}})
