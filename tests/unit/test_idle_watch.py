@@ -235,3 +235,36 @@ async def test_the_longest_run_stops_even_a_working_workspace_after_a_warning(
     assert stopped.stop_reason == "max_lifetime"
     events = [(e.kind, e.value) for e in await store.events(workspace.id)]
     assert events.index(("lifetime", "warning")) < events.index(("lifetime", "stop"))
+
+
+async def test_a_restart_between_two_looks_starts_the_longest_run_again(
+    parts: tuple[Any, ...],
+) -> None:
+    store, probe, terminals, clock, _ = parts
+    service = WorkspaceService(store, default_image="img")
+    lifetime = IdlePolicy(timeout=timedelta(hours=2), warning=timedelta(minutes=5))
+    watch = ActivityWatch(
+        store,
+        probe,
+        service,
+        terminals,
+        lambda _: None,
+        clock,
+        30,
+        lambda _: lifetime,  # type: ignore[arg-type]
+    )
+    store.state.clock = clock
+    clock.now = T0 - timedelta(hours=1)
+    await running(store, "again")
+    await watch.look()
+    # Stopped and started again between two looks: a run of its own from then on.
+    clock.now = T0 + timedelta(minutes=30)
+    current = await store.get("again")
+    await store.save(
+        replace(current, updated_at=clock.now), event=("status", "running", "restarted")
+    )
+    clock.now = T0 + timedelta(hours=1)
+    assert await watch.look() == []
+    clock.now = T0 + timedelta(hours=2, minutes=30)
+    assert await watch.look() == ["again"]
+    assert (await store.get("again")).stop_reason == "max_lifetime"

@@ -97,7 +97,9 @@ class ActivityWatch:
         self._lifetime_for = lifetime_for
         self._board: dict[str, Activity] = {}
         self._version = 0
-        self._running_since: dict[str, datetime] = {}
+        #: When each running workspace last became running, as read at its ``updated_at``
+        #: (a stop and a start between two looks change it: read again then).
+        self._running_since: dict[str, tuple[datetime, datetime]] = {}
         self._lifetime_warned: set[str] = set()
 
     async def aclose(self) -> None:
@@ -213,9 +215,13 @@ class ActivityWatch:
         limit = self._lifetime_for(workspace)
         if limit is None or workspace.desired is not Desired.RUNNING:
             return False
-        since = self._running_since.get(workspace.id)
-        if since is None:
-            since = self._running_since[workspace.id] = await self._started(workspace, now)
+        read = self._running_since.get(workspace.id)
+        if read is None or read[0] != workspace.updated_at:
+            read = self._running_since[workspace.id] = (
+                workspace.updated_at,
+                await self._started(workspace, now),
+            )
+        since = read[1]
         verdict = limit.verdict(since, now)
         when = limit.stops_at(since).isoformat(timespec="seconds")
         if verdict is Verdict.WARN and workspace.id not in self._lifetime_warned:
