@@ -33,26 +33,25 @@ def idle_policy_for(settings: Settings) -> Callable[[Workspace], IdlePolicy | No
     """Each workspace's idle policy: its template's timeout, else the platform's; None (never
     stopped for idleness) when that is 0. The warning is at most half the timeout."""
     own = {t.name: t.idle_timeout_minutes for t in settings.templates}
-
-    def of(workspace: Workspace) -> IdlePolicy | None:
-        minutes = own.get(workspace.template)
-        timeout = timedelta(minutes=settings.idle_timeout_minutes if minutes is None else minutes)
-        if timeout <= timedelta(0):
-            return None
-        warning = min(timedelta(minutes=settings.idle_warning_minutes), timeout / 2)
-        return IdlePolicy(timeout=timeout, warning=warning)
-
-    return of
+    return _countdown(settings, own, settings.idle_timeout_minutes, timedelta(minutes=1))
 
 
 def lifetime_policy_for(settings: Settings) -> Callable[[Workspace], IdlePolicy | None]:
     """Each workspace's longest run: its template's ``max_lifetime_hours``, else the
     platform's; None (no limit) when that is 0. Warned as before an idle stop."""
     own = {t.name: t.max_lifetime_hours for t in settings.templates}
+    return _countdown(settings, own, settings.max_lifetime_hours, timedelta(hours=1))
+
+
+def _countdown(
+    settings: Settings, own: dict[str, float | None], default: float, unit: timedelta
+) -> Callable[[Workspace], IdlePolicy | None]:
+    """A template's own length (in ``unit``s), else ``default``; 0 is none. The warning is
+    ``idle_warning_minutes``, at most half the length."""
 
     def of(workspace: Workspace) -> IdlePolicy | None:
-        hours = own.get(workspace.template)
-        limit = timedelta(hours=settings.max_lifetime_hours if hours is None else hours)
+        length = own.get(workspace.template)
+        limit = unit * (default if length is None else length)
         if limit <= timedelta(0):
             return None
         warning = min(timedelta(minutes=settings.idle_warning_minutes), limit / 2)

@@ -7,6 +7,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from tidepool.domain.activity import Evidence, IdlePolicy, Signal, Verdict, latest
+from tidepool.domain.names import WorkspaceName
+from tidepool.domain.workspace import Workspace
+from tidepool.policies import idle_policy_for, lifetime_policy_for
+from tidepool.settings import Settings
 
 T0 = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
 POLICY = IdlePolicy(timeout=timedelta(minutes=30), warning=timedelta(minutes=5))
@@ -50,3 +54,26 @@ def test_the_latest_evidence_wins_and_names_its_signal() -> None:
     ide = Evidence(Signal.IDE, T0 + timedelta(minutes=1))
     assert latest([start, sleep, ide]) == sleep
     assert latest([]) is None
+
+
+def test_a_templates_own_timeout_and_lifetime_win_and_zero_is_none() -> None:
+    settings = Settings(
+        idle_timeout_minutes=30,
+        idle_warning_minutes=5,
+        max_lifetime_hours=0,
+        templates=[
+            {"name": "gpu", "idle_timeout_minutes": 4, "max_lifetime_hours": 8},
+            {"name": "forever", "idle_timeout_minutes": 0},
+        ],
+    )
+    idle, lifetime = idle_policy_for(settings), lifetime_policy_for(settings)
+
+    def of(template: str) -> Workspace:
+        return Workspace(name=WorkspaceName("w"), owner="ann", image="img", template=template)
+
+    assert idle(of("default")) == IdlePolicy(timedelta(minutes=30), timedelta(minutes=5))
+    # The warning is at most half the timeout.
+    assert idle(of("gpu")) == IdlePolicy(timedelta(minutes=4), timedelta(minutes=2))
+    assert idle(of("forever")) is None
+    assert lifetime(of("gpu")) == IdlePolicy(timedelta(hours=8), timedelta(minutes=5))
+    assert lifetime(of("default")) is None

@@ -203,13 +203,14 @@ async def test_the_version_moves_when_activity_does(parts: tuple[Any, ...]) -> N
     assert watch.version() > first
 
 
-async def test_the_longest_run_stops_even_a_working_workspace_after_a_warning(
-    parts: tuple[Any, ...],
-) -> None:
+LIFETIME = IdlePolicy(timeout=timedelta(hours=2), warning=timedelta(minutes=5))
+
+
+def lifetime_watch(parts: tuple[Any, ...]) -> ActivityWatch:
+    """A watch with no idle stop and a longest run of two hours (warned 5 minutes before)."""
     store, probe, terminals, clock, _ = parts
     service = WorkspaceService(store, default_image="img")
-    lifetime = IdlePolicy(timeout=timedelta(hours=2), warning=timedelta(minutes=5))
-    watch = ActivityWatch(
+    return ActivityWatch(
         store,
         probe,
         service,
@@ -217,8 +218,15 @@ async def test_the_longest_run_stops_even_a_working_workspace_after_a_warning(
         lambda _: None,
         clock,
         30,
-        lambda _: lifetime,  # type: ignore[arg-type]
+        lambda _: LIFETIME,  # type: ignore[arg-type]
     )
+
+
+async def test_the_longest_run_stops_even_a_working_workspace_after_a_warning(
+    parts: tuple[Any, ...],
+) -> None:
+    store, probe, terminals, clock, _ = parts
+    watch = lifetime_watch(parts)
     workspace = await running(store, "long")
     store.state.clock = clock  # the event log's times are the test's
     clock.now = T0 - timedelta(hours=1)
@@ -240,19 +248,8 @@ async def test_the_longest_run_stops_even_a_working_workspace_after_a_warning(
 async def test_a_restart_between_two_looks_starts_the_longest_run_again(
     parts: tuple[Any, ...],
 ) -> None:
-    store, probe, terminals, clock, _ = parts
-    service = WorkspaceService(store, default_image="img")
-    lifetime = IdlePolicy(timeout=timedelta(hours=2), warning=timedelta(minutes=5))
-    watch = ActivityWatch(
-        store,
-        probe,
-        service,
-        terminals,
-        lambda _: None,
-        clock,
-        30,
-        lambda _: lifetime,  # type: ignore[arg-type]
-    )
+    store, _, _, clock, _ = parts
+    watch = lifetime_watch(parts)
     store.state.clock = clock
     clock.now = T0 - timedelta(hours=1)
     await running(store, "again")

@@ -14,6 +14,7 @@ from rich.table import Table
 
 from tidepool.cli.output import console, fail, friendly_errors, run_async
 from tidepool.client import JSON, ApiClient
+from tidepool.domain.activity import parse_duration
 from tidepool.domain.names import validate_workspace_name
 from tidepool.errors import NotFoundError
 from tidepool.settings import get_settings
@@ -270,7 +271,9 @@ def keepalive(
     validate_workspace_name(name)
     if end == bool(duration):
         fail("Give a duration (3h, 90m, 1d) or --end.", code=2)
-    workspace = call_api(url, lambda client: client.keepalive(name, None if end else duration))
+    parse_duration(duration or "0s")  # a readable refusal here, not the schema's pattern
+    asked = None if end else duration.strip().lower()
+    workspace = call_api(url, lambda client: client.keepalive(name, asked))
     _print(workspace, as_json)
 
 

@@ -181,15 +181,21 @@ class ActivityWatch:
         last = activity.last
         since = last.at.isoformat(timespec="seconds")
         why = f"no activity since {since} (last: {last.signal.value} {last.detail})".strip()
-        await self._store.add_event(workspace.id, "idle", "stop", why)
+        return await self._stop(workspace, StopReason.IDLE, "idle", why)
+
+    async def _stop(self, workspace: Workspace, reason: StopReason, kind: str, why: str) -> bool:
+        """Ask for the stop, then say why in the event log. In that order: a crash between the
+        two leaves a stop without its explanation (its reason is on the request), never an
+        explanation of a stop that did not happen."""
         try:
             await self._workspaces.request(
-                workspace.name, Action.STOP, who=IDLE_WATCH, reason=StopReason.IDLE
+                workspace.name, Action.STOP, who=IDLE_WATCH, reason=reason
             )
         except TidepoolError as error:
-            log.warning("the idle stop of %s failed, will try again: %s", workspace.name, error)
+            log.warning("the %s stop of %s failed, will try again: %s", kind, workspace.name, error)
             return False
-        log.info("stopped %s for idleness: %s", workspace.name, why)
+        await self._store.add_event(workspace.id, kind, "stop", why)
+        log.info("stopped %s (%s): %s", workspace.name, reason.value, why)
         return True
 
     async def _warn(self, workspace: Workspace, activity: Activity) -> None:
@@ -233,15 +239,7 @@ class ActivityWatch:
         if verdict is not Verdict.STOP:
             return False
         running = f"running since {since.isoformat(timespec='seconds')}"
-        await self._store.add_event(workspace.id, "lifetime", "stop", running)
-        try:
-            await self._workspaces.request(
-                workspace.name, Action.STOP, who=IDLE_WATCH, reason=StopReason.MAX_LIFETIME
-            )
-        except TidepoolError as error:
-            log.warning("the lifetime stop of %s failed, will try again: %s", workspace.name, error)
-            return False
-        return True
+        return await self._stop(workspace, StopReason.MAX_LIFETIME, "lifetime", running)
 
     async def _started(self, workspace: Workspace, now: datetime) -> datetime:
         """When it last became running, from its event log (``now`` if none says)."""
