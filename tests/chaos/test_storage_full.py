@@ -25,6 +25,8 @@ from support.cli import tidepool
 from support.ports import free_port
 from support.serve import ServeProcess, delete_and_wait, wait_for_status
 from tidepool.adapters.incus.client import IncusClient
+from tidepool.adapters.incus.room import MIN_FREE_BYTES
+from tidepool.adapters.incus.room import free_bytes as free_bytes_in_pool
 from tidepool.bootstrap import build_runtime, incus_client
 from tidepool.client import JSON, ApiClient
 from tidepool.domain.names import instance_name_for
@@ -155,6 +157,9 @@ async def test_a_full_pool_fails_a_create_clearly_and_loses_nothing(
                     "POST", f"/1.0/storage-pools/{POOL}/volumes/custom", json={"name": FILLER}
                 )
                 assert fill(FILLER_DIR) > 1 << 30, "the pool had more than a GiB left"
+                # Incus sees the pool as full, so the create is refused before it begins.
+                left = await free_bytes_in_pool(incus, POOL)
+                assert left is not None and left < MIN_FREE_BYTES, left
 
                 # The create fails, and says why, in the API ...
                 await api.create("second")
@@ -188,7 +193,7 @@ async def test_a_full_pool_fails_a_create_clearly_and_loses_nothing(
 
                 # Space freed, a retry works.
                 await incus.run("DELETE", f"/1.0/storage-pools/{POOL}/volumes/custom/{FILLER}")
-                await wait_for_space(POOL_DIR, 1 << 30)
+                await wait_for_space(POOL_DIR, MIN_FREE_BYTES + (256 << 20))
                 asked = await api.act("second", "start")
                 second = await settled_after(api, asked)
                 assert second["status"] == "running", second

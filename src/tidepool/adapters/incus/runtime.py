@@ -21,6 +21,7 @@ from typing import Any
 
 from tidepool.adapters.incus.client import IncusClient
 from tidepool.adapters.incus.images import image_for_alias
+from tidepool.adapters.incus.room import ensure_room
 from tidepool.domain.environment import (
     ENVIRONMENT_CONFIG_KEY,
     ENVIRONMENT_TEMPLATE_PROPERTY,
@@ -112,6 +113,7 @@ class IncusRuntime:
             body["config"][ENVIRONMENT_CONFIG_KEY] = config_text(env_file)
         if await self._exists(name):
             raise ConflictError(f"An instance named {name!r} already exists.")
+        await ensure_room(self._client, self._pool)
         try:
             await self._client.run("POST", "/1.0/instances", json=body, timeout=600)
         except RuntimeOperationError as error:
