@@ -134,6 +134,16 @@ class ApiClient:
             "POST", f"/workspaces/{name}/keepalive", json={"duration": duration}
         )
 
+    async def idle_timeout(self) -> JSON:
+        """The caller's own idle timeout, the default and the bounds."""
+        return await self._call("GET", "/me/idle-timeout")
+
+    async def choose_idle_timeout(self, minutes: float | None) -> JSON:
+        """Choose the caller's idle timeout in minutes; None goes back to the default."""
+        if minutes is None:
+            return await self._call("DELETE", "/me/idle-timeout")
+        return await self._call("PUT", "/me/idle-timeout", json={"minutes": minutes})
+
     async def act(self, name: str, action: str) -> JSON:
         if action == "delete":
             return await self._call("DELETE", f"/workspaces/{name}")

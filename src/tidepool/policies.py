@@ -1,7 +1,8 @@
 """What the settings decide per user and per workspace: quotas and idle stops.
 
 Read fresh at each use, so an admin's change (``tidepool user quota``, a template's timeout
-in the config file after a restart) applies without touching the workspaces.
+in the config file after a restart) and a user's (their own idle timeout) apply without
+touching the workspaces.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import timedelta
 
+from tidepool.auth.idle_choices import IdleChoices
 from tidepool.auth.users import UserFile
 from tidepool.domain.activity import IdlePolicy
 from tidepool.domain.quotas import Quota
@@ -29,11 +31,28 @@ def quota_of(settings: Settings) -> Callable[[str], Quota]:
     return of
 
 
+def idle_choices(settings: Settings) -> IdleChoices:
+    """Users' own idle timeouts, within the bounds the settings give."""
+    return IdleChoices.in_directory(
+        settings.data_dir, settings.idle_bounds, settings.idle_timeout_minutes
+    )
+
+
 def idle_policy_for(settings: Settings) -> Callable[[Workspace], IdlePolicy | None]:
-    """Each workspace's idle policy: its template's timeout, else the platform's; None (never
-    stopped for idleness) when that is 0. The warning is at most half the timeout."""
+    """Each workspace's idle policy: its owner's own timeout (held to the admin's bounds),
+    else its template's, else the platform's; None (never stopped for idleness) when that
+    is 0. The warning is at most half the timeout."""
+    choices = idle_choices(settings)
     own = {t.name: t.idle_timeout_minutes for t in settings.templates}
-    return _countdown(settings, own, settings.idle_timeout_minutes, timedelta(minutes=1))
+    by_template = _countdown(settings, own, settings.idle_timeout_minutes, timedelta(minutes=1))
+
+    def of(workspace: Workspace) -> IdlePolicy | None:
+        chosen = choices.of(workspace.owner)
+        if chosen is None:
+            return by_template(workspace)
+        return _policy(settings, timedelta(minutes=chosen))
+
+    return of
 
 
 def lifetime_policy_for(settings: Settings) -> Callable[[Workspace], IdlePolicy | None]:
@@ -51,10 +70,15 @@ def _countdown(
 
     def of(workspace: Workspace) -> IdlePolicy | None:
         length = own.get(workspace.template)
-        limit = unit * (default if length is None else length)
-        if limit <= timedelta(0):
-            return None
-        warning = min(timedelta(minutes=settings.idle_warning_minutes), limit / 2)
-        return IdlePolicy(timeout=limit, warning=warning)
+        return _policy(settings, unit * (default if length is None else length))
 
     return of
+
+
+def _policy(settings: Settings, limit: timedelta) -> IdlePolicy | None:
+    """A countdown of ``limit`` (none when it is 0), warned ``idle_warning_minutes`` ahead,
+    at most half of it."""
+    if limit <= timedelta(0):
+        return None
+    warning = min(timedelta(minutes=settings.idle_warning_minutes), limit / 2)
+    return IdlePolicy(timeout=limit, warning=warning)

@@ -34,6 +34,7 @@ from tidepool.host.connections import cut_connections
 from tidepool.host.daemon_keeper import CHECK_SECONDS, DaemonKeeper, host_daemons
 from tidepool.host.daemon_keeper import FILE_NAME as KEEPER_FILE
 from tidepool.host.service import keep_private, serve_lock
+from tidepool.policies import idle_choices
 from tidepool.services.authorized_keys import KeySync
 from tidepool.services.worker import Worker
 from tidepool.settings import Settings
@@ -138,6 +139,7 @@ async def _serve(
             activity_of=app.activity.activity,
             activity_version=app.activity.version,
             metrics=app.metrics,
+            idle_choices=idle_choices(settings),
         )
         keeper = None
         if revive.applies(settings) and not daemons.systemd_is_init():

@@ -22,6 +22,7 @@ from pydantic_settings import (
 )
 
 from tidepool import images
+from tidepool.domain.activity import IdleBounds
 from tidepool.domain.ide import FORWARD_PORTS
 from tidepool.domain.origins import WorkspaceAddresses
 from tidepool.domain.pool import MAX_POOL_SIZE
@@ -134,6 +135,13 @@ class Settings(BaseSettings):
         ge=0,
         description="Stop a workspace this long after it last started, used or not (a warning "
         "first, as before an idle stop); 0: no limit. A [[templates]] table's own too.",
+    )
+    idle_timeout_user_min_minutes: float = Field(default=10.0, ge=1)
+    idle_timeout_user_max_minutes: float = Field(
+        default=480.0,
+        ge=0,
+        description="Users may choose their own idle timeout between the min and this (for "
+        "all their workspaces, over the template's); 0: users may not choose.",
     )
 
     auth: Literal["none", "basic", "forward_auth"] = Field(
@@ -317,6 +325,17 @@ class Settings(BaseSettings):
                 "needs a host name of its own: set workspace_domain (with wildcard DNS to this "
                 'host), or workspace_paths = "serve" to serve them all under one origin'
             )
+        return self
+
+    @property
+    def idle_bounds(self) -> IdleBounds:
+        """The idle timeouts users may choose for themselves."""
+        return IdleBounds(self.idle_timeout_user_min_minutes, self.idle_timeout_user_max_minutes)
+
+    @model_validator(mode="after")
+    def _idle_bounds_in_order(self) -> Settings:
+        if self.idle_bounds.open and self.idle_bounds.low > self.idle_bounds.high:
+            raise ValueError("idle_timeout_user_min_minutes is above idle_timeout_user_max_minutes")
         return self
 
     @model_validator(mode="after")

@@ -10,28 +10,16 @@ from __future__ import annotations
 import base64
 import subprocess
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
 
-from support.users import write_users
-from tidepool.api.app import create_app
-from tidepool.api.deps import ControlPlane
-from tidepool.auth.audit import AuditLog
-from tidepool.auth.authenticator import Authenticator
-from tidepool.auth.ratelimit import SignInLimiter
-from tidepool.auth.sessions import SessionStore
+from support.signed_in import SignedInApi, signed_in_api
 from tidepool.auth.ssh_keys import SshKeyStore
-from tidepool.auth.tokens import TokenStore
 from tidepool.domain.audit import AuditQuery, Outcome
 from tidepool.domain.identity import Scope
 from tidepool.domain.ssh_keys import parse_public_key
-from tidepool.edge import VIA_HEADER
 from tidepool.errors import ConflictError, InvalidInputError, NotFoundError
-from tidepool.services.workspaces import WorkspaceService
-from tidepool.store.memory import memory_store
 
 PASSWORDS = {"ann": "ann-password", "bob": "bob-password"}
 KINDS = {
@@ -125,48 +113,17 @@ def test_a_key_belongs_to_one_user_and_is_removed_by_them_alone(
 # --- through the API ---------------------------------------------------------------------------
 
 
-@dataclass
-class Api:
-    http: httpx.AsyncClient
-    tokens: TokenStore
-    audit: AuditLog
-
-
 @pytest.fixture
-async def api(tmp_path: Path) -> AsyncIterator[Api]:
-    users = write_users(tmp_path / "users.json", PASSWORDS, frozenset())
-    tokens = TokenStore(tmp_path / "tokens.json")
-    auth = Authenticator(users, SessionStore(tmp_path / "sessions.json"), tokens, SignInLimiter())
-    audit = AuditLog(tmp_path / "audit.log")
-    store = memory_store()[0]
-    plane = ControlPlane(
-        WorkspaceService(store, default_image="img"),
-        store,
-        "http://tidepool.test",
-        admins=users.admins,
-        authenticator=auth,
-        audit=audit,
-        ssh_keys=SshKeyStore(tmp_path / "ssh_keys.json"),
-    )
-    transport = httpx.ASGITransport(app=create_app(plane))
-    async with httpx.AsyncClient(
-        transport=transport, base_url="http://t", headers={VIA_HEADER: "caddy"}
-    ) as http:
-        yield Api(http, tokens, audit)
-
-
-async def signed_in(api: Api, name: str) -> dict[str, str]:
-    response = await api.http.post(
-        "/api/auth/login", json={"name": name, "password": PASSWORDS[name]}
-    )
-    assert response.status_code == 200, response.text
-    return {"X-CSRF-Token": response.json()["csrf_token"]}
+async def api(tmp_path: Path) -> AsyncIterator[SignedInApi]:
+    keys = SshKeyStore(tmp_path / "ssh_keys.json")
+    async with signed_in_api(tmp_path, PASSWORDS, ssh_keys=keys) as made:
+        yield made
 
 
 async def test_a_user_adds_lists_and_removes_their_keys(
-    api: Api, made: dict[str, tuple[str, str]]
+    api: SignedInApi, made: dict[str, tuple[str, str]]
 ) -> None:
-    csrf = await signed_in(api, "ann")
+    csrf = await api.sign_in("ann")
     line, fingerprint = made["ed25519"]
     added = await api.http.post("/api/keys", json={"public_key": line}, headers=csrf)
     assert added.status_code == 201, added.text
@@ -186,9 +143,9 @@ async def test_a_user_adds_lists_and_removes_their_keys(
 
 
 async def test_bad_keys_and_forbidden_changes_are_refused_and_change_nothing(
-    api: Api, made: dict[str, tuple[str, str]]
+    api: SignedInApi, made: dict[str, tuple[str, str]]
 ) -> None:
-    csrf = await signed_in(api, "ann")
+    csrf = await api.sign_in("ann")
     weak = await api.http.post("/api/keys", json={"public_key": made["rsa1024"][0]}, headers=csrf)
     assert weak.status_code == 400 and "too weak" in weak.json()["detail"]
     extra = await api.http.post("/api/keys", json={"public_key": "x", "user": "bob"}, headers=csrf)
@@ -212,14 +169,14 @@ async def test_bad_keys_and_forbidden_changes_are_refused_and_change_nothing(
 
 
 async def test_another_users_key_is_a_missing_one(
-    api: Api, made: dict[str, tuple[str, str]]
+    api: SignedInApi, made: dict[str, tuple[str, str]]
 ) -> None:
-    anns = await signed_in(api, "ann")
+    anns = await api.sign_in("ann")
     key = (
         await api.http.post("/api/keys", json={"public_key": made["ed25519"][0]}, headers=anns)
     ).json()
     api.http.cookies.clear()
-    bobs = await signed_in(api, "bob")
+    bobs = await api.sign_in("bob")
     assert (await api.http.get("/api/keys")).json()["items"] == []
     refused = await api.http.delete(f"/api/keys/{key['id']}", headers=bobs)
     assert refused.status_code == 404 and key["id"] in refused.json()["detail"]

@@ -19,6 +19,7 @@ from tidepool.api.routers import (
     auth,
     handshake,
     health,
+    idle_timeout,
     keepalive,
     keys,
     me,
@@ -103,6 +104,7 @@ def create_app(plane: ControlPlane) -> ASGIApp:
         pool.router,
         keys.router,
         keepalive.router,
+        idle_timeout.router,
         metrics.router,
         ssh.router,
     )

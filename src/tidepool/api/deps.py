@@ -14,6 +14,7 @@ from tidepool.api.schemas import ActivityOf, no_activity
 from tidepool.auth.authenticator import Authenticator, Principal
 from tidepool.auth.grants import GrantStore
 from tidepool.auth.handshake import HandshakeCodes
+from tidepool.auth.idle_choices import IdleChoices
 from tidepool.auth.session_proof import PROOF_PARAMETER, choose_session, cookie_values
 from tidepool.auth.sessions import CSRF_HEADER, SessionCache
 from tidepool.auth.ssh_keys import SshKeyStore
@@ -75,6 +76,8 @@ class ControlPlane:
     #: Changes whenever some workspace's activity does (kept list pages are sent again only
     #: while it stays the same).
     activity_version: Callable[[], int] = int
+    #: Users' own idle timeouts (None: this control plane keeps none, and says so).
+    idle_choices: IdleChoices | None = None
     #: The platform's metrics (None: ``/api/metrics`` is 404).
     metrics: PlatformMetrics | None = None
 

@@ -11,6 +11,7 @@ from tidepool.cli import (
     checklist,
     database,
     host,
+    idle_timeout,
     image,
     key,
     serve,
@@ -45,6 +46,7 @@ app.add_typer(template.app, name="template")
 app.add_typer(user.app, name="user")
 app.add_typer(token.app, name="token")
 app.add_typer(key.app, name="key")
+app.command("idle-timeout")(idle_timeout.idle_timeout_command)
 app.command("ssh")(ssh_cli.ssh)
 app.command("config-ssh")(ssh_cli.config_ssh)
 app.command("audit")(audit.audit_command)

@@ -35,15 +35,17 @@ UrlOption = typer.Option("", "--url", help="A Tidepool's URL (with TIDEPOOL_TOKE
 UserOption = typer.Option("", "--user", help="As this user (root on the host only).")
 
 
-def _client(url: str, user: str) -> ApiClient:
+def client_for(url: str, user: str) -> ApiClient:
+    """The API as the caller: root on the host (as ``user`` if given), or ``url`` with a token."""
     if url and user:
         fail("--user is for root on the host; with --url the token says who you are.")
     token = os.environ.get(TOKEN_VARIABLE, "")
     return ApiClient.connect(socket=get_settings().api_socket, url=url, token=token, user=user)
 
 
-async def _with(url: str, user: str, call: str, *args: str) -> JSON:
-    client = _client(url, user)
+async def call_api(url: str, user: str, call: str, *args: object) -> JSON:
+    """``ApiClient.<call>(*args)`` on ``client_for(url, user)``, closed afterwards."""
+    client = client_for(url, user)
     try:
         result: JSON = await getattr(client, call)(*args) or {}
         return result
@@ -78,7 +80,7 @@ def add(
     user: str = UserOption,
 ) -> None:
     """Add a public key: your workspaces accept it within seconds."""
-    key = run_async(_with(url, user, "add_key", _read_key(path), name))
+    key = run_async(call_api(url, user, "add_key", _read_key(path), name))
     console.print(f"Added key [bold]{key['id']}[/] ({key['type']} {key['fingerprint']}).")
 
 
@@ -90,7 +92,7 @@ def list_(
     as_json: bool = typer.Option(False, "--json", help="Print the keys as JSON."),
 ) -> None:
     """List your public keys."""
-    keys = run_async(_with(url, user, "keys"))["items"]
+    keys = run_async(call_api(url, user, "keys"))["items"]
     if as_json:
         print(json.dumps(keys, indent=2))
         return
@@ -109,5 +111,5 @@ def list_(
 @friendly_errors
 def remove(key_id: str, url: str = UrlOption, user: str = UserOption) -> None:
     """Remove a public key by its id: your running workspaces stop accepting it."""
-    run_async(_with(url, user, "remove_key", key_id))
+    run_async(call_api(url, user, "remove_key", key_id))
     console.print(f"Removed key [bold]{key_id}[/].")

@@ -123,3 +123,33 @@ def check_keepalive(until: datetime | None, now: datetime) -> None:
         raise ConflictError(
             f"A keepalive can last at most {MAX_KEEPALIVE.days} days; ask again to extend it."
         )
+
+
+@dataclass(frozen=True, slots=True)
+class IdleBounds:
+    """The idle timeouts an admin lets users choose for themselves, in minutes; a ``high``
+    of 0 lets nobody choose. A choice made before the admin narrowed the bounds is held to
+    the new ones (``clamp``), never refused after the fact."""
+
+    low: float
+    high: float
+
+    @property
+    def open(self) -> bool:
+        return self.high > 0
+
+    def check(self, minutes: float) -> None:
+        """Refuse (``ConflictError``) a choice outside the bounds, saying what they are."""
+        if not self.open:
+            raise ConflictError(
+                "This installation does not let users choose their idle timeout; an admin "
+                "sets idle_timeout_user_max_minutes to allow it."
+            )
+        if not self.low <= minutes <= self.high:
+            raise ConflictError(
+                f"An idle timeout of {minutes:g} minutes is outside what this installation "
+                f"allows: {self.low:g} to {self.high:g} minutes."
+            )
+
+    def clamp(self, minutes: float) -> float:
+        return min(max(minutes, self.low), self.high)

@@ -210,10 +210,15 @@ class Identity:
     def check_may_manage_keys(self) -> None:
         """Refuse (``ForbiddenError``) to add or remove SSH keys: a key opens every workspace
         of its user, so a read-only token, or one limited to named workspaces, may not."""
+        self.check_acts_for_every_workspace("add or remove SSH keys")
+
+    def check_acts_for_every_workspace(self, what: str) -> None:
+        """Refuse (``ForbiddenError``) ``what`` (a change to all of the user's workspaces)
+        to a read-only token, or one limited to named workspaces."""
         if Scope.WORKSPACES not in self.scopes or self.workspaces is not None:
             raise ForbiddenError(
-                f"{self.credential} cannot add or remove SSH keys: that takes a signed-in "
-                "person, or a token with the 'workspaces' scope and no workspace limit."
+                f"{self.credential} cannot {what}: that takes a signed-in person, or a "
+                "token with the 'workspaces' scope and no workspace limit."
             )
 
     def check_may_revoke(self) -> None:
