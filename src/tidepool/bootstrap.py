@@ -28,6 +28,7 @@ from tidepool.adapters.caddy.routes import CaddyRouteTable
 from tidepool.adapters.caddy.sessions import CaddySessionMap, CaddyTokenMap
 from tidepool.adapters.incus.activity import IncusActivityProbe
 from tidepool.adapters.incus.client import IncusClient, unix_socket_client
+from tidepool.adapters.incus.remote import INCUS_DIR, RemoteIncus
 from tidepool.adapters.incus.runtime import IncusRuntime
 from tidepool.adapters.sqs import SqsJobQueue
 from tidepool.adapters.sqs_relay import OutboxRelay
@@ -72,7 +73,9 @@ LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
 
 
 def incus_client(settings: Settings) -> IncusClient:
-    return IncusClient(unix_socket_client(settings.incus_socket))
+    """The remote Incus ``tidepool host join`` recorded, else the local one's socket."""
+    remote = RemoteIncus.load(settings.data_dir / INCUS_DIR)
+    return remote.client() if remote else IncusClient(unix_socket_client(settings.incus_socket))
 
 
 def installed_runtimes() -> list[str]:

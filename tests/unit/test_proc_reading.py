@@ -6,7 +6,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import httpx
+
 from tidepool.adapters.incus import proc
+from tidepool.adapters.incus.activity import IncusActivityProbe
+from tidepool.adapters.incus.client import LOCAL, IncusClient
+from tidepool.ports.activity import Watched
 
 TCP_HEADER = (
     "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt"
@@ -78,3 +83,32 @@ def test_an_unreadable_proc_is_nothing_seen_not_an_error(tmp_path: Path) -> None
     assert proc.established(tmp_path / "missing") == []
     assert proc.socket_inodes(1, tmp_path / "missing") == set()
     assert proc.processes_by_init({"ws": 1}, tmp_path / "missing") == {}
+
+
+async def test_a_remote_incus_pids_are_never_read_on_this_host(tmp_path: Path) -> None:
+    """A remote Incus reports its own host's process ids: the probe reads this host's
+    ``/proc`` only for the local incusd, or it would take a stranger's processes for work."""
+    add_process(tmp_path, 1, "host", 0, 0, ["/sbin/init"])
+    add_process(tmp_path, 500, "alpha", 1, 1000000, ["/sbin/init"])
+    add_process(tmp_path, 501, "alpha", 500, 1001000, ["sleep", "600"], "sleep")
+    (tmp_path / "500" / "uid_map").write_text("         0    1000000 1000000000\n")
+    (tmp_path / "net").mkdir()
+    (tmp_path / "net" / "tcp").write_text(TCP_HEADER)
+    instance = {"name": "ws-a", "type": "container", "state": {"pid": 500}}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/1.0/instances":
+            return httpx.Response(200, json={"type": "sync", "metadata": [instance]})
+        return httpx.Response(404, json={})
+
+    watched = [Watched("ws-a", "10.0.0.2")]
+    seen = {}
+    for where in (LOCAL, "Incus at https://incus1:8443"):
+        http = httpx.AsyncClient(transport=httpx.MockTransport(handler), base_url="http://i")
+        probe = IncusActivityProbe(
+            IncusClient(http, where=where), lambda: None, http=http, proc_root=tmp_path
+        )
+        seen[where] = (await probe.observe(watched))["ws-a"].processes
+    local = seen[LOCAL]
+    assert local is not None and [p.pid for p in local] == [500, 501]
+    assert seen["Incus at https://incus1:8443"] is None

@@ -110,3 +110,18 @@ def validate_ipv4(address: str) -> str:
     ):
         raise InvalidInputError(f"{address} cannot be a workspace's address.")
     return str(parsed)
+
+
+#: An Incus project Tidepool works in: what ``incus project create`` accepts, kept to a
+#: shape that is safe in a URL's query without quoting.
+_PROJECT = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
+
+
+def validate_project_name(name: str) -> str:
+    """Return ``name`` if it can name an Incus project, else raise ``InvalidInputError``."""
+    if not isinstance(name, str) or not _PROJECT.fullmatch(name):
+        raise InvalidInputError(
+            f"Invalid Incus project {name!r}: lowercase letters, digits, '-' and '_', "
+            "at most 63, a letter or digit first."
+        )
+    return name

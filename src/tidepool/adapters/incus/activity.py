@@ -75,8 +75,10 @@ class IncusActivityProbe:
         return processes, connections, caddy
 
     async def _container_inits(self, names: set[str]) -> dict[str, int]:
-        if self._client is None:
-            return {}  # another runtime than Incus: its processes are not this host's
+        if self._client is None or not self._client.local:
+            # Another runtime than Incus, or an Incus on another host: the process ids it
+            # reports are not this host's, and reading them here would read someone else's.
+            return {}
         instances = await self._client.sync("GET", "/1.0/instances", params={"recursion": "2"})
         inits = {}
         for item in instances or []:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import ssl
 from collections.abc import AsyncIterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,8 @@ from tidepool.errors import (
 )
 
 JSON = dict[str, Any]
+#: What this host's incusd is called (any other is a remote, named by its URL).
+LOCAL = "incusd"
 #: Methods that only read: asking again is always safe.
 READS = frozenset({"GET", "HEAD"})
 #: How long to wait before asking a failed read again, in seconds, once per entry.
@@ -42,8 +45,17 @@ def unix_socket_client(socket_path: Path, timeout: float = 60.0) -> httpx.AsyncC
 class IncusClient:
     """Calls the Incus API; raises ``NotFoundError``/``ConflictError``/... at the edge."""
 
-    def __init__(self, http: httpx.AsyncClient) -> None:
+    def __init__(self, http: httpx.AsyncClient, *, project: str = "", where: str = LOCAL) -> None:
         self._http = http
+        #: Every request is made in this project (none: Incus's default).
+        self.project = project
+        #: What to call the server in a message a person reads.
+        self.where = where
+
+    @property
+    def local(self) -> bool:
+        """True for this host's incusd: its instances' process ids are this host's."""
+        return self.where == LOCAL
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -92,6 +104,8 @@ class IncusClient:
         headers: Mapping[str, str] | None,
         timeout: float | None,
     ) -> httpx.Response:
+        if self.project:
+            params = {**(params or {}), "project": self.project}
         try:
             response = await self._http.request(
                 method,
@@ -103,12 +117,25 @@ class IncusClient:
                 timeout=timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT,
             )
         except httpx.TransportError as error:
-            raise RuntimeUnavailableError(
-                f"Cannot reach incusd ({error!r}). Is it running? Try `tidepool host init`."
-            ) from error
+            raise RuntimeUnavailableError(self._unreachable(error)) from error
         if response.status_code >= 400:
             raise _error_for(response, method, path)
         return response
+
+    def _unreachable(self, error: httpx.TransportError) -> str:
+        """Why the server could not be asked, in words an operator acts on."""
+        if self.local:
+            return f"Cannot reach incusd ({error!r}). Is it running? Try `tidepool host init`."
+        cause = _root_cause(error)
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return (
+                f"{self.where} presents another certificate than the one Tidepool trusted "
+                f"when it joined ({cause.verify_message}): if the server's certificate was "
+                "renewed on purpose, join again with a new token."
+            )
+        if isinstance(cause, ssl.SSLError):
+            return f"TLS with {self.where} failed ({cause.reason or cause})."
+        return f"Cannot reach {self.where} ({type(error).__name__}: {error or cause})."
 
     async def sync(self, method: str, path: str, **kwargs: Any) -> Any:
         """A call whose answer is a ``sync`` envelope; returns its ``metadata``."""
@@ -166,6 +193,14 @@ def _error_for(response: httpx.Response, method: str, path: str) -> Exception:
     if response.status_code >= 500 and method in READS:
         return RuntimeReadError(f"Incus: {message} ({where}, HTTP {response.status_code})")
     return operation_error(f"Incus: {message} ({where}, HTTP {response.status_code})")
+
+
+def _root_cause(error: BaseException) -> BaseException:
+    """The first error of a chain (httpx wraps httpcore's, which wraps the ``ssl`` one)."""
+    seen = error
+    while seen.__cause__ is not None or seen.__context__ is not None:
+        seen = seen.__cause__ or seen.__context__  # type: ignore[assignment]
+    return seen
 
 
 #: What the kernel says, through incusd, when a write met a full filesystem (ENOSPC), and what

@@ -1,0 +1,46 @@
+"""Which Incus this installation drives: the local one (its unix socket) or a remote one it
+joined over HTTPS (``tidepool host join``), and going back (``tidepool host leave``).
+
+A join is checked before it is kept: the project must answer a list of its instances, so
+a token restricted to another project, or a project that does not exist, is found at once
+and not at the first create.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from tidepool.adapters.incus.remote import INCUS_DIR, RemoteIncus, join
+from tidepool.settings import Settings
+
+
+def remote_directory(settings: Settings) -> Path:
+    return settings.data_dir / INCUS_DIR
+
+
+async def join_incus(settings: Settings, url: str, token: str, project: str) -> RemoteIncus:
+    """Trust and record the Incus at ``url``; ``TidepoolError`` (with nothing kept) if it
+    refuses or its project cannot be used."""
+    directory = remote_directory(settings)
+    previous = RemoteIncus.load(directory)
+    remote = await join(url, token, project, directory)
+    client = remote.client()
+    try:
+        await client.sync("GET", "/1.0/instances")
+    except BaseException:
+        if previous is None:
+            shutil.rmtree(directory, ignore_errors=True)
+        raise
+    finally:
+        await client.aclose()
+    return remote
+
+
+def leave_incus(settings: Settings) -> RemoteIncus | None:
+    """Forget the remote (its credentials too); the local socket is used again. The remote's
+    trust of Tidepool's certificate stays until its operator removes it."""
+    directory = remote_directory(settings)
+    remote = RemoteIncus.load(directory)
+    shutil.rmtree(directory, ignore_errors=True)
+    return remote
