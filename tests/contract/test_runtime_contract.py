@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import secrets
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,9 +19,11 @@ from typing import Any, Protocol
 import pytest
 
 from fakes.tart_env import FakeTart
+from support.incus_https import incus_over_https, trust_token
 from tidepool.adapters.fakes.runtime import InMemoryRuntime
 from tidepool.adapters.incus.client import IncusClient, unix_socket_client
 from tidepool.adapters.incus.runtime import IncusRuntime
+from tidepool.bootstrap import build_runtime
 from tidepool.domain.ownership import InstanceOwner
 from tidepool.errors import (
     ConflictError,
@@ -30,8 +32,9 @@ from tidepool.errors import (
     RuntimeOperationError,
     TidepoolError,
 )
+from tidepool.host.incus_remote import join_incus
 from tidepool.ports import InstanceSpec, InstanceStatus, Runtime
-from tidepool.settings import get_settings
+from tidepool.settings import Settings, get_settings
 
 IMAGE = "tidepool-contract-image"
 WORKSPACE_ENV = "/etc/tidepool/workspace.env"
@@ -81,16 +84,40 @@ def incus(_tmp: Path) -> Subject:
     return Subject(runtime, settings.image_alias)
 
 
+HTTPS_PROJECT, HTTPS_CLIENT = "tpcontract", "tidepool-contract"
+
+
+@pytest.fixture(scope="module")
+def https_url() -> Iterator[str]:
+    """The local incusd over loopback HTTPS, with a restricted project (``incus_https``)."""
+    with incus_over_https(HTTPS_PROJECT, HTTPS_CLIENT) as url:
+        yield url
+
+
+async def incus_over_https_joined(tmp: Path, url: str) -> Subject:
+    """Incus as a remote: joined with a trust token, a client certificate, the server's
+    pinned, every call in the restricted project; built as ``serve`` builds its runtime."""
+    settings = Settings(data_dir=tmp / "data")
+    await join_incus(settings, url, trust_token(HTTPS_PROJECT, HTTPS_CLIENT), HTTPS_PROJECT)
+    runtime = build_runtime(settings)
+    assert isinstance(runtime, IncusRuntime)
+    return Subject(runtime, get_settings().image_alias)
+
+
 @pytest.fixture(
     params=[
         pytest.param(in_memory, id="in-memory"),
         pytest.param(tart_over_fake, id="tart-fake"),
         pytest.param(incus, id="incus", marks=pytest.mark.incus),
+        pytest.param(incus_over_https_joined, id="incus-https", marks=pytest.mark.incus),
     ]
 )
 async def subject(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Subject]:
-    build: Callable[[Path], Subject] = request.param
-    subject = build(tmp_path)
+    if request.param is incus_over_https_joined:
+        subject = await incus_over_https_joined(tmp_path, request.getfixturevalue("https_url"))
+    else:
+        build: Callable[[Path], Subject] = request.param
+        subject = build(tmp_path)
     try:
         yield subject
     finally:

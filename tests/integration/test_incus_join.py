@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from support.incus_https import incus, incus_over_https, trust_token
 from support.ports import free_port
 from tidepool.adapters.incus.client import IncusClient
 from tidepool.adapters.incus.remote import RemoteIncus
@@ -34,41 +35,14 @@ PROJECT = "tpjoin"
 CLIENT = "tidepool-join-test"
 
 
-def incus(*argv: str) -> str:
-    done = subprocess.run(["incus", *argv], check=True, capture_output=True, text=True)
-    return done.stdout.strip()
-
-
 @pytest.fixture(scope="module")
 def https_url() -> Iterator[str]:
-    """The local incusd on a loopback HTTPS port, with a restricted project; all undone."""
-    port = free_port()
-    before = incus("config", "get", "core.https_address")
-    assert not before, f"incusd already listens on {before}: a test must not take it over"
-    incus("config", "set", "core.https_address", f"127.0.0.1:{port}")
-    incus(
-        "project", "create", PROJECT,
-        "-c", "features.images=false",
-        "-c", "features.profiles=true",
-        "-c", "restricted=true",
-        "-c", "restricted.cluster.target=allow",
-    )  # fmt: skip
-    try:
-        yield f"https://127.0.0.1:{port}"
-    finally:
-        for certificate in json.loads(incus("query", "/1.0/certificates?recursion=1")):
-            if certificate["name"] == CLIENT:
-                incus("config", "trust", "remove", certificate["fingerprint"])
-        with contextlib.suppress(subprocess.CalledProcessError):
-            incus("config", "trust", "revoke-token", CLIENT)
-        incus("project", "delete", PROJECT)
-        incus("config", "unset", "core.https_address")
+    with incus_over_https(PROJECT, CLIENT) as url:
+        yield url
 
 
 def new_token() -> str:
-    with contextlib.suppress(subprocess.CalledProcessError):
-        incus("config", "trust", "revoke-token", CLIENT)
-    return incus("config", "trust", "add", CLIENT, "--projects", PROJECT, "--restricted", "-q")
+    return trust_token(PROJECT, CLIENT)
 
 
 def tidepool(data: Path, *argv: str) -> subprocess.CompletedProcess[str]:

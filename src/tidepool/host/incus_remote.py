@@ -3,7 +3,8 @@ joined over HTTPS (``tidepool host join``), and going back (``tidepool host leav
 
 A join is checked before it is kept: the project must answer a list of its instances, so
 a token restricted to another project, or a project that does not exist, is found at once
-and not at the first create.
+and not at the first create. The join then makes Tidepool's profile in the project (a
+restricted project has profiles of its own), naming the bridge and pool the settings name.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import shutil
 from pathlib import Path
 
 from tidepool.adapters.incus.remote import INCUS_DIR, RemoteIncus, join
+from tidepool.host.incus_preseed import ensure_profile
 from tidepool.settings import Settings
 
 
@@ -28,6 +30,7 @@ async def join_incus(settings: Settings, url: str, token: str, project: str) -> 
     client = remote.client()
     try:
         await client.sync("GET", "/1.0/instances")
+        await ensure_profile(client, settings)
     except BaseException:
         if previous is None:
             shutil.rmtree(directory, ignore_errors=True)
