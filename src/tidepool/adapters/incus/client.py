@@ -118,9 +118,24 @@ class IncusClient:
             )
         except httpx.TransportError as error:
             raise RuntimeUnavailableError(self._unreachable(error)) from error
+        if response.status_code == 403 and not self.local:
+            raise RuntimeUnavailableError(self._refused(response, method, path))
         if response.status_code >= 400:
             raise _error_for(response, method, path)
         return response
+
+    def _refused(self, response: httpx.Response, method: str, path: str) -> str:
+        """A remote's 403: its operator revoked or narrowed Tidepool's trust. Nothing is
+        wrong with the workspace, so this waits like an unreachable server, and says why."""
+        try:
+            message = response.json().get("error") or response.text
+        except ValueError:
+            message = response.text
+        return (
+            f"{self.where} refused Tidepool ({message}; {method} {path}): its operator may "
+            "have removed Tidepool's certificate or narrowed its project. Ask for a new "
+            "token and run `tidepool host join` again."
+        )
 
     def _unreachable(self, error: httpx.TransportError) -> str:
         """Why the server could not be asked, in words an operator acts on."""
