@@ -5,6 +5,7 @@ the host reaches a workspace's address on either member through that member's ro
 from __future__ import annotations
 
 import json
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -14,8 +15,9 @@ from support.incus_cluster import incus_cluster
 pytestmark = [pytest.mark.incus, pytest.mark.cluster]
 
 
-def test_two_members_form_one_cluster_and_are_removed_afterwards(tmp_path: Path) -> None:
-    with incus_cluster(tmp_path / "cluster") as cluster:
+def test_two_members_form_one_cluster_and_are_removed_afterwards() -> None:
+    directory = Path(tempfile.mkdtemp(prefix="tpc", dir="/tmp"))
+    with incus_cluster(directory) as cluster:
         members = json.loads(cluster.first.incus("query", "/1.0/cluster/members?recursion=1"))
         assert sorted((m["server_name"], m["status"]) for m in members) == [
             ("node1", "Online"),
@@ -25,5 +27,6 @@ def test_two_members_form_one_cluster_and_are_removed_afterwards(tmp_path: Path)
             "https://100.64.77.11:8443",
             "https://100.64.77.12:8443",
         }
-    assert not (tmp_path / "cluster" / "node1").exists()
+    assert not (directory / "node1").exists()
+    directory.rmdir()
     assert not Path("/sys/class/net/tpclbr0").exists()

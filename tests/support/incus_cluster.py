@@ -3,7 +3,9 @@
 with tokens. Every address is one made here:
 
 - a host bridge ``tpclbr0`` (100.64.77.1/24) that every member's ``eth0`` joins, as members
-  share a network in a real cluster; the members are 100.64.77.11, .12, ...;
+  share a network in a real cluster; the members are 100.64.77.11, .12, ... They have no
+  default route: nothing a member sends (incusd looks for image servers and instance types
+  at start) leaves this machine, it fails at once instead;
 - in each member, the routed bridge ``tpwbr0`` for its workspaces (10.77.N.1/24) with a
   ``dnsmasq`` of its own for their addresses, and a route to it on the host through the
   member: the network shape ``docs/cluster.md`` describes, where the edge Caddy on the host
@@ -117,6 +119,12 @@ class IncusCluster:
 
 def _start_member(member: Member) -> None:
     member.incus_dir.mkdir(parents=True)
+    # A container's root (an unprivileged uid) must pass through every directory above its
+    # files: lxc refuses to start it otherwise ("Please grant it x access").
+    for directory in (member.incus_dir, *member.incus_dir.parents):
+        if directory == Path("/tmp"):
+            break
+        directory.chmod(0o755)
     ready = member.directory / "namespaces-ready"
     member.holder = subprocess.Popen(
         ["unshare", "-m", "-n", "/bin/sh", "-c", NAMESPACE_SCRIPT, "sh", str(ready)]
@@ -129,7 +137,7 @@ def _start_member(member: Member) -> None:
     gateway = f"10.77.{member.index}.1"
     member.inside(
         f"ip link set lo up; ip link set {inner} name eth0; ip link set eth0 up;"
-        f"ip addr add {member.address}/24 dev eth0; ip route add default via {HOST_ADDRESS};"
+        f"ip addr add {member.address}/24 dev eth0;"
         f"ip link add {WORKSPACE_BRIDGE} type bridge; ip link set {WORKSPACE_BRIDGE} up;"
         f"ip addr add {gateway}/24 dev {WORKSPACE_BRIDGE};"
         "echo 1 > /proc/sys/net/ipv4/ip_forward"

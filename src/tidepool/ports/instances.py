@@ -39,6 +39,8 @@ class InstanceSpec:
     environment: Mapping[str, str] = field(default_factory=dict)
     #: Recorded with the instance, in the runtime's own metadata (``Runtime.owner``).
     owner: InstanceOwner | None = None
+    #: Where on a cluster (``domain.placement.target_for``); None: the runtime chooses.
+    target: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,6 +14,7 @@ import ssl
 from collections.abc import AsyncIterable, Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl
 
 import httpx
 
@@ -168,12 +169,14 @@ class IncusClient:
 
     async def wait_operation(self, operation: str, *, timeout: float) -> JSON:
         """Block until the operation ends; raise ``RuntimeOperationError`` if it failed."""
+        # On a cluster (or in a project) the operation comes as ``/1.0/operations/ID?project=P``:
+        # the wait goes after the path, the query stays a query.
+        path, _, query = operation.partition("?")
+        params = dict(parse_qsl(query))
+        params["timeout"] = str(int(timeout))
         try:
             response = await self.request(
-                "GET",
-                f"{operation}/wait",
-                params={"timeout": str(int(timeout))},
-                timeout=timeout + 10,
+                "GET", f"{path}/wait", params=params, timeout=timeout + 10
             )
         except NotFoundError as error:
             # incusd restarted under the operation and forgot it: what it did is unknown, and

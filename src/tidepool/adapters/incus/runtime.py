@@ -115,7 +115,13 @@ class IncusRuntime:
             raise ConflictError(f"An instance named {name!r} already exists.")
         await ensure_room(self._client, self._pool)
         try:
-            await self._client.run("POST", "/1.0/instances", json=body, timeout=600)
+            await self._client.run(
+                "POST",
+                "/1.0/instances",
+                json=body,
+                params={"target": spec.target} if spec.target else None,
+                timeout=600,
+            )
         except RuntimeOperationError as error:
             if "already exists" in str(error) or "UNIQUE constraint" in str(error):
                 raise ConflictError(f"An instance named {name!r} already exists.") from error

@@ -1,0 +1,68 @@
+"""One Incus cluster of two members for the whole tier, with the workspace image imported and
+Tidepool's profile for the routed bridges made; all of it removed afterwards."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import tempfile
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from support.incus_cluster import WORKSPACE_BRIDGE, IncusCluster, incus_cluster
+from tidepool.adapters.incus.client import IncusClient, unix_socket_client
+from tidepool.settings import get_settings
+
+#: Tidepool's profile on the cluster: the routed bridge each member has, port isolation as on
+#: one host, and the cluster's pool.
+PROFILE = {
+    "description": "Tidepool workspaces (routed bridges)",
+    "config": {},
+    "devices": {
+        "eth0": {
+            "type": "nic",
+            "nictype": "bridged",
+            "parent": WORKSPACE_BRIDGE,
+            "name": "eth0",
+            "security.port_isolation": "true",
+        },
+        "root": {"type": "disk", "path": "/", "pool": "data"},
+    },
+}
+
+
+@pytest.fixture(scope="session")
+def cluster() -> Iterator[IncusCluster]:
+    # A short path: a container's start fails (lxc's ``forkstart``) under an INCUS_DIR as
+    # deep as pytest's temporary directories, where socket paths grow past their limit.
+    directory = Path(tempfile.mkdtemp(prefix="tpc", dir="/tmp"))
+    image = get_settings().image_alias
+    exported = directory / "image"
+    subprocess.run(["incus", "image", "export", image, str(exported)], check=True)
+    with incus_cluster(directory / "members") as made:
+        tarball = next(directory.glob("image*"))
+        made.first.incus("image", "import", str(tarball), "--alias", image)
+        tarball.unlink()
+        body = json.dumps({"name": "tidepool", **PROFILE})
+        made.first.incus("query", "-X", "POST", "-d", body, "/1.0/profiles")
+        try:
+            yield made
+        finally:
+            for member in made.members:
+                for name in member.incus("list", "-f", "csv", "-c", "n").splitlines():
+                    member.incus("delete", "-f", name, check=False)
+            made.first.incus("profile", "delete", "tidepool", check=False)
+    shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture
+async def node1(cluster: IncusCluster) -> AsyncIterator[IncusClient]:
+    """The cluster's API through its first member's socket."""
+    client = IncusClient(unix_socket_client(cluster.first.incus_dir / "unix.socket"))
+    try:
+        yield client
+    finally:
+        await client.aclose()
