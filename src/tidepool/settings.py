@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -22,7 +22,6 @@ from pydantic_settings import (
 )
 
 from tidepool import images
-from tidepool.domain.activity import IdleBounds
 from tidepool.domain.ide import FORWARD_PORTS
 from tidepool.domain.origins import WorkspaceAddresses
 from tidepool.domain.pool import MAX_POOL_SIZE
@@ -32,40 +31,22 @@ from tidepool.domain.templates import (
     DEFAULT_TEMPLATE,
     MIN_DISK_GIB,
     MIN_MEMORY_MIB,
-    TEMPLATE_NAME_PATTERN,
     Catalog,
     Maximums,
     Size,
     Template,
 )
 from tidepool.errors import TidepoolError
+from tidepool.settings_activity import ActivitySettings
+from tidepool.settings_cluster import ClusterSettings
+from tidepool.settings_templates import TemplateSettings
 
 DEFAULT_CONFIG_FILE = Path("/etc/tidepool/config.toml")
 #: An Incus pool or profile name as Tidepool accepts it: it goes into Incus's URLs.
 _INCUS_NAME = r"^[a-z][a-z0-9-]{0,62}$"
 
 
-class TemplateSettings(BaseModel):
-    """One ``[[templates]]`` table of the config file; a size left out is the platform's
-    (``workspace_cpus``, ``workspace_memory_mib``; no disk limit but the pool's)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    name: str = Field(pattern=TEMPLATE_NAME_PATTERN)
-    description: str = Field(default="", max_length=200)
-    image: str = Field(default="", pattern=r"^([A-Za-z0-9][A-Za-z0-9._/-]{0,199})?$")
-    cpus: int | None = None
-    memory_mib: int | None = None
-    disk_gib: int | None = None
-    repository: str = ""
-    branch: str = ""
-    pool_size: int = Field(default=0, ge=0, le=MAX_POOL_SIZE)
-    #: This template's own idle timeout (None: the platform's ``idle_timeout_minutes``).
-    idle_timeout_minutes: float | None = Field(default=None, ge=0)
-    max_lifetime_hours: float | None = Field(default=None, ge=0)
-
-
-class Settings(BaseSettings):
+class Settings(ActivitySettings, ClusterSettings, BaseSettings):
     """Every knob Tidepool has, validated once at start-up."""
 
     model_config = SettingsConfigDict(env_prefix="TIDEPOOL_", extra="forbid")
@@ -119,30 +100,6 @@ class Settings(BaseSettings):
         "caddy:STEP its Caddy, or with both:STEP both.",
     )
     resync_interval_seconds: float = Field(default=30.0, gt=0)
-    idle_timeout_minutes: float = Field(
-        default=30.0,
-        ge=0,
-        description="Stop a running workspace after this long without activity (an IDE tab, "
-        "a connection, an SSH tunnel, running work, a keepalive: docs/lifecycle.md); 0: never. "
-        "A [[templates]] table's `idle_timeout_minutes` for its workspaces.",
-    )
-    idle_warning_minutes: float = Field(
-        default=5.0, ge=0, description="Warn before an idle stop (at most half the timeout)."
-    )
-    activity_interval_seconds: float = Field(default=30.0, gt=0)
-    max_lifetime_hours: float = Field(
-        default=0.0,
-        ge=0,
-        description="Stop a workspace this long after it last started, used or not (a warning "
-        "first, as before an idle stop); 0: no limit. A [[templates]] table's own too.",
-    )
-    idle_timeout_user_min_minutes: float = Field(default=10.0, ge=1)
-    idle_timeout_user_max_minutes: float = Field(
-        default=480.0,
-        ge=0,
-        description="Users may choose their own idle timeout between the min and this (for "
-        "all their workspaces, over the template's); 0: users may not choose.",
-    )
 
     auth: Literal["none", "basic", "forward_auth"] = Field(
         default="none",
@@ -325,17 +282,6 @@ class Settings(BaseSettings):
                 "needs a host name of its own: set workspace_domain (with wildcard DNS to this "
                 'host), or workspace_paths = "serve" to serve them all under one origin'
             )
-        return self
-
-    @property
-    def idle_bounds(self) -> IdleBounds:
-        """The idle timeouts users may choose for themselves."""
-        return IdleBounds(self.idle_timeout_user_min_minutes, self.idle_timeout_user_max_minutes)
-
-    @model_validator(mode="after")
-    def _idle_bounds_in_order(self) -> Settings:
-        if self.idle_bounds.open and self.idle_bounds.low > self.idle_bounds.high:
-            raise ValueError("idle_timeout_user_min_minutes is above idle_timeout_user_max_minutes")
         return self
 
     @model_validator(mode="after")
