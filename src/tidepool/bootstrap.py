@@ -15,7 +15,6 @@ import contextlib
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from importlib.metadata import entry_points
 from urllib.parse import urlsplit
 
 import httpx
@@ -27,9 +26,6 @@ from tidepool.adapters.caddy.process import CaddyProcess
 from tidepool.adapters.caddy.routes import CaddyRouteTable
 from tidepool.adapters.caddy.sessions import CaddySessionMap, CaddyTokenMap
 from tidepool.adapters.incus.activity import IncusActivityProbe
-from tidepool.adapters.incus.client import IncusClient, unix_socket_client
-from tidepool.adapters.incus.remote import INCUS_DIR, RemoteIncus
-from tidepool.adapters.incus.runtime import IncusRuntime
 from tidepool.adapters.sqs import SqsJobQueue
 from tidepool.adapters.sqs_relay import OutboxRelay
 from tidepool.auth.audit import AuditLog, audit_log_in
@@ -44,7 +40,6 @@ from tidepool.auth.users import UserFile
 from tidepool.domain.identity import HOST
 from tidepool.domain.pool import pool_specs
 from tidepool.domain.workspace import now
-from tidepool.errors import InvalidInputError
 from tidepool.host.front_door_state import FrontDoorStateFile
 from tidepool.host.liveness import provably_dead, worker_identity
 from tidepool.host.unclaimed_file import UnclaimedFile
@@ -53,11 +48,20 @@ from tidepool.loopback import LoopbackNames
 from tidepool.policies import idle_policy_for, lifetime_policy_for, quota_of
 from tidepool.ports import FrontDoor, JobQueue, RouteTable, Runtime, WorkspaceStore
 from tidepool.processes import crash_hook
+
+# The runtimes' factories, importable from here as the entry points and the CLI name them.
+from tidepool.runtimes import build_runtime as build_runtime
+from tidepool.runtimes import incus_client as incus_client
+from tidepool.runtimes import incus_runtime as incus_runtime
+from tidepool.runtimes import installed_runtimes as installed_runtimes
+from tidepool.runtimes import placing_for as placing_for
+from tidepool.runtimes import tart_runtime as tart_runtime
 from tidepool.services.activity import ActivityWatch
 from tidepool.services.adoption import Adoption
 from tidepool.services.authorized_keys import KeyDelivery
 from tidepool.services.by_hand import ByHand
 from tidepool.services.metrics import PlatformMetrics
+from tidepool.services.placing import Placing
 from tidepool.services.pool import PoolKeeper
 from tidepool.services.reconcile import STEPS, ReconcileLimits, Reconciler
 from tidepool.services.resync import ResyncReport
@@ -70,48 +74,6 @@ from tidepool.store.sql import open_store
 
 #: What a browser on the host itself may call this installation.
 LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
-
-
-def incus_client(settings: Settings) -> IncusClient:
-    """The remote Incus ``tidepool host join`` recorded, else the local one's socket."""
-    remote = RemoteIncus.load(settings.data_dir / INCUS_DIR)
-    return remote.client() if remote else IncusClient(unix_socket_client(settings.incus_socket))
-
-
-def installed_runtimes() -> list[str]:
-    return sorted(ep.name for ep in entry_points(group="tidepool.runtimes"))
-
-
-def build_runtime(settings: Settings) -> Runtime:
-    """The runtime named by ``settings.runtime``: its ``tidepool.runtimes`` entry point is
-    loaded and called with the settings. A third party's package declares one the same way
-    (``name = "package.module:factory"``, ``factory(settings) -> Runtime``)."""
-    found = {ep.name: ep for ep in entry_points(group="tidepool.runtimes")}
-    if settings.runtime not in found:
-        raise InvalidInputError(
-            f"Unknown runtime {settings.runtime!r}; installed: {', '.join(sorted(found))}."
-        )
-    runtime = found[settings.runtime].load()(settings)
-    if not isinstance(runtime, Runtime):
-        raise InvalidInputError(f"Runtime {settings.runtime!r} does not implement the port.")
-    return runtime
-
-
-def incus_runtime(settings: Settings) -> Runtime:
-    """The ``incus`` entry point: Incus over its unix socket."""
-    return IncusRuntime(
-        incus_client(settings),
-        profile=settings.incus_profile,
-        pool=settings.storage_pool,
-        instance_type=settings.instance_type,
-    )
-
-
-def tart_runtime(settings: Settings) -> Runtime:
-    """The ``tart`` entry point: Tart's CLI, its state under the data directory."""
-    from tidepool.adapters.tart.runtime import TartRuntime  # loaded only on the Tart path
-
-    return TartRuntime(state_dir=settings.data_dir / "tart")
 
 
 def caddy_admin(settings: Settings) -> CaddyAdmin:
@@ -245,6 +207,8 @@ class Tidepool:
     clock: Callable[[], float]
     #: True when a ``serve`` runs on this data directory (by-hand steps are its worker's).
     platform_runs: bool = False
+    #: Placement on a cluster (None: the runtime was given, or is Tart).
+    placing: Placing | None = None
     reconciler: Reconciler = field(init=False)
     workspaces: WorkspaceService = field(init=False)
     by_hand: ByHand = field(init=False)
@@ -293,6 +257,7 @@ class Tidepool:
             installation=self.installation,
             pool=self.pool,
             keys=self.key_delivery,
+            placing=self.placing,
         )
         self.workspaces = WorkspaceService(
             self.store,
@@ -382,8 +347,12 @@ async def build(
             await asyncio.to_thread(migrate.upgrade, settings.resolved_database_url)
             store = open_store(settings.resolved_database_url)
             stack.push_async_callback(store[1].aclose)  # closes the shared engine
+        placing = None
         if runtime is None:
             runtime = await stack.enter_async_context(opened_runtime(settings))
+            placing = placing_for(settings)
+            if placing is not None:
+                stack.push_async_callback(placing.aclose)
         if routes is None:
             routes = await stack.enter_async_context(opened_route_table(settings))
         if door is None:
@@ -392,7 +361,7 @@ async def build(
         if http is None:
             # Workspace origins on ``localhost`` are names only browsers resolve.
             http = await stack.enter_async_context(httpx.AsyncClient(transport=LoopbackNames()))
-        parts = (store[0], store[1], runtime, routes, door, http, clock, platform_runs)
+        parts = (store[0], store[1], runtime, routes, door, http, clock, platform_runs, placing)
         app = Tidepool(settings, *parts)
         stack.push_async_callback(app.activity.aclose)
         yield app

@@ -13,6 +13,7 @@ from datetime import timedelta
 from tidepool.auth.idle_choices import IdleChoices
 from tidepool.auth.users import UserFile
 from tidepool.domain.activity import IdlePolicy
+from tidepool.domain.placement import PlacementPolicy
 from tidepool.domain.quotas import Quota
 from tidepool.domain.workspace import Workspace
 from tidepool.settings import Settings
@@ -82,3 +83,14 @@ def _policy(settings: Settings, limit: timedelta) -> IdlePolicy | None:
         return None
     warning = min(timedelta(minutes=settings.idle_warning_minutes), limit / 2)
     return IdlePolicy(timeout=limit, warning=warning)
+
+
+def placement_for(settings: Settings) -> Callable[[Workspace], tuple[PlacementPolicy, str]]:
+    """Each workspace's placement on a cluster: the platform's policy, and its template's
+    cluster group ("": any member)."""
+    groups = {t.name: t.cluster_group for t in settings.templates}
+
+    def of(workspace: Workspace) -> tuple[PlacementPolicy, str]:
+        return settings.placement, groups.get(workspace.template, "")
+
+    return of

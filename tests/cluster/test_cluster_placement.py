@@ -16,7 +16,7 @@ from tidepool.adapters.incus.client import IncusClient
 from tidepool.adapters.incus.cluster import IncusCluster as ClusterPort
 from tidepool.adapters.incus.runtime import IncusRuntime
 from tidepool.domain.placement import PlacementPolicy, target_for
-from tidepool.errors import ConflictError, InvalidInputError
+from tidepool.errors import ConflictError, InvalidInputError, RuntimeUnavailableError
 from tidepool.ports import InstanceSpec
 from tidepool.settings import get_settings
 
@@ -64,7 +64,7 @@ async def test_a_create_goes_where_it_is_sent_or_where_incus_puts_it(
         runtime, target_for(PlacementPolicy.INCUS, await port.members(), "default")
     )
     assert await port.location(in_group) in {"node1", "node2"}
-    with pytest.raises(ConflictError, match="cluster group 'gpu'"):
+    with pytest.raises(RuntimeUnavailableError, match="cluster group 'gpu'"):
         target_for(PlacementPolicy.LEAST_MEMORY, await port.members(), "gpu")
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from tidepool.adapters.incus.client import IncusClient
 from tidepool.domain.placement import MemberLoad, PlacementPolicy, target_for
-from tidepool.errors import ConflictError
+from tidepool.errors import RuntimeUnavailableError
 from tidepool.ports.cluster import Member
 
 
@@ -37,11 +37,11 @@ def test_a_group_narrows_the_choice_and_incus_chooses_within_it() -> None:
     assert target_for(PlacementPolicy.INCUS, MEMBERS) is None
 
 
-def test_no_cluster_places_nothing_and_no_member_online_is_a_conflict() -> None:
+def test_no_cluster_places_nothing_and_no_member_online_waits() -> None:
     assert target_for(PlacementPolicy.LEAST_MEMORY, []) is None
-    with pytest.raises(ConflictError, match="in cluster group 'arm'"):
+    with pytest.raises(RuntimeUnavailableError, match="in cluster group 'arm'"):
         target_for(PlacementPolicy.INCUS, MEMBERS, "arm")
-    with pytest.raises(ConflictError, match="in the cluster"):
+    with pytest.raises(RuntimeUnavailableError, match="in the cluster"):
         target_for(PlacementPolicy.LEAST_MEMORY, [member("node3", 0, online=False)])
 
 

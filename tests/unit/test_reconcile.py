@@ -16,6 +16,7 @@ from tidepool.domain.templates import Size
 from tidepool.domain.workspace import Action, Status
 from tidepool.errors import ConflictError, NotFoundError
 from tidepool.ports import InstanceStatus, JobQueue, WorkspaceStore
+from tidepool.services.placing import Placing
 from tidepool.services.reconcile import (
     CREATE_STEPS,
     DELETE_STEPS,
@@ -65,6 +66,7 @@ def build(
     http: httpx.AsyncClient | None = None,
     max_attempts: int = 3,
     reached: Callable[[str], None] = lambda _: None,
+    placing: Placing | None = None,
 ) -> Plane:
     store, queue = memory_store()
     runtime = runtime or InMemoryRuntime(images=[IMAGE])
@@ -77,6 +79,7 @@ def build(
         ReconcileLimits(ide_timeout=0.5, boot_timeout=0.5),
         reached=reached,
         installation=INSTALLATION,
+        placing=placing,
     )
     worker = Worker(
         store,

@@ -138,6 +138,8 @@ class WorkspacePublic(BaseModel):
     stop_reason: str
     #: No idle stop before this time (None: no keepalive).
     keepalive_until: datetime | None
+    #: The cluster member it lives on ("": not on a cluster).
+    location: str = ""
     #: A running workspace's activity (None: not running, or not looked at yet).
     activity: ActivityPublic | None
 
@@ -183,6 +185,7 @@ def public_fields(
         "updated_at": workspace.updated_at,
         "stop_reason": workspace.stop_reason,
         "keepalive_until": workspace.keepalive_until,
+        "location": workspace.location,
         "activity": activity_fields(activity_of(workspace.id)),
     }
 

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from tidepool.errors import ConflictError
+from tidepool.errors import RuntimeUnavailableError
 
 
 class PlacementPolicy(enum.StrEnum):
@@ -47,14 +47,15 @@ class Placeable(Protocol):
 def target_for(
     policy: PlacementPolicy, members: Sequence[Placeable], group: str = ""
 ) -> str | None:
-    """The ``target`` of a create; ``ConflictError`` when no member can take it (none online,
-    or none in ``group``)."""
+    """The ``target`` of a create; ``RuntimeUnavailableError`` when no member can take it
+    (none online, or none in ``group``): the create waits for one, as for an unreachable
+    runtime, and says why."""
     if not members:
         return None  # not a cluster: the one server takes it
     eligible = [m for m in members if m.online and (not group or group in m.groups)]
     if not eligible:
         where = f"in cluster group {group!r}" if group else "in the cluster"
-        raise ConflictError(f"No member {where} is online to take a new workspace.")
+        raise RuntimeUnavailableError(f"No member {where} is online to take a new workspace.")
     if policy is PlacementPolicy.INCUS:
         return f"@{group}" if group else None
     return min(eligible, key=lambda m: (m.load.share, m.name)).name

@@ -113,6 +113,8 @@ class Workspace:
     stop_reason: str = ""
     #: The user asked to keep it up (no idle stop) until then.
     keepalive_until: datetime | None = None
+    #: The cluster member its instance lives on ("": not on a cluster, or not made yet).
+    location: str = ""
     #: Bumped on every write; a write based on a stale copy is refused by the store.
     version: int = 1
 

@@ -45,3 +45,7 @@ class Cluster(Protocol):
         """Move the stopped instance ``name`` to ``member``, files and all. ``NotFoundError``
         for either; ``ConflictError`` if it is running."""
         ...
+
+    async def aclose(self) -> None:
+        """Release the connection; the port is not used afterwards."""
+        ...

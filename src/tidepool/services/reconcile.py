@@ -30,6 +30,7 @@ from tidepool.ports import InstanceSpec, RouteTable, Runtime, WorkspaceStore
 from tidepool.services.authorized_keys import KeyDelivery
 from tidepool.services.ide import ask_for_workbench, wait_for_ide
 from tidepool.services.naming import name_workspace
+from tidepool.services.placing import Placing
 from tidepool.services.pool import PoolKeeper
 from tidepool.services.pooled_create import POOLED, PooledCreate
 from tidepool.services.setup import Setup
@@ -83,8 +84,11 @@ class Reconciler:
         installation: str,
         pool: PoolKeeper | None = None,
         keys: KeyDelivery | None = None,
+        placing: Placing | None = None,
     ) -> None:
         self._reached = reached
+        #: Where on a cluster each new instance goes, and where each one is (None: one host).
+        self._placing = placing
         #: Puts the owner's SSH keys in a workspace at each start (None: nothing to put).
         self._keys = keys
         self._pooled = PooledCreate(store, runtime, installation, pool, reached)
@@ -147,6 +151,7 @@ class Reconciler:
             if use_pool and (taken := await self._pooled.take(workspace)) is not None:
                 return taken
         started = self._clock()
+        target = await self._placing.target(workspace) if self._placing else None
         with contextlib.suppress(ConflictError):
             await self._runtime.create(
                 InstanceSpec(
@@ -157,6 +162,7 @@ class Reconciler:
                     disk_gib=workspace.size.disk_gib,
                     # (its name reaches the IDE after the boot, as a pooled one's: ``naming``)
                     owner=InstanceOwner(self._installation, workspace.id),
+                    target=target,
                 )
             )
             await self._phase(workspace, "instance_created", started)
@@ -205,8 +211,12 @@ class Reconciler:
         await self._runtime.start(instance)
         self._reached("instance_started")
         address = await self._runtime.wait_for_ipv4(instance, timeout=self._limits.boot_timeout)
-        if workspace.address != address:  # saved before "booted" is told: followers read it
-            workspace = await self._store.save(replace(workspace, address=address))
+        location = await self._placing.location(instance) if self._placing else ""
+        # Saved before "booted" is told: followers read them.
+        if (workspace.address, workspace.location) != (address, location):
+            workspace = await self._store.save(
+                replace(workspace, address=address, location=location)
+            )
         await self._phase(workspace, "booted", started)
         self._reached("booted")
         return workspace, address

@@ -426,6 +426,7 @@ def spec_of(workspace: Workspace) -> dict[str, Any]:
         "keepalive_until": (
             workspace.keepalive_until.isoformat() if workspace.keepalive_until else None
         ),
+        "location": workspace.location,
     }
     return {
         "template": workspace.template,
@@ -512,5 +513,6 @@ def _workspace(row: Sequence[Any]) -> Workspace:
         updated_at=updated_at,
         stop_reason=stop_reason,
         keepalive_until=keepalive_until,
+        location=str(spec.get("location") or ""),
         version=version,
     )

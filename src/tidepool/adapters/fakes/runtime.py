@@ -80,6 +80,8 @@ class FakeInstance:
     started_at: float = 0.0
     files: dict[str, FakeFile] = field(default_factory=dict)
     owner: InstanceOwner | None = None
+    #: The create's target, as a fake cluster reads it back (``fakes.cluster``).
+    target: str | None = None
 
 
 #: ``exec_handler(instance, argv, user, env)``: an ``ExecResult`` to answer, None to pass.
@@ -156,7 +158,13 @@ class InMemoryRuntime:
             raise NotFoundError(f"Image {spec.image!r} does not exist.")
         env_file = render_env_file(spec.environment)  # the same rules as the real runtimes
         instance = FakeInstance(
-            name, spec.image, spec.cpus, spec.memory_mib, spec.disk_gib, owner=spec.owner
+            name,
+            spec.image,
+            spec.cpus,
+            spec.memory_mib,
+            spec.disk_gib,
+            owner=spec.owner,
+            target=spec.target,
         )
         if env_file:
             instance.files[WORKSPACE_ENV_PATH] = FakeFile(env_file)

@@ -25,6 +25,9 @@ class IncusCluster:
     def __init__(self, client: IncusClient) -> None:
         self._client = client
 
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
     async def clustered(self) -> bool:
         cluster = await self._client.sync("GET", "/1.0/cluster")
         return bool((cluster or {}).get("enabled"))
