@@ -61,6 +61,7 @@ from tidepool.services.adoption import Adoption
 from tidepool.services.authorized_keys import KeyDelivery
 from tidepool.services.by_hand import ByHand
 from tidepool.services.metrics import PlatformMetrics
+from tidepool.services.moving import Mover
 from tidepool.services.placing import Placing
 from tidepool.services.pool import PoolKeeper
 from tidepool.services.reconcile import STEPS, ReconcileLimits, Reconciler
@@ -213,6 +214,8 @@ class Tidepool:
     workspaces: WorkspaceService = field(init=False)
     by_hand: ByHand = field(init=False)
     adoption: Adoption = field(init=False)
+    #: Moves stopped workspaces between cluster members.
+    mover: Mover = field(init=False)
     supervisor: FrontDoorSupervisor = field(init=False)
     #: The append-only audit log under the data directory (``auth.audit``).
     audit: AuditLog = field(init=False)
@@ -267,6 +270,7 @@ class Tidepool:
             audit=self.audit,
             quota_of=quota_of(settings),
         )
+        self.mover = Mover(self.workspaces, self.store, self.placing, self.audit)
         self.adoption = Adoption(
             self.store, self.runtime, installation=self.installation, image=settings.image_alias
         )

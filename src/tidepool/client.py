@@ -144,6 +144,12 @@ class ApiClient:
             return await self._call("DELETE", "/me/idle-timeout")
         return await self._call("PUT", "/me/idle-timeout", json={"minutes": minutes})
 
+    async def move(self, name: str, member: str) -> JSON:
+        """Move the stopped workspace ``name`` to cluster member ``member``."""
+        return await self._call(
+            "POST", f"/workspaces/{name}/move", json={"member": member}, timeout=1800
+        )
+
     async def act(self, name: str, action: str) -> JSON:
         if action == "delete":
             return await self._call("DELETE", f"/workspaces/{name}")

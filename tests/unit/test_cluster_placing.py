@@ -5,12 +5,16 @@ workspace the create waits, saying why, and fails nothing."""
 
 from __future__ import annotations
 
+import pytest
+
 from tidepool.adapters.fakes.cluster import InMemoryCluster
 from tidepool.adapters.fakes.runtime import InMemoryRuntime
-from tidepool.domain.identity import HOST
+from tidepool.domain.identity import HOST, Identity, Scope
 from tidepool.domain.placement import MemberLoad, PlacementPolicy
 from tidepool.domain.workspace import Action, Status, Workspace
+from tidepool.errors import ConflictError, ForbiddenError, InvalidInputError, NotFoundError
 from tidepool.ports.cluster import Member
+from tidepool.services.moving import Mover
 from tidepool.services.placing import Placing
 from tidepool.services.workspaces import instance_name
 from unit.test_reconcile import IMAGE, Plane, build, user
@@ -24,18 +28,19 @@ MEMBERS = [
 
 def placed(
     policy: PlacementPolicy, members: list[Member], group: str = ""
-) -> tuple[Plane, InMemoryCluster]:
+) -> tuple[Plane, InMemoryCluster, Placing]:
     runtime = InMemoryRuntime(images=[IMAGE])
     cluster = InMemoryCluster(runtime, members)
 
     def placement_of(_: Workspace) -> tuple[PlacementPolicy, str]:
         return policy, group
 
-    return build(runtime, placing=Placing(cluster, placement_of)), cluster
+    placing = Placing(cluster, placement_of)
+    return build(runtime, placing=placing), cluster, placing
 
 
 async def test_least_memory_places_records_and_keeps_the_member() -> None:
-    plane, cluster = placed(PlacementPolicy.LEAST_MEMORY, MEMBERS)
+    plane, cluster, _placing = placed(PlacementPolicy.LEAST_MEMORY, MEMBERS)
     await plane.service.create("dev1", who=user("ann"))
     await plane.drain()
     workspace = await plane.service.get("dev1", who=HOST)
@@ -52,7 +57,7 @@ async def test_least_memory_places_records_and_keeps_the_member() -> None:
 
 
 async def test_a_group_is_left_to_incus_within_it() -> None:
-    plane, _ = placed(PlacementPolicy.INCUS, MEMBERS, "gpu")
+    plane, _, _placing = placed(PlacementPolicy.INCUS, MEMBERS, "gpu")
     await plane.service.create("dev1", who=user("ann"))
     await plane.drain()
     workspace = await plane.service.get("dev1", who=HOST)
@@ -62,7 +67,7 @@ async def test_a_group_is_left_to_incus_within_it() -> None:
 
 async def test_no_member_to_take_it_waits_and_says_why() -> None:
     offline = [Member("node1", False, MemberLoad(100, 0), ("default",), "Offline")]
-    plane, cluster = placed(PlacementPolicy.LEAST_MEMORY, offline)
+    plane, cluster, _placing = placed(PlacementPolicy.LEAST_MEMORY, offline)
     await plane.service.create("dev1", who=user("ann"))
     await plane.worker.run_once()
     waiting = await plane.service.get("dev1", who=HOST)
@@ -75,9 +80,49 @@ async def test_no_member_to_take_it_waits_and_says_why() -> None:
 
 
 async def test_one_host_records_no_location() -> None:
-    plane, _ = placed(PlacementPolicy.LEAST_MEMORY, [])
+    plane, _, _placing = placed(PlacementPolicy.LEAST_MEMORY, [])
     await plane.service.create("dev1", who=user("ann"))
     await plane.drain()
     workspace = await plane.service.get("dev1", who=HOST)
     assert workspace.status is Status.RUNNING and workspace.location == ""
     assert plane.runtime.instances[instance_name(workspace)].target is None
+
+
+async def test_a_stopped_workspace_moves_and_nothing_else_does() -> None:
+    plane, cluster, placing = placed(PlacementPolicy.LEAST_MEMORY, MEMBERS)
+    mover = Mover(plane.service, plane.store, placing)
+    await plane.service.create("dev1", who=user("ann"))
+    await plane.drain()
+    with pytest.raises(ConflictError, match="stop it before moving it"):
+        await mover.move("dev1", "node1", who=user("ann"))
+    await plane.service.request("dev1", Action.STOP, who=user("ann"))
+    await plane.drain()
+    with pytest.raises(NotFoundError):
+        await mover.move("dev1", "node1", who=user("bob"))
+    with pytest.raises(ForbiddenError):
+        await mover.move(
+            "dev1", "node1", who=Identity("ann", admin=False, scopes=frozenset({Scope.READ}))
+        )
+    with pytest.raises(InvalidInputError, match="no cluster member 'node9'"):
+        await mover.move("dev1", "node9", who=user("ann"))
+    assert (await plane.service.get("dev1", who=HOST)).location == "node3"
+
+    moved = await mover.move("dev1", "node1", who=user("ann"))
+    assert moved.location == "node1" and cluster.moved == {instance_name(moved): "node1"}
+    events = await plane.store.events(moved.id, after=0)
+    assert ("location", "node1") in [(e.kind, e.value) for e in events]
+    await plane.service.request("dev1", Action.START, who=user("ann"))
+    await plane.drain()
+    assert (await plane.service.get("dev1", who=HOST)).location == "node1"
+
+
+async def test_nothing_moves_on_one_host() -> None:
+    plane, _, placing = placed(PlacementPolicy.LEAST_MEMORY, [])
+    await plane.service.create("dev1", who=user("ann"))
+    await plane.service.request("dev1", Action.STOP, who=user("ann"))
+    await plane.drain()
+    mover = Mover(plane.service, plane.store, placing)
+    with pytest.raises(ConflictError, match="not a cluster"):
+        await mover.move("dev1", "node1", who=user("ann"))
+    with pytest.raises(ConflictError, match="not a cluster"):
+        await Mover(plane.service, plane.store, None).move("dev1", "node1", who=user("ann"))

@@ -25,6 +25,7 @@ from tidepool.domain.origins import WorkspaceAddresses
 from tidepool.edge import GRANT_COOKIE, SESSION_COOKIE, USER_HEADER, VIA_HEADER, cookie_name
 from tidepool.ports import AuditTrail, WorkspaceStore
 from tidepool.services.metrics import PlatformMetrics
+from tidepool.services.moving import Mover
 from tidepool.services.pool import PoolStatus
 from tidepool.services.workspaces import WorkspaceService
 
@@ -76,6 +77,8 @@ class ControlPlane:
     #: Changes whenever some workspace's activity does (kept list pages are sent again only
     #: while it stays the same).
     activity_version: Callable[[], int] = int
+    #: Moves stopped workspaces between cluster members (None: this plane moves none).
+    mover: Mover | None = None
     #: Users' own idle timeouts (None: this control plane keeps none, and says so).
     idle_choices: IdleChoices | None = None
     #: The platform's metrics (None: ``/api/metrics`` is 404).

@@ -77,6 +77,7 @@ def _print(workspace: JSON, as_json: bool) -> None:
         "error",
         "stop_reason",
         "keepalive_until",
+        "location",
     ):
         if workspace.get(key):
             table.add_row(key, str(workspace[key]))
@@ -274,6 +275,21 @@ def keepalive(
     parse_duration(duration or "0s")  # a readable refusal here, not the schema's pattern
     asked = None if end else duration.strip().lower()
     workspace = call_api(url, lambda client: client.keepalive(name, asked))
+    _print(workspace, as_json)
+
+
+@app.command("move")
+@friendly_errors
+def move(
+    name: str,
+    to: str = typer.Option(..., "--to", help="The cluster member to move it to."),
+    as_json: bool = JsonOption,
+    url: str = UrlOption,
+) -> None:
+    """Move a stopped workspace to another cluster member, with its files."""
+    validate_workspace_name(name)
+    with console.status(f"Moving {name} to {to}..."):
+        workspace = call_api(url, lambda client: client.move(name, to))
     _print(workspace, as_json)
 
 

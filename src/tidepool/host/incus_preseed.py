@@ -72,7 +72,14 @@ async def ensure_storage_pool(client: IncusClient, settings: Settings) -> StepRe
 
 
 def profile_body(settings: Settings) -> dict[str, Any]:
-    """The workspaces' profile: one isolated NIC on the bridge and a root disk on the pool."""
+    """The workspaces' profile: one isolated NIC on the bridge and a root disk on the pool.
+    On a cluster with routed bridges (``cluster_bridge``), the NIC joins that bridge on
+    whichever member the workspace lives (docs/cluster.md)."""
+    bridge: dict[str, str] = (
+        {"nictype": "bridged", "parent": settings.cluster_bridge}
+        if settings.cluster_bridge
+        else {"network": settings.bridge_name}
+    )
     return {
         "description": "Tidepool workspaces",
         "config": {},
@@ -82,7 +89,7 @@ def profile_body(settings: Settings) -> dict[str, Any]:
             "eth0": {
                 "type": "nic",
                 "name": "eth0",
-                "network": settings.bridge_name,
+                **bridge,
                 "security.port_isolation": "true",
             },
             "root": {"type": "disk", "path": "/", "pool": settings.storage_pool},

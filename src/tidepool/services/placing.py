@@ -40,5 +40,10 @@ class Placing:
         """The member ``instance`` lives on ("": not a cluster)."""
         return await self._cluster.location(instance) if await self.clustered() else ""
 
+    async def move(self, instance: str, member: str) -> str:
+        """Move the stopped ``instance`` to ``member``; returns where it is now."""
+        await self._cluster.move(instance, member)
+        return await self._cluster.location(instance)
+
     async def aclose(self) -> None:
         await self._cluster.aclose()
