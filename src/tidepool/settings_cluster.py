@@ -11,7 +11,8 @@ class ClusterSettings(BaseModel):
     placement: PlacementPolicy = Field(
         default=PlacementPolicy.INCUS,
         description="On a cluster, where new workspaces go: `incus` (its scheduler) or "
-        "`least_memory` (the member with the least memory in use). A [[templates]] table's "
+        "`least_memory` (the member whose running workspaces were promised the least memory, as a "
+        "share of its own). A [[templates]] table's "
         "`cluster_group` keeps its workspaces to that group of members.",
     )
     cluster_bridge: str = Field(

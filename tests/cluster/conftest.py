@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from e2e.conftest import artifacts, browser
 from support.incus_cluster import WORKSPACE_BRIDGE, IncusCluster, incus_cluster
 from tidepool.adapters.incus.client import IncusClient, unix_socket_client
 from tidepool.settings import get_settings
@@ -34,6 +35,9 @@ PROFILE = {
 }
 
 
+__all__ = ["artifacts", "browser"]  # the browser tier's, for the edge test here
+
+
 @pytest.fixture(scope="session")
 def cluster() -> Iterator[IncusCluster]:
     # A short path: a container's start fails (lxc's ``forkstart``) under an INCUS_DIR as
@@ -51,9 +55,10 @@ def cluster() -> Iterator[IncusCluster]:
         try:
             yield made
         finally:
-            for member in made.members:
-                for name in member.incus("list", "-f", "csv", "-c", "n").splitlines():
-                    member.incus("delete", "-f", name, check=False)
+            listed = made.first.incus("list", "--all-projects", "-f", "csv", "-c", "en")
+            for line in listed.splitlines():
+                project, name = line.split(",")[:2]
+                made.first.incus("delete", "-f", name, "--project", project, check=False)
             made.first.incus("profile", "delete", "tidepool", check=False)
     shutil.rmtree(directory, ignore_errors=True)
 

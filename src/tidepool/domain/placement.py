@@ -19,13 +19,15 @@ from tidepool.errors import RuntimeUnavailableError
 class PlacementPolicy(enum.StrEnum):
     #: Incus's scheduler (it picks the member with the fewest instances).
     INCUS = "incus"
-    #: Tidepool's: the member with the least memory in use, as a share of its memory.
+    #: Tidepool's: the member whose running workspaces were promised the least memory (their
+    #: limits), as a share of its memory: what they may take, not what they use this second.
     LEAST_MEMORY = "least_memory"
 
 
 @dataclass(frozen=True, slots=True)
 class MemberLoad:
     memory_total: int
+    #: Promised to the running workspaces there (the sum of their memory limits).
     memory_used: int
 
     @property

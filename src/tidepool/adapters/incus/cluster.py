@@ -1,6 +1,7 @@
 """``IncusCluster``: the ``Cluster`` port on an Incus cluster, through its REST API.
 
-Members come from ``/1.0/cluster/members`` with each one's memory from its ``state``; an
+Members come from ``/1.0/cluster/members`` with each one's memory from its ``state``, and the
+memory Tidepool's running workspaces were promised there (their ``limits.memory``); an
 instance's member is its ``location``. A single Incus server answers as a cluster of none
 (``clustered`` False), so the same code serves both.
 """
@@ -35,9 +36,16 @@ class IncusCluster:
     async def members(self) -> Sequence[Member]:
         if not await self.clustered():
             return []
-        listed = await self._client.sync("GET", "/1.0/cluster/members", params={"recursion": "1"})
+        listed, instances = await asyncio.gather(
+            self._client.sync("GET", "/1.0/cluster/members", params={"recursion": "1"}),
+            self._client.sync("GET", "/1.0/instances", params={"recursion": "1"}),
+        )
         states = await asyncio.gather(*(self._state(item) for item in listed or []))
-        members = [_member(item, state) for item, state in zip(listed or [], states, strict=True)]
+        committed = _committed(instances or [])
+        members = [
+            _member(item, state, committed.get(str(item["server_name"]), 0))
+            for item, state in zip(listed or [], states, strict=True)
+        ]
         return sorted(members, key=lambda m: m.name)
 
     async def _state(self, item: dict[str, Any]) -> dict[str, Any]:
@@ -72,15 +80,35 @@ class IncusCluster:
         )
 
 
-def _member(item: dict[str, Any], state: dict[str, Any]) -> Member:
-    memory = ((state.get("sysinfo") or {}) if state else {}) or {}
-    total = int(memory.get("total_ram") or 0)
-    used = total - int(memory.get("free_ram") or 0) - int(memory.get("buffered_ram") or 0)
+def _committed(instances: list[dict[str, Any]]) -> dict[str, int]:
+    """The memory promised to running instances (their ``limits.memory``), by member: what
+    the workspaces there may take, whatever the host happens to use at this moment."""
+    committed: dict[str, int] = {}
+    for instance in instances:
+        if instance.get("status") not in ("Running", "Starting"):
+            continue
+        limit = str((instance.get("config") or {}).get("limits.memory") or "")
+        where = str(instance.get("location") or "")
+        committed[where] = committed.get(where, 0) + _bytes(limit)
+    return committed
+
+
+def _bytes(limit: str) -> int:
+    """``2048MiB`` as bytes (0 for none, or a share such as ``50%``: nothing promised)."""
+    units = {"KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30, "TiB": 1 << 40, "B": 1}
+    for unit, size in units.items():
+        if limit.endswith(unit) and limit[: -len(unit)].isdigit():
+            return int(limit[: -len(unit)]) * size
+    return int(limit) if limit.isdigit() else 0
+
+
+def _member(item: dict[str, Any], state: dict[str, Any], committed: int) -> Member:
+    memory = (state.get("sysinfo") or {}) if state else {}
     online = item.get("status") == "Online"
     return Member(
         name=str(item["server_name"]),
         online=online,
-        load=MemberLoad(memory_total=total, memory_used=max(used, 0)),
+        load=MemberLoad(memory_total=int(memory.get("total_ram") or 0), memory_used=committed),
         groups=tuple(str(g) for g in item.get("groups") or ()),
         message="" if online else str(item.get("message") or item.get("status") or ""),
     )
