@@ -327,6 +327,7 @@ class Tidepool:
             name=worker_identity(),
             is_dead=provably_dead,
             on_resync=resynced,
+            offline=self.placing.offline if self.placing is not None else None,
         )
 
 

@@ -5,6 +5,8 @@ workspace the create waits, saying why, and fails nothing."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from tidepool.adapters.fakes.cluster import InMemoryCluster
@@ -16,8 +18,9 @@ from tidepool.errors import ConflictError, ForbiddenError, InvalidInputError, No
 from tidepool.ports.cluster import Member
 from tidepool.services.moving import Mover
 from tidepool.services.placing import Placing
+from tidepool.services.resync import resync
 from tidepool.services.workspaces import instance_name
-from unit.test_reconcile import IMAGE, Plane, build, user
+from unit.test_reconcile import IMAGE, INSTALLATION, Plane, build, user
 
 MEMBERS = [
     Member("node1", True, MemberLoad(100, 80), ("default",)),
@@ -126,3 +129,39 @@ async def test_nothing_moves_on_one_host() -> None:
         await mover.move("dev1", "node1", who=user("ann"))
     with pytest.raises(ConflictError, match="not a cluster"):
         await Mover(plane.service, plane.store, None).move("dev1", "node1", who=user("ann"))
+
+
+async def test_a_member_away_makes_its_workspaces_unavailable_until_it_is_back() -> None:
+    plane, _, _ = placed(PlacementPolicy.LEAST_MEMORY, MEMBERS)
+    for name in ("on3", "also3", "on2"):
+        await plane.service.create(name, who=user("ann"))
+        await plane.drain()
+    # (least memory with nothing committed in the fake: all go to node3; put one elsewhere)
+    on2 = await plane.service.get("on2", who=HOST)
+    await plane.store.save(replace(on2, location="node2"))
+    await plane.service.request("also3", Action.STOP, who=user("ann"))
+    await plane.drain()
+
+    away = {"node3": "No heartbeat for 12s"}
+    report = await resync(
+        plane.store, plane.runtime, plane.routes, installation=INSTALLATION, offline=away
+    )
+    assert sorted(report.unavailable) == ["also3", "on3"]
+    for name in ("on3", "also3"):
+        workspace = await plane.service.get(name, who=HOST)
+        assert workspace.status is Status.UNAVAILABLE
+        assert "node3 is offline (No heartbeat for 12s)" in workspace.error
+    assert "on3" not in plane.routes.routes  # no route to a member that is gone
+    assert (await plane.service.get("on2", who=HOST)).status is Status.RUNNING
+    # A second pass while it is still away changes nothing, and queues nothing.
+    again = await resync(
+        plane.store, plane.runtime, plane.routes, installation=INSTALLATION, offline=away
+    )
+    assert not again.changed and not await plane.worker.run_once()
+
+    back = await resync(plane.store, plane.runtime, plane.routes, installation=INSTALLATION)
+    assert sorted(back.returned) == ["also3", "on3"]
+    await plane.drain()
+    assert (await plane.service.get("on3", who=HOST)).status is Status.RUNNING
+    assert plane.routes.routes["on3"]
+    assert (await plane.service.get("also3", who=HOST)).status is Status.STOPPED

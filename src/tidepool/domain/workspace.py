@@ -9,6 +9,8 @@ and only along ``TRANSITIONS``. Every move is recorded with its time.
     pending ─► creating ─► starting ─► running ─► stopping ─► stopped ─► starting ...
        any ─► deleting ─► deleted          any step ─► failed (with the error)
     failed ─► starting | stopping | deleting   (start, stop or delete again recovers)
+    running | stopped | failed ─► unavailable ─► starting | stopping   (its cluster member
+       went away, and came back: nothing is wrong with the workspace itself)
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ class Status(enum.StrEnum):
     DELETING = "deleting"
     DELETED = "deleted"
     FAILED = "failed"
+    #: Its cluster member is offline; it comes back with the member.
+    UNAVAILABLE = "unavailable"
 
 
 class Desired(enum.StrEnum):
@@ -55,18 +59,19 @@ TRANSITIONS: dict[Status, frozenset[Status]] = {
     S.PENDING: frozenset({S.CREATING, S.DELETING, S.FAILED}),
     S.CREATING: frozenset({S.STARTING, S.STOPPED, S.DELETING, S.FAILED}),
     S.STARTING: frozenset({S.RUNNING, S.STOPPING, S.DELETING, S.FAILED}),
-    S.RUNNING: frozenset({S.STOPPING, S.STARTING, S.DELETING, S.FAILED}),
+    S.RUNNING: frozenset({S.STOPPING, S.STARTING, S.DELETING, S.FAILED, S.UNAVAILABLE}),
     S.STOPPING: frozenset({S.STOPPED, S.DELETING, S.FAILED}),
-    S.STOPPED: frozenset({S.STARTING, S.DELETING, S.FAILED}),
+    S.STOPPED: frozenset({S.STARTING, S.DELETING, S.FAILED, S.UNAVAILABLE}),
     S.DELETING: frozenset({S.DELETED, S.FAILED}),
     S.DELETED: frozenset(),
-    S.FAILED: frozenset({S.CREATING, S.STARTING, S.STOPPING, S.STOPPED, S.DELETING}),
+    S.FAILED: frozenset({S.CREATING, S.STARTING, S.STOPPING, S.STOPPED, S.DELETING, S.UNAVAILABLE}),
+    S.UNAVAILABLE: frozenset({S.STARTING, S.STOPPING, S.DELETING}),
 }
 
 #: Which statuses each user action may be asked from. A repeated delete is harmless (no-op).
 ALLOWED_ACTIONS: dict[Action, frozenset[Status]] = {
-    Action.START: frozenset({S.STOPPED, S.STOPPING, S.FAILED}),
-    Action.STOP: frozenset({S.PENDING, S.CREATING, S.STARTING, S.RUNNING, S.FAILED}),
+    Action.START: frozenset({S.STOPPED, S.STOPPING, S.FAILED, S.UNAVAILABLE}),
+    Action.STOP: frozenset({S.PENDING, S.CREATING, S.STARTING, S.RUNNING, S.FAILED, S.UNAVAILABLE}),
     Action.DELETE: frozenset(set(Status) - {S.DELETED}),
 }
 DESIRED_FOR: dict[Action, Desired] = {
@@ -141,7 +146,7 @@ class Workspace:
         return replace(
             self,
             status=status,
-            error=error if status is Status.FAILED else "",
+            error=error if status in (Status.FAILED, Status.UNAVAILABLE) else "",
             address=address if address is not None else self.address,
             updated_at=now(),
         )

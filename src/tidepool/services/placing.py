@@ -40,6 +40,12 @@ class Placing:
         """The member ``instance`` lives on ("": not a cluster)."""
         return await self._cluster.location(instance) if await self.clustered() else ""
 
+    async def offline(self) -> dict[str, str]:
+        """The members that are away, with what the cluster says of each ({} on one host)."""
+        if not await self.clustered():
+            return {}
+        return {m.name: m.message for m in await self._cluster.members() if not m.online}
+
     async def move(self, instance: str, member: str) -> str:
         """Move the stopped ``instance`` to ``member``; returns where it is now."""
         await self._cluster.move(instance, member)

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from tidepool.domain.names import InstanceName
 from tidepool.domain.ownership import InstanceOwner, Unclaimed, Verdict, judge
 from tidepool.domain.pool import is_unheld
 from tidepool.domain.routing import IN_TRANSITION, plan_routes
-from tidepool.domain.workspace import Status, Workspace
+from tidepool.domain.workspace import Desired, Status, Workspace
 from tidepool.errors import NotFoundError
 from tidepool.ports import InstanceState, InstanceStatus, RouteTable, Runtime, WorkspaceStore
 from tidepool.services.routing import apply_route_plan
@@ -38,6 +39,9 @@ class ResyncReport:
     routes_restored: list[str] = field(default_factory=list)
     vanished: list[str] = field(default_factory=list)
     requeued: list[str] = field(default_factory=list)
+    #: On a cluster: workspaces whose member went away, and those whose member came back.
+    unavailable: list[str] = field(default_factory=list)
+    returned: list[str] = field(default_factory=list)
 
     @property
     def changed(self) -> bool:
@@ -49,15 +53,24 @@ class ResyncReport:
                 self.routes_restored,
                 self.vanished,
                 self.requeued,
+                self.unavailable,
+                self.returned,
             )
         )
 
 
 async def resync(
-    store: WorkspaceStore, runtime: Runtime, routes: RouteTable, *, installation: str
+    store: WorkspaceStore,
+    runtime: Runtime,
+    routes: RouteTable,
+    *,
+    installation: str,
+    offline: Mapping[str, str] | None = None,
 ) -> ResyncReport:
     """One pass: unwanted instances removed, unclaimed ones reported, vanished instances
-    reported, stopped ones restarted, and the route table brought to ``plan_routes``.
+    reported, stopped ones restarted, and the route table brought to ``plan_routes``. On a
+    cluster, ``offline`` names the members that went away (with why): their workspaces are
+    ``unavailable``, not failed, until they come back.
 
     The runtime and the route table are read BEFORE the database: whatever an instance or a
     route was made for already has its row when the rows are read (a row is always written
@@ -92,7 +105,8 @@ async def resync(
         else:
             report.unclaimed.append(Unclaimed(name, judgement.verdict, judgement.reason, owner))
 
-    now_seen = [await _repair_status(store, w, instances, report) for w in workspaces]
+    away = offline or {}
+    now_seen = [await _repair_status(store, w, instances, report, away) for w in workspaces]
     plan = plan_routes(now_seen, current_routes)
     await apply_route_plan(routes, plan)
     report.orphan_routes_removed.extend(plan.remove)
@@ -123,11 +137,14 @@ async def _repair_status(
     workspace: Workspace,
     instances: dict[str, InstanceState],
     report: ResyncReport,
+    offline: Mapping[str, str],
 ) -> Workspace:
     """The workspace after repairing what its instance says; unchanged while a job works on
     it (``IN_TRANSITION``): that job's lease protects it."""
     if workspace.status in IN_TRANSITION:
         return workspace
+    if workspace.location in offline or workspace.status is Status.UNAVAILABLE:
+        return await _member_away_or_back(store, workspace, report, offline)
     instance = instances.get(instance_name(workspace))
     if workspace.status in (Status.RUNNING, Status.STOPPED) and instance is None:
         error = "The workspace's instance vanished outside Tidepool."
@@ -148,3 +165,30 @@ async def _repair_status(
         await store.enqueue(workspace.id)
         report.requeued.append(workspace.name)
     return workspace
+
+
+async def _member_away_or_back(
+    store: WorkspaceStore, workspace: Workspace, report: ResyncReport, offline: Mapping[str, str]
+) -> Workspace:
+    """A workspace whose cluster member went away waits, ``unavailable``, with why; once the
+    member is back, it is taken where its user wants it (its instance kept running, or was
+    stopped with the member, and the reconciler finds out which)."""
+    member = workspace.location
+    if member in offline:
+        if workspace.status not in (Status.RUNNING, Status.STOPPED, Status.FAILED):
+            return workspace  # already unavailable, or pending: nothing to say yet
+        why = f"Cluster member {member} is offline ({offline[member]}); it comes back with it."
+        report.unavailable.append(workspace.name)
+        return await store.save(
+            workspace.move_to(Status.UNAVAILABLE, error=why),
+            event=("status", "unavailable", why),
+        )
+    next_status = Status.STOPPING if workspace.desired is Desired.STOPPED else Status.STARTING
+    if workspace.desired is Desired.DELETED:
+        next_status = Status.DELETING
+    report.returned.append(workspace.name)
+    return await store.save(
+        workspace.move_to(next_status),
+        event=("status", next_status.value, f"cluster member {member} is back"),
+        enqueue=True,
+    )

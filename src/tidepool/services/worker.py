@@ -15,7 +15,7 @@ import contextlib
 import logging
 import socket
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
 
 from tidepool.errors import (
@@ -69,9 +69,12 @@ class Worker:
         name: str = "",
         is_dead: Callable[[str], bool] = lambda _: False,
         on_resync: Callable[[ResyncReport], None] = lambda _: None,
+        offline: Callable[[], Awaitable[Mapping[str, str]]] | None = None,
     ) -> None:
         #: Told each resync's report: what it left unclaimed is published for operators.
         self._on_resync = on_resync
+        #: On a cluster: the members that are away, and why (``Placing.offline``).
+        self._offline = offline
         self._store = store
         self._queue = queue
         self._runtime = runtime
@@ -160,8 +163,13 @@ class Worker:
     async def resync_safely(self) -> None:
         """A failed resync is logged and tried again at the next interval, never fatal."""
         try:
+            away = await self._offline() if self._offline is not None else {}
             report = await resync(
-                self._store, self._runtime, self._routes, installation=self._settings.installation
+                self._store,
+                self._runtime,
+                self._routes,
+                installation=self._settings.installation,
+                offline=away,
             )
         except TidepoolError as error:
             log.warning("resync failed, will try again: %s", error)

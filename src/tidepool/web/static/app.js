@@ -8,7 +8,7 @@ const PHASES = { instance_created: "instance created", booted: "booted",
 const ACTIONS_BY_STATUS = {
   pending: ["stop", "delete"], creating: ["stop", "delete"], starting: ["stop", "delete"],
   running: ["open", "stop", "delete"], stopping: ["delete"], stopped: ["start", "delete"],
-  deleting: [], failed: ["retry", "stop", "delete"],
+  deleting: [], failed: ["retry", "stop", "delete"], unavailable: ["stop", "delete"],
 };
 const byId = new Map();   // workspace id -> {data, element, phases}
 // What other scripts add (activity.js): to each row as it is drawn, and to each streamed event.
