@@ -1,7 +1,8 @@
 """Tidepool on an Incus cluster, end to end: ``tidepool host join`` into a restricted project
 on a two-member cluster, ``serve`` placing workspaces by committed memory, each recording its
 member, opening through the edge Caddy in a real browser, keeping its member across a stop
-and a start, and moving with ``tidepool workspace move``.
+and a start, moving with ``tidepool workspace move``, and waiting ``unavailable`` while
+its member is away.
 
 The edge is this host's Caddy; each member's routed bridge is reached through that member
 (``support.incus_cluster``), the shape ``docs/cluster.md`` describes.
@@ -63,7 +64,7 @@ def serve(
 
 
 async def test_workspaces_spread_open_through_the_edge_keep_their_member_and_move(
-    serve: ServeProcess, browser: Browser, artifacts: Path
+    cluster: IncusCluster, serve: ServeProcess, browser: Browser, artifacts: Path
 ) -> None:
     async with serve.api() as api:
         placed = {}
@@ -108,5 +109,26 @@ async def test_workspaces_spread_open_through_the_edge_keep_their_member_and_mov
         assert there["location"] == other
         assert await serve.ide_status("two") == 200
 
-        for name in ("one", "two"):
+        # A member goes away: its workspace is unavailable, not failed, and the others keep
+        # working; it comes back with its member.
+        await api.create("three")
+        three = await wait_for_status(api, "three", {"running"}, 300)
+        assert three["location"] != other  # the member with nothing promised yet
+        away = next(m for m in cluster.members if m.name == three["location"])
+        away.kill_daemon()
+        try:
+            gone = await wait_for_status(api, "three", {"unavailable", "failed"}, 120)
+            assert gone["status"] == "unavailable", gone
+            assert f"{away.name} is offline" in gone["error"]
+            assert await serve.ide_status("one") == 200
+            await api.create("four")
+            four = await wait_for_status(api, "four", {"running"}, 300)
+            assert four["location"] == other
+        finally:
+            away.spawn_daemon()
+        back = await wait_for_status(api, "three", {"running"}, 300)
+        assert back["location"] == away.name and back["error"] == ""
+        assert await serve.ide_status("three") == 200
+
+        for name in ("one", "two", "three", "four"):
             await delete_and_wait(api, name)

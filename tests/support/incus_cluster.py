@@ -102,6 +102,30 @@ class Member:
     def inside(self, script: str) -> None:
         run(*self.enter("sh", "-ec", script))
 
+    def spawn_daemon(self) -> None:
+        """Start (or start again) this member's ``incusd`` and wait until it answers."""
+        with (self.directory / "incusd.out").open("ab") as log:  # the daemon keeps its copy
+            self.daemon = subprocess.Popen(
+                self.enter(
+                    incusd_binary(),
+                    "--group",
+                    "root",
+                    "--logfile",
+                    str(self.directory / "incusd.log"),
+                ),
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        self.incus("admin", "waitready", "--timeout", "60")
+
+    def kill_daemon(self) -> None:
+        """SIGKILL this member's ``incusd``, as a crash or a pulled cable does to the cluster:
+        its containers keep running, the others stop hearing from it."""
+        assert self.daemon is not None
+        self.daemon.send_signal(signal.SIGKILL)
+        self.daemon.wait()
+
 
 @dataclass
 class IncusCluster:
@@ -161,20 +185,7 @@ def _start_member(member: Member) -> None:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    with (member.directory / "incusd.out").open("wb") as log:  # the daemon keeps its copy
-        member.daemon = subprocess.Popen(
-            member.enter(
-                incusd_binary(),
-                "--group",
-                "root",
-                "--logfile",
-                str(member.directory / "incusd.log"),
-            ),
-            env=member.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    member.incus("admin", "waitready", "--timeout", "60")
+    member.spawn_daemon()
 
 
 def _bootstrap(member: Member) -> None:
@@ -190,6 +201,8 @@ cluster:
   enabled: true
 """
     run_with_input(["incus", "admin", "init", "--preseed"], preseed, member.env)
+    # A member gone is seen as offline after 11 s, not the default 20: tests wait less.
+    member.incus("config", "set", "cluster.offline_threshold", "11")
 
 
 def _join(member: Member, first: Member) -> None:
