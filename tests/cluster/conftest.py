@@ -40,27 +40,28 @@ __all__ = ["artifacts", "browser"]  # the browser tier's, for the edge test here
 
 @pytest.fixture(scope="session")
 def cluster() -> Iterator[IncusCluster]:
-    # A short path: a container's start fails (lxc's ``forkstart``) under an INCUS_DIR as
-    # deep as pytest's temporary directories, where socket paths grow past their limit.
+    # A directory of its own under /tmp: a container's root (an unprivileged uid) must pass
+    # through every directory above the member's files, and pytest's are root's alone.
     directory = Path(tempfile.mkdtemp(prefix="tpc", dir="/tmp"))
-    image = get_settings().image_alias
-    exported = directory / "image"
-    subprocess.run(["incus", "image", "export", image, str(exported)], check=True)
-    with incus_cluster(directory / "members") as made:
-        tarball = next(directory.glob("image*"))
-        made.first.incus("image", "import", str(tarball), "--alias", image)
-        tarball.unlink()
-        body = json.dumps({"name": "tidepool", **PROFILE})
-        made.first.incus("query", "-X", "POST", "-d", body, "/1.0/profiles")
-        try:
-            yield made
-        finally:
-            listed = made.first.incus("list", "--all-projects", "-f", "csv", "-c", "en")
-            for line in listed.splitlines():
-                project, name = line.split(",")[:2]
-                made.first.incus("delete", "-f", name, "--project", project, check=False)
-            made.first.incus("profile", "delete", "tidepool", check=False)
-    shutil.rmtree(directory, ignore_errors=True)
+    try:
+        image = get_settings().image_alias
+        subprocess.run(["incus", "image", "export", image, str(directory / "image")], check=True)
+        with incus_cluster(directory / "members") as made:
+            tarball = next(directory.glob("image*"))
+            made.first.incus("image", "import", str(tarball), "--alias", image)
+            tarball.unlink()
+            body = json.dumps({"name": "tidepool", **PROFILE})
+            made.first.incus("query", "-X", "POST", "-d", body, "/1.0/profiles")
+            try:
+                yield made
+            finally:
+                listed = made.first.incus("list", "--all-projects", "-f", "csv", "-c", "en")
+                for line in listed.splitlines():
+                    project, name = line.split(",")[:2]
+                    made.first.incus("delete", "-f", name, "--project", project, check=False)
+                made.first.incus("profile", "delete", "tidepool", check=False)
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ pytestmark = [pytest.mark.incus, pytest.mark.cluster]
 
 
 def test_two_members_form_one_cluster_and_are_removed_afterwards() -> None:
-    directory = Path(tempfile.mkdtemp(prefix="tpc", dir="/tmp"))
+    directory = Path(tempfile.mkdtemp(prefix="tpc", dir="/tmp"))  # (see conftest's cluster)
     with incus_cluster(directory) as cluster:
         members = json.loads(cluster.first.incus("query", "/1.0/cluster/members?recursion=1"))
         assert sorted((m["server_name"], m["status"]) for m in members) == [
