@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Browser, Page, expect
 
-from support.serve import ServeProcess, running_serve
-from support.users import write_users
+from support.serve import ServeProcess
+from support.signed_in_web import serve_with_users, sign_in
 
 pytestmark = [pytest.mark.e2e, pytest.mark.incus]
 USER, PASSWORD = "ann", "ann-password-1"
@@ -21,17 +21,8 @@ USER, PASSWORD = "ann", "ann-password-1"
 @pytest.fixture(scope="module")
 def web(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeProcess]:
     data = tmp_path_factory.mktemp("idle-web") / "data"
-    data.mkdir()
-    write_users(data / "users.json", {USER: PASSWORD})
-    with running_serve(
-        data,
-        f"sqlite:///{data / 'tidepool.db'}",
-        prefix="tpi",
-        extra_env={
-            "TIDEPOOL_AUTH": "forward_auth",
-            "TIDEPOOL_IDLE_TIMEOUT_USER_MAX_MINUTES": "240",
-        },
-    ) as serve:
+    bounds = {"TIDEPOOL_IDLE_TIMEOUT_USER_MAX_MINUTES": "240"}
+    with serve_with_users(data, {USER: PASSWORD}, "tpi", bounds) as serve:
         yield serve
 
 
@@ -39,11 +30,7 @@ def web(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeProcess]:
 async def page(web: ServeProcess, browser: Browser) -> AsyncIterator[Page]:
     context = await browser.new_context(viewport={"width": 1100, "height": 900})
     page = await context.new_page()
-    await page.goto(f"{web.base_url}/app/")
-    await page.get_by_label("User name").fill(USER)
-    await page.get_by_label("Password").fill(PASSWORD)
-    await page.get_by_role("button", name="Sign in").click()
-    await expect(page).to_have_url(f"{web.base_url}/app/")
+    await sign_in(page, web.base_url, USER, PASSWORD)
     yield page
     await context.close()
 

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Browser, Page, Route, expect
 
-from support.serve import ServeProcess, delete_and_wait, running_serve
-from support.users import write_users
+from support.serve import ServeProcess, delete_and_wait
+from support.signed_in_web import serve_with_users, sign_in
 
 pytestmark = [pytest.mark.e2e, pytest.mark.incus]
 USER, PASSWORD = "ann", "ann-password-1"
@@ -26,14 +26,8 @@ NAME = "keyed"
 
 @pytest.fixture(scope="module")
 def web(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeProcess]:
-    data = tmp_path_factory.mktemp("keys") / "data"
-    data.mkdir()
-    write_users(data / "users.json", {USER: PASSWORD})
-    with running_serve(
-        data,
-        f"sqlite:///{data / 'tidepool.db'}",
-        prefix="tpk",
-        extra_env={"TIDEPOOL_AUTH": "forward_auth"},
+    with serve_with_users(
+        tmp_path_factory.mktemp("keys") / "data", {USER: PASSWORD}, "tpk"
     ) as serve:
         yield serve
 
@@ -50,11 +44,7 @@ async def page(web: ServeProcess, browser: Browser) -> AsyncIterator[Page]:
 
     await context.route("**/app/keys.js", late)
     page = await context.new_page()
-    await page.goto(f"{web.base_url}/app/")
-    await page.get_by_label("User name").fill(USER)
-    await page.get_by_label("Password").fill(PASSWORD)
-    await page.get_by_role("button", name="Sign in").click()
-    await expect(page).to_have_url(f"{web.base_url}/app/")
+    await sign_in(page, web.base_url, USER, PASSWORD)
     yield page
     await context.close()
 
