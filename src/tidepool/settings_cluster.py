@@ -1,4 +1,4 @@
-"""The settings of an Incus cluster (docs/cluster.md), a part of ``Settings``."""
+"""The settings of an Incus cluster (docs/scale-out.md), a part of ``Settings``."""
 
 from __future__ import annotations
 

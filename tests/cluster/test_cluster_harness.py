@@ -1,6 +1,6 @@
 """The cluster tier's own footing: two ``incusd`` on this machine form one Incus cluster, and
 the host reaches a workspace's address on either member through that member's routed bridge
-(the edge's network shape, docs/cluster.md)."""
+(the edge's network shape, docs/scale-out.md)."""
 
 from __future__ import annotations
 

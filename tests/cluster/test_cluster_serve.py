@@ -5,7 +5,7 @@ and a start, moving with ``tidepool workspace move``, and waiting ``unavailable`
 its member is away.
 
 The edge is this host's Caddy; each member's routed bridge is reached through that member
-(``support.incus_cluster``), the shape ``docs/cluster.md`` describes.
+(``support.incus_cluster``), the shape ``docs/scale-out.md`` describes.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ SETTINGS = {
 def serve(
     cluster: IncusCluster, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ServeProcess]:
-    """A serve joined to the cluster's ``tidepool`` project (as docs/cluster.md has an
+    """A serve joined to the cluster's ``tidepool`` project (as docs/scale-out.md has an
     operator make it, with bridged NICs allowed for the routed bridges)."""
     first = cluster.first
     first.incus(

@@ -8,7 +8,7 @@ with tokens. Every address is one made here:
   at start) leaves this machine, it fails at once instead;
 - in each member, the routed bridge ``tpwbr0`` for its workspaces (10.77.N.1/24) with a
   ``dnsmasq`` of its own for their addresses, and a route to it on the host through the
-  member: the network shape ``docs/cluster.md`` describes, where the edge Caddy on the host
+  member: the network shape ``docs/scale-out.md`` describes, where the edge Caddy on the host
   reaches every workspace on every member by its own address.
 
 Everything is undone on the way out: instances, daemons, namespaces, links, routes, files.

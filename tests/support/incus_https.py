@@ -1,7 +1,7 @@
 """The local incusd as a remote Incus: listening on a loopback HTTPS port, with a restricted
 project for Tidepool and trust tokens for it, all undone afterwards.
 
-A remote Incus host does the same on its network (``docs/cluster.md``); on one machine, the
+A remote Incus host does the same on its network (``docs/scale-out.md``); on one machine, the
 loopback port stands in for it. The project shares the default project's images and networks,
 so the workspace image and bridge are there as on the socket; its profile is its own.
 """
@@ -15,7 +15,7 @@ from collections.abc import Iterator
 
 from support.ports import free_port
 
-#: What a team's operator sets on Tidepool's project (docs/cluster.md). A restricted project
+#: What a team's operator sets on Tidepool's project (docs/scale-out.md). A restricted project
 #: has profiles of its own (Incus insists); ``tidepool host join`` makes Tidepool's there.
 PROJECT_CONFIG = (
     "features.images=false",

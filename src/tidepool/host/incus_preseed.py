@@ -74,7 +74,7 @@ async def ensure_storage_pool(client: IncusClient, settings: Settings) -> StepRe
 def profile_body(settings: Settings) -> dict[str, Any]:
     """The workspaces' profile: one isolated NIC on the bridge and a root disk on the pool.
     On a cluster with routed bridges (``cluster_bridge``), the NIC joins that bridge on
-    whichever member the workspace lives (docs/cluster.md)."""
+    whichever member the workspace lives (docs/scale-out.md)."""
     bridge: dict[str, str] = (
         {"nictype": "bridged", "parent": settings.cluster_bridge}
         if settings.cluster_bridge
