@@ -108,6 +108,13 @@ async def test_a_join_is_trusted_pinned_and_held_to_its_project(
     again = tidepool(data, "join", https_url, token, "--project", PROJECT)
     assert again.returncode != 0 and "Traceback" not in said(again), said(again)
     assert (data / "incus" / "client.crt").read_text() == kept
+    # A join whose project cannot be used (the token is for another) is refused whole: the
+    # earlier join is still the one in use.
+    elsewhere = tidepool(data, "join", https_url, new_token(), "--project", "nosuchproject")
+    assert elsewhere.returncode != 0 and "Traceback" not in said(elsewhere), said(elsewhere)
+    assert (data / "incus" / "client.crt").read_text() == kept
+    assert RemoteIncus.load(data / "incus") == RemoteIncus(https_url, PROJECT, data / "incus")
+    assert not (data / "incus.joining").exists()
 
     # The operator revokes the trust: a clear error, and nothing a workspace fails for.
     remote = RemoteIncus.load(data / "incus")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from tidepool.adapters.incus.client import IncusClient
 from tidepool.adapters.incus.remote import INCUS_DIR, RemoteIncus, join
 from tidepool.host.incus_preseed import ensure_profile
 from tidepool.settings import Settings
@@ -22,22 +23,14 @@ def remote_directory(settings: Settings) -> Path:
 
 
 async def join_incus(settings: Settings, url: str, token: str, project: str) -> RemoteIncus:
-    """Trust and record the Incus at ``url``; ``TidepoolError`` (with nothing kept) if it
-    refuses or its project cannot be used."""
-    directory = remote_directory(settings)
-    previous = RemoteIncus.load(directory)
-    remote = await join(url, token, project, directory)
-    client = remote.client()
-    try:
+    """Trust and record the Incus at ``url``; ``TidepoolError`` (with an earlier join kept as
+    it was) if it refuses or its project cannot be used."""
+
+    async def prepare(client: IncusClient) -> None:
         await client.sync("GET", "/1.0/instances")
         await ensure_profile(client, settings)
-    except BaseException:
-        if previous is None:
-            shutil.rmtree(directory, ignore_errors=True)
-        raise
-    finally:
-        await client.aclose()
-    return remote
+
+    return await join(url, token, project, remote_directory(settings), prepare)
 
 
 def leave_incus(settings: Settings) -> RemoteIncus | None:

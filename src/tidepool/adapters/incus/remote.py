@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -78,10 +79,18 @@ class RemoteIncus:
         )
 
 
-async def join(url: str, token_text: str, project: str, directory: Path) -> RemoteIncus:
+async def join(
+    url: str,
+    token_text: str,
+    project: str,
+    directory: Path,
+    prepare: Callable[[IncusClient], Awaitable[object]] | None = None,
+) -> RemoteIncus:
     """Have the Incus at ``url`` trust Tidepool with the one-time ``token_text``, and record
-    the remote in ``directory``. Refused, with nothing written, when the server is not the one
-    that issued the token or the token is spent; the Incus stays as it was."""
+    the remote in ``directory``. ``prepare`` is given the new remote, in its project, before
+    anything is recorded (a check that the project works, its profile made). Refused, with an
+    earlier join's record untouched, when the server is not the one that issued the token,
+    the token is spent, or ``prepare`` fails."""
     host_and_port(url)
     project = validate_project_name(project)
     token = TrustToken.parse(token_text)
@@ -98,6 +107,12 @@ async def join(url: str, token_text: str, project: str, directory: Path) -> Remo
     staging.mkdir(parents=True, mode=0o700)
     try:
         remote = await _trusted(RemoteIncus(url.rstrip("/"), project, staging), token, server_pem)
+        if prepare is not None:
+            client = remote.client()
+            try:
+                await prepare(client)
+            finally:
+                await client.aclose()
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -131,13 +146,15 @@ async def _trusted(remote: RemoteIncus, token: TrustToken, server_pem: str) -> R
 
 
 def _install(staging: Path, directory: Path) -> None:
-    """Put the new credentials where they are read, in place of an earlier join's."""
-    if not directory.exists():
-        staging.replace(directory)
-        return
-    for item in staging.iterdir():
-        item.replace(directory / item.name)
-    staging.rmdir()
+    """Put the new credentials where they are read, in place of an earlier join's, whole: a
+    crash between the two renames leaves no record (the local socket) and the new one staged,
+    never a mix of two joins' files."""
+    earlier = directory.with_name(directory.name + ".earlier")
+    shutil.rmtree(earlier, ignore_errors=True)
+    if directory.exists():
+        directory.rename(earlier)
+    staging.rename(directory)
+    shutil.rmtree(earlier, ignore_errors=True)
 
 
 def _write_private(path: Path, text: str) -> None:
