@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Browser, BrowserContext, Locator, Page, expect
 
-from support.serve import ServeProcess, delete_and_wait, running_serve, wait_for_status
+from support.serve import ServeProcess, delete_and_wait, wait_for_status
+from support.signed_in_web import serve_with_users
 from tidepool import bootstrap
-from tidepool.auth.users import UserFile
 from tidepool.settings import get_settings
 
 pytestmark = [pytest.mark.e2e, pytest.mark.incus]
@@ -43,15 +43,8 @@ CLOCK = r"(\w{3} )?\d\d:\d\d"
 @pytest.fixture(scope="module")
 def web(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeProcess]:
     data = tmp_path_factory.mktemp("web-activity") / "data"
-    data.mkdir()
-    UserFile(data / "users.json").add(USER, PASSWORD)
-    UserFile(data / "users.json").add(ADMIN, ADMIN_PASSWORD, admin=True)
-    with running_serve(
-        data,
-        f"sqlite:///{data / 'tidepool.db'}",
-        prefix="tpwa",
-        extra_env={"TIDEPOOL_AUTH": "forward_auth", **ACTIVITY},
-    ) as serve:
+    users = {USER: PASSWORD, ADMIN: ADMIN_PASSWORD}
+    with serve_with_users(data, users, "tpwa", ACTIVITY, frozenset({ADMIN})) as serve:
         yield serve
 
 

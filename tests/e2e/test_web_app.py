@@ -19,10 +19,10 @@ import pytest
 from playwright.async_api import Browser, Page, expect
 
 from support.browserlike import browserlike_client
-from support.serve import ServeProcess, running_serve, wait_for_status
+from support.serve import ServeProcess, wait_for_status
+from support.signed_in_web import serve_with_users
 from tidepool import bootstrap
 from tidepool.auth.tokens import TokenStore
-from tidepool.auth.users import UserFile
 from tidepool.client import ApiClient
 from tidepool.errors import NotFoundError
 from tidepool.settings import get_settings
@@ -45,15 +45,9 @@ ADMIN, ADMIN_PASSWORD = "root", "root-password-1"
 @pytest.fixture(scope="module")
 def web(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeProcess]:
     data = tmp_path_factory.mktemp("web") / "data"
-    data.mkdir()
-    UserFile(data / "users.json").add(USER, PASSWORD)
-    UserFile(data / "users.json").add(OTHER, OTHER_PASSWORD)
-    UserFile(data / "users.json").add(ADMIN, ADMIN_PASSWORD, admin=True)
-    with running_serve(
-        data,
-        f"sqlite:///{data / 'tidepool.db'}",
-        prefix="tpw",
-        extra_env={"TIDEPOOL_AUTH": "forward_auth", "TIDEPOOL_TEMPLATES": json.dumps([SMALL])},
+    users = {USER: PASSWORD, OTHER: OTHER_PASSWORD, ADMIN: ADMIN_PASSWORD}
+    with serve_with_users(
+        data, users, "tpw", {"TIDEPOOL_TEMPLATES": json.dumps([SMALL])}, frozenset({ADMIN})
     ) as serve:
         yield serve
 

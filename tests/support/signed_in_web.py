@@ -15,10 +15,14 @@ from support.users import write_users
 
 @contextlib.contextmanager
 def serve_with_users(
-    data: Path, passwords: Mapping[str, str], prefix: str, extra_env: Mapping[str, str] = {}
+    data: Path,
+    passwords: Mapping[str, str],
+    prefix: str,
+    extra_env: Mapping[str, str] = {},
+    admins: frozenset[str] = frozenset(),
 ) -> Iterator[ServeProcess]:
     data.mkdir(parents=True)
-    write_users(data / "users.json", passwords)
+    write_users(data / "users.json", passwords, admins)
     env = {"TIDEPOOL_AUTH": "forward_auth", **extra_env}
     with running_serve(
         data, f"sqlite:///{data / 'tidepool.db'}", prefix=prefix, extra_env=env

@@ -51,8 +51,10 @@ class Mover:
         except TidepoolError as error:
             await self._record(who, workspace.name, Outcome.DENIED, str(error))
             raise
+        # Read again: the move took a while, and a request meanwhile changed the row.
+        current = await self._store.get_by_id(workspace.id)
         done = await self._store.save(
-            replace(workspace, location=moved, updated_at=now()),
+            replace(current, location=moved, updated_at=now()),
             event=("location", moved, f"moved from {workspace.location or 'unknown'}"),
         )
         await self._record(who, workspace.name, Outcome.OK, f"{workspace.location} -> {moved}")
