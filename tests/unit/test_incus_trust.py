@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+from pathlib import Path
 
 import httpx
 import pytest
@@ -12,6 +13,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
 from tidepool.adapters.incus.client import IncusClient
+from tidepool.adapters.incus.remote import RemoteIncus
 from tidepool.adapters.incus.trust import (
     TrustToken,
     fingerprint,
@@ -108,3 +110,14 @@ async def test_every_request_is_kept_to_the_joined_project() -> None:
     await client.sync("GET", "/1.0/instances")
     await client.sync("GET", "/1.0/instances", params={"recursion": "1", "project": "default"})
     assert seen == ["project=tidepool", "recursion=1&project=tidepool"]
+
+
+def test_a_join_cut_short_between_its_renames_keeps_the_earlier_remote(tmp_path: Path) -> None:
+    """A SIGKILL after the earlier record was set aside and before the new one was put in
+    place: the earlier remote is still the one used, never the local socket."""
+    earlier = tmp_path / "incus.earlier"
+    earlier.mkdir()
+    RemoteIncus("https://incus1:8443", "tidepool", earlier).save()
+    loaded = RemoteIncus.load(tmp_path / "incus")
+    assert loaded == RemoteIncus("https://incus1:8443", "tidepool", earlier)
+    assert RemoteIncus.load(tmp_path / "other") is None

@@ -38,5 +38,6 @@ def leave_incus(settings: Settings) -> RemoteIncus | None:
     trust of Tidepool's certificate stays until its operator removes it."""
     directory = remote_directory(settings)
     remote = RemoteIncus.load(directory)
-    shutil.rmtree(directory, ignore_errors=True)
+    for suffix in ("", ".earlier", ".joining"):  # a join cut short leaves these
+        shutil.rmtree(directory.with_name(directory.name + suffix), ignore_errors=True)
     return remote

@@ -56,12 +56,16 @@ class RemoteIncus:
 
     @classmethod
     def load(cls, directory: Path) -> RemoteIncus | None:
-        """The remote ``join`` recorded in ``directory``, or None (the local socket)."""
-        try:
-            data = json.loads((directory / REMOTE_FILE).read_text())
-        except FileNotFoundError:
-            return None
-        return cls(url=str(data["url"]), project=str(data["project"]), directory=directory)
+        """The remote ``join`` recorded in ``directory``, or None (the local socket). A join
+        cut short between its two renames (``_install``) left the earlier record aside:
+        that one is used, never the local socket in its place."""
+        for candidate in (directory, directory.with_name(directory.name + ".earlier")):
+            try:
+                data = json.loads((candidate / REMOTE_FILE).read_text())
+            except FileNotFoundError:
+                continue
+            return cls(url=str(data["url"]), project=str(data["project"]), directory=candidate)
+        return None
 
     def client(self, timeout: float = 60.0, *, in_project: bool = True) -> IncusClient:
         """The Incus API at ``url``, pinned to its certificate, in ``project`` (or in none,
