@@ -118,14 +118,25 @@ class CaddyProcess:
         return os.waitstatus_to_exitcode(status) if reaped == pid else None
 
     def stop(self, timeout: float = 10.0) -> bool:
-        """Stop Caddy if it runs; return True if it was running."""
-        pid = self.pid()
+        """Stop Caddy if it runs; return True if it was running.
+
+        Waits for the process itself, never for its pid file: Caddy removes that file before
+        it has finished shutting down (and a shutdown can wait on an open connection), so a
+        wait on the file ended early, skipped the SIGKILL and left a Caddy running.
+        """
+        child, self._child = self._child, None
+        pid = self.pid() or (child.pid if child is not None and child.poll() is None else None)
         if pid is None:
             return False
-        terminate(pid, self.pid, timeout)
-        if self._child is not None:  # started by this object: reap it
-            self._child.wait(timeout)
-            self._child = None
+
+        def running() -> int | None:
+            if child is not None and child.pid == pid:
+                return pid if child.poll() is None else None
+            return pid if is_running(pid) else None
+
+        terminate(pid, running, timeout)
+        if child is not None:  # started by this object: reap it (after SIGKILL at worst)
+            child.wait()
         self.pid_file.unlink(missing_ok=True)
         return True
 
