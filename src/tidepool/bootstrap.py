@@ -66,6 +66,8 @@ from tidepool.services.placing import Placing
 from tidepool.services.pool import PoolKeeper
 from tidepool.services.reconcile import STEPS, ReconcileLimits, Reconciler
 from tidepool.services.resync import ResyncReport
+from tidepool.services.setup import Setup
+from tidepool.services.setup_runner import SetupRunner
 from tidepool.services.supervisor import FrontDoorSupervisor
 from tidepool.services.worker import Worker, WorkerSettings
 from tidepool.services.workspaces import WorkspaceService
@@ -210,6 +212,10 @@ class Tidepool:
     platform_runs: bool = False
     #: Placement on a cluster (None: the runtime was given, or is Tart).
     placing: Placing | None = None
+    #: True in ``serve``: a workspace's setup runs behind its open IDE (``SetupRunner``).
+    setup_behind: bool = False
+    #: Where workspaces' setups run (``serve`` keeps it: ``setup_runner.keep``).
+    setup_runner: SetupRunner = field(init=False)
     reconciler: Reconciler = field(init=False)
     workspaces: WorkspaceService = field(init=False)
     by_hand: ByHand = field(init=False)
@@ -249,6 +255,9 @@ class Tidepool:
         )
         self.ssh_keys = SshKeyStore(settings.ssh_keys_file)
         self.key_delivery = KeyDelivery(self.runtime, self.ssh_keys.lines_of)
+        self.setup_runner = SetupRunner(
+            Setup(self.runtime, self.store), self.store, behind=self.setup_behind
+        )
         self.reconciler = Reconciler(
             self.store,
             self.runtime,
@@ -261,6 +270,7 @@ class Tidepool:
             pool=self.pool,
             keys=self.key_delivery,
             placing=self.placing,
+            setup=self.setup_runner,
         )
         self.workspaces = WorkspaceService(
             self.store,
@@ -342,6 +352,7 @@ async def build(
     http: httpx.AsyncClient | None = None,
     clock: Callable[[], float] = time.monotonic,
     platform_runs: bool = False,
+    setup_behind: bool = False,
 ) -> AsyncIterator[Tidepool]:
     """The whole application from ``settings``; any part may be given instead (a fake, a
     store shared with a test). The database is migrated first; everything built here is
@@ -367,6 +378,6 @@ async def build(
             # Workspace origins on ``localhost`` are names only browsers resolve.
             http = await stack.enter_async_context(httpx.AsyncClient(transport=LoopbackNames()))
         parts = (store[0], store[1], runtime, routes, door, http, clock, platform_runs, placing)
-        app = Tidepool(settings, *parts)
+        app = Tidepool(settings, *parts, setup_behind=setup_behind)
         stack.push_async_callback(app.activity.aclose)
         yield app

@@ -95,7 +95,7 @@ async def _serve(
         )
     if revive.applies(settings):
         await revive.bring_back(settings, bootstrap.incus_client(settings))
-    async with bootstrap.build(settings) as app:
+    async with bootstrap.build(settings, setup_behind=True) as app:
         await app.metrics.begin()
         await app.supervisor.rebuild()
         authenticator = bootstrap.authenticator(settings)
@@ -161,6 +161,7 @@ async def _serve(
             *([asyncio.create_task(app.pool.keep(stop), name="warm-pool")] if app.pool else []),
             asyncio.create_task(key_sync.keep(stop), name="ssh-keys"),
             asyncio.create_task(app.activity.keep(stop), name="activity"),
+            asyncio.create_task(app.setup_runner.keep(stop), name="setups"),
         ]
         if authenticator is not None and session_cache is not None:
             sessions, cache, users = authenticator.sessions, session_cache, settings.users_file

@@ -1,5 +1,6 @@
 """A workspace made from a repository: cloned into home, as its user, from a git server of this
-machine; a repository that is not there leaves a running workspace and the error in its log.
+machine, behind the open IDE and told in its log as it happens; a repository that is not
+there, or a host that does not answer, leaves a running workspace and the reason in its log.
 
 The git server is ``git http-backend`` (smart HTTP) behind Python's CGI server, in a network
 namespace the test builds (``support.stand_ins``) at 203.0.113.10 (TEST-NET-3, an address
@@ -9,6 +10,7 @@ leaves this machine.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import subprocess
@@ -23,9 +25,11 @@ import pytest
 
 from support.ports import free_port
 from support.serve import ServeProcess, delete_and_wait, wait_for_status
-from support.stand_ins import StandIn, build, collisions
+from support.stand_ins import StandIn, build, collisions, ip
 from tidepool.bootstrap import build_runtime
+from tidepool.client import ApiClient
 from tidepool.domain.names import instance_name_for
+from tidepool.services.setup_scripts import CONTACT_SECONDS
 from tidepool.settings import Settings
 
 pytestmark = [pytest.mark.incus, pytest.mark.caddy]
@@ -107,6 +111,17 @@ def git_server() -> Iterator[str]:
             time.sleep(0.1)
 
 
+async def wait_for_log(api: ApiClient, name: str, text: str, timeout: float) -> str:
+    """The workspace's whole setup log once it holds ``text``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = "\n".join(item["text"] for item in (await api.logs(name))["items"])
+        if text in found:
+            return found
+        assert time.monotonic() < deadline, f"no {text!r} in the log of {name}: {found!r}"
+        await asyncio.sleep(0.2)
+
+
 async def test_a_repository_is_cloned_as_the_user_and_a_missing_one_is_only_logged(
     tmp_path: Path, git_server: str
 ) -> None:
@@ -120,6 +135,8 @@ async def test_a_repository_is_cloned_as_the_user_and_a_missing_one_is_only_logg
             cloned = await wait_for_status(api, "cloned", {"running", "failed"})
             missing = await wait_for_status(api, "missing", {"running", "failed"})
             assert (cloned["status"], missing["status"]) == ("running", "running")
+            log = await wait_for_log(api, "cloned", "Cloned into /home/dev/app.", 120)
+            assert "Asking" in log and "Cloning into" in log, log
 
             instance = instance_name_for(PREFIX, cloned["id"])
             looked = await runtime.exec(
@@ -128,15 +145,61 @@ async def test_a_repository_is_cloned_as_the_user_and_a_missing_one_is_only_logg
                 user=1000,
             )
             assert looked.stdout.split() == ["dev", "*", "dev"], looked
-            log = await api.logs("cloned")
-            assert "Cloned into /home/dev/app." in log["items"][0]["text"], log
 
-            failed = (await api.logs("missing"))["items"][0]["text"]
+            failed = await wait_for_log(api, "missing", "tried again at the next start", 120)
             assert "not found" in failed, failed
-            assert "tried again at the next start" in failed
             assert await serve.ide_status("missing") == 200, "the IDE opens all the same"
             for name in ("cloned", "missing"):
                 await delete_and_wait(api, name)
     finally:
         await runtime.aclose()
+        serve.stop()
+
+
+@pytest.fixture
+def silent_host() -> Iterator[str]:
+    """A repository URL on a host that never answers: its namespace has no way back, so a
+    connection's first packet arrives and no answer ever leaves (as a firewall that drops)."""
+    tag = uuid.uuid4().hex[:5]
+    stand_in = StandIn(
+        "silent", "198.51.100.10", "198.51.100.1", "198.51.100.0/24", f"tp-sil-{tag}", f"ts{tag}"
+    )
+    assert not collisions(stand_in.block), "198.51.100.0/24 is in use on this machine"
+    holder = build(stand_in, ["sleep", "3600"])
+    ip("-n", stand_in.namespace, "route", "del", f"{stand_in.host_address}/32")
+    try:
+        yield f"http://{stand_in.address}:{PORT}/team/app.git"
+    finally:
+        holder.kill()
+        holder.wait()
+        subprocess.run(["ip", "link", "del", stand_in.host_end], capture_output=True)
+        subprocess.run(["ip", "netns", "del", stand_in.namespace], capture_output=True)
+
+
+async def test_a_host_that_does_not_answer_costs_the_ide_nothing_and_is_told_in_bounded_time(
+    tmp_path: Path, silent_host: str
+) -> None:
+    serve = ServeProcess(tmp_path / "data", free_port(), f"sqlite:///{tmp_path / 'tp.db'}", PREFIX)
+    serve.start()
+    try:
+        async with serve.api() as api:
+            asked = time.monotonic()
+            await api.create("silent", repository=silent_host)
+            workspace = await wait_for_status(api, "silent", {"running", "failed"})
+            to_running = time.monotonic() - asked
+            assert workspace["status"] == "running"
+            # The create's own time: the clone waits behind the IDE, not in front of it.
+            assert to_running < CONTACT_SECONDS, f"running after {to_running:.1f} s"
+            assert workspace["url"].endswith("?folder=/home/dev/app")
+            assert await serve.ide_status("silent") == 200
+            # Told as it happens: the first line is in the log while the step still runs.
+            early = await wait_for_log(api, "silent", "Asking", 10)
+            assert "did not answer" not in early, early
+            told = await wait_for_log(
+                api, "silent", f"did not answer within {CONTACT_SECONDS} s", CONTACT_SECONDS + 20
+            )
+            assert time.monotonic() - asked < to_running + CONTACT_SECONDS + 15
+            assert "tried again at the next start" in told, told
+            await delete_and_wait(api, "silent")
+    finally:
         serve.stop()

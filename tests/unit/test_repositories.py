@@ -3,6 +3,7 @@ workspace."""
 
 from __future__ import annotations
 
+import base64
 from collections.abc import AsyncIterator, Mapping, Sequence
 
 import httpx
@@ -20,8 +21,8 @@ from tidepool.domain.workspace import Status
 from tidepool.edge import USER_HEADER
 from tidepool.errors import InvalidInputError
 from tidepool.ports import ExecResult
+from tidepool.services import setup_scripts as scripts
 from tidepool.services.reconcile import ReconcileLimits, Reconciler
-from tidepool.services.setup import CLONE_SCRIPT
 from tidepool.services.workspaces import WorkspaceService
 from tidepool.store.memory import memory_store
 
@@ -82,19 +83,29 @@ async def test_a_create_takes_the_templates_repository_or_its_own() -> None:
 
 
 class GitInTheGuest:
-    """Answers the clone script as the guest's shell would, and remembers what it got."""
+    """Answers the setup's scripts as the guest's shell would: the clone's output goes to
+    its log file, which reads return from an offset; remembers what each script got."""
 
     def __init__(self, exit_code: int, output: str) -> None:
         self.exit_code, self.output = exit_code, output
-        self.calls: list[tuple[Sequence[str], int | None, dict[str, str]]] = []
+        self.files: dict[str, bytes] = {}
+        self.calls: list[tuple[str, int | None, dict[str, str]]] = []
 
     def __call__(
         self, instance: FakeInstance, argv: Sequence[str], user: int | None, env: Mapping[str, str]
     ) -> ExecResult | None:
-        if list(argv) != ["sh", "-c", CLONE_SCRIPT]:
-            return None
-        self.calls.append((argv, user, dict(env)))
-        return ExecResult(self.exit_code, self.output, "")
+        if list(argv[:3]) == ["sh", "-c", scripts.PREPARE_FOLDER]:
+            self.calls.append(("prepare", user, dict(env)))
+            return ExecResult(0, "", "")
+        if list(argv[:3]) == ["sh", "-c", scripts.STREAMED] and argv[4] == scripts.CLONE:
+            self.calls.append(("clone", user, dict(env)))
+            self.files[env["TIDEPOOL_LOG"]] = self.output.encode()
+            return ExecResult(self.exit_code, "", "")
+        if list(argv[:3]) == ["sh", "-c", scripts.READ_LOG]:
+            start, size = int(argv[4]) - 1, int(argv[5])
+            chunk = self.files.get(env["TIDEPOOL_LOG"], b"")[start : start + size]
+            return ExecResult(0, base64.b64encode(chunk).decode(), "")
+        return None
 
 
 @pytest.mark.parametrize(("exit_code", "phase"), [(0, "cloned"), (128, "clone_failed")])
@@ -112,16 +123,18 @@ async def test_the_clone_runs_as_the_user_with_the_url_in_its_environment_and_ne
     made = await service.create("web1", who=ANN, template="web")
     workspace = await reconciler.reconcile(made.id)
     assert workspace.status is Status.RUNNING, "a clone never fails the workspace"
-    [(_, user, env)] = git.calls
+    assert [step for step, _, _ in git.calls] == ["prepare", "clone"]
+    [(_, user, env)] = [call for call in git.calls if call[0] == "clone"]
     assert user == 1000
     assert env["TIDEPOOL_REPOSITORY"] == "https://git.example.test/web.git"
     assert (env["TIDEPOOL_BRANCH"], env["TIDEPOOL_FOLDER"]) == ("main", "web")
     assert env["GIT_TERMINAL_PROMPT"] == "0"
     events = await store.events(made.id, after=0)
-    logged = [e.detail for e in events if e.kind == "log"]
-    assert [e.value for e in events if e.kind == "phase"][-2:] == [phase, "route_live"]
-    assert ("repository not found" in logged[0]) is bool(exit_code)
-    assert ("tried again at the next start" in logged[0]) is bool(exit_code)
+    logged = "\n".join(e.detail for e in events if e.kind == "log")
+    phases = [e.value for e in events if e.kind == "phase"]
+    assert phases[-4:] == ["route_live", "setup_started", phase, "setup_finished"]
+    assert ("repository not found" in logged) is bool(exit_code)
+    assert ("tried again at the next start" in logged) is bool(exit_code)
 
 
 async def test_the_api_takes_a_repository_and_shows_the_setup_log_to_its_owner_only() -> None:

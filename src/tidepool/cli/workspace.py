@@ -36,6 +36,8 @@ PHASES = {
     "cloned": "repository cloned",
     "clone_failed": "clone failed (`tidepool workspace logs NAME`)",
     "route_live": "route live",
+    "setup_started": "setup running behind the IDE (`tidepool workspace logs -f NAME`)",
+    "setup_finished": "setup done",
 }
 SETTLED = {"running", "stopped", "deleted", "failed"}
 #: An API token (``tidepool token create``) for ``--url`` when sign-in is on. An environment
@@ -312,9 +314,10 @@ def logs(
     validate_workspace_name(name)
 
     async def follow_logs(client: ApiClient) -> None:
+        heading = _Heading()
         async for event in client.events(name):
             if event["kind"] == "log":
-                _print_log(event["value"], event["detail"])
+                heading.print(event["value"], event["detail"])
 
     if follow:
         call_api(url, follow_logs)
@@ -322,13 +325,23 @@ def logs(
     found = call_api(url, lambda client: client.logs(name))
     if not found["items"]:
         console.print(f"No setup log for {name} (yet): nothing to clone, or not booted.")
+    heading = _Heading()
     for entry in found["items"]:
-        _print_log(entry["step"], entry["text"])
+        heading.print(entry["step"], entry["text"])
 
 
-def _print_log(step: str, text: str) -> None:
-    console.print(f"[bold]== {step}[/]")
-    print(text.rstrip("\n"))
+class _Heading:
+    """Prints a step's heading once for its run of lines (a step tells its output in many
+    pieces, as it comes)."""
+
+    def __init__(self) -> None:
+        self._step = ""
+
+    def print(self, step: str, text: str) -> None:
+        if step != self._step:
+            console.print(f"[bold]== {step}[/]")
+            self._step = step
+        print(text.rstrip("\n"))
 
 
 @app.command("open")

@@ -34,6 +34,7 @@ from tidepool.services.placing import Placing
 from tidepool.services.pool import PoolKeeper
 from tidepool.services.pooled_create import POOLED, PooledCreate
 from tidepool.services.setup import Setup
+from tidepool.services.setup_runner import SetupRunner
 from tidepool.services.workspaces import instance_name
 
 #: Every step boundary of a reconcile, in the order a create, a start, a stop and a delete
@@ -85,6 +86,7 @@ class Reconciler:
         pool: PoolKeeper | None = None,
         keys: KeyDelivery | None = None,
         placing: Placing | None = None,
+        setup: SetupRunner | None = None,
     ) -> None:
         self._reached = reached
         #: Where on a cluster each new instance goes, and where each one is (None: one host).
@@ -100,7 +102,8 @@ class Reconciler:
         self._http = http
         self._limits = limits
         self._clock = clock
-        self._setup = Setup(runtime, store)
+        #: The repository's clone: in line by default, behind the open IDE in ``serve``.
+        self._setup = setup or SetupRunner(Setup(runtime, store), store)
 
     async def reconcile(self, workspace_id: str) -> Workspace:
         """Take the workspace one full pass toward its desired state; return where it ended.
@@ -237,13 +240,14 @@ class Reconciler:
             name_workspace(self._runtime, self._store, workspace, instance_name(workspace)),
             *([] if pooled else [ask_for_workbench(self._http, address)]),
             *([self._keys.at_start(workspace)] if self._keys is not None else []),
+            self._setup.prepare(workspace),  # the folder the IDE opens on
         )
-        await self._setup.run(workspace, instance_name(workspace))
         await self._routes.add(workspace.name, address, workspace.owner)
         await self._phase(workspace, "route_live", started)
         self._reached("routed")
         running = await self._move(workspace, Status.RUNNING, address=address, error="")
         self._reached("running")
+        await self._setup.after_running(running)
         return running
 
     async def _stop(self, workspace: Workspace) -> Workspace:

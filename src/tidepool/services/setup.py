@@ -1,82 +1,155 @@
-"""A workspace's setup at its first boot: its repository cloned into home, as its user.
+"""A workspace's setup at its start: its repository cloned into home, as its user, told line
+by line in the workspace's log.
 
 Setup never fails a workspace: what went wrong is in the workspace's log (events of kind
 ``log``), and the IDE opens all the same, on a home without the repository. A clone that
 worked is not done again (a marker in home says so); one that failed is tried again at the
 next start. A clone cut short by a crash leaves only a scratch folder, cleared first.
 
-The URL, the branch and the folder reach the script as environment variables, never as
+What blocks "running", and what runs behind it: before the workspace is routed, only the
+folder the IDE opens on is made (one short call). The clone runs after, behind the open IDE
+(``SetupRunner``), because it takes as long as the repository's host makes it take: a host
+that does not answer costs the user nothing but a line in the log, after the bounded first
+contact (``setup_scripts.CONTACT_SECONDS``). Its files appear in the open folder when it is
+done.
+
+The URL, the branch and the folder reach the scripts as environment variables, never as
 shell text.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import logging
+from collections.abc import Mapping
 
 from tidepool.domain.names import InstanceName
 from tidepool.domain.workspace import Workspace
 from tidepool.errors import TidepoolError
-from tidepool.ports import Runtime, WorkspaceStore
+from tidepool.ports import ExecResult, Runtime, WorkspaceStore
+from tidepool.services import setup_scripts as scripts
+from tidepool.services.step_output import POLL_SECONDS, READ_BYTES, follow
 
 log = logging.getLogger(__name__)
 
 #: The workspace user's uid, and its home.
 WORKSPACE_UID = 1000
 HOME = "/home/dev"
-#: How long a clone may take before it counts as failed.
+#: How long a clone may take in all before it counts as failed (a slow one that still
+#: moves; one that stalls is given up after ``setup_scripts.STALL_SECONDS``).
 CLONE_SECONDS = 600.0
-#: How much of a step's output the log keeps (its end: where the error is).
-LOG_BYTES = 16_384
-CLONE_SCRIPT = """set -e
-marker="$HOME/.tidepool/cloned"
-if [ -e "$marker" ]; then echo "Cloned at an earlier boot."; exit 0; fi
-target="$HOME/$TIDEPOOL_FOLDER"
-if [ -e "$target" ]; then echo "$target exists already: not cloning over it."; exit 1; fi
-mkdir -p "$HOME/.tidepool"
-rm -rf "$HOME/.tidepool/clone"
-echo "Cloning $TIDEPOOL_REPOSITORY${TIDEPOOL_BRANCH:+ (branch $TIDEPOOL_BRANCH)} into $target"
-git clone --progress ${TIDEPOOL_BRANCH:+--branch "$TIDEPOOL_BRANCH"} -- \\
-    "$TIDEPOOL_REPOSITORY" "$HOME/.tidepool/clone" 2>&1
-mv "$HOME/.tidepool/clone" "$target"
-touch "$marker"
-echo "Cloned into $target."
-"""
+#: How long the folder may take to be made.
+PREPARE_SECONDS = 30.0
+#: Where a step's output is kept inside the workspace while it runs.
+STEP_LOGS = f"{HOME}/.tidepool/setup"
+#: The phases that open and close a setup in the workspace's events: a setup that opened
+#: and never closed was cut short (``SetupRunner`` runs it again).
+STARTED, FINISHED = "setup_started", "setup_finished"
 
 
 class Setup:
-    """Runs the first-boot steps of a workspace and keeps their output in its log."""
+    """Runs a workspace's setup steps and tells their output in its log as it comes."""
 
-    def __init__(self, runtime: Runtime, store: WorkspaceStore) -> None:
+    def __init__(self, runtime: Runtime, store: WorkspaceStore, poll: float = POLL_SECONDS) -> None:
         self._runtime = runtime
         self._store = store
+        self._poll = poll
+
+    @staticmethod
+    def needed(workspace: Workspace) -> bool:
+        return workspace.repository is not None
+
+    async def prepare(self, workspace: Workspace, instance: InstanceName) -> None:
+        """Make the folder the IDE opens on. A failure is only logged: the IDE opens on
+        whatever is there."""
+        if workspace.repository is None:
+            return
+        try:
+            done = await self._runtime.exec(
+                instance,
+                ["sh", "-c", scripts.PREPARE_FOLDER],
+                user=WORKSPACE_UID,
+                env=self._environment(workspace),
+                timeout=PREPARE_SECONDS,
+            )
+            problem = "" if done.ok else done.stdout + done.stderr
+        except TidepoolError as error:
+            problem = str(error)
+        if problem:
+            await self._store.add_event(
+                workspace.id, "log", "clone", f"The folder could not be made: {problem}"
+            )
 
     async def run(self, workspace: Workspace, instance: InstanceName) -> None:
         source = workspace.repository
         if source is None:
             return
+        await self._store.add_event(workspace.id, "phase", STARTED, "")
         environment = {
-            "HOME": HOME,
-            "GIT_TERMINAL_PROMPT": "0",  # a private repository fails at once, never waits
             "TIDEPOOL_REPOSITORY": source.url,
             "TIDEPOOL_BRANCH": source.branch,
-            "TIDEPOOL_FOLDER": source.folder,
+            "TIDEPOOL_CONTACT_SECONDS": str(scripts.CONTACT_SECONDS),
+            "GIT_HTTP_LOW_SPEED_LIMIT": str(scripts.STALL_BYTES_PER_SECOND),
+            "GIT_HTTP_LOW_SPEED_TIME": str(scripts.STALL_SECONDS),
         }
-        try:
-            done = await self._runtime.exec(
-                instance,
-                ["sh", "-c", CLONE_SCRIPT],
-                user=WORKSPACE_UID,
-                env=environment,
-                timeout=CLONE_SECONDS,
-            )
-            output, ok = done.stdout + done.stderr, done.exit_code == 0
-        except TidepoolError as error:
-            output, ok = f"The clone could not run: {error}", False
+        ok = await self._step(workspace, instance, "clone", scripts.CLONE, environment)
         if not ok:
-            output += (
-                "\nThe clone failed; the workspace runs without it (it is tried again at the"
-                " next start)."
+            await self._tell(
+                workspace,
+                "clone",
+                "The clone failed; the workspace runs without it (it is tried again at the"
+                " next start).",
             )
             log.warning("workspace %s: clone of %s failed", workspace.name, source.url)
-        await self._store.add_event(workspace.id, "log", "clone", output[-LOG_BYTES:])
         await self._store.add_event(workspace.id, "phase", "cloned" if ok else "clone_failed", "")
+        await self._store.add_event(workspace.id, "phase", FINISHED, "")
+
+    def _environment(self, workspace: Workspace, **more: str) -> dict[str, str]:
+        return {
+            "HOME": HOME,
+            "GIT_TERMINAL_PROMPT": "0",  # a private repository fails at once, never waits
+            "TIDEPOOL_FOLDER": workspace.repository.folder if workspace.repository else "",
+            **more,
+        }
+
+    async def _tell(self, workspace: Workspace, step: str, text: str) -> None:
+        await self._store.add_event(workspace.id, "log", step, text)
+
+    async def _step(
+        self,
+        workspace: Workspace,
+        instance: InstanceName,
+        step: str,
+        script: str,
+        environment: Mapping[str, str],
+    ) -> bool:
+        """Run ``script`` as the user, its output told as it comes; True when it worked."""
+        env = self._environment(workspace, TIDEPOOL_LOG=f"{STEP_LOGS}/{step}.log", **environment)
+
+        async def read(offset: int) -> bytes:
+            argv = ["sh", "-c", scripts.READ_LOG, "tidepool-setup", str(offset + 1)]
+            done = await self._runtime.exec(
+                instance, [*argv, str(READ_BYTES)], user=WORKSPACE_UID, env=env, timeout=30
+            )
+            try:
+                return base64.b64decode(done.stdout, validate=True)
+            except binascii.Error:  # not what the script prints: read it again next time
+                return b""
+
+        async def emit(text: str) -> None:
+            await self._tell(workspace, step, text)
+
+        run = self._runtime.exec(
+            instance,
+            ["sh", "-c", scripts.STREAMED, "tidepool-setup", script],
+            user=WORKSPACE_UID,
+            env=env,
+            timeout=CLONE_SECONDS,
+        )
+        try:
+            done: ExecResult = await follow(run, read, emit, self._poll)
+        except TidepoolError as error:
+            await emit(f"The {step} could not run: {error}")
+            return False
+        return done.ok

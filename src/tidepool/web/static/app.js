@@ -4,7 +4,8 @@
 
 const PHASES = { instance_created: "instance created", booted: "booted",
   ide_healthy: "IDE healthy", cloned: "repository cloned", clone_failed: "clone failed (see the setup log)",
-  route_live: "route live", from_pool: "taken from the warm pool", named: "named in the IDE" };
+  route_live: "route live", from_pool: "taken from the warm pool", named: "named in the IDE",
+  setup_started: "setup running behind the IDE (see the setup log)", setup_finished: "setup done" };
 const ACTIONS_BY_STATUS = {
   pending: ["stop", "delete"], creating: ["stop", "delete"], starting: ["stop", "delete"],
   running: ["open", "stop", "delete"], stopping: ["delete"], stopped: ["start", "delete"],
@@ -144,13 +145,16 @@ async function copy(source, button) {
   }
 }
 
-// The setup log (the clone): read when opened, and again whenever a step adds to it.
+// The setup log (the clone): read when opened, and again whenever a step adds to it (a
+// step adds its output line by line as it runs).
 async function showLog(entry) {
   const details = entry.element.querySelector(".log");
   if (!details.open) return;
   const found = await api("GET", `/workspaces/${entry.data.name}/logs`).catch(() => ({ items: [] }));
+  // A step tells its output in pieces as it comes: one heading for each run of them.
   details.querySelector(".log-text").textContent = found.items.length
-    ? found.items.map((item) => `== ${item.step}\n${item.text}`).join("\n")
+    ? found.items.map((item, at) => (at > 0 && found.items[at - 1].step === item.step
+      ? item.text : `== ${item.step}\n${item.text}`)).join("\n")
     : "Nothing yet.";
 }
 
