@@ -31,6 +31,7 @@ from tidepool.adapters.sqs_relay import OutboxRelay
 from tidepool.auth.audit import AuditLog, audit_log_in
 from tidepool.auth.authenticator import Authenticator
 from tidepool.auth.grants import GrantStore
+from tidepool.auth.personal import PersonalFiles
 from tidepool.auth.ratelimit import SignInLimiter
 from tidepool.auth.sessions import SessionCache, SessionStore
 from tidepool.auth.ssh_keys import SshKeyStore
@@ -233,6 +234,8 @@ class Tidepool:
     #: running workspaces in step: ``key_sync``).
     ssh_keys: SshKeyStore = field(init=False)
     key_delivery: KeyDelivery = field(init=False)
+    #: Users' dotfiles and git credentials, read at each workspace's setup.
+    personal: PersonalFiles = field(init=False)
     #: What keeps each running workspace up, and the idle stop (``serve`` runs it).
     activity: ActivityWatch = field(init=False)
     metrics: PlatformMetrics = field(init=False)
@@ -255,9 +258,9 @@ class Tidepool:
         )
         self.ssh_keys = SshKeyStore(settings.ssh_keys_file)
         self.key_delivery = KeyDelivery(self.runtime, self.ssh_keys.lines_of)
-        self.setup_runner = SetupRunner(
-            Setup(self.runtime, self.store), self.store, behind=self.setup_behind
-        )
+        self.personal = PersonalFiles.in_directory(settings.data_dir)
+        setup = Setup(self.runtime, self.store, personal_of=self.personal.personal)
+        self.setup_runner = SetupRunner(setup, self.store, behind=self.setup_behind)
         self.reconciler = Reconciler(
             self.store,
             self.runtime,

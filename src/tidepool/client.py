@@ -12,6 +12,7 @@ import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -113,6 +114,22 @@ class ApiClient:
         if response.status_code >= 400:
             raise _error(response)
         return response.headers[TUNNEL_HEADER]
+
+    async def dotfiles(self) -> JSON:
+        return await self._call("GET", "/me/dotfiles")
+
+    async def set_dotfiles(self, url: str | None, branch: str = "") -> JSON:
+        return await self._call("PUT", "/me/dotfiles", json={"url": url, "branch": branch})
+
+    async def git_credentials(self) -> JSON:
+        return await self._call("GET", "/me/git-credentials")
+
+    async def set_git_credential(self, host: str, username: str, secret: str) -> JSON:
+        body = {"username": username, "secret": secret}
+        return await self._call("PUT", f"/me/git-credentials/{quote(host, safe=':')}", json=body)
+
+    async def remove_git_credential(self, host: str) -> JSON:
+        return await self._call("DELETE", f"/me/git-credentials/{quote(host, safe=':')}")
 
     async def logs(self, name: str) -> JSON:
         return await self._call("GET", f"/workspaces/{name}/logs")

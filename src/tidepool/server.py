@@ -140,6 +140,7 @@ async def _serve(
             activity_version=app.activity.version,
             metrics=app.metrics,
             idle_choices=idle_choices(settings),
+            personal=app.personal,
             mover=app.mover,
         )
         keeper = None

@@ -2,7 +2,7 @@
 and comes out only in the line git's ``store`` helper reads, each user's own, and a credential
 that could smuggle a second line into that file refused.
 
-The API and CLI over these (issue 28) are not wired in yet; their tests will join these."""
+The API over these is tested in ``test_personal_api.py``."""
 
 from __future__ import annotations
 

@@ -15,6 +15,7 @@ from tidepool.api.app import create_app
 from tidepool.api.deps import ControlPlane
 from tidepool.api.routers.workspaces import only_logs
 from tidepool.domain.identity import Identity
+from tidepool.domain.personal import Personal, git_credential
 from tidepool.domain.repositories import Repository, repository
 from tidepool.domain.templates import Catalog, Maximums, Size, Template
 from tidepool.domain.workspace import Status
@@ -23,7 +24,9 @@ from tidepool.errors import InvalidInputError
 from tidepool.ports import ExecResult
 from tidepool.services import setup_scripts as scripts
 from tidepool.services.reconcile import ReconcileLimits, Reconciler
-from tidepool.services.workspaces import WorkspaceService
+from tidepool.services.setup import Setup
+from tidepool.services.setup_runner import SetupRunner
+from tidepool.services.workspaces import WorkspaceService, instance_name
 from tidepool.store.memory import memory_store
 
 ANN = Identity("ann", admin=False)
@@ -183,3 +186,63 @@ async def test_following_the_log_passes_log_events_and_what_keeps_the_stream_ali
         'id: 2\nevent: log\ndata: {"kind": "log"}\n\n',
         ": keep-alive\n\n",
     ]
+
+
+class Guest(GitInTheGuest):
+    """``GitInTheGuest`` that also runs the dotfiles and tells git of credentials."""
+
+    def __call__(
+        self, instance: FakeInstance, argv: Sequence[str], user: int | None, env: Mapping[str, str]
+    ) -> ExecResult | None:
+        if list(argv) == ["sh", "-c", scripts.CREDENTIAL_HELPER]:
+            self.calls.append(("credentials", user, dict(env)))
+            return ExecResult(0, "", "")
+        if list(argv[:3]) == ["sh", "-c", scripts.STREAMED] and argv[4] == scripts.DOTFILES:
+            self.calls.append(("dotfiles", user, dict(env)))
+            self.files[env["TIDEPOOL_LOG"]] = b"Running install.sh\n"
+            return ExecResult(0, "", "")
+        return super().__call__(instance, argv, user, env)
+
+
+async def test_the_owners_credentials_and_dotfiles_reach_their_workspace_and_no_other() -> None:
+    secret = "ghp_aVeryPrivateToken"
+    personal = {
+        "ann": Personal(
+            dotfiles=repository("https://git.example.test/ann/dotfiles.git"),
+            credentials=(git_credential("git.example.test", "ann", secret),),
+        )
+    }
+    guest = Guest(0, "done\n")
+    runtime = InMemoryRuntime(images=["img"], exec_handler=guest)
+    store, _ = memory_store()
+    setup = Setup(
+        runtime, store, poll=0.01, personal_of=lambda user: personal.get(user, Personal())
+    )
+    ide = httpx.AsyncClient(transport=httpx.MockTransport(lambda r: httpx.Response(200)))
+    reconciler = Reconciler(
+        store,
+        runtime,
+        InMemoryRouteTable(),
+        ide,
+        ReconcileLimits(),
+        installation="0" * 32,
+        setup=SetupRunner(setup, store),
+    )
+    service = WorkspaceService(store, default_image="img", catalog=CATALOG)
+    anns = await reconciler.reconcile((await service.create("a1", who=ANN)).id)
+    assert [step for step, _, _ in guest.calls] == ["credentials", "dotfiles"]
+    [(_, root, helper_env)] = [c for c in guest.calls if c[0] == "credentials"]
+    assert root is None and secret not in str(helper_env), "the secret is no one's environment"
+    [(_, user, dotfiles_env)] = [c for c in guest.calls if c[0] == "dotfiles"]
+    assert user == 1000 and secret not in str(dotfiles_env)
+    written = runtime.instances[instance_name(anns)].files["/run/tidepool/git-credentials"]
+    assert (written.mode, written.uid, written.gid) == (0o600, 1000, 1000)
+    assert secret.encode() in written.content
+    logged = "\n".join(e.detail for e in await store.events(anns.id) if e.kind == "log")
+    assert "Git uses your credentials for git.example.test." in logged and secret not in logged
+
+    guest.calls.clear()
+    bob = Identity("bob", admin=False)
+    bobs = await reconciler.reconcile((await service.create("b1", who=bob)).id)
+    assert guest.calls == [], "nothing to set up: not a single call into the workspace"
+    assert "/run/tidepool/git-credentials" not in runtime.instances[instance_name(bobs)].files

@@ -22,6 +22,9 @@ class HeldSetup(Setup):
         self.release = asyncio.Event()
         self.ran: list[str] = []
 
+    def needed(self, workspace: Workspace) -> bool:
+        return workspace.repository is not None
+
     async def run(self, workspace: Workspace, instance: str) -> None:
         self.ran.append(workspace.name)
         await self.release.wait()

@@ -25,6 +25,7 @@ from tidepool.api.routers import (
     me,
     metrics,
     move,
+    personal,
     pool,
     ssh,
     templates,
@@ -107,6 +108,7 @@ def create_app(plane: ControlPlane) -> ASGIApp:
         keepalive.router,
         move.router,
         idle_timeout.router,
+        personal.router,
         metrics.router,
         ssh.router,
     )

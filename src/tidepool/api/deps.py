@@ -15,6 +15,7 @@ from tidepool.auth.authenticator import Authenticator, Principal
 from tidepool.auth.grants import GrantStore
 from tidepool.auth.handshake import HandshakeCodes
 from tidepool.auth.idle_choices import IdleChoices
+from tidepool.auth.personal import PersonalFiles
 from tidepool.auth.session_proof import PROOF_PARAMETER, choose_session, cookie_values
 from tidepool.auth.sessions import CSRF_HEADER, SessionCache
 from tidepool.auth.ssh_keys import SshKeyStore
@@ -81,6 +82,8 @@ class ControlPlane:
     mover: Mover | None = None
     #: Users' own idle timeouts (None: this control plane keeps none, and says so).
     idle_choices: IdleChoices | None = None
+    #: Users' dotfiles and git credentials (None: this control plane keeps none).
+    personal: PersonalFiles | None = None
     #: The platform's metrics (None: ``/api/metrics`` is 404).
     metrics: PlatformMetrics | None = None
 

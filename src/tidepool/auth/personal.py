@@ -3,8 +3,6 @@ directory and changed under its lock, so ``serve`` and the CLI never lose each o
 
 The file is 0600 in the private data directory: it holds the secrets of git credentials, which
 no API answer, log line or event ever carries.
-
-Issue 28 groundwork: not yet built by ``bootstrap`` nor read by a workspace's setup.
 """
 
 from __future__ import annotations
@@ -21,12 +19,19 @@ from tidepool.errors import ConflictError
 class PersonalFiles:
     """Each user's ``Personal`` on a ``RecordFile``: one record per user who set something.
 
-    ``personal(user)`` is the one method the workspace's setup will need (a ``PersonalSettings``
-    port, still to be added to ``ports.py``); the ``set_`` and ``remove_`` methods are for the
-    API and the CLI."""
+    ``personal(user)`` is what a workspace's setup reads (at each start, so a change reaches
+    the next workspace made or started); the ``set_`` and ``remove_`` methods are for the
+    API."""
+
+    #: The file's name in the data directory.
+    FILE = "personal.json"
 
     def __init__(self, path: Path) -> None:
         self._file = RecordFile(path)
+
+    @classmethod
+    def in_directory(cls, data_dir: Path) -> PersonalFiles:
+        return cls(data_dir / cls.FILE)
 
     def personal(self, user: str) -> Personal:
         record = self._file.read().get(user, {})

@@ -14,6 +14,7 @@ from tidepool.cli import (
     idle_timeout,
     image,
     key,
+    personal,
     serve,
     service,
     template,
@@ -47,6 +48,8 @@ app.add_typer(user.app, name="user")
 app.add_typer(token.app, name="token")
 app.add_typer(key.app, name="key")
 app.command("idle-timeout")(idle_timeout.idle_timeout_command)
+app.add_typer(personal.dotfiles_app, name="dotfiles")
+app.add_typer(personal.credential_app, name="git-credential")
 app.command("ssh")(ssh_cli.ssh)
 app.command("config-ssh")(ssh_cli.config_ssh)
 app.command("audit")(audit.audit_command)

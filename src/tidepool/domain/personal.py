@@ -6,8 +6,6 @@ API answers with the host and user name only, and it reaches a workspace as a fi
 ``store`` helper reads, never on a command line. The host is checked as a URL's host would be
 (the same rule as repository URLs), so it cannot smuggle a path or a second line into that
 file; the user name and secret are percent-encoded in it, as the helper expects.
-
-Issue 28 groundwork: nothing reads these settings at a workspace's setup yet.
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
-"""A workspace's setup at its start: its repository cloned into home, as its user, told line
-by line in the workspace's log.
+"""A workspace's setup at its start, told line by line in the workspace's log: the owner's
+git credentials handed to git, the repository cloned into home as its user, the owner's
+dotfiles installed.
 
 Setup never fails a workspace: what went wrong is in the workspace's log (events of kind
 ``log``), and the IDE opens all the same, on a home without the repository. A clone that
@@ -14,7 +15,9 @@ contact (``setup_scripts.CONTACT_SECONDS``). Its files appear in the open folder
 done.
 
 The URL, the branch and the folder reach the scripts as environment variables, never as
-shell text.
+shell text. A git credential's secret reaches the workspace only as a file in ``/run``
+(memory; gone at stop) that only the workspace's user can read, named to git's ``store``
+helper: never on a command line, in an environment or in the log.
 """
 
 from __future__ import annotations
@@ -22,9 +25,10 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from tidepool.domain.names import InstanceName
+from tidepool.domain.personal import Personal, credential_store_file
 from tidepool.domain.workspace import Workspace
 from tidepool.errors import TidepoolError
 from tidepool.ports import ExecResult, Runtime, WorkspaceStore
@@ -46,19 +50,35 @@ STEP_LOGS = f"{HOME}/.tidepool/setup"
 #: The phases that open and close a setup in the workspace's events: a setup that opened
 #: and never closed was cut short (``SetupRunner`` runs it again).
 STARTED, FINISHED = "setup_started", "setup_finished"
+CREDENTIALS_PATH = "/run/tidepool/git-credentials"
+
+#: A user's dotfiles and git credentials, by user name (``PersonalFiles.personal``).
+PersonalOf = Callable[[str], Personal]
+
+
+def _nothing_personal(user: str) -> Personal:
+    return Personal()
 
 
 class Setup:
     """Runs a workspace's setup steps and tells their output in its log as it comes."""
 
-    def __init__(self, runtime: Runtime, store: WorkspaceStore, poll: float = POLL_SECONDS) -> None:
+    def __init__(
+        self,
+        runtime: Runtime,
+        store: WorkspaceStore,
+        poll: float = POLL_SECONDS,
+        personal_of: PersonalOf = _nothing_personal,
+    ) -> None:
         self._runtime = runtime
         self._store = store
         self._poll = poll
+        self._personal_of = personal_of
 
-    @staticmethod
-    def needed(workspace: Workspace) -> bool:
-        return workspace.repository is not None
+    def needed(self, workspace: Workspace) -> bool:
+        """Whether there is anything to set up (a workspace with nothing costs no call)."""
+        personal = self._personal_of(workspace.owner)
+        return workspace.repository is not None or bool(personal.dotfiles or personal.credentials)
 
     async def prepare(self, workspace: Workspace, instance: InstanceName) -> None:
         """Make the folder the IDE opens on. A failure is only logged: the IDE opens on
@@ -82,17 +102,50 @@ class Setup:
             )
 
     async def run(self, workspace: Workspace, instance: InstanceName) -> None:
-        source = workspace.repository
-        if source is None:
+        if not self.needed(workspace):
             return
+        personal = self._personal_of(workspace.owner)
         await self._store.add_event(workspace.id, "phase", STARTED, "")
-        environment = {
-            "TIDEPOOL_REPOSITORY": source.url,
-            "TIDEPOOL_BRANCH": source.branch,
-            "TIDEPOOL_CONTACT_SECONDS": str(scripts.CONTACT_SECONDS),
-            "GIT_HTTP_LOW_SPEED_LIMIT": str(scripts.STALL_BYTES_PER_SECOND),
-            "GIT_HTTP_LOW_SPEED_TIME": str(scripts.STALL_SECONDS),
-        }
+        if personal.credentials:
+            await self._credentials(workspace, instance, personal)
+        if workspace.repository is not None:
+            await self._clone(workspace, instance)
+        if personal.dotfiles is not None:
+            await self._dotfiles(workspace, instance, personal)
+        await self._store.add_event(workspace.id, "phase", FINISHED, "")
+
+    async def _credentials(
+        self, workspace: Workspace, instance: InstanceName, personal: Personal
+    ) -> None:
+        hosts = ", ".join(credential.host for credential in personal.credentials)
+        try:
+            await self._runtime.push_file(
+                instance,
+                CREDENTIALS_PATH,
+                credential_store_file(personal.credentials),
+                mode=0o600,
+                uid=WORKSPACE_UID,
+                gid=WORKSPACE_UID,
+            )
+            done = await self._runtime.exec(
+                instance,
+                ["sh", "-c", scripts.CREDENTIAL_HELPER],
+                env={"TIDEPOOL_CREDENTIALS": CREDENTIALS_PATH},
+                timeout=PREPARE_SECONDS,
+            )
+            told = (
+                f"Git uses your credentials for {hosts}."
+                if done.ok
+                else f"Git was not told of your credentials: {done.stdout + done.stderr}"
+            )
+        except TidepoolError as error:
+            told = f"Your git credentials could not be put in place: {error}"
+        await self._tell(workspace, "credentials", told)
+
+    async def _clone(self, workspace: Workspace, instance: InstanceName) -> None:
+        source = workspace.repository
+        assert source is not None
+        environment = {"TIDEPOOL_REPOSITORY": source.url, "TIDEPOOL_BRANCH": source.branch}
         ok = await self._step(workspace, instance, "clone", scripts.CLONE, environment)
         if not ok:
             await self._tell(
@@ -103,13 +156,30 @@ class Setup:
             )
             log.warning("workspace %s: clone of %s failed", workspace.name, source.url)
         await self._store.add_event(workspace.id, "phase", "cloned" if ok else "clone_failed", "")
-        await self._store.add_event(workspace.id, "phase", FINISHED, "")
+
+    async def _dotfiles(
+        self, workspace: Workspace, instance: InstanceName, personal: Personal
+    ) -> None:
+        dotfiles = personal.dotfiles
+        assert dotfiles is not None
+        environment = {"TIDEPOOL_DOTFILES": dotfiles.url, "TIDEPOOL_BRANCH": dotfiles.branch}
+        if not await self._step(workspace, instance, "dotfiles", scripts.DOTFILES, environment):
+            await self._tell(
+                workspace,
+                "dotfiles",
+                "The dotfiles were not installed (they are tried again at the next start).",
+            )
 
     def _environment(self, workspace: Workspace, **more: str) -> dict[str, str]:
         return {
             "HOME": HOME,
+            "USER": "dev",
+            "PATH": "/usr/local/bin:/usr/bin:/bin",
             "GIT_TERMINAL_PROMPT": "0",  # a private repository fails at once, never waits
             "TIDEPOOL_FOLDER": workspace.repository.folder if workspace.repository else "",
+            "TIDEPOOL_CONTACT_SECONDS": str(scripts.CONTACT_SECONDS),
+            "GIT_HTTP_LOW_SPEED_LIMIT": str(scripts.STALL_BYTES_PER_SECOND),
+            "GIT_HTTP_LOW_SPEED_TIME": str(scripts.STALL_SECONDS),
             **more,
         }
 

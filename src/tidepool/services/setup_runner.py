@@ -38,7 +38,7 @@ class SetupRunner:
 
     async def after_running(self, workspace: Workspace) -> None:
         """Run the setup: as a task of its own when behind, else now."""
-        if not Setup.needed(workspace):
+        if not self._setup.needed(workspace):
             return
         if self._behind:
             self.begin(workspace)
@@ -87,7 +87,7 @@ class SetupRunner:
         while True:
             page = await self._store.list(status=Status.RUNNING, limit=200, offset=offset)
             for workspace in page.items:
-                if Setup.needed(workspace) and await self._unfinished(workspace.id):
+                if self._setup.needed(workspace) and await self._unfinished(workspace.id):
                     found.append(workspace)
             offset += len(page.items)
             if not page.items or offset >= page.total:

@@ -29,10 +29,26 @@ exec sh -c "$1" tidepool-step >> "$TIDEPOOL_LOG" 2>&1 < /dev/null
 #: base64: the bytes exactly as they are, a character cut in two at the end included.
 READ_LOG = """tail -c "+$1" -- "$TIDEPOOL_LOG" 2>/dev/null | head -c "$2" | base64 -w 0"""
 
+#: ``contact URL``: asks the host for the repository's branches, for at most
+#: ``$TIDEPOOL_CONTACT_SECONDS``; says so when the host did not answer. Shared by the scripts
+#: that clone.
+_CONTACT = """contact() {
+    echo "Asking $1 for its branches ($TIDEPOOL_CONTACT_SECONDS s to answer)"
+    status=0
+    timeout "$TIDEPOOL_CONTACT_SECONDS" git ls-remote -- "$1" HEAD > /dev/null || status=$?
+    if [ "$status" -eq 124 ]; then
+        echo "The host did not answer within $TIDEPOOL_CONTACT_SECONDS s."
+    fi
+    return "$status"
+}
+"""
+
 #: Clones the repository into its folder in home, once (the marker is in home). The first
 #: contact is bounded (``CONTACT_SECONDS``); the clone goes to a scratch folder and is moved
 #: into the folder the IDE has open, which must hold nothing else.
-CLONE = """set -e
+CLONE = (
+    _CONTACT
+    + """set -e
 marker="$HOME/.tidepool/cloned"
 if [ -e "$marker" ]; then echo "Cloned at an earlier boot."; exit 0; fi
 target="$HOME/$TIDEPOOL_FOLDER"
@@ -42,14 +58,7 @@ if [ -n "$(ls -A -- "$target")" ]; then
 fi
 scratch="$HOME/.tidepool/clone"
 rm -rf -- "$scratch"
-echo "Asking $TIDEPOOL_REPOSITORY for its branches ($TIDEPOOL_CONTACT_SECONDS s to answer)"
-status=0
-timeout "$TIDEPOOL_CONTACT_SECONDS" git ls-remote -- "$TIDEPOOL_REPOSITORY" HEAD > /dev/null \\
-    || status=$?
-if [ "$status" -eq 124 ]; then
-    echo "The host did not answer within $TIDEPOOL_CONTACT_SECONDS s."
-fi
-if [ "$status" -ne 0 ]; then exit "$status"; fi
+contact "$TIDEPOOL_REPOSITORY"
 echo "Cloning $TIDEPOOL_REPOSITORY${TIDEPOOL_BRANCH:+ (branch $TIDEPOOL_BRANCH)} into $target"
 git clone --progress ${TIDEPOOL_BRANCH:+--branch "$TIDEPOOL_BRANCH"} -- \\
     "$TIDEPOOL_REPOSITORY" "$scratch"
@@ -60,4 +69,55 @@ done
 rmdir -- "$scratch"
 touch -- "$marker"
 echo "Cloned into $target."
+"""
+)
+
+#: Clones the dotfiles into ``~/.dotfiles`` and installs them, once: the first conventional
+#: install script that exists runs, as the user; without one, every dotfile is linked into
+#: home (a file already there is kept beside it as ``NAME.before-dotfiles``).
+DOTFILES = (
+    _CONTACT
+    + """set -e
+marker="$HOME/.tidepool/dotfiles-installed"
+if [ -e "$marker" ]; then echo "Dotfiles installed at an earlier boot."; exit 0; fi
+mkdir -p -- "$HOME/.tidepool"
+target="$HOME/.dotfiles"
+if [ ! -d "$target" ]; then
+    scratch="$HOME/.tidepool/dotfiles"
+    rm -rf -- "$scratch"
+    contact "$TIDEPOOL_DOTFILES"
+    echo "Cloning $TIDEPOOL_DOTFILES into $target"
+    git clone --progress ${TIDEPOOL_BRANCH:+--branch "$TIDEPOOL_BRANCH"} -- \\
+        "$TIDEPOOL_DOTFILES" "$scratch"
+    mv -- "$scratch" "$target"
+fi
+cd -- "$target"
+for script in install.sh install bootstrap.sh bootstrap script/bootstrap setup.sh setup \\
+        script/setup; do
+    if [ -f "$script" ]; then
+        echo "Running $script"
+        chmod +x -- "$script"
+        "./$script"
+        touch -- "$marker"
+        echo "Dotfiles installed by $script."
+        exit 0
+    fi
+done
+echo "No install script: linking the dotfiles into $HOME"
+for file in .[!.]* ..?* *; do
+    [ -e "$file" ] || continue
+    case "$file" in .git|.gitignore|.gitmodules|README*|LICENSE*) continue ;; esac
+    if [ -e "$HOME/$file" ] && [ ! -L "$HOME/$file" ]; then
+        mv -- "$HOME/$file" "$HOME/$file.before-dotfiles"
+    fi
+    ln -sfn -- "$target/$file" "$HOME/$file"
+    echo "linked ~/$file"
+done
+touch -- "$marker"
+"""
+)
+
+#: Runs as root: git (every user's, in every repository) reads the owner's credentials from
+#: the file Tidepool wrote to ``$TIDEPOOL_CREDENTIALS`` (in ``/run``: memory, gone at stop).
+CREDENTIAL_HELPER = """git config --system credential.helper "store --file=$TIDEPOOL_CREDENTIALS"
 """
