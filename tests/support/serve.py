@@ -205,3 +205,17 @@ async def serve_with_workspace(
                 await delete_and_wait(api, name)
         finally:
             serve.stop()
+
+
+async def wait_for_log(api: ApiClient, name: str, text: str, timeout: float) -> str:
+    """Workspace ``name``'s whole setup log once it holds ``text`` (setup runs behind the
+    IDE: a running workspace may still be cloning)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        found = "\n".join(item["text"] for item in (await api.logs(name))["items"])
+        if text in found:
+            return found
+        assert asyncio.get_running_loop().time() < deadline, (
+            f"no {text!r} in the log of {name}: {found!r}"
+        )
+        await asyncio.sleep(0.2)

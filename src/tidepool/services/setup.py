@@ -50,7 +50,6 @@ STEP_LOGS = f"{HOME}/.tidepool/setup"
 #: The phases that open and close a setup in the workspace's events: a setup that opened
 #: and never closed was cut short (``SetupRunner`` runs it again).
 STARTED, FINISHED = "setup_started", "setup_finished"
-CREDENTIALS_PATH = "/run/tidepool/git-credentials"
 
 #: A user's dotfiles and git credentials, by user name (``PersonalFiles.personal``).
 PersonalOf = Callable[[str], Personal]
@@ -121,7 +120,7 @@ class Setup:
         try:
             await self._runtime.push_file(
                 instance,
-                CREDENTIALS_PATH,
+                scripts.CREDENTIALS_PATH,
                 credential_store_file(personal.credentials),
                 mode=0o600,
                 uid=WORKSPACE_UID,
@@ -130,7 +129,6 @@ class Setup:
             done = await self._runtime.exec(
                 instance,
                 ["sh", "-c", scripts.CREDENTIAL_HELPER],
-                env={"TIDEPOOL_CREDENTIALS": CREDENTIALS_PATH},
                 timeout=PREPARE_SECONDS,
             )
             told = (

@@ -117,7 +117,15 @@ touch -- "$marker"
 """
 )
 
-#: Runs as root: git (every user's, in every repository) reads the owner's credentials from
-#: the file Tidepool wrote to ``$TIDEPOOL_CREDENTIALS`` (in ``/run``: memory, gone at stop).
-CREDENTIAL_HELPER = """git config --system credential.helper "store --file=$TIDEPOOL_CREDENTIALS"
-"""
+#: Where the owner's git credentials are written in a workspace (``/run``: memory, gone at
+#: stop), readable by its user only.
+CREDENTIALS_PATH = "/run/tidepool/git-credentials"
+
+#: Runs as root: git (in every repository) reads the owner's credentials from
+#: ``CREDENTIALS_PATH`` through its ``store`` helper, which is only ever asked to ``get``: a
+#: ``store`` would try to write next to the file, and an ``erase`` (after a host refused the
+#: credential once) would delete it until the next start.
+CREDENTIAL_HELPER = (
+    'git config --system credential.helper \'!f() { if [ "$1" = get ]; then exec git '
+    f"credential-store --file={CREDENTIALS_PATH} get; fi; }}; f'"
+)
