@@ -22,6 +22,7 @@ PORT = 8000
 #: Python's CGI server runs scripts as ``nobody``: the repositories are not nobody's, which
 #: git refuses unless told they are safe.
 BACKEND = """#!/bin/sh
+if [ "$REQUEST_METHOD" = POST ]; then sleep {delay}; fi
 export GIT_PROJECT_ROOT={root} GIT_HTTP_EXPORT_ALL=1 HOME={root}
 export GIT_CONFIG_COUNT=1 GIT_CONFIG_KEY_0=safe.directory GIT_CONFIG_VALUE_0='*'
 exec git http-backend
@@ -78,9 +79,10 @@ class GitServer:
 
 
 @contextlib.contextmanager
-def git_server(user: str = "") -> Iterator[GitServer]:
+def git_server(user: str = "", delay: float = 0.0) -> Iterator[GitServer]:
     """A running server in a namespace of its own; ``user`` (``NAME:SECRET``) guards
-    ``private/``. Served from a folder ``nobody`` may read, which pytest's are not."""
+    ``private/``; each fetch's pack waits ``delay`` seconds (a clone that takes a while).
+    Served from a folder ``nobody`` may read, which pytest's are not."""
     assert shutil.which("git") and shutil.which("ip"), "needs git and iproute2"
     root = Path(tempfile.mkdtemp(prefix="tidepool-git-"))
     root.chmod(0o755)
@@ -91,7 +93,7 @@ def git_server(user: str = "") -> Iterator[GitServer]:
     assert not collisions(stand_in.block), "203.0.113.0/24 is in use on this machine"
     backend = root / "site" / "cgi-bin" / "git"
     backend.parent.mkdir(parents=True)
-    backend.write_text(BACKEND.format(root=root / "repos"))
+    backend.write_text(BACKEND.format(root=root / "repos", delay=delay))
     backend.chmod(0o755)
     program = Path(__file__).with_name("git_http.py")
     argv = [sys.executable, str(program), "--bind", stand_in.address, "--port", str(PORT)]
