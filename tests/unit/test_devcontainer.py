@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tidepool.domain.devcontainer import Step, image_note, parse_devcontainer
+from tidepool.domain.devcontainer_env import resolve_environment
 from tidepool.errors import InvalidInputError
 
 FULL = """
@@ -15,7 +16,7 @@ FULL = """
   "image": "mcr.microsoft.com/devcontainers/python:3.12",
   "features": {"ghcr.io/devcontainers/features/node:1": {}},
   "containerEnv": {"APP_MODE": "dev", "WORKERS": 4, "DEBUG": true},
-  "remoteEnv": {"EDITOR": "vim", "BAD": "${localEnv:HOME}"},
+  "remoteEnv": {"EDITOR": "vim", "TOOLS": "${containerEnv:PATH}:${localEnv:TOOL_DIR:/opt}"},
   "onCreateCommand": ["make", "deps"],
   "postCreateCommand": "echo created > created.txt",
   "postStartCommand": {"server": "python3 -m http.server 8081", "watch": ["make", "watch"]},
@@ -34,12 +35,12 @@ FULL = """
 
 def test_the_honoured_keys_are_read_in_their_shapes() -> None:
     container = parse_devcontainer(FULL)
-    assert container.environment == {
-        "APP_MODE": "dev",
-        "WORKERS": "4",
-        "DEBUG": "true",
+    assert container.container_env == {"APP_MODE": "dev", "WORKERS": "4", "DEBUG": "true"}
+    assert container.remote_env == {
         "EDITOR": "vim",
+        "TOOLS": "${containerEnv:PATH}:${localEnv:TOOL_DIR:/opt}",
     }
+    assert container.settings == {"editor.tabSize": 2}
     assert container.create_commands == (
         ("onCreateCommand", (Step("onCreateCommand", ("make", "deps")),)),
         (
@@ -62,11 +63,9 @@ def test_every_ignored_key_is_a_warning() -> None:
         "'features'",
         "'postAttachCommand'",
         "customizations.'codespaces'",
-        "customizations.vscode.'settings'",
         "'../escape.vsix'",
         "'x'",
         "'db:5432'",
-        "BAD",
     ):
         assert ignored in warnings, ignored
     assert "'name'" not in warnings and "'image'" not in warnings
@@ -116,5 +115,41 @@ def test_a_value_that_could_not_be_written_safely_is_left_out_alone() -> None:
     container = parse_devcontainer(
         '{"containerEnv": {"GOOD": "1", "TAB": "a\\tb", "LONE": "\\ud800", "1BAD": "x"}}'
     )
-    assert container.environment == {"GOOD": "1"}
+    assert container.container_env == {"GOOD": "1"}
     assert len(container.warnings) == 3
+
+
+def test_variables_resolve_as_the_spec_says_and_an_unsafe_result_is_left_out() -> None:
+    container = parse_devcontainer(
+        """{
+        "containerEnv": {"MODE": "${localEnv:TIDEPOOL_WORKSPACE}", "NOPE": "${containerEnv:X}",
+                         "HOME_DIR": "${containerWorkspaceFolder}"},
+        "remoteEnv": {"PATH": "${containerEnv:PATH}:/opt/tools", "LEVEL": "${localEnv:NO:3}",
+                      "QUOTED": "${containerEnv:WEIRD}", "AGAIN": "${containerEnv:MODE}"},
+        }"""
+    )
+    resolved, warnings = resolve_environment(
+        container.container_env,
+        container.remote_env,
+        local={"TIDEPOOL_WORKSPACE": "web1"},
+        base={"PATH": "/usr/bin:/bin", "WEIRD": "it's"},
+        folder="/home/dev/app",
+    )
+    assert resolved == {
+        "MODE": "web1",
+        "HOME_DIR": "/home/dev/app",
+        "PATH": "/usr/bin:/bin:/opt/tools",
+        "LEVEL": "3",
+        "AGAIN": "web1",
+    }
+    assert len(warnings) == 2
+    assert "containerEnv.NOPE" in warnings[0] and "QUOTED" in warnings[1]
+
+
+def test_settings_of_the_wrong_shape_or_too_large_are_a_warning() -> None:
+    for text in (
+        '{"customizations": {"vscode": {"settings": []}}}',
+        '{"customizations": {"vscode": {"settings": {"x": "' + "a" * 70_000 + '"}}}}',
+    ):
+        container = parse_devcontainer(text)
+        assert container.settings == {} and len(container.warnings) == 1, text[:60]

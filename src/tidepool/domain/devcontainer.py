@@ -11,14 +11,13 @@ parser), never by hand. Every value is checked here, before it goes near a shell
 in the workspace: environment names and values that could not be written safely are refused
 one by one, with a warning each.
 
-Issue 28 groundwork: pure (text in, a ``DevContainer`` out), and not yet read by the
-workspace's setup. Not honoured yet, though the issue asks for them: ``${localEnv:...}`` and
-``${containerEnv:...}`` substitution (such a value is a warning) and
-``customizations.vscode.settings`` (a warning too).
+Pure: text in, a ``DevContainer`` out; the environment's ``${...}`` variables are resolved
+later (``devcontainer_env``), with what only the workspace knows.
 """
 
 from __future__ import annotations
 
+import json
 import posixpath
 import re
 from collections.abc import Mapping
@@ -27,6 +26,7 @@ from typing import Any
 
 import json5
 
+from tidepool.domain.devcontainer_env import without_variables
 from tidepool.domain.extra_environment import extra_environment_problem
 from tidepool.errors import InvalidInputError
 
@@ -54,6 +54,8 @@ _VSIX_PATH = re.compile(r"^[A-Za-z0-9._/-]{1,200}\.vsix$")
 MAX_COMMAND_LENGTH = 8192
 #: An object-form command's entry names are shown in the log: one short printable line each.
 MAX_LABEL_LENGTH = 100
+#: ``customizations.vscode.settings`` larger than this (as JSON) is refused.
+MAX_SETTINGS_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,13 +76,17 @@ class DevContainer:
     """What Tidepool will do for the file, and what it will not (``warnings``, shown to the
     user, so that no key is dropped silently)."""
 
-    environment: Mapping[str, str] = field(default_factory=dict)
+    #: ``containerEnv`` and ``remoteEnv``, their ``${...}`` variables not resolved yet.
+    container_env: Mapping[str, str] = field(default_factory=dict)
+    remote_env: Mapping[str, str] = field(default_factory=dict)
     #: ``onCreateCommand``, ``updateContentCommand``, ``postCreateCommand``: in that order.
     create_commands: tuple[tuple[str, Command], ...] = ()
     start_command: Command = ()
     forward_ports: tuple[int, ...] = ()
     #: Marketplace ids (``publisher.name``) or ``.vsix`` paths in the repository.
     extensions: tuple[str, ...] = ()
+    #: ``customizations.vscode.settings``: the IDE's settings for this workspace.
+    settings: Mapping[str, Any] = field(default_factory=dict)
     image: str = ""
     warnings: tuple[str, ...] = ()
 
@@ -106,18 +112,20 @@ def parse_devcontainer(text: str) -> DevContainer:
         for key in document
         if key not in _HONOURED
     ]
-    environment: dict[str, str] = {}
-    for key in ("containerEnv", "remoteEnv"):
-        environment |= _environment(document.get(key), key, warnings)
+    container_env = _environment(document.get("containerEnv"), "containerEnv", warnings)
+    remote_env = _environment(document.get("remoteEnv"), "remoteEnv", warnings)
+    vscode = _vscode(document.get("customizations"), warnings)
     create = tuple(
         (key, _command(document[key], key, warnings)) for key in CREATE_COMMANDS if key in document
     )
     return DevContainer(
-        environment=environment,
+        container_env=container_env,
+        remote_env=remote_env,
         create_commands=tuple((key, steps) for key, steps in create if steps),
         start_command=_command(document.get(START_COMMAND), START_COMMAND, warnings),
         forward_ports=_ports(document.get("forwardPorts"), warnings),
-        extensions=_extensions(document.get("customizations"), warnings),
+        extensions=_extensions(vscode, warnings),
+        settings=_settings(vscode, warnings),
         image=_image(document.get("image"), warnings),
         warnings=tuple(warnings),
     )
@@ -152,7 +160,7 @@ def _environment(value: Any, key: str, warnings: list[str]) -> dict[str, str]:
             text = str(text)
         if not isinstance(text, str):
             warnings.append(f"{key}.{name}: the value is not a text; ignored.")
-        elif problem := extra_environment_problem(name, text):
+        elif problem := extra_environment_problem(name, without_variables(text)):
             warnings.append(f"{key}: {problem} It was ignored.")
         else:
             kept[name] = text
@@ -213,12 +221,13 @@ def _ports(value: Any, warnings: list[str]) -> tuple[int, ...]:
     return tuple(ports)
 
 
-def _extensions(value: Any, warnings: list[str]) -> tuple[str, ...]:
+def _vscode(value: Any, warnings: list[str]) -> dict[str, Any]:
+    """``customizations.vscode``, every other tool's customizations a warning."""
     if value is None:
-        return ()
+        return {}
     if not isinstance(value, dict):
         warnings.append("'customizations' must be an object; it was ignored.")
-        return ()
+        return {}
     warnings.extend(
         f"customizations.{tool!r} is not supported by Tidepool; it was ignored."
         for tool in value
@@ -226,15 +235,19 @@ def _extensions(value: Any, warnings: list[str]) -> tuple[str, ...]:
     )
     vscode = value.get("vscode")
     if vscode is None:
-        return ()
+        return {}
     if not isinstance(vscode, dict):
         warnings.append("customizations.vscode must be an object; it was ignored.")
-        return ()
+        return {}
     warnings.extend(
         f"customizations.vscode.{key!r} is not supported by Tidepool; it was ignored."
         for key in vscode
-        if key != "extensions"
+        if key not in ("extensions", "settings")
     )
+    return vscode
+
+
+def _extensions(vscode: Mapping[str, Any], warnings: list[str]) -> tuple[str, ...]:
     listed = vscode.get("extensions", [])
     if not isinstance(listed, list):
         warnings.append("customizations.vscode.extensions must be an array; it was ignored.")
@@ -249,6 +262,20 @@ def _extensions(value: Any, warnings: list[str]) -> tuple[str, ...]:
                 "repository; ignored."
             )
     return tuple(kept)
+
+
+def _settings(vscode: Mapping[str, Any], warnings: list[str]) -> dict[str, Any]:
+    settings = vscode.get("settings", {})
+    if not isinstance(settings, dict):
+        warnings.append("customizations.vscode.settings must be an object; it was ignored.")
+        return {}
+    if len(json.dumps(settings)) > MAX_SETTINGS_BYTES:
+        warnings.append(
+            f"customizations.vscode.settings is over {MAX_SETTINGS_BYTES // 1024} KiB; "
+            "it was ignored."
+        )
+        return {}
+    return dict(settings)
 
 
 def _is_vsix_path(entry: str) -> bool:
