@@ -259,7 +259,13 @@ class Tidepool:
         self.ssh_keys = SshKeyStore(settings.ssh_keys_file)
         self.key_delivery = KeyDelivery(self.runtime, self.ssh_keys.lines_of)
         self.personal = PersonalFiles.in_directory(settings.data_dir)
-        setup = Setup(self.runtime, self.store, personal_of=self.personal.personal)
+        catalog = settings.catalog
+        setup = Setup(
+            self.runtime,
+            self.store,
+            personal_of=self.personal.personal,
+            template_images=lambda: {t.name: t.image for t in catalog.templates},
+        )
         self.setup_runner = SetupRunner(setup, self.store, behind=self.setup_behind)
         self.reconciler = Reconciler(
             self.store,

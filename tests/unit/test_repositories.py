@@ -194,7 +194,7 @@ class Guest(GitInTheGuest):
     def __call__(
         self, instance: FakeInstance, argv: Sequence[str], user: int | None, env: Mapping[str, str]
     ) -> ExecResult | None:
-        if list(argv) == ["sh", "-c", scripts.CREDENTIAL_HELPER]:
+        if list(argv[:3]) == ["sh", "-c", scripts.CREDENTIAL_HELPER]:
             self.calls.append(("credentials", user, dict(env)))
             return ExecResult(0, "", "")
         if list(argv[:3]) == ["sh", "-c", scripts.STREAMED] and argv[4] == scripts.DOTFILES:

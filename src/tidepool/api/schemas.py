@@ -16,7 +16,8 @@ from tidepool.domain.templates import TEMPLATE_NAME_PATTERN, Catalog, Size
 from tidepool.domain.workspace import Desired, Status, Workspace
 from tidepool.ports import Event, Page
 from tidepool.services.activity import Activity
-from tidepool.services.setup import HOME as SETUP_HOME
+from tidepool.services.devcontainer_setup import PORTS_KEY
+from tidepool.services.setup_steps import HOME as SETUP_HOME
 
 #: A running workspace's activity by its id (``ActivityWatch.activity``).
 ActivityOf = Callable[[str], Activity | None]
@@ -142,6 +143,9 @@ class WorkspacePublic(BaseModel):
     location: str = ""
     #: A running workspace's activity (None: not running, or not looked at yet).
     activity: ActivityPublic | None
+    #: The ports its dev container forwards (``forwardPorts``), each with the URL that opens
+    #: it: code-server's proxy on the IDE's own origin, behind the same sign-in.
+    ports: list[ForwardedPort] = []
 
     @classmethod
     def of(
@@ -151,6 +155,17 @@ class WorkspacePublic(BaseModel):
         activity_of: ActivityOf = no_activity,
     ) -> WorkspacePublic:
         return cls(**public_fields(workspace, url_of, activity_of))
+
+
+class ForwardedPort(BaseModel):
+    port: int
+    url: str
+
+
+def forwarded_ports(workspace: Workspace, ide_url: str) -> list[dict[str, Any]]:
+    """The dev container's ``forwardPorts`` (recorded by its setup), with their URLs."""
+    ports = workspace.runtime_state.get(PORTS_KEY) or []
+    return [{"port": port, "url": f"{ide_url}proxy/{port}/"} for port in ports]
 
 
 def opened_folder(workspace: Workspace) -> str:
@@ -165,6 +180,7 @@ def public_fields(
     workspace: Workspace, url_of: Callable[[str], str], activity_of: ActivityOf = no_activity
 ) -> dict[str, Any]:
     """``WorkspacePublic``'s fields of ``workspace``, as plain values."""
+    ide_url = url_of(workspace.name)
     return {
         "id": workspace.id,
         "name": workspace.name,
@@ -180,13 +196,14 @@ def public_fields(
         "status": workspace.status.value,
         "error": workspace.error,
         "address": workspace.address,
-        "url": url_of(workspace.name) + opened_folder(workspace),
+        "url": ide_url + opened_folder(workspace),
         "created_at": workspace.created_at,
         "updated_at": workspace.updated_at,
         "stop_reason": workspace.stop_reason,
         "keepalive_until": workspace.keepalive_until,
         "location": workspace.location,
         "activity": activity_fields(activity_of(workspace.id)),
+        "ports": forwarded_ports(workspace, ide_url),
     }
 
 

@@ -87,6 +87,8 @@ def _print(workspace: JSON, as_json: bool) -> None:
     if activity:
         table.add_row("active", describe_activity(activity))
         table.add_row("idle stop", str(activity.get("idle_stop_at") or "never"))
+    for forwarded in workspace.get("ports") or []:
+        table.add_row(f"port {forwarded['port']}", forwarded["url"])
     console.print(table)
 
 

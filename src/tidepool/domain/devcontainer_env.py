@@ -3,9 +3,10 @@
 ``containerEnv`` is the whole workspace's; ``remoteEnv`` is what the IDE's processes get on
 top, and may read the container's (``${containerEnv:PATH}:/opt/tools/bin``). Both may read
 ``${localEnv:NAME}``: in Tidepool, where there is no user's own machine behind the workspace,
-that is the environment Tidepool gives the workspace (``/etc/tidepool/workspace.env``: its
-name, its owner, ...), as Codespaces reads it from the codespace's own. A missing variable
-is its default (``${localEnv:NAME:default}``) or empty, as the spec says.
+that is what Tidepool tells the workspace of itself (``TIDEPOOL_WORKSPACE``, ``TIDEPOOL_OWNER``,
+``TIDEPOOL_TEMPLATE``, and ``/etc/tidepool/workspace.env``), as Codespaces reads it from the
+codespace's own. A missing variable is its default (``${localEnv:NAME:default}``) or empty,
+as the spec says.
 
 Resolved values are checked as any other (``extra_environment_problem``): a value that turns
 out unsafe to write is left out with a warning, never written.

@@ -24,7 +24,7 @@ from tidepool.domain.authorized_keys import merge
 from tidepool.domain.workspace import Status, Workspace
 from tidepool.errors import TidepoolError
 from tidepool.ports import Runtime, WorkspaceStore
-from tidepool.services.setup import HOME, WORKSPACE_UID
+from tidepool.services.setup_steps import HOME, WORKSPACE_UID
 from tidepool.services.workspaces import instance_name
 
 log = logging.getLogger(__name__)

@@ -19,7 +19,7 @@ import json
 from tidepool.domain.names import InstanceName
 from tidepool.domain.workspace import Status, Workspace
 from tidepool.ports import Runtime, WorkspaceStore
-from tidepool.services.setup import HOME, WORKSPACE_UID
+from tidepool.services.setup_steps import HOME, WORKSPACE_UID
 
 #: code-server's machine settings (VS Code's remote settings), created at its first start.
 MACHINE_SETTINGS = f"{HOME}/.local/share/code-server/Machine/settings.json"

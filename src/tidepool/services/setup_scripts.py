@@ -19,10 +19,13 @@ STALL_SECONDS = 60
 #: behind the IDE, fills it. An empty folder left by an earlier try is the same folder.
 PREPARE_FOLDER = """mkdir -p -- "$HOME/$TIDEPOOL_FOLDER" """
 
-#: Runs the step script ``$1`` with its output going to the file ``$TIDEPOOL_LOG`` (emptied
-#: first), which Tidepool reads while the step runs; the step's exit status is this one's.
+#: Runs the step script ``$1`` (with the arguments after it) with its output going to the file
+#: ``$TIDEPOOL_LOG`` (emptied first), which Tidepool reads while the step runs; the step's
+#: exit status is this one's.
 STREAMED = """mkdir -p -- "${TIDEPOOL_LOG%/*}" && : > "$TIDEPOOL_LOG" || exit 125
-exec sh -c "$1" tidepool-step >> "$TIDEPOOL_LOG" 2>&1 < /dev/null
+script=$1
+shift
+exec sh -c "$script" tidepool-step "$@" >> "$TIDEPOOL_LOG" 2>&1 < /dev/null
 """
 
 #: Prints at most ``$2`` bytes of ``$TIDEPOOL_LOG`` from byte ``$1`` (counted from 1), in
@@ -129,3 +132,65 @@ CREDENTIAL_HELPER = (
     'git config --system credential.helper \'!f() { if [ "$1" = get ]; then exec git '
     f"credential-store --file={CREDENTIALS_PATH} get; fi; }}; f'"
 )
+
+#: Prints the path of the repository's dev container file, a line break, then the file.
+READ_DEVCONTAINER = """cd -- "$HOME/$TIDEPOOL_FOLDER" 2>/dev/null || exit 3
+for file in .devcontainer/devcontainer.json .devcontainer.json; do
+    if [ -f "$file" ]; then echo "$file"; exec head -c 300000 -- "$file"; fi
+done
+exit 3
+"""
+#: ``READ_DEVCONTAINER``'s exit status when the repository has no dev container file.
+NO_DEVCONTAINER = 3
+
+#: Prints, in base64, the user's login-shell environment (``env -0``), a NUL, then what
+#: Tidepool told the workspace of itself (``/etc/tidepool/workspace.env``).
+READ_ENVIRONMENTS = """{ env -i HOME="$HOME" USER="$USER" sh -lc 'env -0'; printf '\\0';
+  cat /etc/tidepool/workspace.env 2>/dev/null; } | base64 -w 0"""
+
+#: Where a dev container's environment is written in a workspace, and read from.
+ENVIRONMENT_FILE = "/etc/tidepool/environment.env"
+ENVIRONMENT_PROFILE = "/etc/profile.d/tidepool-environment.sh"
+
+#: Runs as root: interactive shells (the IDE's terminals: ``/etc/bash.bashrc``) read the
+#: environment's profile script, and code-server reads its file from its next start on.
+APPLY_ENVIRONMENT = f"""set -e
+hook='[ -r {ENVIRONMENT_PROFILE} ] && . {ENVIRONMENT_PROFILE}  # Tidepool: the dev container'
+if [ -f /etc/bash.bashrc ] && ! grep -qF "$hook" /etc/bash.bashrc; then
+    printf '%s\\n' "$hook" >> /etc/bash.bashrc
+fi
+if [ -d /etc/systemd/system ]; then
+    mkdir -p /etc/systemd/system/code-server.service.d
+    printf '[Service]\\nEnvironmentFile=-%s\\n' {ENVIRONMENT_FILE} \\
+        > /etc/systemd/system/code-server.service.d/tidepool-environment.conf
+    systemctl daemon-reload 2>/dev/null || true
+fi
+"""
+
+#: Runs a lifecycle command (``$@``) as the user in the repository's folder.
+IN_FOLDER = """cd -- "$HOME/$TIDEPOOL_FOLDER" 2>/dev/null || cd
+exec "$@"
+"""
+
+#: A marker in home: the creation commands ran (once per workspace).
+CREATED_MARKER = ".tidepool/devcontainer-created"
+
+#: 0 when the creation commands ran already; else records that they run now.
+CREATED_ALREADY = """test -e "$HOME/$TIDEPOOL_MARKER" """
+MARK_CREATED = """mkdir -p -- "$HOME/.tidepool" && touch -- "$HOME/$TIDEPOOL_MARKER" """
+
+#: Installs one extension (a marketplace id, or a ``.vsix`` path in the repository).
+CODE_SERVER = "/opt/tidepool/code-server/bin/code-server"
+INSTALL_EXTENSION = f"""cd -- "$HOME/$TIDEPOOL_FOLDER" 2>/dev/null || cd
+case "$TIDEPOOL_EXTENSION" in
+    *.vsix) set -- "$PWD/$TIDEPOOL_EXTENSION" ;;
+    *) set -- "$TIDEPOOL_EXTENSION" ;;
+esac
+echo "Installing $1"
+PATH=/opt/tidepool/node/bin:$PATH exec {CODE_SERVER} --install-extension "$1"
+"""
+
+#: Where the dev container's IDE settings go: code-server's machine settings, which the
+#: user's own settings override.
+MACHINE_SETTINGS = ".local/share/code-server/Machine/settings.json"
+READ_SETTINGS = f"""cat -- "$HOME/{MACHINE_SETTINGS}" 2>/dev/null || true"""

@@ -84,6 +84,12 @@ function render(entry) {
   error.hidden = !data.error;
   // A workspace that waits (its runtime unreachable) says why; only a failed one "Failed".
   error.textContent = !data.error ? "" : data.status === "failed" ? `Failed: ${data.error}` : data.error;
+  // The dev container's forwarded ports, each a link to it (code-server's proxy).
+  const ports = element.querySelector(".ports");
+  ports.hidden = !(data.ports || []).length;
+  ports.replaceChildren(...(data.ports || []).map((forwarded) => Object.assign(
+    document.createElement("a"),
+    { href: forwarded.url, target: "_blank", rel: "noopener", textContent: `Port ${forwarded.port}` })));
   const phases = element.querySelector(".phases");
   phases.replaceChildren(...(data.status === "starting" || data.status === "creating"
     ? entry.phases.map((p) => Object.assign(document.createElement("li"), { textContent: p }))
@@ -185,13 +191,13 @@ function follow() {
       render(entry);
       return;
     }
-    if (!["status", "request", "waiting", "idle", "keepalive"].includes(event.kind)) return;
+    if (!["status", "request", "waiting", "idle", "keepalive", "ports"].includes(event.kind)) return;
     if (event.value === "deleted") { remove(event.workspace_id); return; }
     if (event.kind === "status" && event.value === "starting" && entry) entry.phases = [];
     try { upsert(await api("GET", `/workspaces/${event.name}`)); } catch (_) { /* gone */ }
   };
   // The server names each event by its kind.
-  for (const kind of ["status", "phase", "request", "log", "waiting", "idle", "keepalive"]) {
+  for (const kind of ["status", "phase", "request", "log", "waiting", "idle", "keepalive", "ports"]) {
     source.addEventListener(kind, onEvent);
   }
 }
