@@ -1,8 +1,9 @@
 """A workspace made from a repository in the web app, in a real browser against a real
-`tidepool serve` with sign-in: the setup log shows the clone line by line while it runs, and
-the IDE opens on the cloned folder. The dotfiles and git credentials panel keeps a secret
-without ever showing it back. Git is served from a namespace of the test's own
-(``support.git_server``), slowed so that the clone takes a few seconds."""
+`tidepool serve` with sign-in: the setup log shows the clone line by line while it runs, the
+IDE opens on the cloned folder, and the dev container's forwarded port is a link. The
+dotfiles and git credentials panel keeps a secret without ever showing it back. Git is served
+from a namespace of the test's own (``support.git_server``), slowed so that the clone takes
+a few seconds."""
 
 from __future__ import annotations
 
@@ -53,7 +54,14 @@ def row(page: Page, name: str) -> Locator:
 async def test_the_setup_log_shows_the_clone_as_it_runs_and_the_ide_opens_on_it(
     web: ServeProcess, git: GitServer, page: Page, artifacts: Path
 ) -> None:
-    repository = git.add("webapp.git", {"README.md": "# The web app\n", "CLONED-MARKER": "x\n"})
+    repository = git.add(
+        "webapp.git",
+        {
+            "README.md": "# The web app\n",
+            "CLONED-MARKER": "x\n",
+            ".devcontainer.json": '{"forwardPorts": [8081], /* a comment */ }',
+        },
+    )
     await page.get_by_label("Name", exact=True).fill("fromrepo")
     await page.get_by_role("textbox", name="Repository (optional)").fill(repository)
     await page.get_by_role("button", name="Create").click()
@@ -68,6 +76,10 @@ async def test_the_setup_log_shows_the_clone_as_it_runs_and_the_ide_opens_on_it(
     assert "Cloned into" not in (await text.text_content() or "")
     await page.screenshot(path=artifacts / "app-setup-log-cloning.png")
     await expect(text).to_contain_text("Cloned into /home/dev/webapp.", timeout=60_000)
+    # The dev container's forwarded port, a link to it as soon as its setup records it.
+    port = workspace.locator(".ports").get_by_role("link", name="Port 8081")
+    await expect(port).to_be_visible(timeout=30_000)
+    assert (await port.get_attribute("href") or "").endswith("/proxy/8081/")
     await page.screenshot(path=artifacts / "app-setup-log-cloned.png")
 
     async with page.context.expect_page() as opened:
