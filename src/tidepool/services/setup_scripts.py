@@ -46,12 +46,26 @@ _CONTACT = """contact() {
 }
 """
 
+#: ``one_at_a_time NAME``: waits for an earlier run of the same step to end. A ``serve`` that
+#: dies leaves its steps running in the workspace, and the next one starts them again.
+_ONE_AT_A_TIME = """one_at_a_time() {
+    mkdir -p -- "$HOME/.tidepool"
+    exec 9> "$HOME/.tidepool/$1.lock"
+    if ! flock -n 9; then
+        echo "An earlier $1 still runs: waiting for it to end."
+        flock 9
+    fi
+}
+"""
+
 #: Clones the repository into its folder in home, once (the marker is in home). The first
 #: contact is bounded (``CONTACT_SECONDS``); the clone goes to a scratch folder and is moved
 #: into the folder the IDE has open, which must hold nothing else.
 CLONE = (
     _CONTACT
+    + _ONE_AT_A_TIME
     + """set -e
+one_at_a_time clone
 marker="$HOME/.tidepool/cloned"
 if [ -e "$marker" ]; then echo "Cloned at an earlier boot."; exit 0; fi
 target="$HOME/$TIDEPOOL_FOLDER"
@@ -80,7 +94,9 @@ echo "Cloned into $target."
 #: home (a file already there is kept beside it as ``NAME.before-dotfiles``).
 DOTFILES = (
     _CONTACT
+    + _ONE_AT_A_TIME
     + """set -e
+one_at_a_time dotfiles
 marker="$HOME/.tidepool/dotfiles-installed"
 if [ -e "$marker" ]; then echo "Dotfiles installed at an earlier boot."; exit 0; fi
 mkdir -p -- "$HOME/.tidepool"
