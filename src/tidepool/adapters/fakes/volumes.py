@@ -1,0 +1,90 @@
+"""Home volumes in memory, for unit tests: each volume's files as a dict a test may write, so
+that a restore or a copy can be seen doing what the real one does to them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from tidepool.domain.ownership import InstanceOwner
+from tidepool.domain.snapshots import Snapshot
+from tidepool.errors import ConflictError, NotFoundError, RuntimeOperationError
+from tidepool.ports.volumes import HomeVolume
+
+
+@dataclass
+class _Volume:
+    owner: InstanceOwner
+    files: dict[str, bytes] = field(default_factory=dict)
+    snapshots: dict[str, tuple[datetime, dict[str, bytes]]] = field(default_factory=dict)
+    used_by: set[str] = field(default_factory=set)
+
+
+class InMemoryHomeVolumes:
+    def __init__(
+        self,
+        instances: Callable[[], Collection[str]],
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._instances = instances
+        self._clock = clock
+        self.volumes: dict[str, _Volume] = {}
+
+    def _get(self, name: str) -> _Volume:
+        try:
+            return self.volumes[name]
+        except KeyError:
+            raise NotFoundError(f"No home volume named {name!r}.") from None
+
+    async def create(self, name: str, owner: InstanceOwner, *, copy_of: str = "") -> bool:
+        source = self._get(copy_of) if copy_of else None
+        if name in self.volumes:
+            return False
+        self.volumes[name] = _Volume(owner, dict(source.files) if source else {})
+        return True
+
+    async def get(self, name: str) -> HomeVolume:
+        volume = self._get(name)
+        live = self._instances()
+        return HomeVolume(name, volume.owner, tuple(sorted(i for i in volume.used_by if i in live)))
+
+    async def list(self) -> Sequence[HomeVolume]:
+        return [await self.get(name) for name in sorted(self.volumes)]
+
+    async def attach(self, name: str, instance: str) -> None:
+        volume = self._get(name)
+        if instance not in self._instances():
+            raise NotFoundError(f"No instance named {instance!r}.")
+        volume.used_by.add(instance)
+
+    async def snapshot(self, name: str, snapshot: str) -> None:
+        volume = self._get(name)
+        if snapshot in volume.snapshots:
+            raise ConflictError(f"Home volume {name!r} has a snapshot {snapshot!r} already.")
+        volume.snapshots[snapshot] = (self._clock(), dict(volume.files))
+
+    async def snapshots(self, name: str) -> Sequence[Snapshot]:
+        volume = self._get(name)
+        taken = [Snapshot(snap, at) for snap, (at, _) in volume.snapshots.items()]
+        return sorted(taken, key=lambda s: s.taken_at)
+
+    async def restore(self, name: str, snapshot: str) -> None:
+        volume = self._get(name)
+        if snapshot not in volume.snapshots:
+            raise NotFoundError(f"Home volume {name!r} has no snapshot {snapshot!r}.")
+        volume.files = dict(volume.snapshots[snapshot][1])
+
+    async def delete_snapshot(self, name: str, snapshot: str) -> None:
+        volume = self._get(name)
+        if volume.snapshots.pop(snapshot, None) is None:
+            raise NotFoundError(f"Home volume {name!r} has no snapshot {snapshot!r}.")
+
+    async def delete(self, name: str) -> None:
+        volume = self._get(name)
+        live = {i for i in volume.used_by if i in self._instances()}
+        if live:
+            raise RuntimeOperationError(
+                f"Home volume {name!r} is attached to {', '.join(sorted(live))}."
+            )
+        del self.volumes[name]

@@ -1,0 +1,74 @@
+"""The home volume port: a workspace's ``/home/dev`` on a storage volume of its own.
+
+Issue 29 groundwork: the contract and its two implementations (Incus custom volumes on the
+storage pool, and an in-memory fake), kept honest against each other by
+``tests/contract/test_home_volume_contract.py``; nothing creates workspaces on volumes yet.
+
+A volume outlives its instance on purpose (a rebuild replaces the instance and keeps home; a
+deleted workspace's home is kept for ``undelete``), so a volume carries its owner as an
+instance does (``InstanceOwner``): nothing deletes a volume it cannot prove is its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+from tidepool.domain.ownership import InstanceOwner
+from tidepool.domain.snapshots import Snapshot
+
+#: Where a home volume is mounted in its workspace.
+HOME_PATH = "/home/dev"
+
+
+@dataclass(frozen=True, slots=True)
+class HomeVolume:
+    name: str
+    owner: InstanceOwner | None
+    #: The instances it is attached to.
+    used_by: tuple[str, ...] = ()
+
+
+@runtime_checkable
+class HomeVolumes(Protocol):
+    async def create(self, name: str, owner: InstanceOwner, *, copy_of: str = "") -> bool:
+        """Make volume ``name`` (the workspace user's, empty; or a copy-on-write copy of
+        ``copy_of``'s files, without its snapshots) recording ``owner``. False when one of
+        that name exists already (nothing changes). ``NotFoundError`` for a missing
+        ``copy_of``."""
+        ...
+
+    async def get(self, name: str) -> HomeVolume:
+        """``NotFoundError`` when there is none."""
+        ...
+
+    async def list(self) -> Sequence[HomeVolume]:
+        """Every volume that records an owner (what Tidepool made), by name."""
+        ...
+
+    async def attach(self, name: str, instance: str) -> None:
+        """Mount the volume at ``HOME_PATH`` in the stopped ``instance`` (again: nothing
+        changes). ``NotFoundError`` for a missing volume or instance."""
+        ...
+
+    async def snapshot(self, name: str, snapshot: str) -> None:
+        """Take ``snapshot`` of the volume now. ``ConflictError`` if that name is taken."""
+        ...
+
+    async def snapshots(self, name: str) -> Sequence[Snapshot]:
+        """The volume's snapshots, oldest first."""
+        ...
+
+    async def restore(self, name: str, snapshot: str) -> None:
+        """Put the volume's files back as they were in ``snapshot`` (its instance stopped).
+        ``NotFoundError`` for a missing snapshot."""
+        ...
+
+    async def delete_snapshot(self, name: str, snapshot: str) -> None:
+        """``NotFoundError`` for a missing snapshot."""
+        ...
+
+    async def delete(self, name: str) -> None:
+        """Delete the volume and its snapshots (attached to no instance). ``NotFoundError``."""
+        ...

@@ -1,0 +1,151 @@
+"""One contract for every ``HomeVolumes``: the in-memory fake and Incus custom volumes on
+Tidepool's storage pool (a real incusd; the instances it attaches to are empty containers,
+``source: none``, so no image is needed).
+
+Issue 29 groundwork: what the home volume services will stand on, kept honest before they
+exist.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import suppress
+from dataclasses import dataclass, field
+
+import pytest
+
+from tidepool.adapters.fakes.volumes import InMemoryHomeVolumes
+from tidepool.adapters.incus.client import IncusClient, unix_socket_client
+from tidepool.adapters.incus.volumes import IncusHomeVolumes
+from tidepool.domain.ownership import InstanceOwner
+from tidepool.errors import ConflictError, NotFoundError, TidepoolError
+from tidepool.ports.volumes import HomeVolumes
+from tidepool.settings import get_settings
+
+OWNER = InstanceOwner("c" * 32, "contract-workspace")
+
+
+@dataclass
+class Subject:
+    volumes: HomeVolumes
+    make_instance: Callable[[str], Awaitable[None]]
+    drop_instance: Callable[[str], Awaitable[None]]
+    made: list[str] = field(default_factory=list)
+    instances: list[str] = field(default_factory=list)
+
+    def name(self) -> str:
+        name = f"tpc-home-{secrets.token_hex(4)}"
+        self.made.append(name)
+        return name
+
+    async def instance(self) -> str:
+        name = f"tpc-vol-{secrets.token_hex(4)}"
+        self.instances.append(name)
+        await self.make_instance(name)
+        return name
+
+
+def in_memory() -> tuple[Subject, Callable[[], Awaitable[None]]]:
+    instances: set[str] = set()
+
+    async def make(name: str) -> None:
+        instances.add(name)
+
+    async def drop(name: str) -> None:
+        instances.discard(name)
+
+    async def nothing() -> None:
+        return None
+
+    return Subject(InMemoryHomeVolumes(lambda: instances), make, drop), nothing
+
+
+def on_incus() -> tuple[Subject, Callable[[], Awaitable[None]]]:
+    client: IncusClient = unix_socket_client(get_settings().incus_socket)
+
+    async def make(name: str) -> None:
+        body = {"name": name, "type": "container", "source": {"type": "none"}}
+        await client.run("POST", "/1.0/instances", json=body)
+
+    async def drop(name: str) -> None:
+        await client.run("DELETE", f"/1.0/instances/{name}")
+
+    return Subject(IncusHomeVolumes(client), make, drop), client.aclose
+
+
+@pytest.fixture(params=["in-memory", "incus"])
+async def subject(request: pytest.FixtureRequest) -> AsyncIterator[Subject]:
+    if request.param == "incus":
+        request.applymarker(pytest.mark.incus)
+    made, close = in_memory() if request.param == "in-memory" else on_incus()
+    try:
+        yield made
+    finally:
+        for instance in made.instances:
+            with suppress(TidepoolError):
+                await made.drop_instance(instance)
+        for name in made.made:
+            with suppress(TidepoolError):
+                await made.volumes.delete(name)
+        await close()
+
+
+async def test_a_volume_is_made_once_with_its_owner_and_listed(subject: Subject) -> None:
+    name = subject.name()
+    assert await subject.volumes.create(name, OWNER) is True
+    assert await subject.volumes.create(name, InstanceOwner("d" * 32, "other")) is False
+    volume = await subject.volumes.get(name)
+    assert (volume.name, volume.owner, volume.used_by) == (name, OWNER, ())
+    assert name in [v.name for v in await subject.volumes.list()]
+    with pytest.raises(NotFoundError):
+        await subject.volumes.get(subject.name())
+
+
+async def test_snapshots_are_taken_listed_restored_and_deleted(subject: Subject) -> None:
+    name = subject.name()
+    await subject.volumes.create(name, OWNER)
+    await subject.volumes.snapshot(name, "first")
+    await subject.volumes.snapshot(name, "second")
+    with pytest.raises(ConflictError):
+        await subject.volumes.snapshot(name, "first")
+    assert [s.name for s in await subject.volumes.snapshots(name)] == ["first", "second"]
+    await subject.volumes.restore(name, "first")
+    with pytest.raises(NotFoundError):
+        await subject.volumes.restore(name, "missing")
+    await subject.volumes.delete_snapshot(name, "first")
+    with pytest.raises(NotFoundError):
+        await subject.volumes.delete_snapshot(name, "first")
+    assert [s.name for s in await subject.volumes.snapshots(name)] == ["second"]
+
+
+async def test_a_copy_has_its_own_owner_and_none_of_the_sources_snapshots(
+    subject: Subject,
+) -> None:
+    source, copy = subject.name(), subject.name()
+    await subject.volumes.create(source, OWNER)
+    await subject.volumes.snapshot(source, "kept-there")
+    fork_owner = InstanceOwner(OWNER.installation, "the-fork")
+    assert await subject.volumes.create(copy, fork_owner, copy_of=source) is True
+    assert (await subject.volumes.get(copy)).owner == fork_owner
+    assert await subject.volumes.snapshots(copy) == []
+    with pytest.raises(NotFoundError):
+        await subject.volumes.create(subject.name(), OWNER, copy_of="tpc-home-missing")
+
+
+async def test_an_attached_volume_is_used_and_outlives_its_instance(subject: Subject) -> None:
+    name = subject.name()
+    await subject.volumes.create(name, OWNER)
+    with pytest.raises(NotFoundError):
+        await subject.volumes.attach(name, "tpc-vol-missing")
+    instance = await subject.instance()
+    await subject.volumes.attach(name, instance)
+    await subject.volumes.attach(name, instance)  # again: nothing changes
+    assert (await subject.volumes.get(name)).used_by == (instance,)
+    with pytest.raises(TidepoolError):
+        await subject.volumes.delete(name)
+    await subject.drop_instance(instance)
+    assert (await subject.volumes.get(name)).owner == OWNER, "the volume outlives it"
+    await subject.volumes.delete(name)
+    with pytest.raises(NotFoundError):
+        await subject.volumes.delete(name)
