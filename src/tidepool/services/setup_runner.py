@@ -15,6 +15,7 @@ import contextlib
 import logging
 
 from tidepool.domain.workspace import Status, Workspace
+from tidepool.errors import TidepoolError
 from tidepool.ports import WorkspaceStore
 from tidepool.services.setup import FINISHED, STARTED, Setup
 from tidepool.services.workspaces import instance_name
@@ -71,9 +72,12 @@ class SetupRunner:
         """Run again the setups a dead ``serve`` left unfinished; at ``stop``, end the
         running ones (the next ``serve`` runs them again)."""
         try:
-            for workspace in await self.cut_short():
-                log.info("setup of workspace %s was cut short: running it again", workspace.name)
-                self.begin(workspace)
+            try:
+                for workspace in await self.cut_short():
+                    log.info("setup of %s was cut short: running it again", workspace.name)
+                    self.begin(workspace)
+            except TidepoolError as error:  # the store away at start: the next start tries
+                log.warning("could not look for setups cut short: %s", error)
             await stop.wait()
         finally:
             for task in list(self._running.values()):

@@ -51,7 +51,8 @@ class SetupSteps:
         self.env: dict[str, str] = {
             "HOME": HOME,
             "USER": "dev",
-            "PATH": "/usr/local/bin:/usr/bin:/bin",
+            # The IDE's own Node.js last, as in its terminals (``npm`` in a lifecycle command).
+            "PATH": "/usr/local/bin:/usr/bin:/bin:/opt/tidepool/node/bin",
             "GIT_TERMINAL_PROMPT": "0",  # a private repository fails at once, never waits
             "TIDEPOOL_FOLDER": folder,
             "TIDEPOOL_CONTACT_SECONDS": str(scripts.CONTACT_SECONDS),
