@@ -31,6 +31,9 @@ class Subject:
     volumes: HomeVolumes
     make_instance: Callable[[str], Awaitable[None]]
     drop_instance: Callable[[str], Awaitable[None]]
+    #: The instance's device names, where the runtime has them (Incus): attaching home
+    #: must add a device, never replace the others.
+    devices: Callable[[str], Awaitable[set[str]]] | None = None
     made: list[str] = field(default_factory=list)
     instances: list[str] = field(default_factory=list)
 
@@ -62,16 +65,25 @@ def in_memory() -> tuple[Subject, Callable[[], Awaitable[None]]]:
 
 
 def on_incus() -> tuple[Subject, Callable[[], Awaitable[None]]]:
-    client: IncusClient = unix_socket_client(get_settings().incus_socket)
+    client = IncusClient(unix_socket_client(get_settings().incus_socket))
 
     async def make(name: str) -> None:
-        body = {"name": name, "type": "container", "source": {"type": "none"}}
+        root = {"type": "disk", "path": "/", "pool": "tidepool"}
+        body = {
+            "name": name,
+            "type": "container",
+            "source": {"type": "none"},
+            "devices": {"root": root},
+        }
         await client.run("POST", "/1.0/instances", json=body)
 
     async def drop(name: str) -> None:
         await client.run("DELETE", f"/1.0/instances/{name}")
 
-    return Subject(IncusHomeVolumes(client), make, drop), client.aclose
+    async def devices(name: str) -> set[str]:
+        return set((await client.sync("GET", f"/1.0/instances/{name}"))["devices"])
+
+    return Subject(IncusHomeVolumes(client), make, drop, devices), client.aclose
 
 
 @pytest.fixture(params=["in-memory", "incus"])
@@ -142,6 +154,8 @@ async def test_an_attached_volume_is_used_and_outlives_its_instance(subject: Sub
     await subject.volumes.attach(name, instance)
     await subject.volumes.attach(name, instance)  # again: nothing changes
     assert (await subject.volumes.get(name)).used_by == (instance,)
+    if subject.devices is not None:
+        assert await subject.devices(instance) == {"root", "home"}
     with pytest.raises(TidepoolError):
         await subject.volumes.delete(name)
     await subject.drop_instance(instance)
