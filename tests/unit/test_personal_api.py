@@ -52,23 +52,28 @@ async def test_a_credential_goes_in_and_its_secret_never_comes_out(
 
 
 @pytest.mark.parametrize(
-    ("host", "body", "status"),
+    ("host", "body", "status", "message"),
     [
-        ("git.example.test", {"username": "ann", "secret": "two words"}, 400),
-        ("git.example.test", {"username": "a n", "secret": SECRET}, 400),
-        ("git.example.test", {"username": "ann"}, 422),
-        ("git.example.test", {"username": "ann", "secret": SECRET, "user": "bob"}, 422),
-        ("git.example.test%0Ahttps:", {"username": "ann", "secret": SECRET}, 422),
-        ("-x", {"username": "ann", "secret": SECRET}, 422),
+        ("git.example.test", {"username": "ann", "secret": "two words"}, 400, "secret"),
+        ("git.example.test", {"username": "a n", "secret": SECRET}, 400, "git user name"),
+        ("git.example.test", {"username": "ann"}, 422, ""),
+        ("git.example.test", {"username": "ann", "secret": SECRET, "user": "bob"}, 422, ""),
+        ("git.example.test%0Ahttps:", {"username": "ann", "secret": SECRET}, 400, "host name"),
+        ("-x", {"username": "ann", "secret": SECRET}, 400, "is not a host name"),
     ],
 )
 async def test_a_bad_credential_is_refused_and_changes_nothing(
-    api: SignedInApi, files: PersonalFiles, host: str, body: dict[str, str], status: int
+    api: SignedInApi,
+    files: PersonalFiles,
+    host: str,
+    body: dict[str, str],
+    status: int,
+    message: str,
 ) -> None:
     csrf = await api.sign_in("ann")
     refused = await api.http.put(f"{CREDENTIALS}/{host}", json=body, headers=csrf)
     assert refused.status_code == status, refused.text
-    assert SECRET not in refused.text
+    assert message in refused.text and SECRET not in refused.text
     assert files.personal("ann").credentials == ()
 
 

@@ -45,14 +45,21 @@ class Personal:
     credentials: tuple[GitCredential, ...] = ()
 
 
-def git_credential(host: str, username: str, secret: str) -> GitCredential:
-    """A checked credential; ``InvalidInputError`` saying what is wrong otherwise (never
-    quoting the secret)."""
+def validate_host(host: str) -> str:
+    """``host`` in lower case if it is a git host's name (with an optional port), else
+    ``InvalidInputError`` saying what one is."""
     if not _HOST.match(host) or ".." in host:
         raise InvalidInputError(
             f"{host!r} is not a host name: letters, digits, '.' and '-', with an optional "
             ":port (for example github.com or git.example.com:8443)."
         )
+    return host.lower()
+
+
+def git_credential(host: str, username: str, secret: str) -> GitCredential:
+    """A checked credential; ``InvalidInputError`` saying what is wrong otherwise (never
+    quoting the secret)."""
+    validate_host(host)
     if not _USERNAME.match(username):
         raise InvalidInputError(
             "A git user name is 1 to 100 letters, digits and '.', '_', '@', '+', '-'."

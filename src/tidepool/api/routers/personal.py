@@ -20,7 +20,7 @@ from tidepool.api.problems import declared
 from tidepool.auth.personal import PersonalFiles
 from tidepool.domain.audit import AuditEntry, Outcome
 from tidepool.domain.identity import Identity
-from tidepool.domain.personal import HOST_RULE, MAX_SECRET, USERNAME_RULE, git_credential
+from tidepool.domain.personal import MAX_SECRET, USERNAME_RULE, git_credential, validate_host
 from tidepool.domain.repositories import (
     BRANCH_RULE,
     MAX_URL_LENGTH,
@@ -41,7 +41,8 @@ async def personal_files(plane: Plane) -> PersonalFiles:
 
 
 Files = Annotated[PersonalFiles, Depends(personal_files)]
-HostPath = Annotated[str, Path(max_length=260, pattern=HOST_RULE)]
+#: Checked in the handler (``validate_host``), for a message a person reads, not a pattern.
+HostPath = Annotated[str, Path(max_length=260)]
 
 
 class Dotfiles(BaseModel):
@@ -134,9 +135,10 @@ async def put_credential(
 
 
 @router.delete(
-    "/git-credentials/{host}", status_code=status.HTTP_204_NO_CONTENT, responses=declared(403)
+    "/git-credentials/{host}", status_code=status.HTTP_204_NO_CONTENT, responses=declared(400, 403)
 )
 async def delete_credential(host: HostPath, me: Me, files: Files, plane: Plane) -> Response:
+    host = validate_host(host)
     removed: list[bool] = []
     await audited(
         plane,
