@@ -18,7 +18,8 @@ from alembic.runtime.migration import MigrationContext
 from tidepool.domain.templates import Size
 from tidepool.errors import InvalidInputError
 from tidepool.store import migrate
-from tidepool.store.sql import async_url, from_spec
+from tidepool.store.rows import from_spec
+from tidepool.store.sql import async_url
 from tidepool.store.tables import metadata
 from tidepool.store.urls import sync_url
 

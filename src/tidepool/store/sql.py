@@ -24,9 +24,8 @@ PostgreSQL, so no database call blocks the event loop. The rules they keep are w
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
-from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -34,9 +33,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from tidepool.domain.repositories import Repository
-from tidepool.domain.templates import DEFAULT_TEMPLATE, Size
-from tidepool.domain.workspace import Desired, Status, Workspace, now
+from tidepool.domain.workspace import Status, Workspace, now
 from tidepool.errors import (
     ConflictError,
     InvalidInputError,
@@ -45,31 +42,13 @@ from tidepool.errors import (
 )
 from tidepool.ports import Backlog, Event, Job, Page
 from tidepool.store.database import Database
+from tidepool.store.rows import WORKSPACE_COLUMNS, row_of, workspace_of
 from tidepool.store.tables import jobs, workspace_events, workspaces
 from tidepool.store.urls import async_url
 
 __all__ = ["SqlJobQueue", "SqlWorkspaceStore", "async_url", "open_store"]
 
 _LIVE = workspaces.c.status != Status.DELETED.value
-#: What a workspace is read from, in the order ``_workspace`` unpacks it.
-_WORKSPACE_COLUMNS = tuple(
-    workspaces.c[name]
-    for name in (
-        "id",
-        "name",
-        "owner",
-        "image",
-        "desired",
-        "status",
-        "error",
-        "address",
-        "runtime_state",
-        "spec",
-        "created_at",
-        "updated_at",
-        "version",
-    )
-)
 
 
 def open_store(url: str) -> tuple[SqlWorkspaceStore, SqlJobQueue]:
@@ -92,7 +71,7 @@ class SqlWorkspaceStore:
     async def add(self, workspace: Workspace) -> Workspace:
         try:
             async with self._db.write() as connection:
-                await connection.execute(sa.insert(workspaces).values(_row(workspace)))
+                await connection.execute(sa.insert(workspaces).values(row_of(workspace)))
                 await _append_event(connection, workspace.id, "status", workspace.status.value, "")
                 await _enqueue(self._db, connection, workspace.id)
         except sa.exc.IntegrityError as error:
@@ -101,18 +80,18 @@ class SqlWorkspaceStore:
         return workspace
 
     async def get(self, name: str) -> Workspace:
-        query = sa.select(*_WORKSPACE_COLUMNS).where(workspaces.c.name == name, _LIVE)
+        query = sa.select(*WORKSPACE_COLUMNS).where(workspaces.c.name == name, _LIVE)
         row = await self._db.read_in_thread(lambda c: c.execute(query).first())
         if row is None:
             raise NotFoundError(f"No workspace named {name!r}.")
-        return _workspace(row)
+        return workspace_of(row)
 
     async def get_by_id(self, workspace_id: str) -> Workspace:
-        query = sa.select(*_WORKSPACE_COLUMNS).where(workspaces.c.id == workspace_id)
+        query = sa.select(*WORKSPACE_COLUMNS).where(workspaces.c.id == workspace_id)
         row = await self._db.read_in_thread(lambda c: c.execute(query).first())
         if row is None:
             raise NotFoundError(f"No workspace with id {workspace_id!r}.")
-        return _workspace(row)
+        return workspace_of(row)
 
     async def list(
         self,
@@ -136,7 +115,7 @@ class SqlWorkspaceStore:
             conditions.append(workspaces.c.owner == owner)
         count = sa.select(sa.func.count()).select_from(workspaces).where(*conditions)
         query = (
-            sa.select(*_WORKSPACE_COLUMNS)
+            sa.select(*WORKSPACE_COLUMNS)
             .where(*conditions)
             .order_by(workspaces.c.created_at, workspaces.c.id)
             .limit(limit)
@@ -146,7 +125,7 @@ class SqlWorkspaceStore:
         def page(connection: Connection) -> Page:
             total = connection.execute(count).scalar_one()
             rows = connection.execute(query).all()
-            return Page(items=[_workspace(row) for row in rows], total=total)
+            return Page(items=[workspace_of(row) for row in rows], total=total)
 
         return await self._db.read_in_thread(page)
 
@@ -158,7 +137,7 @@ class SqlWorkspaceStore:
         enqueue: bool = False,
     ) -> Workspace:
         saved = replace(workspace, version=workspace.version + 1)
-        values = {k: v for k, v in _row(saved).items() if k not in ("id", "created_at")}
+        values = {k: v for k, v in row_of(saved).items() if k not in ("id", "created_at")}
         update = (
             sa.update(workspaces)
             .where(workspaces.c.id == workspace.id, workspaces.c.version == workspace.version)
@@ -410,109 +389,3 @@ def _held(job: Job) -> tuple[sa.ColumnElement[bool], ...]:
 
 def _released(**changes: Any) -> dict[str, Any]:
     return {"lease_owner": None, "lease_receipt": None, "lease_until": None, **changes}
-
-
-def spec_of(workspace: Workspace) -> dict[str, Any]:
-    """The ``spec`` column: the template and the size, the unset parts left out."""
-    size = {
-        "cpus": workspace.size.cpus,
-        "memory_mib": workspace.size.memory_mib,
-        "disk_gib": workspace.size.disk_gib,
-    }
-    source = workspace.repository
-    repository = {"repository": source.url, "branch": source.branch} if source else {}
-    lifecycle = {
-        "stop_reason": workspace.stop_reason,
-        "keepalive_until": (
-            workspace.keepalive_until.isoformat() if workspace.keepalive_until else None
-        ),
-        "location": workspace.location,
-    }
-    return {
-        "template": workspace.template,
-        **{k: v for k, v in size.items() if v is not None},
-        **repository,
-        **{k: v for k, v in lifecycle.items() if v},
-    }
-
-
-def from_spec(spec: Mapping[str, Any]) -> tuple[str, Size, Repository | None]:
-    """The template, size and repository of a ``spec`` column (``{}`` before templates: the
-    default template, no repository)."""
-    size = Size(spec.get("cpus"), spec.get("memory_mib"), spec.get("disk_gib"))
-    url = spec.get("repository")
-    source = Repository(str(url), str(spec.get("branch") or "")) if url else None
-    return str(spec.get("template") or DEFAULT_TEMPLATE), size, source
-
-
-def lifecycle_of(spec: Mapping[str, Any]) -> tuple[str, datetime | None]:
-    """The last stop's reason and the keepalive of a ``spec`` column (absent before idle
-    stops: no reason, no keepalive)."""
-    until = spec.get("keepalive_until")
-    return str(spec.get("stop_reason") or ""), datetime.fromisoformat(until) if until else None
-
-
-def _row(workspace: Workspace) -> dict[str, Any]:
-    return {
-        "id": workspace.id,
-        "name": workspace.name,
-        "owner": workspace.owner,
-        "image": workspace.image,
-        "desired": workspace.desired.value,
-        "status": workspace.status.value,
-        "error": workspace.error,
-        "address": workspace.address,
-        "runtime_state": workspace.runtime_state,
-        "spec": spec_of(workspace),
-        "created_at": workspace.created_at,
-        "updated_at": workspace.updated_at,
-        "version": workspace.version,
-    }
-
-
-#: The enums by value: a dict lookup, where calling the enum costs several Python frames per
-#: row and showed in profiles of the list.
-_DESIRED = {desired.value: desired for desired in Desired}
-_STATUS = {status.value: status for status in Status}
-
-
-def _workspace(row: Sequence[Any]) -> Workspace:
-    """The workspace of a row of ``_WORKSPACE_COLUMNS``, unpacked by position: by name
-    (``.mappings()`` or attributes) cost several times as much for a page of 50."""
-    (
-        id_,
-        name,
-        owner,
-        image,
-        desired,
-        status,
-        error,
-        address,
-        runtime_state,
-        spec,
-        created_at,
-        updated_at,
-        version,
-    ) = row
-    template, size, source = from_spec(spec)
-    stop_reason, keepalive_until = lifecycle_of(spec)
-    return Workspace(
-        id=id_,
-        name=name,
-        owner=owner,
-        image=image,
-        desired=_DESIRED[desired],
-        status=_STATUS[status],
-        error=error,
-        address=address,
-        runtime_state=dict(runtime_state),
-        template=template,
-        size=size,
-        repository=source,
-        created_at=created_at,
-        updated_at=updated_at,
-        stop_reason=stop_reason,
-        keepalive_until=keepalive_until,
-        location=str(spec.get("location") or ""),
-        version=version,
-    )
