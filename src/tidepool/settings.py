@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -25,7 +25,6 @@ from tidepool import images
 from tidepool.domain.ide import FORWARD_PORTS
 from tidepool.domain.origins import WorkspaceAddresses
 from tidepool.domain.pool import MAX_POOL_SIZE
-from tidepool.domain.quotas import Quota
 from tidepool.domain.repositories import repository
 from tidepool.domain.templates import (
     DEFAULT_TEMPLATE,
@@ -39,6 +38,9 @@ from tidepool.domain.templates import (
 from tidepool.errors import TidepoolError
 from tidepool.settings_activity import ActivitySettings
 from tidepool.settings_cluster import ClusterSettings
+from tidepool.settings_network import NetworkSettings
+from tidepool.settings_paths import DataPaths
+from tidepool.settings_quotas import QuotaSettings
 from tidepool.settings_templates import TemplateSettings
 
 DEFAULT_CONFIG_FILE = Path("/etc/tidepool/config.toml")
@@ -46,7 +48,9 @@ DEFAULT_CONFIG_FILE = Path("/etc/tidepool/config.toml")
 _INCUS_NAME = r"^[a-z][a-z0-9-]{0,62}$"
 
 
-class Settings(ActivitySettings, ClusterSettings, BaseSettings):
+class Settings(
+    ActivitySettings, ClusterSettings, NetworkSettings, QuotaSettings, DataPaths, BaseSettings
+):
     """Every knob Tidepool has, validated once at start-up."""
 
     model_config = SettingsConfigDict(env_prefix="TIDEPOOL_", extra="forbid")
@@ -160,17 +164,6 @@ class Settings(ActivitySettings, ClusterSettings, BaseSettings):
     )
     incus_socket: Path = Path("/var/lib/incus/unix.socket")
     instance_type: Literal["container", "virtual-machine"] = "container"
-    bridge_name: str = "tidepoolbr0"
-    bridge_address: str = Field(
-        default="10.213.77.1/24",
-        description="The Incus bridge's own address and prefix; fixed, never auto-detected.",
-    )
-    egress_allow: list[str] = Field(
-        default_factory=list,
-        description="CIDRs workspaces may reach although the firewall refuses them by default "
-        '(private, link-local and the host\'s LAN), e.g. ["10.20.0.0/16"]; applied by '
-        "`tidepool host init`.",
-    )
     storage_pool: str = Field(
         default="tidepool",
         pattern=_INCUS_NAME,
@@ -198,16 +191,6 @@ class Settings(ActivitySettings, ClusterSettings, BaseSettings):
         le=MAX_POOL_SIZE,
         description="How many `default` workspaces are kept started ahead of time, for creates "
         "in well under a second (a [[templates]] table's `pool_size` for the others).",
-    )
-    quota_workspaces: int = Field(
-        default=0, ge=0, description="How many workspaces each user may have; 0: no limit."
-    )
-    quota_running: int = Field(default=0, ge=0, description="How many may run at once; 0: any.")
-    quota_cpus: int = Field(
-        default=0, ge=0, description="CPUs of a user's running workspaces together; 0: any."
-    )
-    quota_memory_mib: int = Field(
-        default=0, ge=0, description="Memory of a user's running workspaces together; 0: any."
     )
     max_workspace_cpus: int = Field(default=8, ge=1)
     max_workspace_memory_mib: int = Field(default=16384, ge=MIN_MEMORY_MIB)
@@ -292,16 +275,6 @@ class Settings(ActivitySettings, ClusterSettings, BaseSettings):
             raise ValueError(str(error)) from None
         return self
 
-    @property
-    def default_quota(self) -> Quota:
-        """Everyone's quota unless the users file gives them their own (0: no limit)."""
-        return Quota(
-            workspaces=self.quota_workspaces or None,
-            running=self.quota_running or None,
-            cpus=self.quota_cpus or None,
-            memory_mib=self.quota_memory_mib or None,
-        )
-
     @cached_property
     def catalog(self) -> Catalog:
         """The templates users pick from, ``default`` (today's image and size) included."""
@@ -341,30 +314,6 @@ class Settings(ActivitySettings, ClusterSettings, BaseSettings):
             raise ValueError("tls needs a domain (the host name users open)")
         return self
 
-    @field_validator("bridge_address")
-    @classmethod
-    def _bridge_is_an_interface(cls, value: str) -> str:
-        interface = ipaddress.IPv4Interface(value)
-        if interface.ip == interface.network.network_address or interface.network.prefixlen > 29:
-            raise ValueError(
-                "bridge_address must be a host address with a prefix, e.g. 10.1.2.1/24"
-            )
-        return str(interface)
-
-    @field_validator("egress_allow")
-    @classmethod
-    def _egress_allow_is_networks(cls, value: list[str]) -> list[str]:
-        networks = []
-        for cidr in value:
-            try:
-                networks.append(str(ipaddress.ip_network(cidr.strip())))
-            except ValueError as error:
-                raise ValueError(
-                    f"egress_allow: {cidr!r} is not a network in CIDR form, e.g. 10.20.0.0/16 "
-                    f"({error})"
-                ) from None
-        return networks
-
     @classmethod
     def settings_customise_sources(
         cls,
@@ -378,47 +327,9 @@ class Settings(ActivitySettings, ClusterSettings, BaseSettings):
         toml = TomlConfigSettingsSource(settings_cls, toml_file=config_file)
         return (init_settings, env_settings, toml)
 
-    @cached_property
-    def caddy_dir(self) -> Path:
-        return self.data_dir / "caddy"
-
-    @cached_property
-    def grants_dir(self) -> Path:
-        """Workspace origins' grants: written by the control plane, read by Caddy."""
-        return self.caddy_dir / "grants"
-
-    @cached_property
-    def caddy_admin_socket(self) -> Path:
-        return self.caddy_dir / "admin.sock"
-
-    @cached_property
-    def api_socket(self) -> Path:
-        """The control plane's HTTP API listens here; Caddy and the CLI connect to it."""
-        return self.data_dir / "api.sock"
-
-    @cached_property
-    def users_file(self) -> Path:
-        return self.data_dir / "users.json"
-
-    @cached_property
-    def sessions_file(self) -> Path:
-        return self.data_dir / "sessions.json"
-
-    @cached_property
-    def tokens_file(self) -> Path:
-        return self.data_dir / "tokens.json"
-
-    @cached_property
-    def ssh_keys_file(self) -> Path:
-        return self.data_dir / "ssh_keys.json"
-
     @property
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.data_dir / 'tidepool.db'}"
-
-    @cached_property
-    def log_dir(self) -> Path:
-        return self.data_dir / "logs"
 
     @property
     def workspace_base_url(self) -> str:
