@@ -17,18 +17,15 @@ Apple's Virtualization.framework runs at most two VMs at once on a Mac; ``start`
 running VMs (``tart list``) and refuses with a ``ConflictError`` that names them before
 ``tart run`` would fail.
 
-A Tart VM cannot be written to before its first boot, so the workspace's environment file is
-kept in the state directory and pushed to ``/etc/tidepool/workspace.env`` on the first start,
-as soon as the guest answers; code-server is then restarted to read it.
+A Tart VM cannot be written to before its first boot: its environment file is delivered at
+its first start (``environment_file``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import math
-import os
 import posixpath
 import shutil
 import time
@@ -36,10 +33,17 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from tidepool.adapters.tart.cli import CommandResult, TartCLI, error_for
+from tidepool.adapters.tart.environment_file import (
+    ENV_FILE,
+    RESTART_CODE_SERVER,
+    deliver_environment,
+    environment_pending,
+)
 from tidepool.adapters.tart.guest import GuestRunner, SSHSettings, wrap_command
 from tidepool.adapters.tart.keys import key_path
 from tidepool.adapters.tart.owners import read_owner, write_owner
 from tidepool.adapters.tart.parse import TartVM, TartVMInfo, parse_get, parse_ip, parse_list
+from tidepool.adapters.tart.vm_process import process_alive, read_from
 from tidepool.domain.environment import WORKSPACE_ENV_PATH, render_env_file
 from tidepool.domain.names import validate_workspace_name
 from tidepool.domain.ownership import InstanceOwner
@@ -48,7 +52,6 @@ from tidepool.errors import (
     InvalidInputError,
     NotFoundError,
     RuntimeOperationError,
-    TidepoolError,
     TimeoutExpiredError,
 )
 from tidepool.ports import ExecResult, InstanceSpec, InstanceState, InstanceStatus
@@ -58,16 +61,7 @@ log = logging.getLogger(__name__)
 #: Apple's limit on VMs running at once on one Mac.
 MAX_RUNNING_VMS = 2
 DEFAULT_SSH = SSHSettings()
-#: Restarts code-server so that it reads a newly delivered environment file (OpenRC or systemd).
-RESTART_CODE_SERVER = (
-    "sh",
-    "-c",
-    "if command -v rc-service >/dev/null 2>&1; then rc-service code-server restart; "
-    "elif command -v systemctl >/dev/null 2>&1; then systemctl try-restart code-server; fi",
-)
 _RUN_LOG = "tart-run.log"
-_ENV_FILE = "workspace.env"
-_ENV_DELIVERED = "workspace.env.delivered"
 
 
 class TartRuntime:
@@ -137,7 +131,7 @@ class TartRuntime:
                 shutil.rmtree(directory, ignore_errors=True)
                 directory.mkdir(parents=True)
                 if env_file:
-                    (directory / _ENV_FILE).write_bytes(env_file)
+                    (directory / ENV_FILE).write_bytes(env_file)
                 if spec.owner is not None:
                     write_owner(directory, spec.owner)
             except BaseException:
@@ -152,8 +146,17 @@ class TartRuntime:
                 async with self._starting():
                     await self._check_vm_limit(vm)
                     await self._run(vm)
-            if self._environment_pending(vm):
-                await self._deliver_environment(name, vm)
+            if environment_pending(self._vm_dir(vm)):
+                await deliver_environment(
+                    self._vm_dir(vm),
+                    name,
+                    push=lambda content: self.push_file(name, WORKSPACE_ENV_PATH, content),
+                    restart=lambda: self._guest.run(
+                        vm, list(RESTART_CODE_SERVER), timeout=self._command_timeout
+                    ),
+                    timeout=self._boot_timeout,
+                    poll=self._poll,
+                )
 
     async def stop(self, name: str) -> None:
         vm = self.vm_name(validate_workspace_name(name))
@@ -380,8 +383,8 @@ class TartRuntime:
         while True:
             if (await self._info(vm)).status is InstanceStatus.RUNNING:
                 return
-            if not _process_alive(pid):
-                said = await asyncio.to_thread(_read_from, log_path, offset)
+            if not process_alive(pid):
+                said = await asyncio.to_thread(read_from, log_path, offset)
                 result = CommandResult(("tart", "run", vm), 1, "", said)
                 raise error_for(result, f"`tart run --no-graphics {vm}` stopped at once")
             if time.monotonic() >= deadline:
@@ -419,57 +422,6 @@ class TartRuntime:
             return await self._ip(vm, wait=0)
         except TimeoutExpiredError:
             return None
-
-    # --- the environment file ---------------------------------------------------------------
-
-    def _environment_pending(self, vm: str) -> bool:
-        directory = self._vm_dir(vm)
-        return (directory / _ENV_FILE).exists() and not (directory / _ENV_DELIVERED).exists()
-
-    async def _deliver_environment(self, name: str, vm: str) -> None:
-        """Push the environment file once the guest answers, then restart code-server."""
-        content = (self._vm_dir(vm) / _ENV_FILE).read_bytes()
-        deadline = time.monotonic() + self._boot_timeout
-        while True:
-            try:
-                await self.push_file(name, WORKSPACE_ENV_PATH, content)
-                break
-            except (RuntimeOperationError, TimeoutExpiredError) as error:
-                if time.monotonic() >= deadline:
-                    raise RuntimeOperationError(
-                        f"Could not write {WORKSPACE_ENV_PATH} into {name!r} within "
-                        f"{self._boot_timeout:g}s: {error}"
-                    ) from error
-                await asyncio.sleep(self._poll)
-        (self._vm_dir(vm) / _ENV_DELIVERED).touch()
-        try:
-            result = await self._guest.run(
-                vm, list(RESTART_CODE_SERVER), timeout=self._command_timeout
-            )
-            if not result.ok:
-                log.info("code-server was not restarted in %s: %s", name, result.stderr.strip())
-        except TidepoolError as error:
-            log.info("code-server was not restarted in %s: %s", name, error)
-
-
-def _process_alive(pid: int) -> bool:
-    """Whether ``pid`` runs; a zombie (dead, not yet reaped by init) counts as dead."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    with contextlib.suppress(OSError, IndexError):
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
-    return True
-
-
-def _read_from(path: Path, offset: int) -> str:
-    with open(path, "rb") as handle:
-        handle.seek(offset)
-        return handle.read().decode(errors="replace")
 
 
 async def _none() -> None:
