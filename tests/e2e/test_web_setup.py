@@ -1,12 +1,13 @@
 """A workspace made from a repository in the web app, in a real browser against a real
 `tidepool serve` with sign-in: the setup log shows the clone line by line while it runs, the
-IDE opens on the cloned folder, and the dev container's forwarded port is a link. The
-dotfiles and git credentials panel keeps a secret without ever showing it back. Git is served
-from a namespace of the test's own (``support.git_server``), slowed so that the clone takes
-a few seconds."""
+IDE opens on the cloned folder, a new terminal there has the dev container's environment,
+and its forwarded port is a link. The dotfiles and git credentials panel keeps a secret
+without ever showing it back. Git is served from a namespace of the test's own
+(``support.git_server``), slowed so that the clone takes a few seconds."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -16,6 +17,9 @@ from playwright.async_api import Browser, Locator, Page, expect
 from support.git_server import GitServer, git_server
 from support.serve import ServeProcess
 from support.signed_in_web import serve_with_users, sign_in
+from tidepool.bootstrap import build_runtime
+from tidepool.domain.names import instance_name_for
+from tidepool.settings import Settings
 
 pytestmark = [pytest.mark.e2e, pytest.mark.incus]
 USER, PASSWORD = "ann", "ann-password-1"
@@ -23,6 +27,7 @@ SECRET = "Pa55-w0rd-tok3n"
 #: How long each pack takes to come: the window in which the log shows a clone under way.
 CLONE_DELAY = 6.0
 START_TIMEOUT = 120_000
+PREFIX = "tpsw"
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +39,7 @@ def git() -> Iterator[GitServer]:
 @pytest.fixture(scope="module")
 def web(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeProcess]:
     data = tmp_path_factory.mktemp("setup-web") / "data"
-    with serve_with_users(data, {USER: PASSWORD}, "tpsw") as serve:
+    with serve_with_users(data, {USER: PASSWORD}, PREFIX) as serve:
         yield serve
 
 
@@ -45,6 +50,25 @@ async def page(web: ServeProcess, browser: Browser) -> AsyncIterator[Page]:
     await sign_in(page, web.base_url, USER, PASSWORD)
     yield page
     await context.close()
+
+
+async def terminal_says(ide: Page, workspace_id: str) -> str:
+    """Type into the open terminal a command that writes ``$APP_MODE`` to a file, as a user
+    would (again if a shell not yet attached dropped it), and read the file back."""
+    runtime = build_runtime(Settings())
+    instance = instance_name_for(PREFIX, workspace_id)
+    try:
+        for _ in range(3):
+            await ide.locator(".terminal-wrapper:visible").last.click()
+            await ide.keyboard.type('echo "mode=$APP_MODE" > /home/dev/mode.txt\n')
+            for _ in range(40):
+                done = await runtime.exec(instance, ["cat", "/home/dev/mode.txt"])
+                if done.ok:
+                    return done.stdout.strip()
+                await asyncio.sleep(0.25)
+        raise AssertionError("the terminal never ran the command")
+    finally:
+        await runtime.aclose()
 
 
 def row(page: Page, name: str) -> Locator:
@@ -59,7 +83,10 @@ async def test_the_setup_log_shows_the_clone_as_it_runs_and_the_ide_opens_on_it(
         {
             "README.md": "# The web app\n",
             "CLONED-MARKER": "x\n",
-            ".devcontainer.json": '{"forwardPorts": [8081], /* a comment */ }',
+            ".devcontainer.json": (
+                '{"forwardPorts": [8081], /* a comment */ '
+                '"containerEnv": {"APP_MODE": "from-devcontainer"},}'
+            ),
         },
     )
     await page.get_by_label("Name", exact=True).fill("fromrepo")
@@ -90,6 +117,16 @@ async def test_the_setup_log_shows_the_clone_as_it_runs_and_the_ide_opens_on_it(
     explorer = ide.locator(".explorer-folders-view")
     await expect(explorer.get_by_text("CLONED-MARKER")).to_be_visible(timeout=60_000)
     await ide.screenshot(path=artifacts / "app-ide-on-clone.png")
+
+    # A new terminal of the IDE has the dev container's environment.
+    await ide.keyboard.press("F1")
+    await ide.locator(".quick-input-widget input").fill(">Terminal: Create New Terminal")
+    await ide.locator(".quick-input-list .monaco-list-row").first.wait_for()
+    await ide.keyboard.press("Enter")
+    await expect(ide.locator(".terminal-wrapper .xterm").first).to_be_visible(timeout=30_000)
+    made = await (await page.context.request.get(f"{web.base_url}/api/workspaces/fromrepo")).json()
+    assert await terminal_says(ide, made["id"]) == "mode=from-devcontainer"
+    await ide.screenshot(path=artifacts / "app-ide-terminal-environment.png")
     await ide.close()
 
     await workspace.get_by_role("button", name="Delete fromrepo").click()
