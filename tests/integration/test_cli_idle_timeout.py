@@ -5,61 +5,26 @@ API: both exit non-zero and change nothing."""
 
 from __future__ import annotations
 
-import asyncio
-import os
-import subprocess
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
-from support.echo import serving
-from tidepool.api.app import create_app
-from tidepool.api.deps import ControlPlane
+from support.cli_host import cli_host, run_cli
 from tidepool.auth.idle_choices import IdleChoices
 from tidepool.domain.activity import IdleBounds
 from tidepool.domain.identity import LOCAL_OWNER
-from tidepool.services.workspaces import WorkspaceService
-from tidepool.store.memory import memory_store
 
 
 @pytest.fixture
 async def host(tmp_path: Path) -> AsyncIterator[tuple[dict[str, str], IdleChoices]]:
-    data = tmp_path / "data"
-    data.mkdir()
-    store = memory_store()[0]
-    choices = IdleChoices(data / "idle.json", IdleBounds(10, 240), 30)
-    plane = ControlPlane(
-        WorkspaceService(store, default_image="img"),
-        store,
-        "http://tidepool.test",
-        idle_choices=choices,
-    )
-    env = {
-        **os.environ,
-        "TIDEPOOL_DATA_DIR": str(data),
-        "TIDEPOOL_CONFIG": str(tmp_path / "none.toml"),
-        "COLUMNS": "200",
-    }
-    async with serving(create_app(plane), uds=str(data / "api.sock")):
+    choices = IdleChoices(tmp_path / "data" / "idle.json", IdleBounds(10, 240), 30)
+    async with cli_host(tmp_path / "data", idle_choices=choices) as env:
         yield env, choices
 
 
 async def tidepool(env: dict[str, str], *argv: str) -> tuple[int, str]:
-    child = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "tidepool.cli",
-        "idle-timeout",
-        *argv,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    out, _ = await child.communicate()
-    assert child.returncode is not None
-    return child.returncode, " ".join(out.decode().split())
+    return await run_cli(env, "idle-timeout", *argv)
 
 
 async def test_the_timeout_is_shown_chosen_and_given_back(

@@ -4,63 +4,29 @@ nothing."""
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
 import subprocess
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
-from support.echo import serving
-from tidepool.api.app import create_app
-from tidepool.api.deps import ControlPlane
+from support.cli_host import cli_host, run_cli
 from tidepool.auth.ssh_keys import SshKeyStore
-from tidepool.services.workspaces import WorkspaceService
-from tidepool.store.memory import memory_store
 
 
 @pytest.fixture
 async def host(tmp_path: Path) -> AsyncIterator[dict[str, str]]:
     """The environment of a CLI on a host whose API answers on its socket."""
-    data = tmp_path / "data"
     home = tmp_path / "home"
     (home / ".ssh").mkdir(parents=True)
-    data.mkdir()
-    store = memory_store()[0]
-    plane = ControlPlane(
-        WorkspaceService(store, default_image="img"),
-        store,
-        "http://tidepool.test",
-        ssh_keys=SshKeyStore(data / "ssh_keys.json"),
-    )
-    env = {
-        **os.environ,
-        "TIDEPOOL_DATA_DIR": str(data),
-        "TIDEPOOL_CONFIG": str(tmp_path / "none.toml"),
-        "HOME": str(home),
-        "COLUMNS": "200",
-    }
-    async with serving(create_app(plane), uds=str(data / "api.sock")):
-        yield env
+    keys = SshKeyStore(tmp_path / "data" / "ssh_keys.json")
+    async with cli_host(tmp_path / "data", ssh_keys=keys) as env:
+        yield {**env, "HOME": str(home)}
 
 
 async def tidepool(env: dict[str, str], *argv: str, stdin: str = "") -> tuple[int, str]:
-    child = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "tidepool.cli",
-        *argv,
-        env=env,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    out, _ = await child.communicate(stdin.encode())
-    assert child.returncode is not None
-    return child.returncode, out.decode()
+    return await run_cli(env, *argv, stdin=stdin, folded=False)
 
 
 def keygen(path: Path, *argv: str) -> str:

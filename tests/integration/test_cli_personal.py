@@ -5,62 +5,27 @@ reason and changes nothing."""
 
 from __future__ import annotations
 
-import asyncio
-import os
-import subprocess
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
-from support.echo import serving
-from tidepool.api.app import create_app
-from tidepool.api.deps import ControlPlane
+from support.cli_host import cli_host, run_cli
 from tidepool.auth.personal import PersonalFiles
 from tidepool.domain.identity import LOCAL_OWNER
-from tidepool.services.workspaces import WorkspaceService
-from tidepool.store.memory import memory_store
 
 SECRET = "ghp_aVeryPrivateToken"
 
 
 @pytest.fixture
 async def host(tmp_path: Path) -> AsyncIterator[tuple[dict[str, str], PersonalFiles]]:
-    data = tmp_path / "data"
-    data.mkdir()
-    store = memory_store()[0]
-    files = PersonalFiles.in_directory(data)
-    plane = ControlPlane(
-        WorkspaceService(store, default_image="img"),
-        store,
-        "http://tidepool.test",
-        personal=files,
-    )
-    env = {
-        **os.environ,
-        "TIDEPOOL_DATA_DIR": str(data),
-        "TIDEPOOL_CONFIG": str(tmp_path / "none.toml"),
-        "COLUMNS": "200",
-    }
-    async with serving(create_app(plane), uds=str(data / "api.sock")):
+    files = PersonalFiles.in_directory(tmp_path / "data")
+    async with cli_host(tmp_path / "data", personal=files) as env:
         yield env, files
 
 
 async def tidepool(env: dict[str, str], *argv: str, stdin: bytes = b"") -> tuple[int, str]:
-    child = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "tidepool.cli",
-        *argv,
-        env=env,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    out, _ = await child.communicate(stdin)
-    assert child.returncode is not None
-    return child.returncode, " ".join(out.decode().split())
+    return await run_cli(env, *argv, stdin=stdin.decode())
 
 
 async def test_a_credential_goes_in_through_a_pipe_and_never_comes_out(
