@@ -32,8 +32,10 @@ def dotfiles_set(
     url: str = UrlOption,
     user: str = UserOption,
 ) -> None:
-    """Every workspace made or started from now on clones it into ~/.dotfiles and runs its
-    install script (install.sh, install, bootstrap.sh, ...), or links the files into home."""
+    """Set your dotfiles: each workspace made or started from now on clones them once.
+
+    They go into ~/.dotfiles; the first install script there runs (install.sh, install,
+    bootstrap.sh, ...), or, with none, the files are linked into home."""
     saved = run_async(call_api(url, user, "set_dotfiles", repository, branch))
     console.print(f"Dotfiles set: {saved['url']}" + (f" ({branch})" if branch else ""))
 

@@ -309,10 +309,10 @@ def show(name: str, as_json: bool = JsonOption, url: str = UrlOption) -> None:
 @friendly_errors
 def logs(
     name: str,
-    follow: bool = typer.Option(False, "--follow", "-f", help="Keep printing as steps finish."),
+    follow: bool = typer.Option(False, "--follow", "-f", help="Keep printing as steps print."),
     url: str = UrlOption,
 ) -> None:
-    """The workspace's setup log: what each first-boot step (the clone) printed."""
+    """The workspace's setup log: what each step (clone, dev container, dotfiles) printed."""
     validate_workspace_name(name)
 
     async def follow_logs(client: ApiClient) -> None:

@@ -68,8 +68,7 @@ class Setup:
 
     def needed(self, workspace: Workspace) -> bool:
         """Whether there is anything to set up (a workspace with nothing costs no call)."""
-        personal = self._personal_of(workspace.owner)
-        return workspace.repository is not None or bool(personal.dotfiles or personal.credentials)
+        return _needed(workspace, self._personal_of(workspace.owner))
 
     async def prepare(self, workspace: Workspace, instance: InstanceName) -> None:
         """Make the folder the IDE opens on. A failure is only logged: the IDE opens on
@@ -86,9 +85,9 @@ class Setup:
             await steps.tell("clone", f"The folder could not be made: {problem}")
 
     async def run(self, workspace: Workspace, instance: InstanceName) -> None:
-        if not self.needed(workspace):
+        personal = self._personal_of(workspace.owner)  # read once for the whole setup
+        if not _needed(workspace, personal):
             return
-        personal = self._personal_of(workspace.owner)
         steps = SetupSteps(self._runtime, self._store, workspace, instance, self._poll)
         await steps.phase(STARTED)
         if personal.credentials:
@@ -98,6 +97,10 @@ class Setup:
         if personal.dotfiles is not None:
             await _dotfiles(steps, personal)
         await steps.phase(FINISHED)
+
+
+def _needed(workspace: Workspace, personal: Personal) -> bool:
+    return workspace.repository is not None or bool(personal.dotfiles or personal.credentials)
 
 
 async def _credentials(steps: SetupSteps, personal: Personal) -> None:
