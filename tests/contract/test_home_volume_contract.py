@@ -145,6 +145,22 @@ async def test_a_copy_has_its_own_owner_and_none_of_the_sources_snapshots(
         await subject.volumes.create(subject.name(), OWNER, copy_of="tpc-home-missing")
 
 
+async def test_a_copy_of_a_snapshot_is_made_from_it_and_a_missing_one_is_not_found(
+    subject: Subject,
+) -> None:
+    source, copy = subject.name(), subject.name()
+    await subject.volumes.create(source, OWNER)
+    await subject.volumes.snapshot(source, "auto-delete-20261207T090000Z")
+    undeleted = InstanceOwner(OWNER.installation, "undeleted")
+    made = await subject.volumes.create(
+        copy, undeleted, copy_of=source, snapshot="auto-delete-20261207T090000Z"
+    )
+    assert made is True
+    assert (await subject.volumes.get(copy)).owner == undeleted
+    with pytest.raises(NotFoundError):
+        await subject.volumes.create(subject.name(), OWNER, copy_of=source, snapshot="missing")
+
+
 async def test_an_attached_volume_is_used_and_outlives_its_instance(subject: Subject) -> None:
     name = subject.name()
     await subject.volumes.create(name, OWNER)

@@ -32,11 +32,13 @@ class HomeVolume:
 
 @runtime_checkable
 class HomeVolumes(Protocol):
-    async def create(self, name: str, owner: InstanceOwner, *, copy_of: str = "") -> bool:
+    async def create(
+        self, name: str, owner: InstanceOwner, *, copy_of: str = "", snapshot: str = ""
+    ) -> bool:
         """Make volume ``name`` (the workspace user's, empty; or a copy-on-write copy of
-        ``copy_of``'s files, without its snapshots) recording ``owner``. False when one of
-        that name exists already (nothing changes). ``NotFoundError`` for a missing
-        ``copy_of``."""
+        ``copy_of``'s files, as they are now or as they were in its ``snapshot``, without
+        its snapshots) recording ``owner``. False when one of that name exists already
+        (nothing changes). ``NotFoundError`` for a missing ``copy_of`` or ``snapshot``."""
         ...
 
     async def get(self, name: str) -> HomeVolume:

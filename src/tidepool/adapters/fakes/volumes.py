@@ -37,12 +37,22 @@ class InMemoryHomeVolumes:
         except KeyError:
             raise NotFoundError(f"No home volume named {name!r}.") from None
 
-    async def create(self, name: str, owner: InstanceOwner, *, copy_of: str = "") -> bool:
-        source = self._get(copy_of) if copy_of else None
+    async def create(
+        self, name: str, owner: InstanceOwner, *, copy_of: str = "", snapshot: str = ""
+    ) -> bool:
+        files = self._files_of(copy_of, snapshot) if copy_of else {}
         if name in self.volumes:
             return False
-        self.volumes[name] = _Volume(owner, dict(source.files) if source else {})
+        self.volumes[name] = _Volume(owner, dict(files))
         return True
+
+    def _files_of(self, name: str, snapshot: str) -> dict[str, bytes]:
+        volume = self._get(name)
+        if not snapshot:
+            return volume.files
+        if snapshot not in volume.snapshots:
+            raise NotFoundError(f"Home volume {name!r} has no snapshot {snapshot!r}.")
+        return volume.snapshots[snapshot][1]
 
     async def get(self, name: str) -> HomeVolume:
         volume = self._get(name)

@@ -25,12 +25,14 @@ WORKSPACE_KEY = "user.tidepool.workspace"
 #: The workspace user (``dev``) in Tidepool's images.
 USER_ID = "1000"
 DEVICE = "home"
-#: Volume and snapshot names as Incus takes them (and as no path could be smuggled in).
+#: Volume and snapshot names as Incus takes them (and as no path could be smuggled in); an
+#: automatic snapshot's time has capitals (``auto-delete-20261207T090000Z``).
 _NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+_SNAPSHOT = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9-]{0,62}$")
 
 
 def _checked(name: str, what: str = "volume") -> str:
-    if not _NAME.match(name):
+    if not (_SNAPSHOT if what == "snapshot" else _NAME).match(name):
         raise InvalidInputError(f"{name!r} is not a home {what} name.")
     return name
 
@@ -43,7 +45,9 @@ class IncusHomeVolumes:
     def _path(self, name: str) -> str:
         return f"/1.0/storage-pools/{self._pool}/volumes/custom/{_checked(name)}"
 
-    async def create(self, name: str, owner: InstanceOwner, *, copy_of: str = "") -> bool:
+    async def create(
+        self, name: str, owner: InstanceOwner, *, copy_of: str = "", snapshot: str = ""
+    ) -> bool:
         body: dict[str, Any] = {
             "name": _checked(name),
             "content_type": "filesystem",
@@ -53,11 +57,15 @@ class IncusHomeVolumes:
             },
         }
         if copy_of:
-            await self.get(copy_of)  # a missing source is NotFoundError, as the port says
+            # A missing source is NotFoundError, as the port says.
+            if snapshot and not any(s.name == snapshot for s in await self.snapshots(copy_of)):
+                raise NotFoundError(f"Home volume {copy_of!r} has no snapshot {snapshot!r}.")
+            await self.get(copy_of)
+            source = _checked(copy_of) + (f"/{_checked(snapshot, 'snapshot')}" if snapshot else "")
             body["source"] = {
                 "type": "copy",
                 "pool": self._pool,
-                "name": _checked(copy_of),
+                "name": source,
                 "volume_only": True,
             }
         else:
