@@ -3,7 +3,8 @@ Tidepool's storage pool (a real incusd; the instances it attaches to are empty c
 ``source: none``, so no image is needed).
 
 Issue 29 groundwork: what the home volume services will stand on, kept honest before they
-exist.
+exist. Mounting into a *running* instance (hot-plug, which a migration's copy needs) takes a
+booted image, so ``tests/integration/test_home_migration.py`` shows it on Incus.
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ import pytest
 from tidepool.adapters.fakes.volumes import InMemoryHomeVolumes
 from tidepool.adapters.incus.client import IncusClient, unix_socket_client
 from tidepool.adapters.incus.volumes import IncusHomeVolumes
+from tidepool.domain.home_migration import COPY_PATH
 from tidepool.domain.ownership import InstanceOwner
-from tidepool.errors import ConflictError, NotFoundError, TidepoolError
-from tidepool.ports.volumes import HomeVolumes
+from tidepool.errors import ConflictError, InvalidInputError, NotFoundError, TidepoolError
+from tidepool.ports.volumes import HOME_PATH, HomeVolumes
 from tidepool.settings import get_settings
 
 OWNER = InstanceOwner("c" * 32, "contract-workspace")
@@ -179,3 +181,49 @@ async def test_an_attached_volume_is_used_and_outlives_its_instance(subject: Sub
     await subject.volumes.delete(name)
     with pytest.raises(NotFoundError):
         await subject.volumes.delete(name)
+
+
+async def test_a_volume_mounts_beside_home_and_unmounts_leaving_home_and_files(
+    subject: Subject,
+) -> None:
+    home, copy = subject.name(), subject.name()
+    await subject.volumes.create(home, OWNER)
+    await subject.volumes.create(copy, OWNER)
+    instance = await subject.instance()
+    assert await subject.volumes.mounts(instance) == {}
+    await subject.volumes.attach(home, instance)
+    await subject.volumes.attach(copy, instance, path=COPY_PATH)
+    await subject.volumes.attach(copy, instance, path=COPY_PATH)  # again: nothing changes
+    assert await subject.volumes.mounts(instance) == {HOME_PATH: home, COPY_PATH: copy}
+    assert (await subject.volumes.get(copy)).used_by == (instance,)
+    if subject.devices is not None:
+        assert await subject.devices(instance) == {"root", "home", "home-copy"}
+
+    await subject.volumes.detach(instance, COPY_PATH)
+    await subject.volumes.detach(instance, COPY_PATH)  # not there: nothing changes
+    assert await subject.volumes.mounts(instance) == {HOME_PATH: home}
+    assert (await subject.volumes.get(copy)).used_by == ()
+    assert (await subject.volumes.get(home)).used_by == (instance,)
+    if subject.devices is not None:
+        assert await subject.devices(instance) == {"root", "home"}
+    await subject.volumes.delete(copy)  # used by nothing any more
+
+
+async def test_only_home_and_the_copy_path_are_mountable_and_a_missing_instance_is_not_found(
+    subject: Subject,
+) -> None:
+    name = subject.name()
+    await subject.volumes.create(name, OWNER)
+    instance = await subject.instance()
+    for path in ("/etc", "/home/dev/../../etc", "/mnt"):
+        with pytest.raises(InvalidInputError):
+            await subject.volumes.attach(name, instance, path=path)
+        with pytest.raises(InvalidInputError):
+            await subject.volumes.detach(instance, path)
+    assert await subject.volumes.mounts(instance) == {}
+    with pytest.raises(NotFoundError):
+        await subject.volumes.attach(name, "tpc-vol-missing", path=COPY_PATH)
+    with pytest.raises(NotFoundError):
+        await subject.volumes.detach("tpc-vol-missing", COPY_PATH)
+    with pytest.raises(NotFoundError):
+        await subject.volumes.mounts("tpc-vol-missing")

@@ -11,15 +11,20 @@ instance does (``InstanceOwner``): nothing deletes a volume it cannot prove is i
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
+from tidepool.domain.home_migration import COPY_PATH
 from tidepool.domain.ownership import InstanceOwner
 from tidepool.domain.snapshots import Snapshot
 
 #: Where a home volume is mounted in its workspace.
 HOME_PATH = "/home/dev"
+#: Every path a home volume may be mounted at, with the name of the runtime's device for it:
+#: home itself, and beside it while an older workspace's home is copied in
+#: (``tidepool.domain.home_migration``). No other path: nothing can mount over ``/etc``.
+MOUNT_DEVICES: Mapping[str, str] = {HOME_PATH: "home", COPY_PATH: "home-copy"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,9 +54,25 @@ class HomeVolumes(Protocol):
         """Every volume that records an owner (what Tidepool made), by name."""
         ...
 
-    async def attach(self, name: str, instance: str) -> None:
-        """Mount the volume at ``HOME_PATH`` in the stopped ``instance`` (again: nothing
-        changes). ``NotFoundError`` for a missing volume or instance."""
+    async def attach(self, name: str, instance: str, *, path: str = HOME_PATH) -> None:
+        """Mount the volume at ``path`` (``HOME_PATH``, or another of ``MOUNT_DEVICES``) in
+        ``instance`` (again: nothing changes; another volume there is replaced). A stopped
+        instance has it from its next start, a running one at once (the copy of a migration
+        needs its home and the volume side by side). ``NotFoundError`` for a missing volume or
+        instance, ``InvalidInputError`` for a path not in ``MOUNT_DEVICES``."""
+        ...
+
+    async def detach(self, instance: str, path: str) -> None:
+        """Unmount what ``attach`` mounted at ``path`` in ``instance``, running or stopped; the
+        volume and its files stay. Nothing there: nothing changes (a migration cut short
+        removes its copy's mount again without knowing whether it got that far).
+        ``NotFoundError`` for a missing instance, ``InvalidInputError`` as for ``attach``."""
+        ...
+
+    async def mounts(self, instance: str) -> Mapping[str, str]:
+        """The home volumes mounted in ``instance``, as ``{path: volume}``: whether its home
+        is a volume, and which, is a fact read here, not a record kept elsewhere.
+        ``NotFoundError`` for a missing instance."""
         ...
 
     async def snapshot(self, name: str, snapshot: str) -> None:

@@ -1,16 +1,17 @@
 """Home volumes in memory, for unit tests: each volume's files as a dict a test may write, so
-that a restore or a copy can be seen doing what the real one does to them."""
+that a restore or a copy can be seen doing what the real one does to them, and each
+instance's mounts (``mounted``) as a dict a fake guest may read to find a volume's files."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from tidepool.domain.ownership import InstanceOwner
 from tidepool.domain.snapshots import Snapshot
-from tidepool.errors import ConflictError, NotFoundError, RuntimeOperationError
-from tidepool.ports.volumes import HomeVolume
+from tidepool.errors import ConflictError, InvalidInputError, NotFoundError, RuntimeOperationError
+from tidepool.ports.volumes import HOME_PATH, MOUNT_DEVICES, HomeVolume
 
 
 @dataclass
@@ -30,6 +31,8 @@ class InMemoryHomeVolumes:
         self._instances = instances
         self._clock = clock
         self.volumes: dict[str, _Volume] = {}
+        #: ``{instance: {path: volume}}``, as ``attach`` and ``detach`` leave it.
+        self.mounted: dict[str, dict[str, str]] = {}
 
     def _get(self, name: str) -> _Volume:
         try:
@@ -62,11 +65,34 @@ class InMemoryHomeVolumes:
     async def list(self) -> Sequence[HomeVolume]:
         return [await self.get(name) for name in sorted(self.volumes)]
 
-    async def attach(self, name: str, instance: str) -> None:
+    async def attach(self, name: str, instance: str, *, path: str = HOME_PATH) -> None:
+        _mountable(path)
         volume = self._get(name)
+        mounts = self._mounts_of(instance)
+        replaced = mounts.get(path)
+        mounts[path] = name
+        if replaced is not None:
+            self._unused(replaced, instance)
+        volume.used_by.add(instance)
+
+    async def detach(self, instance: str, path: str) -> None:
+        _mountable(path)
+        removed = self._mounts_of(instance).pop(path, None)
+        if removed is not None:
+            self._unused(removed, instance)
+
+    async def mounts(self, instance: str) -> Mapping[str, str]:
+        return dict(self._mounts_of(instance))
+
+    def _mounts_of(self, instance: str) -> dict[str, str]:
         if instance not in self._instances():
             raise NotFoundError(f"No instance named {instance!r}.")
-        volume.used_by.add(instance)
+        return self.mounted.setdefault(instance, {})
+
+    def _unused(self, name: str, instance: str) -> None:
+        """``instance`` stops using volume ``name`` if no other path of it mounts that."""
+        if name in self.volumes and name not in self.mounted[instance].values():
+            self.volumes[name].used_by.discard(instance)
 
     async def snapshot(self, name: str, snapshot: str) -> None:
         volume = self._get(name)
@@ -98,3 +124,8 @@ class InMemoryHomeVolumes:
                 f"Home volume {name!r} is attached to {', '.join(sorted(live))}."
             )
         del self.volumes[name]
+
+
+def _mountable(path: str) -> None:
+    if path not in MOUNT_DEVICES:
+        raise InvalidInputError(f"A home volume is not mounted at {path!r}.")

@@ -2,7 +2,9 @@
 
 A volume is made owned by the workspace user (``initial.uid``/``gid``: the image's ``dev``),
 records its owner in its own config (``user.tidepool.installation``/``workspace``, as an
-instance does), and is mounted with a ``home`` disk device. A copy (a fork) is a btrfs
+instance does), and is mounted with a ``home`` disk device (``home-copy`` beside home while
+a migration copies an older home in; a disk device added to or removed from a running
+container is mounted or unmounted at once, Incus's hot-plug). A copy (a fork) is a btrfs
 snapshot: about 60 ms whatever the size, measured here; ``volume_only`` leaves the source's
 snapshots behind. A restore is Incus's own (``PUT {"restore": ...}``).
 """
@@ -10,7 +12,7 @@ snapshots behind. A restore is Incus's own (``PUT {"restore": ...}``).
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -18,17 +20,20 @@ from tidepool.adapters.incus.client import IncusClient
 from tidepool.domain.ownership import InstanceOwner
 from tidepool.domain.snapshots import Snapshot
 from tidepool.errors import ConflictError, InvalidInputError, NotFoundError, RuntimeOperationError
-from tidepool.ports.volumes import HOME_PATH, HomeVolume
+from tidepool.ports.volumes import HOME_PATH, MOUNT_DEVICES, HomeVolume
 
 INSTALLATION_KEY = "user.tidepool.installation"
 WORKSPACE_KEY = "user.tidepool.workspace"
 #: The workspace user (``dev``) in Tidepool's images.
 USER_ID = "1000"
-DEVICE = "home"
+DEVICE = MOUNT_DEVICES[HOME_PATH]
 #: Volume and snapshot names as Incus takes them (and as no path could be smuggled in); an
 #: automatic snapshot's time has capitals (``auto-delete-20261207T090000Z``).
 _NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 _SNAPSHOT = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9-]{0,62}$")
+#: What an instance's PUT takes back of what its GET gave (the rest is state, not config).
+_WRITABLE = ("architecture", "config", "ephemeral", "profiles", "stateful", "description")
+_RETRIES = 5
 
 
 def _checked(name: str, what: str = "volume") -> str:
@@ -91,11 +96,48 @@ class IncusHomeVolumes:
         volumes = [_volume(entry) for entry in found or []]
         return sorted((v for v in volumes if v.owner is not None), key=lambda v: v.name)
 
-    async def attach(self, name: str, instance: str) -> None:
+    async def attach(self, name: str, instance: str, *, path: str = HOME_PATH) -> None:
+        device_name = _device(path)
         await self.get(name)
-        device = {"type": "disk", "pool": self._pool, "source": name, "path": HOME_PATH}
-        path = f"/1.0/instances/{_checked(instance, 'instance')}"
-        await self._client.run("PATCH", path, json={"devices": {DEVICE: device}})
+        device = {"type": "disk", "pool": self._pool, "source": name, "path": path}
+        where = f"/1.0/instances/{_checked(instance, 'instance')}"
+        # PATCH merges devices by name: the others (root, a home beside a copy) stay.
+        await self._client.run("PATCH", where, json={"devices": {device_name: device}})
+
+    async def detach(self, instance: str, path: str) -> None:
+        device_name = _device(path)
+        where = f"/1.0/instances/{_checked(instance, 'instance')}"
+        # PATCH cannot remove a device: the whole instance is PUT back without it, with
+        # If-Match, so that a change made meanwhile by someone else is never undone (412:
+        # read again and retry).
+        for _ in range(_RETRIES):
+            response = await self._client.request("GET", where)
+            found = response.json().get("metadata") or {}
+            devices = dict(found.get("devices") or {})
+            if devices.pop(device_name, None) is None:
+                return
+            body = {key: found[key] for key in _WRITABLE if key in found} | {"devices": devices}
+            try:
+                await self._client.run(
+                    "PUT", where, json=body, headers={"If-Match": response.headers.get("ETag", "")}
+                )
+            except RuntimeOperationError as error:
+                if "HTTP 412" in str(error):
+                    continue
+                raise
+            return
+        raise ConflictError(f"Instance {instance!r} kept changing; {path} is still mounted.")
+
+    async def mounts(self, instance: str) -> Mapping[str, str]:
+        found = await self._client.sync("GET", f"/1.0/instances/{_checked(instance, 'instance')}")
+        return {
+            device["path"]: device["source"]
+            for name, device in (found.get("devices") or {}).items()
+            if device.get("type") == "disk"
+            and device.get("pool") == self._pool
+            and MOUNT_DEVICES.get(device.get("path", "")) == name
+            and device.get("source")
+        }
 
     async def snapshot(self, name: str, snapshot: str) -> None:
         if any(s.name == snapshot for s in await self.snapshots(name)):
@@ -126,6 +168,13 @@ class IncusHomeVolumes:
 
     async def delete(self, name: str) -> None:
         await self._client.run("DELETE", self._path(name))
+
+
+def _device(path: str) -> str:
+    try:
+        return MOUNT_DEVICES[path]
+    except KeyError:
+        raise InvalidInputError(f"A home volume is not mounted at {path!r}.") from None
 
 
 def _volume(entry: dict[str, Any]) -> HomeVolume:
