@@ -219,6 +219,11 @@ create_user() {
 }
 JSON
     chown -R "$TIDEPOOL_USER:$TIDEPOOL_USER" "$home"
+    # A home on its own volume starts empty: the launcher fills it from this copy of a new
+    # user's home at its first start (never over a file that is there).
+    rm -rf "$TIDEPOOL_PREFIX/home-skel"
+    mkdir -p "$TIDEPOOL_PREFIX"
+    cp -a "$home" "$TIDEPOOL_PREFIX/home-skel"
     echo "$TIDEPOOL_USER ALL=(ALL) NOPASSWD:ALL" > "/etc/sudoers.d/90-tidepool"
     chmod 440 /etc/sudoers.d/90-tidepool
 }
@@ -233,6 +238,11 @@ set -a
 . $ENV_FILE
 set +a
 export PATH="$(node_bin):\$PATH"
+# A new home volume is empty: filled once from a new user's home, keeping what is there.
+if [ ! -e "\$HOME/.tidepool/home-seeded" ]; then
+    cp -an "$TIDEPOOL_PREFIX/home-skel/." "\$HOME/" 2>/dev/null || true
+    mkdir -p "\$HOME/.tidepool" && : > "\$HOME/.tidepool/home-seeded"
+fi
 cd "\$HOME"
 exec $(code_server_bin) --bind-addr 0.0.0.0:8080 --auth none --disable-telemetry \\
     --disable-update-check --disable-workspace-trust --app-name "\${WORKSPACE_NAME:-Tidepool}" "\$HOME"

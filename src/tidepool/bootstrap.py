@@ -48,10 +48,12 @@ from tidepool.installation import installation_id
 from tidepool.loopback import LoopbackNames
 from tidepool.policies import idle_policy_for, lifetime_policy_for, quota_of
 from tidepool.ports import FrontDoor, JobQueue, RouteTable, Runtime, WorkspaceStore
+from tidepool.ports.volumes import HomeVolumes
 from tidepool.processes import crash_hook
 
 # The runtimes' factories, importable from here as the entry points and the CLI name them.
 from tidepool.runtimes import build_runtime as build_runtime
+from tidepool.runtimes import home_volumes_for
 from tidepool.runtimes import incus_client as incus_client
 from tidepool.runtimes import incus_runtime as incus_runtime
 from tidepool.runtimes import installed_runtimes as installed_runtimes
@@ -61,6 +63,8 @@ from tidepool.services.activity import ActivityWatch
 from tidepool.services.adoption import Adoption
 from tidepool.services.authorized_keys import KeyDelivery
 from tidepool.services.by_hand import ByHand
+from tidepool.services.home_steps import HomeSteps
+from tidepool.services.homes import HomeService
 from tidepool.services.metrics import PlatformMetrics
 from tidepool.services.moving import Mover
 from tidepool.services.placing import Placing
@@ -213,13 +217,19 @@ class Tidepool:
     platform_runs: bool = False
     #: Placement on a cluster (None: the runtime was given, or is Tart).
     placing: Placing | None = None
+    #: Home volumes (None: home stays in the root filesystem: Tart, or switched off).
+    volumes: HomeVolumes | None = None
     #: True in ``serve``: a workspace's setup runs behind its open IDE (``SetupRunner``).
     setup_behind: bool = False
+    #: The reconciler's steps on home volumes (None without volumes).
+    homes: HomeSteps | None = field(init=False)
     #: Where workspaces' setups run (``serve`` keeps it: ``setup_runner.keep``).
     setup_runner: SetupRunner = field(init=False)
     reconciler: Reconciler = field(init=False)
     workspaces: WorkspaceService = field(init=False)
     by_hand: ByHand = field(init=False)
+    #: Snapshots, restore, rebuild, undelete and fork (``services.homes``).
+    home: HomeService = field(init=False)
     adoption: Adoption = field(init=False)
     #: Moves stopped workspaces between cluster members.
     mover: Mover = field(init=False)
@@ -267,6 +277,18 @@ class Tidepool:
             template_images=lambda: {t.name: t.image for t in catalog.templates},
         )
         self.setup_runner = SetupRunner(setup, self.store, behind=self.setup_behind)
+        self.homes = (
+            HomeSteps(
+                self.volumes,
+                self.runtime,
+                self.store,
+                installation=self.installation,
+                retention=settings.retention,
+                now=now,
+            )
+            if self.volumes is not None
+            else None
+        )
         self.reconciler = Reconciler(
             self.store,
             self.runtime,
@@ -280,6 +302,7 @@ class Tidepool:
             keys=self.key_delivery,
             placing=self.placing,
             setup=self.setup_runner,
+            homes=self.homes,
         )
         self.workspaces = WorkspaceService(
             self.store,
@@ -288,6 +311,13 @@ class Tidepool:
             instance_prefix=settings.instance_prefix,
             audit=self.audit,
             quota_of=quota_of(settings),
+            home_volumes=self.volumes is not None,
+        )
+        self.home = HomeService(
+            self.workspaces,
+            self.store,
+            self.volumes,
+            instance_prefix=settings.instance_prefix,
         )
         self.mover = Mover(self.workspaces, self.store, self.placing, self.audit)
         self.adoption = Adoption(
@@ -362,6 +392,7 @@ async def build(
     clock: Callable[[], float] = time.monotonic,
     platform_runs: bool = False,
     setup_behind: bool = False,
+    volumes: HomeVolumes | None = None,
 ) -> AsyncIterator[Tidepool]:
     """The whole application from ``settings``; any part may be given instead (a fake, a
     store shared with a test). The database is migrated first; everything built here is
@@ -376,6 +407,7 @@ async def build(
         if runtime is None:
             runtime = await stack.enter_async_context(opened_runtime(settings))
             placing = placing_for(settings)
+            volumes = volumes or home_volumes_for(settings)
             if placing is not None:
                 stack.push_async_callback(placing.aclose)
         if routes is None:
@@ -387,6 +419,6 @@ async def build(
             # Workspace origins on ``localhost`` are names only browsers resolve.
             http = await stack.enter_async_context(httpx.AsyncClient(transport=LoopbackNames()))
         parts = (store[0], store[1], runtime, routes, door, http, clock, platform_runs, placing)
-        app = Tidepool(settings, *parts, setup_behind=setup_behind)
+        app = Tidepool(settings, *parts, volumes=volumes, setup_behind=setup_behind)
         stack.push_async_callback(app.activity.aclose)
         yield app

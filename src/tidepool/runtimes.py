@@ -10,9 +10,11 @@ from tidepool.adapters.incus.client import IncusClient, unix_socket_client
 from tidepool.adapters.incus.cluster import IncusCluster
 from tidepool.adapters.incus.remote import INCUS_DIR, RemoteIncus
 from tidepool.adapters.incus.runtime import IncusRuntime
+from tidepool.adapters.incus.volumes import IncusHomeVolumes
 from tidepool.errors import InvalidInputError
 from tidepool.policies import placement_for
 from tidepool.ports import Runtime
+from tidepool.ports.volumes import HomeVolumes
 from tidepool.services.placing import Placing
 from tidepool.settings import Settings
 
@@ -47,6 +49,13 @@ def placing_for(settings: Settings) -> Placing | None:
     if settings.runtime != "incus":
         return None
     return Placing(IncusCluster(incus_client(settings)), placement_for(settings))
+
+
+def home_volumes_for(settings: Settings) -> HomeVolumes | None:
+    """Home volumes on Incus's storage pool; none on Tart, or where they are switched off."""
+    if settings.runtime != "incus" or not settings.home_volumes:
+        return None
+    return IncusHomeVolumes(incus_client(settings), settings.storage_pool)
 
 
 def incus_runtime(settings: Settings) -> Runtime:

@@ -38,6 +38,7 @@ from tidepool.domain.templates import (
 from tidepool.errors import TidepoolError
 from tidepool.settings_activity import ActivitySettings
 from tidepool.settings_cluster import ClusterSettings
+from tidepool.settings_homes import HomeSettings
 from tidepool.settings_network import NetworkSettings
 from tidepool.settings_paths import DataPaths
 from tidepool.settings_quotas import QuotaSettings
@@ -49,7 +50,13 @@ _INCUS_NAME = r"^[a-z][a-z0-9-]{0,62}$"
 
 
 class Settings(
-    ActivitySettings, ClusterSettings, NetworkSettings, QuotaSettings, DataPaths, BaseSettings
+    ActivitySettings,
+    ClusterSettings,
+    HomeSettings,
+    NetworkSettings,
+    QuotaSettings,
+    DataPaths,
+    BaseSettings,
 ):
     """Every knob Tidepool has, validated once at start-up."""
 

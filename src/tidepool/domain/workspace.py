@@ -9,6 +9,7 @@ and only along ``TRANSITIONS``. Every move is recorded with its time.
     pending ─► creating ─► starting ─► running ─► stopping ─► stopped ─► starting ...
        any ─► deleting ─► deleted          any step ─► failed (with the error)
     failed ─► starting | stopping | deleting   (start, stop or delete again recovers)
+    running | stopped | failed ─► creating   (a rebuild: a new instance, the same home)
     running | stopped | failed ─► unavailable ─► starting | stopping   (its cluster member
        went away, and came back: nothing is wrong with the workspace itself)
 """
@@ -22,6 +23,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from tidepool.domain.activity import StopReason
+from tidepool.domain.home import has_pending_work
 from tidepool.domain.names import WorkspaceName
 from tidepool.domain.repositories import Repository
 from tidepool.domain.templates import DEFAULT_TEMPLATE, Size
@@ -59,9 +61,9 @@ TRANSITIONS: dict[Status, frozenset[Status]] = {
     S.PENDING: frozenset({S.CREATING, S.DELETING, S.FAILED}),
     S.CREATING: frozenset({S.STARTING, S.STOPPED, S.DELETING, S.FAILED}),
     S.STARTING: frozenset({S.RUNNING, S.STOPPING, S.DELETING, S.FAILED}),
-    S.RUNNING: frozenset({S.STOPPING, S.STARTING, S.DELETING, S.FAILED, S.UNAVAILABLE}),
+    S.RUNNING: frozenset({S.STOPPING, S.STARTING, S.CREATING, S.DELETING, S.FAILED, S.UNAVAILABLE}),
     S.STOPPING: frozenset({S.STOPPED, S.DELETING, S.FAILED}),
-    S.STOPPED: frozenset({S.STARTING, S.DELETING, S.FAILED, S.UNAVAILABLE}),
+    S.STOPPED: frozenset({S.STARTING, S.CREATING, S.DELETING, S.FAILED, S.UNAVAILABLE}),
     S.DELETING: frozenset({S.DELETED, S.FAILED}),
     S.DELETED: frozenset(),
     S.FAILED: frozenset({S.CREATING, S.STARTING, S.STOPPING, S.STOPPED, S.DELETING, S.UNAVAILABLE}),
@@ -153,7 +155,10 @@ class Workspace:
 
     @property
     def settled(self) -> bool:
-        """True when the status matches what the user asked for: nothing left to do."""
+        """True when the status matches what the user asked for and no home work (a
+        restore, a rebuild) is waiting: nothing left to do."""
+        if has_pending_work(self.runtime_state) and self.desired is not Desired.DELETED:
+            return False
         return {
             Desired.RUNNING: self.status is Status.RUNNING,
             Desired.STOPPED: self.status is Status.STOPPED,

@@ -20,6 +20,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import replace
 
+from tidepool.domain.home import HOME
 from tidepool.domain.names import InstanceName
 from tidepool.domain.ownership import InstanceOwner
 from tidepool.domain.pool import pool_key_of
@@ -33,6 +34,7 @@ log = logging.getLogger(__name__)
 #: ``runtime_state`` keys of a workspace made from a pool instance.
 POOLED = "pooled"
 OWN = "own"
+OWN_HOME = "own_home"
 #: The event a take leaves (its detail: the instance).
 HANDED_OVER = "from_pool"
 
@@ -61,7 +63,10 @@ class PooledCreate:
         while (candidate := self._pool.next_candidate(workspace)) is not None:
             name, pooled = candidate
             own = workspace.runtime_state.get("instance") or ""
+            # A pool instance was made without a home volume: its home stays in its root
+            # filesystem, and moves onto a volume at its next start.
             state = {**workspace.runtime_state, "instance": name, POOLED: True, OWN: own}
+            state[OWN_HOME], state[HOME] = state.get(HOME, ""), ""
             workspace = await self._store.save(replace(workspace, runtime_state=state))
             self._reached("pool_chosen")
             if await self._taken(name, pooled, mine):
@@ -98,6 +103,7 @@ class PooledCreate:
         own = state.pop(OWN, "")
         state.pop(POOLED, None)
         state["instance"] = own
+        state[HOME] = state.pop(OWN_HOME, "")
         return await self._store.save(replace(workspace, runtime_state=state))
 
     async def _taken(self, name: InstanceName, pooled: InstanceOwner, mine: InstanceOwner) -> bool:

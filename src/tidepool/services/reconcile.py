@@ -23,11 +23,13 @@ from dataclasses import dataclass, replace
 
 import httpx
 
+from tidepool.domain.home import REPLACES, RESTORE, has_pending_work, without
 from tidepool.domain.ownership import InstanceOwner, may_delete
 from tidepool.domain.workspace import Desired, Status, Workspace
 from tidepool.errors import ConflictError, NotFoundError, RuntimeOperationError
 from tidepool.ports import InstanceSpec, RouteTable, Runtime, WorkspaceStore
 from tidepool.services.authorized_keys import KeyDelivery
+from tidepool.services.home_steps import HomeSteps
 from tidepool.services.ide import ask_for_workbench, wait_for_ide
 from tidepool.services.naming import name_workspace
 from tidepool.services.placing import Placing
@@ -87,8 +89,11 @@ class Reconciler:
         keys: KeyDelivery | None = None,
         placing: Placing | None = None,
         setup: SetupRunner | None = None,
+        homes: HomeSteps | None = None,
     ) -> None:
         self._reached = reached
+        #: Home volumes (None: the runtime has none, and home stays in the root filesystem).
+        self._homes = homes
         #: Where on a cluster each new instance goes, and where each one is (None: one host).
         self._placing = placing
         #: Puts the owner's SSH keys in a workspace at each start (None: nothing to put).
@@ -116,6 +121,8 @@ class Reconciler:
             return workspace
         if workspace.desired is Desired.DELETED:
             return await self._delete(workspace)
+        if has_pending_work(workspace.runtime_state):
+            workspace = await self._home_work(workspace)
         if workspace.desired is Desired.STOPPED:
             return await self._stop(workspace)
         return await self._run(workspace)
@@ -146,6 +153,8 @@ class Reconciler:
         try:
             await self._runtime.state(instance)
             if not await self._half_made(workspace):
+                if self._homes is not None and workspace.status is Status.CREATING:
+                    await self._homes.attach(workspace, instance)  # (a crash came between)
                 return workspace
             # A create cut short (a crash, incusd restarted under it) can leave an instance
             # that cannot start. It never booted, so nothing of the user's is in it: again.
@@ -155,6 +164,8 @@ class Reconciler:
                 return taken
         started = self._clock()
         target = await self._placing.target(workspace) if self._placing else None
+        if self._homes is not None:
+            await self._homes.make(workspace)
         with contextlib.suppress(ConflictError):
             await self._runtime.create(
                 InstanceSpec(
@@ -169,6 +180,29 @@ class Reconciler:
                 )
             )
             await self._phase(workspace, "instance_created", started)
+        if self._homes is not None:
+            await self._homes.attach(workspace, instance)
+        return workspace
+
+    async def _home_work(self, workspace: Workspace) -> Workspace:
+        """What a rebuild or a restore asks of a workspace before it runs (or rests) again:
+        out of its route, its instance stopped; a rebuild's old instance deleted (the home
+        volume kept) and the workspace back to ``creating``, or the snapshot put back."""
+        with contextlib.suppress(NotFoundError):
+            await self._routes.remove(workspace.name)
+        if workspace.runtime_state.get(REPLACES):
+            if workspace.status is not Status.CREATING:
+                workspace = await self._move(workspace, Status.CREATING, "rebuild")
+            old = replace(workspace, runtime_state={"instance": workspace.runtime_state[REPLACES]})
+            with contextlib.suppress(NotFoundError):
+                await self._runtime.stop(instance_name(old))  # cleanly, before the delete
+            await self._delete_instance(old)
+            state = without(workspace.runtime_state, REPLACES)
+            workspace = await self._store.save(replace(workspace, runtime_state=state))
+        if workspace.runtime_state.get(RESTORE) and self._homes is not None:
+            if workspace.status is Status.RUNNING:
+                workspace = await self._move(workspace, Status.STARTING, "restore")
+            workspace = await self._homes.restore(workspace, instance_name(workspace))
         return workspace
 
     async def _half_made(self, workspace: Workspace) -> bool:
@@ -276,6 +310,8 @@ class Reconciler:
         with contextlib.suppress(NotFoundError):
             await self._routes.remove(workspace.name)
         self._reached("unrouted")
+        if self._homes is not None:
+            workspace = await self._homes.before_delete(workspace, instance_name(workspace))
         await self._delete_instance(workspace, leave_foreign=True)
         self._reached("instance_deleted")
         deleted = await self._move(workspace, Status.DELETED, address=None)

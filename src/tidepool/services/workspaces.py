@@ -15,6 +15,7 @@ from datetime import datetime
 
 from tidepool.domain.activity import StopReason, check_keepalive
 from tidepool.domain.audit import AuditEntry, Outcome
+from tidepool.domain.home import HOME, home_volume_for
 from tidepool.domain.identity import HOST, Identity
 from tidepool.domain.names import (
     InstanceName,
@@ -65,8 +66,11 @@ class WorkspaceService:
         instance_prefix: str = "ws",
         audit: AuditTrail | None = None,
         quota_of: Callable[[str], Quota] | None = None,
+        home_volumes: bool = False,
     ) -> None:
         self._store = store
+        #: New workspaces get a home volume of their own (``domain.home``).
+        self._home_volumes = home_volumes
         #: Each user's quota (None: no quotas). The host (root) has none.
         self._quota_of = quota_of
         #: Checking a quota and saving what it allowed is one step per owner.
@@ -80,7 +84,7 @@ class WorkspaceService:
         self._instance_prefix = instance_prefix
         self._audit = audit
 
-    async def _record(
+    async def record(
         self, who: Identity, action: str, name: str, outcome: Outcome, detail: str = ""
     ) -> None:
         if self._audit is not None:
@@ -109,7 +113,7 @@ class WorkspaceService:
         name = validate_workspace_name(name)
         try:
             who.check_may_change("create", name)
-            chosen = self._template(template or DEFAULT_TEMPLATE)
+            chosen = self.template(template or DEFAULT_TEMPLATE)
             workspace = Workspace(
                 name=name,
                 owner=who.name,
@@ -118,21 +122,32 @@ class WorkspaceService:
                 size=self.catalog.size_for(chosen, size),
                 repository=_source(chosen, repository_url, branch),
             )
-            instance = instance_name_for(self._instance_prefix, workspace.id)
-            workspace = replace(workspace, runtime_state={"instance": instance})
-            async with self._owner_locks[who.name]:
-                await self._check_quota(who, workspace, new=True)
-                created = await self._store.add(workspace)
+            workspace = replace(workspace, runtime_state=self.new_state(workspace.id))
+            created = await self.add_within_quota(who, workspace)
         except ForbiddenError as refused:
-            await self._record(who, "create", name, Outcome.DENIED, str(refused))
+            await self.record(who, "create", name, Outcome.DENIED, str(refused))
             raise
         except (ConflictError, InvalidInputError) as failed:
-            await self._record(who, "create", name, Outcome.FAILED, str(failed))
+            await self.record(who, "create", name, Outcome.FAILED, str(failed))
             raise
-        await self._record(who, "create", name, Outcome.OK)
+        await self.record(who, "create", name, Outcome.OK)
         return created
 
-    async def _check_quota(self, who: Identity, workspace: Workspace, *, new: bool) -> None:
+    async def add_within_quota(self, who: Identity, workspace: Workspace) -> Workspace:
+        """Add a new workspace of ``workspace.owner``'s if their quota allows it (checking
+        and saving are one step per owner); ``QuotaExceededError``, ``ConflictError``."""
+        async with self._owner_locks[workspace.owner]:
+            await self.check_quota(who, workspace, new=True)
+            return await self._store.add(workspace)
+
+    def new_state(self, workspace_id: str) -> dict[str, str]:
+        """A new workspace's adapter-private state: its instance, and its home volume."""
+        state: dict[str, str] = {"instance": instance_name_for(self._instance_prefix, workspace_id)}
+        if self._home_volumes:
+            state[HOME] = home_volume_for(self._instance_prefix, workspace_id)
+        return state
+
+    async def check_quota(self, who: Identity, workspace: Workspace, *, new: bool) -> None:
         """``QuotaExceededError`` if ``workspace`` (new, or about to run) takes its owner
         over their quota. The host (root on this machine) has none."""
         if self._quota_of is None or who.address == HOST.address:
@@ -162,7 +177,7 @@ class WorkspaceService:
             if workspace.desired is not Desired.DELETED:
                 yield workspace
 
-    def _template(self, name: str) -> Template:
+    def template(self, name: str) -> Template:
         """The template ``name``; one that does not exist is bad input here (400), not a
         missing resource."""
         try:
@@ -170,14 +185,14 @@ class WorkspaceService:
         except NotFoundError as missing:
             raise InvalidInputError(str(missing)) from None
 
-    async def _visible(self, name: WorkspaceName, who: Identity, action: str) -> Workspace:
+    async def visible(self, name: WorkspaceName, who: Identity, action: str) -> Workspace:
         """The workspace if ``who`` may see it; else ``NotFoundError``, as for a missing one,
         and a workspace that exists but is hidden from ``who`` leaves a refusal in the log."""
         workspace = await self._store.get(name)
         if not who.may_see(workspace.owner, workspace.name):
             outside = who.workspaces is not None and workspace.name not in who.workspaces
             why = "outside the token's workspaces" if outside else "someone else's workspace"
-            await self._record(who, action, name, Outcome.DENIED, why)
+            await self.record(who, action, name, Outcome.DENIED, why)
             raise NotFoundError(f"No workspace named {name!r}.")
         return workspace
 
@@ -187,7 +202,7 @@ class WorkspaceService:
         """The workspace ``name``, meant to run: created if there is none, asked to start if
         it is stopped or failed, returned as it is if it already runs or is on its way."""
         try:
-            current = await self._visible(name, who, "start")
+            current = await self.visible(name, who, "start")
         except NotFoundError:
             return await self.create(name, who=who, image=image)
         if current.desired is Desired.RUNNING and current.status is not Status.FAILED:
@@ -197,7 +212,7 @@ class WorkspaceService:
     async def get(self, name: str, *, who: Identity, purpose: str = "read") -> Workspace:
         """The workspace if ``who`` may see it, else ``NotFoundError`` (the store's words);
         ``purpose`` names the attempt in the audit log if it is refused (``events``)."""
-        return await self._visible(validate_workspace_name(name), who, purpose)
+        return await self.visible(validate_workspace_name(name), who, purpose)
 
     async def name_if_visible(self, workspace_id: str, *, who: Identity) -> str | None:
         """The workspace's name if it exists and ``who`` may see it (for event feeds)."""
@@ -237,15 +252,15 @@ class WorkspaceService:
         record of the attempt: someone else's is missing (``NotFoundError``), a credential
         without ``ssh`` is refused, a workspace that is not running is a ``ConflictError``."""
         name = validate_workspace_name(name)
-        workspace = await self._visible(name, who, "ssh")
+        workspace = await self.visible(name, who, "ssh")
         try:
             who.check_may_ssh(name)
             if workspace.status is not Status.RUNNING or not workspace.address:
                 raise ConflictError(f"Workspace {name!r} is not running; start it first.")
         except TidepoolError as refused:
-            await self._record(who, "ssh", name, Outcome.DENIED, str(refused))
+            await self.record(who, "ssh", name, Outcome.DENIED, str(refused))
             raise
-        await self._record(who, "ssh", name, Outcome.OK)
+        await self.record(who, "ssh", name, Outcome.OK)
         return workspace
 
     async def request(
@@ -261,21 +276,21 @@ class WorkspaceService:
         try:
             done = await self._request(name, action, who, reason)
         except ForbiddenError as refused:
-            await self._record(who, action.value, name, Outcome.DENIED, str(refused))
+            await self.record(who, action.value, name, Outcome.DENIED, str(refused))
             raise
         except NotFoundError:
-            raise  # a missing name is nobody's business; a hidden one was logged by _visible
+            raise  # a missing name is nobody's business; a hidden one was logged by visible
         except TidepoolError as failed:
-            await self._record(who, action.value, name, Outcome.FAILED, str(failed))
+            await self.record(who, action.value, name, Outcome.FAILED, str(failed))
             raise
-        await self._record(who, action.value, name, Outcome.OK)
+        await self.record(who, action.value, name, Outcome.OK)
         return done
 
     async def _request(
         self, name: WorkspaceName, action: Action, who: Identity, reason: StopReason | None
     ) -> Workspace:
         for _ in range(CONFLICT_RETRIES):
-            current = await self._visible(name, who, action.value)
+            current = await self.visible(name, who, action.value)
             who.check_may_change(action.value, name)
             why = reason or (StopReason.USER if who.name == current.owner else StopReason.ADMIN)
             wanted = current.request(action, why)
@@ -285,7 +300,7 @@ class WorkspaceService:
             try:
                 async with self._owner_locks[current.owner]:
                     if action is Action.START and current.desired is not Desired.RUNNING:
-                        await self._check_quota(who, current, new=False)
+                        await self.check_quota(who, current, new=False)
                     return await self._store.save(
                         wanted, event=("request", action.value, detail), enqueue=True
                     )
@@ -300,7 +315,7 @@ class WorkspaceService:
         name = validate_workspace_name(name)
         check_keepalive(until, now())
         for _ in range(CONFLICT_RETRIES):
-            current = await self._visible(name, who, "keepalive")
+            current = await self.visible(name, who, "keepalive")
             who.check_may_change("keep alive", name)
             wanted = replace(current, keepalive_until=until, updated_at=now())
             detail = until.isoformat(timespec="seconds") if until else "cancelled"
@@ -308,7 +323,7 @@ class WorkspaceService:
                 done = await self._store.save(wanted, event=("keepalive", "set", detail))
             except ConflictError:
                 continue
-            await self._record(who, "keepalive", name, Outcome.OK, detail)
+            await self.record(who, "keepalive", name, Outcome.OK, detail)
             return done
         raise ConflictError(f"Workspace {name!r} is changing too fast; try again.")
 

@@ -1,0 +1,134 @@
+"""The reconciler's steps on home volumes: make and attach one, snapshot before a delete, put
+a snapshot back, and keep automatic snapshots within their retention.
+
+Each step is idempotent and reads what to do from the workspace's row (``domain.home``), so
+a crash between any two leaves the row saying what is left, and the next pass does it:
+a volume that exists is not made again, a snapshot whose name was chosen and is taken is not
+taken again, a restore is cleared from the row only after it is done.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import datetime
+
+from tidepool.domain.home import (
+    DELETE_SNAPSHOT,
+    RESTORE,
+    home_of,
+    source_of,
+    without,
+)
+from tidepool.domain.names import InstanceName
+from tidepool.domain.ownership import InstanceOwner
+from tidepool.domain.snapshots import Retention, Why, automatic_name
+from tidepool.domain.workspace import Workspace
+from tidepool.errors import ConflictError, NotFoundError
+from tidepool.ports import Runtime, WorkspaceStore
+from tidepool.ports.volumes import HomeVolumes
+
+log = logging.getLogger(__name__)
+
+
+class HomeSteps:
+    def __init__(
+        self,
+        volumes: HomeVolumes,
+        runtime: Runtime,
+        store: WorkspaceStore,
+        *,
+        installation: str,
+        retention: Retention,
+        now: Callable[[], datetime],
+    ) -> None:
+        self._volumes = volumes
+        self._runtime = runtime
+        self._store = store
+        self._installation = installation
+        self.retention = retention
+        self._now = now
+
+    async def make(self, workspace: Workspace) -> None:
+        """The workspace's home volume, made unless it exists: empty (the image fills it at
+        the first start), or a copy of what ``home_from`` names (a fork, an undelete)."""
+        home = home_of(workspace.runtime_state)
+        if not home:
+            return
+        source = source_of(workspace.runtime_state)
+        owner = InstanceOwner(self._installation, workspace.id)
+        if source is None:
+            await self._volumes.create(home, owner)
+            return
+        await self._volumes.create(home, owner, copy_of=source.volume, snapshot=source.snapshot)
+
+    async def attach(self, workspace: Workspace, instance: InstanceName) -> None:
+        """Mount the home volume at ``/home/dev`` in the new (stopped) instance."""
+        home = home_of(workspace.runtime_state)
+        if home:
+            await self._volumes.attach(home, instance)
+
+    async def before_delete(self, workspace: Workspace, instance: InstanceName) -> Workspace:
+        """Stop the instance and take the automatic snapshot a delete keeps (what
+        ``undelete`` brings back): its name is saved in the row before it is taken, so a
+        delete run again finds it taken and goes on. The volume itself is kept, with its
+        snapshots, until retention lets the snapshot go (``prune``)."""
+        home = home_of(workspace.runtime_state)
+        if not home:
+            return workspace
+        name = str(workspace.runtime_state.get(DELETE_SNAPSHOT) or "")
+        if not name:
+            name = automatic_name(Why.DELETE, self._now())
+            state = {**workspace.runtime_state, DELETE_SNAPSHOT: name}
+            workspace = await self._store.save(replace(workspace, runtime_state=state))
+        with contextlib.suppress(NotFoundError):
+            await self._runtime.stop(instance)  # its files flushed, the snapshot whole
+        try:
+            await self._volumes.snapshot(home, name)
+        except ConflictError:
+            pass  # taken by the pass a crash cut short
+        except NotFoundError:
+            log.warning("workspace %s has no home volume %s to keep", workspace.name, home)
+            return workspace
+        await self.prune(home)
+        return workspace
+
+    async def restore(self, workspace: Workspace, instance: InstanceName) -> Workspace:
+        """Put back the snapshot the row asks for, with the instance stopped, after taking
+        the ``undo`` snapshot (so the restore itself can be undone); then clear the ask."""
+        asked = workspace.runtime_state.get(RESTORE) or {}
+        home = home_of(workspace.runtime_state)
+        if not asked or not home:
+            return workspace
+        with contextlib.suppress(NotFoundError):
+            await self._runtime.stop(instance)
+        undo = str(asked.get("undo") or "")
+        if undo:
+            with contextlib.suppress(ConflictError):
+                await self._volumes.snapshot(home, undo)
+        try:
+            await self._volumes.restore(home, str(asked["snapshot"]))
+        except NotFoundError as missing:
+            # Deleted since it was asked for: nothing to put back; say so in the history.
+            await self._store.add_event(workspace.id, "restore", "failed", str(missing))
+        else:
+            await self._store.add_event(workspace.id, "restore", "done", str(asked["snapshot"]))
+        workspace = await self._store.save(
+            replace(workspace, runtime_state=without(workspace.runtime_state, RESTORE))
+        )
+        await self.prune(home)
+        return workspace
+
+    async def prune(self, home: str) -> list[str]:
+        """Delete the volume's automatic snapshots retention no longer keeps; their names."""
+        try:
+            snapshots = await self._volumes.snapshots(home)
+        except NotFoundError:
+            return []
+        doomed = self.retention.expired(snapshots, self._now())
+        for snapshot in doomed:
+            with contextlib.suppress(NotFoundError):
+                await self._volumes.delete_snapshot(home, snapshot.name)
+        return [s.name for s in doomed]

@@ -1,0 +1,232 @@
+"""Home volumes through the reconciler and the home use cases, on the in-memory fakes: a
+create makes and attaches one, a delete keeps it with a snapshot, undelete and fork copy it,
+a restore puts a snapshot back, a rebuild keeps it under a new instance, and a crash at a
+step leaves a row that the next pass finishes."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+
+from tidepool.adapters.fakes.routes import InMemoryRouteTable
+from tidepool.adapters.fakes.runtime import InMemoryRuntime
+from tidepool.adapters.fakes.volumes import InMemoryHomeVolumes
+from tidepool.domain.home import DELETE_SNAPSHOT, REPLACES, RESTORE, home_of
+from tidepool.domain.identity import Identity
+from tidepool.domain.ownership import InstanceOwner
+from tidepool.domain.snapshots import Retention
+from tidepool.domain.templates import Catalog, Maximums, Size, Template
+from tidepool.domain.workspace import Action, Status, Workspace
+from tidepool.errors import ConflictError, InvalidInputError, NotFoundError
+from tidepool.services.home_steps import HomeSteps
+from tidepool.services.homes import HomeService
+from tidepool.services.reconcile import ReconcileLimits, Reconciler
+from tidepool.services.workspaces import WorkspaceService, instance_name
+from tidepool.store.memory import memory_store
+
+IMAGE, NEWER = "tidepool-workspace", "tidepool-workspace-2"
+INSTALLATION = "0123456789abcdef0123456789abcdef"
+ANN, BOB = Identity("ann", admin=False), Identity("bob", admin=False)
+WEEK = Retention(keep=5, days=7)
+
+
+class Plane:
+    def __init__(self, retention: Retention = WEEK) -> None:
+        self.time = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
+        self.runtime = InMemoryRuntime(images=[IMAGE, NEWER])
+        self.volumes = InMemoryHomeVolumes(lambda: self.runtime.instances, lambda: self.time)
+        self.store, _ = memory_store()
+        self.routes = InMemoryRouteTable()
+        self.catalog = Catalog(
+            [
+                Template("default", "", IMAGE, Size(cpus=2, memory_mib=2048)),
+                Template("newer", "", NEWER, Size(cpus=1, memory_mib=1024)),
+            ],
+            Maximums(cpus=8, memory_mib=8192, disk_gib=100),
+        )
+        self.steps = HomeSteps(
+            self.volumes,
+            self.runtime,
+            self.store,
+            installation=INSTALLATION,
+            retention=retention,
+            now=lambda: self.time,
+        )
+        http = httpx.AsyncClient(transport=httpx.MockTransport(lambda r: httpx.Response(200)))
+        self.reconciler = Reconciler(
+            self.store,
+            self.runtime,
+            self.routes,
+            http,
+            ReconcileLimits(ide_timeout=0.5, boot_timeout=0.5),
+            installation=INSTALLATION,
+            homes=self.steps,
+        )
+        self.workspaces = WorkspaceService(
+            self.store, default_image=IMAGE, catalog=self.catalog, home_volumes=True
+        )
+        self.homes = HomeService(self.workspaces, self.store, self.volumes, instance_prefix="ws")
+
+    async def settle(self, workspace: Workspace) -> Workspace:
+        for _ in range(5):
+            workspace = await self.reconciler.reconcile(workspace.id)
+            if workspace.settled:
+                return workspace
+        raise AssertionError(f"{workspace.name} did not settle: {workspace.status}")
+
+    async def running(self, name: str, who: Identity = ANN) -> Workspace:
+        return await self.settle(await self.workspaces.create(name, who=who))
+
+    def files(self, workspace: Workspace) -> dict[str, bytes]:
+        return self.volumes.volumes[home_of(workspace.runtime_state)].files
+
+
+async def test_a_create_makes_the_home_volume_owned_by_the_workspace_and_attaches_it() -> None:
+    plane = Plane()
+    workspace = await plane.running("ann-ws")
+    home = home_of(workspace.runtime_state)
+    volume = await plane.volumes.get(home)
+    assert volume.owner == InstanceOwner(INSTALLATION, workspace.id)
+    assert volume.used_by == (instance_name(workspace),)
+    assert workspace.status is Status.RUNNING
+
+
+async def test_a_delete_keeps_home_with_a_snapshot_and_undelete_brings_the_files_back() -> None:
+    plane = Plane()
+    workspace = await plane.running("ann-ws")
+    plane.files(workspace)["notes.txt"] = b"mine\x00\xff"
+    await plane.settle(await plane.workspaces.request("ann-ws", Action.DELETE, who=ANN))
+    deleted = await plane.store.get_by_id(workspace.id)
+    assert deleted.status is Status.DELETED
+    assert workspace.runtime_state["instance"] not in plane.runtime.instances
+    kept = await plane.volumes.snapshots(home_of(workspace.runtime_state))
+    assert [s.name for s in kept] == [deleted.runtime_state[DELETE_SNAPSHOT]]
+
+    with pytest.raises(NotFoundError):
+        await plane.homes.undelete("ann-ws", who=BOB)  # not his to see
+    back = await plane.settle(await plane.homes.undelete("ann-ws", who=ANN))
+    assert (back.name, back.owner, back.status) == ("ann-ws", "ann", Status.RUNNING)
+    assert back.id != workspace.id
+    assert plane.files(back) == {"notes.txt": b"mine\x00\xff"}
+    with pytest.raises(ConflictError):
+        await plane.homes.undelete("ann-ws", who=ANN)  # the name is taken again
+
+
+async def test_after_retention_a_deleted_workspace_cannot_be_undeleted() -> None:
+    plane = Plane(Retention(keep=5, days=1))
+    workspace = await plane.running("ann-ws")
+    await plane.settle(await plane.workspaces.request("ann-ws", Action.DELETE, who=ANN))
+    plane.time += timedelta(days=2)
+    assert await plane.steps.prune(home_of(workspace.runtime_state))
+    with pytest.raises(NotFoundError, match="no longer kept"):
+        await plane.homes.undelete("ann-ws", who=ANN)
+
+
+async def test_a_delete_cut_short_after_its_snapshot_takes_no_second_one() -> None:
+    plane = Plane()
+    workspace = await plane.running("ann-ws")
+    asked = await plane.workspaces.request("ann-ws", Action.DELETE, who=ANN)
+    first = await plane.steps.before_delete(asked, instance_name(asked))  # then a crash
+    plane.time += timedelta(seconds=5)
+    await plane.settle(first)
+    kept = await plane.volumes.snapshots(home_of(workspace.runtime_state))
+    assert len(kept) == 1
+
+
+async def test_restore_puts_a_snapshot_back_can_be_undone_and_runs_again() -> None:
+    plane = Plane()
+    workspace = await plane.running("ann-ws")
+    plane.files(workspace)["a.txt"] = b"before"
+    await plane.homes.take_snapshot("ann-ws", "good", who=ANN)
+    plane.files(workspace)["a.txt"] = b"broken"
+    plane.files(workspace)["b.txt"] = b"new"
+    with pytest.raises(NotFoundError):
+        await plane.homes.restore("ann-ws", "missing", who=ANN)
+    with pytest.raises(NotFoundError):
+        await plane.homes.restore("ann-ws", "good", who=BOB)
+    asked = await plane.homes.restore("ann-ws", "good", who=ANN)
+    assert not asked.settled, "a restore asked for is work left to do"
+    done = await plane.settle(asked)
+    assert done.status is Status.RUNNING and RESTORE not in done.runtime_state
+    assert plane.files(done) == {"a.txt": b"before"}
+    names = [s.name for s in await plane.homes.snapshots("ann-ws", who=ANN)]
+    assert names[0] == "good" and names[1].startswith("auto-restore-")
+    assert plane.volumes.volumes[home_of(done.runtime_state)].snapshots[names[1]][1] == {
+        "a.txt": b"broken",
+        "b.txt": b"new",
+    }
+
+
+async def test_snapshot_names_are_checked_and_tidepools_own_prefix_is_refused() -> None:
+    plane = Plane()
+    await plane.running("ann-ws")
+    for bad in ("auto-delete-1", "Has Space", "../x", ""):
+        with pytest.raises(InvalidInputError):
+            await plane.homes.take_snapshot("ann-ws", bad, who=ANN)
+    await plane.homes.take_snapshot("ann-ws", "one", who=ANN)
+    with pytest.raises(ConflictError):
+        await plane.homes.take_snapshot("ann-ws", "one", who=ANN)
+
+
+async def test_rebuild_makes_a_new_instance_from_the_templates_image_with_the_same_home() -> None:
+    plane = Plane()
+    workspace = await plane.running("ann-ws")
+    plane.files(workspace)["work.py"] = b"print(1)"
+    old = instance_name(workspace)
+    asked = await plane.homes.rebuild("ann-ws", who=ANN, template="newer")
+    assert asked.runtime_state[REPLACES] == old
+    done = await plane.settle(asked)
+    new = instance_name(done)
+    assert new != old and old not in plane.runtime.instances
+    assert plane.runtime.instances[new].image == NEWER
+    assert (done.template, done.image, done.status) == ("newer", NEWER, Status.RUNNING)
+    assert done.size == Size(cpus=1, memory_mib=1024)
+    assert (await plane.volumes.get(home_of(done.runtime_state))).used_by == (new,)
+    assert plane.files(done) == {"work.py": b"print(1)"}
+
+
+async def test_a_rebuild_cut_short_after_the_old_instance_went_converges() -> None:
+    plane = Plane()
+    workspace = await plane.running("ann-ws")
+    asked = await plane.homes.rebuild("ann-ws", who=ANN)
+    await plane.runtime.delete(instance_name(workspace))  # the pass died right after this
+    done = await plane.settle(asked)
+    assert done.status is Status.RUNNING
+    assert list(plane.runtime.instances) == [instance_name(done)]
+
+
+async def test_a_stopped_workspace_rebuilt_stays_stopped() -> None:
+    plane = Plane()
+    await plane.running("ann-ws")
+    stopped = await plane.settle(await plane.workspaces.request("ann-ws", Action.STOP, who=ANN))
+    done = await plane.settle(await plane.homes.rebuild("ann-ws", who=ANN))
+    assert done.status is Status.STOPPED and instance_name(done) != instance_name(stopped)
+
+
+async def test_a_fork_copies_home_is_the_forkers_and_changes_nothing_in_the_source() -> None:
+    plane = Plane()
+    source = await plane.running("ann-ws")
+    plane.files(source)["code.py"] = b"v1"
+    with pytest.raises(NotFoundError):
+        await plane.homes.fork("ann-ws", "bobs-copy", who=BOB)
+    fork = await plane.settle(await plane.homes.fork("ann-ws", "ann-fork", who=ANN))
+    assert (fork.owner, fork.template, fork.size) == ("ann", source.template, source.size)
+    assert instance_name(fork) != instance_name(source)
+    assert plane.files(fork) == {"code.py": b"v1"}
+    plane.files(fork)["code.py"] = b"v2"
+    assert plane.files(source) == {"code.py": b"v1"}
+
+
+async def test_a_workspace_made_before_home_volumes_says_so() -> None:
+    plane = Plane()
+    workspace = await plane.running("ann-ws")
+    state = {k: v for k, v in workspace.runtime_state.items() if k != "home"}
+    await plane.store.save(Workspace(**{**_fields(workspace), "runtime_state": state}))
+    with pytest.raises(ConflictError, match="root filesystem"):
+        await plane.homes.take_snapshot("ann-ws", "one", who=ANN)
+
+
+def _fields(workspace: Workspace) -> dict[str, object]:
+    return {name: getattr(workspace, name) for name in Workspace.__dataclass_fields__}
