@@ -4,7 +4,7 @@ Tidepool's storage pool (a real incusd; the instances it attaches to are empty c
 
 Issue 29 groundwork: what the home volume services will stand on, kept honest before they
 exist. Mounting into a *running* instance (hot-plug, which a migration's copy needs) takes a
-booted image, so ``tests/integration/test_home_migration.py`` shows it on Incus.
+booted image, so ``tests/integration/test_home_migration_incus.py`` shows it on Incus.
 """
 
 from __future__ import annotations
