@@ -142,6 +142,8 @@ async def _serve(
             idle_choices=idle_choices(settings),
             personal=app.personal,
             mover=app.mover,
+            homes=app.home,
+            template_image=app.workspaces.catalog.image_of,
         )
         keeper = None
         if revive.applies(settings) and not daemons.systemd_is_init():

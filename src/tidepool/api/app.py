@@ -19,6 +19,7 @@ from tidepool.api.routers import (
     auth,
     handshake,
     health,
+    homes,
     idle_timeout,
     keepalive,
     keys,
@@ -111,6 +112,7 @@ def create_app(plane: ControlPlane) -> ASGIApp:
         personal.router,
         metrics.router,
         ssh.router,
+        homes.router,
     )
     for router in routers:  # any request may bring a body over the limit (``BodyLimit``)
         app.include_router(router, prefix="/api", responses=problems.declared(413))

@@ -10,7 +10,7 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request, status
 
 from tidepool.api.clients import client_address
-from tidepool.api.schemas import ActivityOf, no_activity
+from tidepool.api.schemas import ActivityOf, TemplateImage, no_activity, no_template_image
 from tidepool.auth.authenticator import Authenticator, Principal
 from tidepool.auth.grants import GrantStore
 from tidepool.auth.handshake import HandshakeCodes
@@ -25,6 +25,7 @@ from tidepool.domain.identity import EVERY_SCOPE, HOST, LOCAL_OWNER, Identity
 from tidepool.domain.origins import WorkspaceAddresses
 from tidepool.edge import GRANT_COOKIE, SESSION_COOKIE, USER_HEADER, VIA_HEADER, cookie_name
 from tidepool.ports import AuditTrail, WorkspaceStore
+from tidepool.services.homes import HomeService
 from tidepool.services.metrics import PlatformMetrics
 from tidepool.services.moving import Mover
 from tidepool.services.pool import PoolStatus
@@ -84,6 +85,10 @@ class ControlPlane:
     idle_choices: IdleChoices | None = None
     #: Users' dotfiles and git credentials (None: this control plane keeps none).
     personal: PersonalFiles | None = None
+    #: The image each template names now (what makes a workspace's image outdated).
+    template_image: TemplateImage = no_template_image
+    #: Snapshots, restore, rebuild, fork and undelete (None: this control plane keeps none).
+    homes: HomeService | None = None
     #: The platform's metrics (None: ``/api/metrics`` is 404).
     metrics: PlatformMetrics | None = None
 

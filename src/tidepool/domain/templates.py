@@ -94,6 +94,11 @@ class Catalog:
             known = ", ".join(t.name for t in self.templates)
             raise NotFoundError(f"There is no template {name!r}; there are: {known}.") from None
 
+    def image_of(self, name: str) -> str | None:
+        """The image template ``name`` names now (None: there is no such template)."""
+        found = self._templates.get(name)
+        return found.image if found else None
+
     def size_for(self, template: Template, asked: Size) -> Size:
         """The template's size with what the user asked for instead, where they did;
         ``InvalidInputError`` naming the maximum if something is over it."""

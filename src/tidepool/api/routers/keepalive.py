@@ -41,11 +41,11 @@ async def keep_alive(name: Name, body: KeepaliveRequest, plane: Plane, me: Me) -
     """No idle stop of ``name`` for ``duration`` from now."""
     until = now() + parse_duration(body.duration)
     workspace = await plane.workspaces.keep_alive(name, until, who=me)
-    return WorkspacePublic.of(workspace, plane.ide_url, plane.activity_of)
+    return WorkspacePublic.of(workspace, plane.ide_url, plane.activity_of, plane.template_image)
 
 
 @router.delete("/{name}/keepalive", response_model=WorkspacePublic, responses=declared(403, 409))
 async def end_keepalive(name: Name, plane: Plane, me: Me) -> WorkspacePublic:
     """End ``name``'s keepalive now: idle stops apply again."""
     workspace = await plane.workspaces.keep_alive(name, None, who=me)
-    return WorkspacePublic.of(workspace, plane.ide_url, plane.activity_of)
+    return WorkspacePublic.of(workspace, plane.ide_url, plane.activity_of, plane.template_image)

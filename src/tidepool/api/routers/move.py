@@ -31,4 +31,4 @@ async def move(name: Name, body: MoveRequest, plane: Plane, me: Me) -> Workspace
     if plane.mover is None:
         raise HTTPException(status.HTTP_409_CONFLICT, "This control plane moves no workspaces.")
     workspace = await plane.mover.move(name, body.member, who=me)
-    return WorkspacePublic.of(workspace, plane.ide_url, plane.activity_of)
+    return WorkspacePublic.of(workspace, plane.ide_url, plane.activity_of, plane.template_image)

@@ -110,7 +110,7 @@ async def create_workspace(
         branch=body.branch,
     )
     response.headers["Location"] = f"/api/workspaces/{workspace.name}"
-    return WorkspacePublic.of(workspace, plane.ide_url, plane.activity_of)
+    return WorkspacePublic.of(workspace, plane.ide_url, plane.activity_of, plane.template_image)
 
 
 @router.get("", response_model=WorkspacesPublic)
@@ -129,7 +129,9 @@ async def list_workspaces(
     body = pages.get(key, marker) if me.workspaces is None else None
     if body is None:
         page = await plane.workspaces.list(who=me, status=status_filter, limit=limit, offset=offset)
-        body = WorkspacesPublic.render(page, limit, offset, plane.ide_url, plane.activity_of)
+        body = WorkspacesPublic.render(
+            page, limit, offset, plane.ide_url, plane.activity_of, plane.template_image
+        )
         if me.workspaces is None:
             pages.put(key, marker, body)
     # Serialized here, once: FastAPI would validate the page again before dumping it.
@@ -139,13 +141,16 @@ async def list_workspaces(
 @router.get("/{name}", response_model=WorkspacePublic, responses=declared(400, 404))
 async def get_workspace(name: Name, plane: Plane, me: Me) -> WorkspacePublic:
     return WorkspacePublic.of(
-        await plane.workspaces.get(name, who=me), plane.ide_url, plane.activity_of
+        await plane.workspaces.get(name, who=me),
+        plane.ide_url,
+        plane.activity_of,
+        plane.template_image,
     )
 
 
 async def _act(name: str, action: Action, plane: Plane, me: Identity) -> WorkspacePublic:
     workspace = await plane.workspaces.request(name, action, who=me)
-    return WorkspacePublic.of(workspace, plane.ide_url, plane.activity_of)
+    return WorkspacePublic.of(workspace, plane.ide_url, plane.activity_of, plane.template_image)
 
 
 @router.post(
