@@ -167,6 +167,27 @@ class ApiClient:
             "POST", f"/workspaces/{name}/move", json={"member": member}, timeout=1800
         )
 
+    async def snapshots(self, name: str) -> JSON:
+        return await self._call("GET", f"/workspaces/{name}/snapshots")
+
+    async def take_snapshot(self, name: str, snapshot: str) -> JSON:
+        return await self._call("POST", f"/workspaces/{name}/snapshots", json={"name": snapshot})
+
+    async def delete_snapshot(self, name: str, snapshot: str) -> JSON:
+        return await self._call("DELETE", f"/workspaces/{name}/snapshots/{snapshot}")
+
+    async def restore(self, name: str, snapshot: str) -> JSON:
+        return await self._call("POST", f"/workspaces/{name}/restore", json={"snapshot": snapshot})
+
+    async def rebuild(self, name: str, template: str | None = None) -> JSON:
+        return await self._call("POST", f"/workspaces/{name}/rebuild", json={"template": template})
+
+    async def fork(self, name: str, new: str) -> JSON:
+        return await self._call("POST", f"/workspaces/{name}/fork", json={"name": new})
+
+    async def undelete(self, name: str) -> JSON:
+        return await self._call("POST", f"/workspaces/{name}/undelete")
+
     async def act(self, name: str, action: str) -> JSON:
         if action == "delete":
             return await self._call("DELETE", f"/workspaces/{name}")

@@ -166,6 +166,9 @@ async def _serve(
             asyncio.create_task(app.activity.keep(stop), name="activity"),
             asyncio.create_task(app.setup_runner.keep(stop), name="setups"),
         ]
+        if app.homes is not None:
+            every = settings.snapshot_sweep_seconds
+            tasks.append(asyncio.create_task(app.homes.keep(stop, every), name="homes"))
         if authenticator is not None and session_cache is not None:
             sessions, cache, users = authenticator.sessions, session_cache, settings.users_file
 

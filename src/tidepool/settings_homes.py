@@ -28,6 +28,13 @@ class HomeSettings(BaseModel):
         "workspace can be undeleted for this long.",
     )
 
+    snapshot_sweep_seconds: float = Field(
+        default=300.0,
+        gt=0,
+        description="How often automatic snapshots past retention are deleted, and with the "
+        "last of them a deleted workspace's home.",
+    )
+
     @property
     def retention(self) -> Retention:
         return Retention(keep=self.snapshot_keep, days=self.snapshot_days)

@@ -230,3 +230,25 @@ async def test_a_workspace_made_before_home_volumes_says_so() -> None:
 
 def _fields(workspace: Workspace) -> dict[str, object]:
     return {name: getattr(workspace, name) for name in Workspace.__dataclass_fields__}
+
+
+async def test_the_sweep_deletes_a_deleted_workspaces_home_only_after_retention() -> None:
+    plane = Plane(Retention(keep=5, days=1))
+    gone = await plane.running("ann-ws")
+    live = await plane.running("ann-live")
+    await plane.settle(await plane.workspaces.request("ann-ws", Action.DELETE, who=ANN))
+    assert await plane.steps.sweep() == [], "kept for undelete"
+    plane.time += timedelta(days=2)
+    assert await plane.steps.sweep() == [home_of(gone.runtime_state)]
+    assert home_of(live.runtime_state) in plane.volumes.volumes, "a live one's home stays"
+
+
+async def test_the_sweep_leaves_a_home_whose_row_this_database_does_not_have() -> None:
+    plane = Plane(Retention(keep=1, days=0.001))
+    other = InstanceOwner(INSTALLATION, "f" * 32)  # a switched database's workspace
+    await plane.volumes.create("ws-ffffffffffffffff-home", other)
+    foreign = InstanceOwner("9" * 32, "a" * 32)  # another installation's
+    await plane.volumes.create("ws-aaaaaaaaaaaaaaaa-home", foreign)
+    plane.time += timedelta(days=30)
+    assert await plane.steps.sweep() == []
+    assert set(plane.volumes.volumes) == {"ws-ffffffffffffffff-home", "ws-aaaaaaaaaaaaaaaa-home"}

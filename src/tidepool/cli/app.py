@@ -10,6 +10,7 @@ from tidepool.cli import (
     caddy,
     checklist,
     database,
+    home,
     host,
     idle_timeout,
     image,
@@ -43,6 +44,10 @@ app.add_typer(service.app, name="service")
 app.add_typer(database.app, name="database")
 app.add_typer(workspace.app, name="workspace")
 workspace.app.command("adopt")(adopt.adopt_command)
+workspace.app.command("rebuild")(home.rebuild_command)
+workspace.app.command("fork")(home.fork_command)
+workspace.app.command("undelete")(home.undelete_command)
+app.add_typer(home.snapshot_app, name="snapshot")
 app.add_typer(template.app, name="template")
 app.add_typer(user.app, name="user")
 app.add_typer(token.app, name="token")

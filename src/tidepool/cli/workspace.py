@@ -57,7 +57,7 @@ def call_api(url: str, action: Callable[[ApiClient], Awaitable[T]]) -> T:
     return run_async(go())
 
 
-def _print(workspace: JSON, as_json: bool) -> None:
+def print_workspace(workspace: JSON, as_json: bool) -> None:
     if as_json:
         print(json.dumps(workspace, indent=2))
         return
@@ -99,7 +99,7 @@ def describe_activity(activity: JSON) -> str:
     return f"{last['signal']}{detail} at {last['at']}"
 
 
-async def _follow(client: ApiClient, name: str, until: set[str], asked: JSON) -> JSON:
+async def follow(client: ApiClient, name: str, until: set[str], asked: JSON) -> JSON:
     """Show status changes and start-up phases live, until the status is one of ``until``.
 
     ``asked`` is the workspace as the request left it. The stream replays the workspace's
@@ -152,11 +152,11 @@ def _act(
             else client.act(name, action)
         )
         if wait and not as_json:
-            workspace = await _follow(client, name, until, workspace)
+            workspace = await follow(client, name, until, workspace)
         return workspace
 
     workspace = call_api(url, go)
-    _print(workspace, as_json)
+    print_workspace(workspace, as_json)
     if wait and workspace.get("status") == "failed":
         fail(f"Workspace {name} failed: {workspace.get('error')}")
 
@@ -205,11 +205,11 @@ def up(name: str, as_json: bool = JsonOption, url: str = UrlOption) -> None:
             if workspace["status"] in ("stopped", "stopping", "failed"):
                 workspace = await client.act(name, "start")
         if workspace["status"] != "running":
-            workspace = await _follow(client, name, {"running", "failed"}, workspace)
+            workspace = await follow(client, name, {"running", "failed"}, workspace)
         return workspace
 
     workspace = call_api(url, go)
-    _print(workspace, as_json)
+    print_workspace(workspace, as_json)
     if workspace.get("status") == "failed":
         fail(f"Workspace {name} failed: {workspace.get('error')}")
 
@@ -237,7 +237,8 @@ def stop(
 def delete(
     name: str, wait: bool = WaitOption, as_json: bool = JsonOption, url: str = UrlOption
 ) -> None:
-    """Delete a workspace and its instance, files included."""
+    """Delete a workspace and its instance. Its home is kept, as a snapshot, for the
+    snapshot retention (`tidepool workspace undelete NAME` brings it back)."""
     _act(name, "delete", wait, as_json, url, {"deleted", "failed"})
 
 
@@ -279,7 +280,7 @@ def keepalive(
     parse_duration(duration or "0s")  # a readable refusal here, not the schema's pattern
     asked = None if end else duration.strip().lower()
     workspace = call_api(url, lambda client: client.keepalive(name, asked))
-    _print(workspace, as_json)
+    print_workspace(workspace, as_json)
 
 
 @app.command("move")
@@ -294,7 +295,7 @@ def move(
     validate_workspace_name(name)
     with console.status(f"Moving {name} to {to}..."):
         workspace = call_api(url, lambda client: client.move(name, to))
-    _print(workspace, as_json)
+    print_workspace(workspace, as_json)
 
 
 @app.command("show")
@@ -302,7 +303,7 @@ def move(
 def show(name: str, as_json: bool = JsonOption, url: str = UrlOption) -> None:
     """Show one workspace."""
     validate_workspace_name(name)
-    _print(call_api(url, lambda client: client.get(name)), as_json)
+    print_workspace(call_api(url, lambda client: client.get(name)), as_json)
 
 
 @app.command("logs")

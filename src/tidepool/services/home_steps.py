@@ -9,6 +9,7 @@ taken again, a restore is cleared from the row only after it is done.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
@@ -25,8 +26,8 @@ from tidepool.domain.home import (
 from tidepool.domain.names import InstanceName
 from tidepool.domain.ownership import InstanceOwner
 from tidepool.domain.snapshots import Retention, Why, automatic_name
-from tidepool.domain.workspace import Workspace
-from tidepool.errors import ConflictError, NotFoundError
+from tidepool.domain.workspace import Status, Workspace
+from tidepool.errors import ConflictError, NotFoundError, TidepoolError
 from tidepool.ports import Runtime, WorkspaceStore
 from tidepool.ports.volumes import HomeVolumes
 
@@ -120,6 +121,48 @@ class HomeSteps:
         )
         await self.prune(home)
         return workspace
+
+    async def keep(self, stop: asyncio.Event, every: float) -> None:
+        """``sweep`` every ``every`` seconds until ``stop`` (``serve`` runs it)."""
+        while not stop.is_set():
+            try:
+                await self.sweep()
+            except TidepoolError as error:
+                log.warning("home volume sweep failed (tried again later): %s", error)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), every)
+
+    async def sweep(self) -> list[str]:
+        """Prune every home volume of this installation's, and delete the volumes of deleted
+        workspaces once retention has let their last automatic snapshot go; their names.
+
+        Only what is provably this installation's, and provably unwanted, goes: the volume
+        records this installation, its workspace's row is in this database, says
+        ``deleted``, and names this volume as its home. A volume of another installation, of
+        a row this database does not have (a switched database, a restored backup), or in
+        use by an instance, is left as it is.
+        """
+        removed = []
+        for volume in await self._volumes.list():
+            if volume.owner is None or volume.owner.installation != self._installation:
+                continue
+            await self.prune(volume.name)
+            if volume.used_by:
+                continue
+            try:
+                workspace = await self._store.get_by_id(volume.owner.workspace_id)
+            except NotFoundError:
+                continue
+            deleted = workspace.status is Status.DELETED
+            if not deleted or home_of(workspace.runtime_state) != volume.name:
+                continue
+            if any(s.automatic for s in await self._volumes.snapshots(volume.name)):
+                continue  # still kept: undelete can bring it back
+            with contextlib.suppress(NotFoundError):
+                await self._volumes.delete(volume.name)
+            log.info("deleted the home of deleted workspace %s (%s)", workspace.name, volume.name)
+            removed.append(volume.name)
+        return removed
 
     async def prune(self, home: str) -> list[str]:
         """Delete the volume's automatic snapshots retention no longer keeps; their names."""
