@@ -5,82 +5,18 @@ step leaves a row that the next pass finishes."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
-import httpx
 import pytest
 
-from tidepool.adapters.fakes.routes import InMemoryRouteTable
-from tidepool.adapters.fakes.runtime import InMemoryRuntime
-from tidepool.adapters.fakes.volumes import InMemoryHomeVolumes
+from support.homes_plane import ANN, BOB, INSTALLATION, NEWER, Plane
 from tidepool.domain.home import DELETE_SNAPSHOT, REPLACES, RESTORE, home_of
-from tidepool.domain.identity import Identity
 from tidepool.domain.ownership import InstanceOwner
 from tidepool.domain.snapshots import Retention
-from tidepool.domain.templates import Catalog, Maximums, Size, Template
+from tidepool.domain.templates import Size
 from tidepool.domain.workspace import Action, Status, Workspace
 from tidepool.errors import ConflictError, InvalidInputError, NotFoundError
-from tidepool.services.home_steps import HomeSteps
-from tidepool.services.homes import HomeService
-from tidepool.services.reconcile import ReconcileLimits, Reconciler
-from tidepool.services.workspaces import WorkspaceService, instance_name
-from tidepool.store.memory import memory_store
-
-IMAGE, NEWER = "tidepool-workspace", "tidepool-workspace-2"
-INSTALLATION = "0123456789abcdef0123456789abcdef"
-ANN, BOB = Identity("ann", admin=False), Identity("bob", admin=False)
-WEEK = Retention(keep=5, days=7)
-
-
-class Plane:
-    def __init__(self, retention: Retention = WEEK) -> None:
-        self.time = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
-        self.runtime = InMemoryRuntime(images=[IMAGE, NEWER])
-        self.volumes = InMemoryHomeVolumes(lambda: self.runtime.instances, lambda: self.time)
-        self.store, _ = memory_store()
-        self.routes = InMemoryRouteTable()
-        self.catalog = Catalog(
-            [
-                Template("default", "", IMAGE, Size(cpus=2, memory_mib=2048)),
-                Template("newer", "", NEWER, Size(cpus=1, memory_mib=1024)),
-            ],
-            Maximums(cpus=8, memory_mib=8192, disk_gib=100),
-        )
-        self.steps = HomeSteps(
-            self.volumes,
-            self.runtime,
-            self.store,
-            installation=INSTALLATION,
-            retention=retention,
-            now=lambda: self.time,
-        )
-        http = httpx.AsyncClient(transport=httpx.MockTransport(lambda r: httpx.Response(200)))
-        self.reconciler = Reconciler(
-            self.store,
-            self.runtime,
-            self.routes,
-            http,
-            ReconcileLimits(ide_timeout=0.5, boot_timeout=0.5),
-            installation=INSTALLATION,
-            homes=self.steps,
-        )
-        self.workspaces = WorkspaceService(
-            self.store, default_image=IMAGE, catalog=self.catalog, home_volumes=True
-        )
-        self.homes = HomeService(self.workspaces, self.store, self.volumes, instance_prefix="ws")
-
-    async def settle(self, workspace: Workspace) -> Workspace:
-        for _ in range(5):
-            workspace = await self.reconciler.reconcile(workspace.id)
-            if workspace.settled:
-                return workspace
-        raise AssertionError(f"{workspace.name} did not settle: {workspace.status}")
-
-    async def running(self, name: str, who: Identity = ANN) -> Workspace:
-        return await self.settle(await self.workspaces.create(name, who=who))
-
-    def files(self, workspace: Workspace) -> dict[str, bytes]:
-        return self.volumes.volumes[home_of(workspace.runtime_state)].files
+from tidepool.services.workspaces import instance_name
 
 
 async def test_a_create_makes_the_home_volume_owned_by_the_workspace_and_attaches_it() -> None:
@@ -252,3 +188,17 @@ async def test_the_sweep_leaves_a_home_whose_row_this_database_does_not_have() -
     plane.time += timedelta(days=30)
     assert await plane.steps.sweep() == []
     assert set(plane.volumes.volumes) == {"ws-ffffffffffffffff-home", "ws-aaaaaaaaaaaaaaaa-home"}
+
+
+async def test_a_workspace_made_before_home_volumes_moves_home_at_its_next_start() -> None:
+    plane = Plane()
+    workspace = await plane.running("ann-ws")
+    old = {k: v for k, v in workspace.runtime_state.items() if k != "home"}
+    await plane.store.save(Workspace(**{**_fields(workspace), "runtime_state": old}))
+    await plane.settle(await plane.workspaces.request("ann-ws", Action.STOP, who=ANN))
+    started = await plane.settle(await plane.workspaces.request("ann-ws", Action.START, who=ANN))
+    home = home_of(started.runtime_state)
+    assert home == f"{instance_name(started)}-home"
+    assert (await plane.volumes.get(home)).used_by == (instance_name(started),)
+    assert started.status is Status.RUNNING
+    await plane.homes.take_snapshot("ann-ws", "now-possible", who=ANN)

@@ -8,8 +8,8 @@ from dataclasses import replace
 
 import httpx
 import pytest
-from tests.unit.test_homes import ANN, NEWER, Plane
 
+from support.homes_plane import ANN, NEWER, Plane
 from tidepool.api.app import create_app
 from tidepool.api.deps import ControlPlane
 from tidepool.domain.home import home_of

@@ -18,6 +18,7 @@ from datetime import datetime
 
 from tidepool.domain.home import (
     DELETE_SNAPSHOT,
+    HOME,
     RESTORE,
     home_of,
     source_of,
@@ -30,6 +31,7 @@ from tidepool.domain.workspace import Status, Workspace
 from tidepool.errors import ConflictError, NotFoundError, TidepoolError
 from tidepool.ports import Runtime, WorkspaceStore
 from tidepool.ports.volumes import HomeVolumes
+from tidepool.services.home_migration import HomeMigration
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +66,25 @@ class HomeSteps:
             await self._volumes.create(home, owner)
             return
         await self._volumes.create(home, owner, copy_of=source.volume, snapshot=source.snapshot)
+
+    async def move_home(self, workspace: Workspace, instance: InstanceName) -> Workspace:
+        """A workspace made before home volumes (or from the warm pool) gets one, at a start:
+        its home copied onto ``INSTANCE-home`` (``services.home_migration``, which converges
+        from any crash), then recorded in the row. The instance is left stopped."""
+        if home_of(workspace.runtime_state):
+            return workspace
+        volume = f"{instance}-home"
+        try:
+            await self._runtime.state(instance)
+        except NotFoundError:
+            return workspace  # nothing to move: the start says what is missing
+        owner = InstanceOwner(self._installation, workspace.id)
+        await self._store.add_event(workspace.id, "phase", "home_moving", volume)
+        await HomeMigration(self._runtime, self._volumes).migrate(instance, volume, owner)
+        state = {**workspace.runtime_state, HOME: volume}
+        return await self._store.save(
+            replace(workspace, runtime_state=state), event=("phase", "home_moved", volume)
+        )
 
     async def attach(self, workspace: Workspace, instance: InstanceName) -> None:
         """Mount the home volume at ``/home/dev`` in the new (stopped) instance."""

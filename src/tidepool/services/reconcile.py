@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 
 import httpx
 
-from tidepool.domain.home import REPLACES, RESTORE, has_pending_work, without
+from tidepool.domain.home import REPLACES, RESTORE, has_pending_work, home_of, without
 from tidepool.domain.ownership import InstanceOwner, may_delete
 from tidepool.domain.workspace import Desired, Status, Workspace
 from tidepool.errors import ConflictError, NotFoundError, RuntimeOperationError
@@ -236,7 +236,8 @@ class Reconciler:
 
         The one create-start-wait sequence: ``boot`` and ``reconcile`` both go through it.
         """
-        if workspace.status in (Status.PENDING, Status.FAILED, Status.CREATING):
+        creating = workspace.status in (Status.PENDING, Status.FAILED, Status.CREATING)
+        if creating:
             workspace = await self._move(workspace, Status.CREATING)
             self._reached("creating")
             workspace = await self._ensure_instance(workspace)
@@ -245,6 +246,9 @@ class Reconciler:
             workspace = await self._move(workspace, Status.STARTING)
             self._reached("starting")
         instance = instance_name(workspace)
+        if self._homes is not None and not creating and not home_of(workspace.runtime_state):
+            # Made before home volumes, or from the warm pool: home moves at this start.
+            workspace = await self._homes.move_home(workspace, instance)
         await self._runtime.start(instance)
         self._reached("instance_started")
         address = await self._runtime.wait_for_ipv4(instance, timeout=self._limits.boot_timeout)
