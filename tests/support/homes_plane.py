@@ -13,6 +13,7 @@ from tidepool.adapters.fakes.runtime import InMemoryRuntime
 from tidepool.adapters.fakes.volumes import InMemoryHomeVolumes
 from tidepool.domain.home import home_of
 from tidepool.domain.identity import Identity
+from tidepool.domain.quotas import Quota
 from tidepool.domain.snapshots import Retention
 from tidepool.domain.templates import Catalog, Maximums, Size, Template
 from tidepool.domain.workspace import Workspace
@@ -29,7 +30,7 @@ WEEK = Retention(keep=5, days=7)
 
 
 class Plane:
-    def __init__(self, retention: Retention = WEEK) -> None:
+    def __init__(self, retention: Retention = WEEK, quota: Quota | None = None) -> None:
         self.time = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
         self.runtime = InMemoryRuntime(images=[IMAGE, NEWER])
         self.volumes = InMemoryHomeVolumes(lambda: self.runtime.instances, lambda: self.time)
@@ -61,7 +62,11 @@ class Plane:
             homes=self.steps,
         )
         self.workspaces = WorkspaceService(
-            self.store, default_image=IMAGE, catalog=self.catalog, home_volumes=True
+            self.store,
+            default_image=IMAGE,
+            catalog=self.catalog,
+            home_volumes=True,
+            quota_of=(lambda user: quota) if quota is not None else None,
         )
         self.homes = HomeService(self.workspaces, self.store, self.volumes, instance_prefix="ws")
 

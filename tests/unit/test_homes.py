@@ -10,8 +10,10 @@ from datetime import timedelta
 import pytest
 
 from support.homes_plane import ANN, BOB, INSTALLATION, NEWER, Plane
+from tidepool.domain.activity import StopReason
 from tidepool.domain.home import DELETE_SNAPSHOT, REPLACES, RESTORE, home_of
 from tidepool.domain.ownership import InstanceOwner
+from tidepool.domain.quotas import Quota, QuotaExceededError
 from tidepool.domain.snapshots import Retention
 from tidepool.domain.templates import Size
 from tidepool.domain.workspace import Action, Status, Workspace
@@ -202,3 +204,27 @@ async def test_a_workspace_made_before_home_volumes_moves_home_at_its_next_start
     assert (await plane.volumes.get(home)).used_by == (instance_name(started),)
     assert started.status is Status.RUNNING
     await plane.homes.take_snapshot("ann-ws", "now-possible", who=ANN)
+
+
+async def test_a_fork_and_an_undelete_count_against_the_quota_as_any_new_workspace() -> None:
+    plane = Plane(quota=Quota(workspaces=1))
+    await plane.running("ann-ws")
+    with pytest.raises(QuotaExceededError):
+        await plane.homes.fork("ann-ws", "ann-fork", who=ANN)
+    await plane.homes.take_snapshot("ann-ws", "snapshots-count-nowhere", who=ANN)
+    await plane.settle(await plane.workspaces.request("ann-ws", Action.DELETE, who=ANN))
+    assert (await plane.settle(await plane.homes.undelete("ann-ws", who=ANN))).status is (
+        Status.RUNNING
+    ), "a deleted workspace's kept home counts for nothing"
+
+
+async def test_an_idle_stop_leaves_an_automatic_snapshot_and_a_users_stop_none() -> None:
+    plane = Plane()
+    workspace = await plane.running("ann-ws")
+    await plane.settle(await plane.workspaces.request("ann-ws", Action.STOP, who=ANN))
+    await plane.settle(await plane.workspaces.request("ann-ws", Action.START, who=ANN))
+    assert await plane.volumes.snapshots(home_of(workspace.runtime_state)) == []
+    idle = await plane.workspaces.request("ann-ws", Action.STOP, who=ANN, reason=StopReason.IDLE)
+    await plane.settle(idle)
+    kept = await plane.volumes.snapshots(home_of(workspace.runtime_state))
+    assert [s.name.startswith("auto-idle-") for s in kept] == [True]

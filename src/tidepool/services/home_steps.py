@@ -117,6 +117,19 @@ class HomeSteps:
         await self.prune(home)
         return workspace
 
+    async def after_idle_stop(self, workspace: Workspace) -> None:
+        """An automatic snapshot of a workspace an idle stop just stopped: the state it was
+        left in, whatever a later session does to it (pruned by retention)."""
+        home = home_of(workspace.runtime_state)
+        if not home:
+            return
+        try:
+            await self._volumes.snapshot(home, automatic_name(Why.IDLE, self._now()))
+        except (ConflictError, NotFoundError) as skipped:
+            log.info("no idle snapshot of %s: %s", workspace.name, skipped)
+            return
+        await self.prune(home)
+
     async def restore(self, workspace: Workspace, instance: InstanceName) -> Workspace:
         """Put back the snapshot the row asks for, with the instance stopped, after taking
         the ``undo`` snapshot (so the restore itself can be undone); then clear the ask."""

@@ -23,6 +23,7 @@ from dataclasses import dataclass, replace
 
 import httpx
 
+from tidepool.domain.activity import StopReason
 from tidepool.domain.home import REPLACES, RESTORE, has_pending_work, home_of, without
 from tidepool.domain.ownership import InstanceOwner, may_delete
 from tidepool.domain.workspace import Desired, Status, Workspace
@@ -302,6 +303,8 @@ class Reconciler:
             await self._routes.remove(workspace.name)
         self._reached("unrouted")
         await self._runtime.stop(instance_name(workspace))
+        if self._homes is not None and workspace.stop_reason == StopReason.IDLE.value:
+            await self._homes.after_idle_stop(workspace)
         self._reached("instance_stopped")
         stopped = await self._move(workspace, Status.STOPPED)
         self._reached("stopped")
