@@ -221,3 +221,44 @@ async def test_a_fork_of_a_running_workspace_has_its_files_and_its_own_identity(
     finally:
         await runtime.aclose()
         serve.stop()
+
+
+async def test_an_older_workspace_moves_its_home_onto_a_volume_at_its_next_start(
+    tmp_path: Path,
+) -> None:
+    """An upgrade: made by a serve without home volumes, started again by one with them."""
+    data = tmp_path / "data"
+    database = f"sqlite:///{data / 'tp.db'}"
+    older = ServeProcess(data, free_port(), database, PREFIX, {"TIDEPOOL_HOME_VOLUMES": "false"})
+    older.start()
+    runtime = build_runtime(Settings())
+    try:
+        async with older.api() as api:
+            made = await api.create("older")
+            assert (await wait_for_status(api, "older", {"running"}))["home_volume"] is False
+            instance = await instance_of(runtime, made["id"])
+            await shell(runtime, instance, f"{ODD}; ln -s work.bin ~/link; chmod 600 ~/work.bin")
+            before = await shell(runtime, instance, f"{SUM}; stat -c '%a %U' ~/work.bin")
+        older.stop()
+        newer = ServeProcess(data, free_port(), database, PREFIX)
+        newer.start()
+        try:
+            async with newer.api() as api:
+                await api.act("older", "stop")
+                await wait_for_status(api, "older", {"stopped"})
+                await api.act("older", "start")
+                started = await wait_for_status(api, "older", {"running", "failed"})
+                assert started["status"] == "running", started
+                assert started["home_volume"] is True
+                mounted = await shell(runtime, instance, "findmnt -no SOURCE /home/dev", user=None)
+                assert f"{instance}-home" in mounted
+                after = await shell(runtime, instance, f"{SUM}; stat -c '%a %U' ~/work.bin")
+                assert after == before
+                assert await shell(runtime, instance, "readlink ~/link") == "work.bin"
+                assert await ide_answers(api, "older")
+                await api.take_snapshot("older", "now-it-can")
+                await delete_and_wait(api, "older")
+        finally:
+            newer.stop()
+    finally:
+        await runtime.aclose()
