@@ -16,11 +16,16 @@ data directory, port and instance prefix) and an API token, as a script would us
   the refill never runs beside a measurement;
 - **stop** and **start**: ``POST /api/workspaces/NAME/stop`` until ``stopped``, then
   ``.../start`` until the workbench answers through Caddy, beside ``incus stop`` and
-  ``incus start`` (the state API) polled to the workbench directly.
+  ``incus start`` (the state API) polled to the workbench directly;
+- **fork**: ``POST /api/workspaces/NAME/fork`` of that running workspace until the fork's
+  workbench answers through Caddy, beside the cold create of the same round (issue 29's
+  goal: at most 1.2x a cold create).
 
 Each round runs every side, alternating their order, each once the host is quiet
 (``quiet``); medians of ``--runs`` rounds (5).
-Goals (issue 24): cold and start each at most 1.15x their floor, pooled at most 0.3 s. All
+Goals (issue 24): cold and start each at most 1.15x their floor, pooled at most 0.3 s; fork
+(issue 29) at most 1.2x cold. A delete keeps a workspace's home for undelete: the bench
+deletes the homes its workspaces left, and its pool, at the end. All
 traffic goes to loopback and to the instances this bench creates.
 
     .venv/bin/python bench/startup.py [--runs 5]      (needs ./scripts/up's host and image)
@@ -68,6 +73,7 @@ USER, PASSWORD = "churn", "churn-password-1"
 POLL = 0.05
 GOAL = 1.15
 POOLED_GOAL = 0.3
+FORK_GOAL = 1.2
 #: Each side starts once the host is this idle over a half second, twice in a row (or after
 #: ``QUIET_WAIT`` seconds): an instance that just answered (the previous side's, the pool's
 #: refill) goes on starting its other services for several seconds.
@@ -121,6 +127,18 @@ async def ours_cold(
     (await api.post("/api/workspaces", json=body)).raise_for_status()
     phases = await follow(api, name, "running")
     phases["running_seen"] = f"{time.monotonic() - began:.2f}s"
+    await workbench(http, f"http://{name}.localhost:{port}/")
+    return {"name": name, "seconds": time.monotonic() - began, "phases": phases}
+
+
+async def ours_fork(
+    api: httpx.AsyncClient, http: httpx.AsyncClient, port: int, source: str
+) -> dict[str, Any]:
+    """POST a fork of the running ``source``, then as ``ours_cold`` until its workbench."""
+    name = f"st-{uuid.uuid4().hex[:6]}"
+    began = time.monotonic()
+    (await api.post(f"/api/workspaces/{source}/fork", json={"name": name})).raise_for_status()
+    phases = await follow(api, name, "running")
     await workbench(http, f"http://{name}.localhost:{port}/")
     return {"name": name, "seconds": time.monotonic() - began, "phases": phases}
 
@@ -206,6 +224,16 @@ async def drop_pool(client: IncusClient, installation: str) -> None:
             await client.run("DELETE", f"/1.0/instances/{item['name']}")
 
 
+async def drop_homes(client: IncusClient, installation: str) -> None:
+    """Delete the home volumes this bench's workspaces left (a delete keeps one, with its
+    snapshot, for undelete)."""
+    volumes = "/1.0/storage-pools/tidepool/volumes/custom"
+    for item in await client.sync("GET", volumes, params={"recursion": "1"}) or []:
+        ours = (item.get("config") or {}).get(INSTALLATION_KEY) == installation
+        if ours and "/" not in item["name"]:  # (a snapshot goes with its volume)
+            await client.run("DELETE", f"{volumes}/{item['name']}")
+
+
 def cpu_times() -> tuple[int, int]:
     """(idle, total) jiffies of every CPU together, from ``/proc/stat``."""
     fields = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
@@ -252,6 +280,7 @@ async def measure(runs: int, data: Path) -> dict[str, Any]:
         "floor_stop",
         "start",
         "floor_start",
+        "fork",
     )
     rows: dict[str, list[float]] = {key: [] for key in keys}
     phases: list[dict[str, str]] = []
@@ -274,6 +303,10 @@ async def measure(runs: int, data: Path) -> dict[str, Any]:
         stop, start = await ours_stop_start(api, http, port, cold["name"])
         rows["stop"].append(stop)
         rows["start"].append(start)
+        await quiet()
+        fork = await ours_fork(api, http, port, cold["name"])
+        made.append(fork["name"])
+        rows["fork"].append(fork["seconds"])
 
     async def floor() -> None:
         raw = await floor_cold(client, direct, alias)
@@ -303,6 +336,7 @@ async def measure(runs: int, data: Path) -> dict[str, Any]:
             await asyncio.sleep(0.5)
         tidepool("service", "stop", env=env)
         await drop_pool(client, installation_id(data))
+        await drop_homes(client, installation_id(data))
         for each in (api, http, direct, client, host):
             await each.aclose()
     medians = {key: median(values) for key, values in rows.items()}
@@ -316,11 +350,13 @@ async def measure(runs: int, data: Path) -> dict[str, Any]:
         "ratio_cold_vs_floor": round(medians["cold"] / medians["floor"], 3),
         "ratio_start_vs_floor": round(medians["start"] / medians["floor_start"], 3),
         "ratio_stop_vs_floor": round(medians["stop"] / medians["floor_stop"], 3),
+        "ratio_fork_vs_cold": round(medians["fork"] / medians["cold"], 3),
         "pooled_phases": pooled_phases,
         "goals": {
             "pooled_at_most_0_3_s": medians["pooled"] <= POOLED_GOAL,
             "cold_at_most_1_15x_floor": medians["cold"] / medians["floor"] <= GOAL,
             "start_at_most_1_15x_floor": medians["start"] / medians["floor_start"] <= GOAL,
+            "fork_at_most_1_2x_cold": medians["fork"] / medians["cold"] <= FORK_GOAL,
         },
     }
 

@@ -114,6 +114,9 @@ async def test_a_volume_is_made_once_with_its_owner_and_listed(subject: Subject)
     assert name in [v.name for v in await subject.volumes.list()]
     with pytest.raises(NotFoundError):
         await subject.volumes.get(subject.name())
+    await subject.volumes.snapshot(name, "auto-delete-20261207T090000Z")
+    listed = [v.name for v in await subject.volumes.list() if v.name.startswith(name)]
+    assert listed == [name], "a snapshot is not a volume of its own"
 
 
 async def test_snapshots_are_taken_listed_restored_and_deleted(subject: Subject) -> None:

@@ -67,7 +67,7 @@ def _delete_volumes(incus: str, ids: set[str]) -> list[str]:
     names = [
         item["name"]
         for item in json.loads(listed.stdout)
-        if (item.get("config") or {}).get(INSTALLATION_KEY) in ids
+        if (item.get("config") or {}).get(INSTALLATION_KEY) in ids and "/" not in item["name"]
     ]
     for name in names:
         subprocess.run(

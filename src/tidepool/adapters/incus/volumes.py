@@ -93,7 +93,8 @@ class IncusHomeVolumes:
         found = await self._client.sync(
             "GET", f"/1.0/storage-pools/{self._pool}/volumes/custom", params={"recursion": "1"}
         )
-        volumes = [_volume(entry) for entry in found or []]
+        # The listing has each snapshot too, as ``VOLUME/SNAPSHOT``: not a volume of its own.
+        volumes = [_volume(entry) for entry in found or [] if "/" not in entry["name"]]
         return sorted((v for v in volumes if v.owner is not None), key=lambda v: v.name)
 
     async def attach(self, name: str, instance: str, *, path: str = HOME_PATH) -> None:
