@@ -41,6 +41,7 @@ from tidepool.auth.users import UserFile
 from tidepool.domain.identity import HOST
 from tidepool.domain.pool import pool_specs
 from tidepool.domain.workspace import now
+from tidepool.errors import TidepoolError
 from tidepool.host.front_door_state import FrontDoorStateFile
 from tidepool.host.liveness import provably_dead, worker_identity
 from tidepool.host.unclaimed_file import UnclaimedFile
@@ -380,6 +381,20 @@ class Tidepool:
         )
 
 
+async def _home_volumes(settings: Settings, placing: Placing | None) -> HomeVolumes | None:
+    """Home volumes, except on an Incus cluster: a volume lives on one member, and moving
+    one with its workspace between members is not built yet (docs/workspaces.md). An Incus
+    that cannot be asked now is taken for one host, as before clusters."""
+    volumes = home_volumes_for(settings)
+    if volumes is None or placing is None:
+        return volumes
+    try:
+        clustered = await placing.clustered()
+    except TidepoolError:
+        return volumes
+    return None if clustered else volumes
+
+
 @contextlib.asynccontextmanager
 async def build(
     settings: Settings,
@@ -407,7 +422,7 @@ async def build(
         if runtime is None:
             runtime = await stack.enter_async_context(opened_runtime(settings))
             placing = placing_for(settings)
-            volumes = volumes or home_volumes_for(settings)
+            volumes = volumes or await _home_volumes(settings, placing)
             if placing is not None:
                 stack.push_async_callback(placing.aclose)
         if routes is None:
