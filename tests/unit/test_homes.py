@@ -228,3 +228,15 @@ async def test_an_idle_stop_leaves_an_automatic_snapshot_and_a_users_stop_none()
     await plane.settle(idle)
     kept = await plane.volumes.snapshots(home_of(workspace.runtime_state))
     assert [s.name.startswith("auto-idle-") for s in kept] == [True]
+
+
+async def test_a_stopped_workspace_restored_stays_stopped_with_the_snapshots_files() -> None:
+    plane = Plane()
+    workspace = await plane.running("ann-ws")
+    plane.files(workspace)["a.txt"] = b"before"
+    await plane.homes.take_snapshot("ann-ws", "good", who=ANN)
+    await plane.settle(await plane.workspaces.request("ann-ws", Action.STOP, who=ANN))
+    plane.files(workspace)["a.txt"] = b"after"
+    done = await plane.settle(await plane.homes.restore("ann-ws", "good", who=ANN))
+    assert done.status is Status.STOPPED and RESTORE not in done.runtime_state
+    assert plane.files(done) == {"a.txt": b"before"}

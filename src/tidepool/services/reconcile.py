@@ -124,6 +124,8 @@ class Reconciler:
             return await self._delete(workspace)
         if has_pending_work(workspace.runtime_state):
             workspace = await self._home_work(workspace)
+            if workspace.settled:
+                return workspace  # (a stopped workspace's restore: it stays stopped)
         if workspace.desired is Desired.STOPPED:
             return await self._stop(workspace)
         return await self._run(workspace)
