@@ -13,8 +13,10 @@ from support.homes_plane import ANN, NEWER, Plane
 from tidepool.api.app import create_app
 from tidepool.api.deps import ControlPlane
 from tidepool.domain.home import home_of
+from tidepool.domain.identity import Identity, Scope
 from tidepool.domain.workspace import Action
 from tidepool.edge import USER_HEADER
+from tidepool.errors import ForbiddenError
 from tidepool.services.homes import HomeService
 
 
@@ -147,3 +149,18 @@ async def test_a_control_plane_without_home_volumes_says_why(plane: Plane) -> No
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
         answer = await client.get("/api/workspaces/anns/snapshots")
     assert answer.status_code == 409 and "root filesystem" in answer.text
+
+
+async def test_a_read_only_token_may_list_snapshots_but_change_nothing(plane: Plane) -> None:
+    reader = Identity("ann", admin=False, scopes=frozenset({Scope.READ}))
+    assert await plane.homes.snapshots("anns", who=reader) == []
+    for change in (
+        plane.homes.take_snapshot("anns", "x", who=reader),
+        plane.homes.rebuild("anns", who=reader),
+        plane.homes.fork("anns", "anns-copy", who=reader),
+    ):
+        with pytest.raises(ForbiddenError):
+            await change
+    home = home_of((await plane.store.get("anns")).runtime_state)
+    assert await plane.volumes.snapshots(home) == []
+    assert (await plane.workspaces.list(who=ANN)).total == 1

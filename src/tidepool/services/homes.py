@@ -11,8 +11,9 @@ a new workspace whose home volume starts as a copy of another's, made when it is
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable
 from dataclasses import replace
-from typing import Any
+from typing import Any, TypeVar
 
 from tidepool.domain.audit import Outcome
 from tidepool.domain.home import (
@@ -27,11 +28,12 @@ from tidepool.domain.identity import Identity
 from tidepool.domain.names import instance_name_for, validate_workspace_name
 from tidepool.domain.snapshots import Snapshot, Why, automatic_name, validate_snapshot_name
 from tidepool.domain.workspace import Desired, Status, Workspace, now
-from tidepool.errors import ConflictError, NotFoundError, TidepoolError
+from tidepool.errors import ConflictError, ForbiddenError, NotFoundError, TidepoolError
 from tidepool.ports import WorkspaceStore
 from tidepool.ports.volumes import HomeVolumes
 from tidepool.services.workspaces import UNSET_SIZE, WorkspaceService, instance_name
 
+T = TypeVar("T")
 #: A restore or a rebuild waits for a workspace at rest in one of these.
 AT_REST = (Status.RUNNING, Status.STOPPED, Status.FAILED)
 
@@ -64,7 +66,7 @@ class HomeService:
         self._volumes_or_refuse()
         workspace = await self._workspaces.visible(validate_workspace_name(name), who, action)
         if change:
-            who.check_may_change(action, workspace.name)
+            await self._check_may_change(who, action, workspace.name)
         if not home_of(workspace.runtime_state):
             raise ConflictError(
                 f"Workspace {workspace.name!r} keeps its home in its root filesystem (it was "
@@ -72,7 +74,16 @@ class HomeService:
             )
         return workspace
 
-    async def _audited(self, who: Identity, action: str, name: str, work: Any) -> Any:
+    async def _check_may_change(self, who: Identity, action: str, name: str) -> None:
+        """``ForbiddenError`` (audited) if ``who``'s credential may not change ``name``."""
+        try:
+            who.check_may_change(action, name)
+        except ForbiddenError as refused:
+            await self._workspaces.record(who, action, name, Outcome.DENIED, str(refused))
+            raise
+
+    async def _audited(self, who: Identity, action: str, name: str, work: Awaitable[T]) -> T:
+        """``work``'s result; a failure other than a missing workspace is audited."""
         try:
             done = await work
         except NotFoundError:
@@ -99,7 +110,10 @@ class HomeService:
     async def delete_snapshot(self, name: str, snapshot: str, *, who: Identity) -> None:
         workspace = await self._home(name, who, "snapshot.delete", change=True)
         home = home_of(workspace.runtime_state)
-        await self._volumes_or_refuse().delete_snapshot(home, snapshot)
+        volumes = self._volumes_or_refuse()
+        if not any(s.name == snapshot for s in await volumes.snapshots(home)):
+            raise NotFoundError(f"Workspace {workspace.name!r} has no snapshot {snapshot!r}.")
+        await volumes.delete_snapshot(home, snapshot)
         await self._workspaces.record(who, "snapshot.delete", name, Outcome.OK, snapshot)
 
     async def restore(self, name: str, snapshot: str, *, who: Identity) -> Workspace:
@@ -187,7 +201,7 @@ class HomeService:
             who, "undelete", name, self._workspaces.add_within_quota(who, back)
         )
         await self._workspaces.record(who, "undelete", name, Outcome.OK, snapshot)
-        return done  # type: ignore[no-any-return]
+        return done
 
     async def _deleted(self, name: str, who: Identity) -> Workspace:
         """The newest deleted workspace ``name`` that ``who`` may see."""
@@ -212,13 +226,13 @@ class HomeService:
         now (running or not), its template, size and image; everything else its own."""
         name = validate_workspace_name(name)
         original = await self._home(source, who, "fork", change=False)
-        who.check_may_change("create", name)
+        await self._check_may_change(who, "fork", name)
         fork = self._new_like(
             replace(original, name=name), who.name, HomeSource(home_of(original.runtime_state))
         )
         done = await self._audited(who, "fork", name, self._workspaces.add_within_quota(who, fork))
         await self._workspaces.record(who, "fork", name, Outcome.OK, f"from {original.name}")
-        return done  # type: ignore[no-any-return]
+        return done
 
     def _new_like(self, model: Workspace, owner: str, source: HomeSource) -> Workspace:
         """A new workspace, pending, with ``model``'s name, template, size, repository and
