@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from tidepool.adapters.incus.client import IncusClient
+from tidepool.adapters.incus.room import ensure_room
 from tidepool.domain.ownership import InstanceOwner
 from tidepool.domain.snapshots import Snapshot
 from tidepool.errors import ConflictError, InvalidInputError, NotFoundError, RuntimeOperationError
@@ -75,6 +76,9 @@ class IncusHomeVolumes:
             }
         else:
             body["config"] |= {"initial.uid": USER_ID, "initial.gid": USER_ID}
+        # A full pool is told as an instance's create tells it (``StorageFullError``): a
+        # workspace's volume is made first, so it meets a full pool first.
+        await ensure_room(self._client, self._pool)
         try:
             await self._client.run(
                 "POST", f"/1.0/storage-pools/{self._pool}/volumes/custom", json=body
