@@ -15,21 +15,25 @@ from typing import Any
 from support.echo import serving
 from tidepool.api.app import create_app
 from tidepool.api.deps import ControlPlane
+from tidepool.ports import WorkspaceStore
 from tidepool.services.workspaces import WorkspaceService
 from tidepool.store.memory import memory_store
 
 
 @contextlib.asynccontextmanager
-async def cli_host(data: Path, **plane: Any) -> AsyncIterator[dict[str, str]]:
-    """The environment of a CLI whose API (with ``plane``'s extra ``ControlPlane`` fields)
-    answers on ``data``'s socket while the block runs."""
+async def cli_host(
+    data: Path,
+    workspaces: WorkspaceService | None = None,
+    store: WorkspaceStore | None = None,
+    **plane: Any,
+) -> AsyncIterator[dict[str, str]]:
+    """The environment of a CLI whose API (with ``plane``'s extra ``ControlPlane`` fields,
+    over ``workspaces`` and ``store`` if given) answers on ``data``'s socket while the block
+    runs."""
     data.mkdir(parents=True, exist_ok=True)
-    store = memory_store()[0]
-    app = create_app(
-        ControlPlane(
-            WorkspaceService(store, default_image="img"), store, "http://tidepool.test", **plane
-        )
-    )
+    store = store or memory_store()[0]
+    workspaces = workspaces or WorkspaceService(store, default_image="img")
+    app = create_app(ControlPlane(workspaces, store, "http://tidepool.test", **plane))
     env = {
         **os.environ,
         "TIDEPOOL_DATA_DIR": str(data),

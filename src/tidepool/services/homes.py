@@ -74,6 +74,16 @@ class HomeService:
             )
         return workspace
 
+    async def _snapshots_of(self, workspace: Workspace) -> list[Snapshot]:
+        """The snapshots of ``workspace``'s home; ``ConflictError`` while its home is not
+        made yet (a new workspace, a fork, an undelete still on its way)."""
+        try:
+            return list(await self._volumes_or_refuse().snapshots(home_of(workspace.runtime_state)))
+        except NotFoundError:
+            raise ConflictError(
+                f"Workspace {workspace.name!r} has no home yet: it is {workspace.status.value}."
+            ) from None
+
     async def _check_may_change(self, who: Identity, action: str, name: str) -> None:
         """``ForbiddenError`` (audited) if ``who``'s credential may not change ``name``."""
         try:
@@ -95,7 +105,7 @@ class HomeService:
 
     async def snapshots(self, name: str, *, who: Identity) -> list[Snapshot]:
         workspace = await self._home(name, who, "snapshots", change=False)
-        return list(await self._volumes_or_refuse().snapshots(home_of(workspace.runtime_state)))
+        return await self._snapshots_of(workspace)
 
     async def take_snapshot(self, name: str, snapshot: str, *, who: Identity) -> Snapshot:
         """Take ``snapshot`` of ``name``'s home now (running or not)."""
@@ -103,6 +113,7 @@ class HomeService:
         workspace = await self._home(name, who, "snapshot", change=True)
         home = home_of(workspace.runtime_state)
         volumes = self._volumes_or_refuse()
+        await self._snapshots_of(workspace)  # (its home made: a pending one's is not yet)
         await self._audited(who, "snapshot", name, volumes.snapshot(home, snapshot))
         await self._workspaces.record(who, "snapshot", workspace.name, Outcome.OK, snapshot)
         return next(s for s in await volumes.snapshots(home) if s.name == snapshot)
@@ -111,7 +122,7 @@ class HomeService:
         workspace = await self._home(name, who, "snapshot.delete", change=True)
         home = home_of(workspace.runtime_state)
         volumes = self._volumes_or_refuse()
-        if not any(s.name == snapshot for s in await volumes.snapshots(home)):
+        if not any(s.name == snapshot for s in await self._snapshots_of(workspace)):
             raise NotFoundError(f"Workspace {workspace.name!r} has no snapshot {snapshot!r}.")
         await volumes.delete_snapshot(home, snapshot)
         await self._workspaces.record(who, "snapshot.delete", name, Outcome.OK, snapshot)
@@ -121,7 +132,7 @@ class HomeService:
         (``auto-restore-...``, to undo this) and put back, and it runs again if it ran."""
         workspace = await self._home(name, who, "restore", change=True)
         home = home_of(workspace.runtime_state)
-        taken = await self._volumes_or_refuse().snapshots(home)
+        taken = await self._snapshots_of(workspace)
         if not any(s.name == snapshot for s in taken):
             raise NotFoundError(f"Workspace {workspace.name!r} has no snapshot {snapshot!r}.")
         self._check_at_rest(workspace, "restore")
