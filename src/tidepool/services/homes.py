@@ -131,7 +131,6 @@ class HomeService:
         """Ask for ``snapshot`` to be put back: the workspace stops, its home is snapshotted
         (``auto-restore-...``, to undo this) and put back, and it runs again if it ran."""
         workspace = await self._home(name, who, "restore", change=True)
-        home = home_of(workspace.runtime_state)
         taken = await self._snapshots_of(workspace)
         if not any(s.name == snapshot for s in taken):
             raise NotFoundError(f"Workspace {workspace.name!r} has no snapshot {snapshot!r}.")
