@@ -7,7 +7,7 @@ fork has its source's files and an identity of its own.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -73,7 +73,17 @@ async def settled_on_new_instance(
 
 
 @pytest.fixture
-def serve(tmp_path: Path) -> ServeProcess:
+async def runtime() -> AsyncIterator[Runtime]:
+    """The host's Incus, to look inside the workspaces as only root on the host can."""
+    opened = build_runtime(Settings())
+    try:
+        yield opened
+    finally:
+        await opened.aclose()
+
+
+@pytest.fixture
+def serve(tmp_path: Path) -> Iterator[ServeProcess]:
     data = tmp_path / "data"
     data.mkdir()
     write_users(data / "users.json", {"ann": "ann-password-1", "bob": "bob-password-1"})
@@ -85,153 +95,133 @@ def serve(tmp_path: Path) -> ServeProcess:
     }
     process = ServeProcess(data, free_port(), f"sqlite:///{data / 'tp.db'}", PREFIX, settings)
     process.start()
-    return process
+    try:
+        yield process
+    finally:
+        process.stop()
 
 
 async def test_rebuild_keeps_home_byte_identical_and_nothing_outside_it(
-    serve: ServeProcess,
+    serve: ServeProcess, runtime: Runtime
 ) -> None:
-    runtime = build_runtime(Settings())
-    try:
-        async with serve.api("ann") as ann:
-            made = await ann.create("rebuilt")
-            assert (await wait_for_status(ann, "rebuilt", {"running", "failed"}))[
-                "status"
-            ] == "running"
-            shown = await ann.get("rebuilt")
-            assert shown["home_volume"] is True and shown["image_outdated"] is False
-            old = await instance_of(runtime, made["id"])
-            await shell(runtime, old, f"{ODD}; echo root-side > /tmp/outside")
-            before = await shell(runtime, old, SUM)
+    async with serve.api("ann") as ann:
+        made = await ann.create("rebuilt")
+        assert (await wait_for_status(ann, "rebuilt", {"running", "failed"}))["status"] == "running"
+        shown = await ann.get("rebuilt")
+        assert shown["home_volume"] is True and shown["image_outdated"] is False
+        old = await instance_of(runtime, made["id"])
+        await shell(runtime, old, f"{ODD}; echo root-side > /tmp/outside")
+        before = await shell(runtime, old, SUM)
 
-            await ann.rebuild("rebuilt")
-            new = await settled_on_new_instance(ann, runtime, "rebuilt", made["id"], old)
-            assert await shell(runtime, new, SUM) == before
-            assert await shell(runtime, new, "test -e /tmp/outside || echo gone") == "gone"
-            assert await shell(runtime, new, "test -e ~/.bashrc && echo seeded") == "seeded"
-            with pytest.raises(NotFoundError):
-                await runtime.state(old)
-            assert await ide_answers(ann, "rebuilt")
-            await delete_and_wait(ann, "rebuilt")
-    finally:
-        await runtime.aclose()
-        serve.stop()
+        await ann.rebuild("rebuilt")
+        new = await settled_on_new_instance(ann, runtime, "rebuilt", made["id"], old)
+        assert await shell(runtime, new, SUM) == before
+        assert await shell(runtime, new, "test -e /tmp/outside || echo gone") == "gone"
+        assert await shell(runtime, new, "test -e ~/.bashrc && echo seeded") == "seeded"
+        with pytest.raises(NotFoundError):
+            await runtime.state(old)
+        assert await ide_answers(ann, "rebuilt")
+        await delete_and_wait(ann, "rebuilt")
 
 
 async def test_restore_puts_back_a_snapshots_bytes_and_can_be_undone(
-    serve: ServeProcess,
+    serve: ServeProcess, runtime: Runtime
 ) -> None:
-    runtime = build_runtime(Settings())
-    try:
-        async with serve.api("ann") as ann, serve.api("bob") as bob:
-            made = await ann.create("restored")
-            await wait_for_status(ann, "restored", {"running"})
-            instance = await instance_of(runtime, made["id"])
-            await shell(runtime, instance, ODD)
-            good = await shell(runtime, instance, SUM)
-            await ann.take_snapshot("restored", "good")
-            await shell(runtime, instance, "echo broken > ~/work.bin; echo new > ~/new.txt")
-            with pytest.raises(NotFoundError):
-                await bob.restore("restored", "good")
-            await ann.restore("restored", "good")
+    async with serve.api("ann") as ann, serve.api("bob") as bob:
+        made = await ann.create("restored")
+        await wait_for_status(ann, "restored", {"running"})
+        instance = await instance_of(runtime, made["id"])
+        await shell(runtime, instance, ODD)
+        good = await shell(runtime, instance, SUM)
+        await ann.take_snapshot("restored", "good")
+        await shell(runtime, instance, "echo broken > ~/work.bin; echo new > ~/new.txt")
+        with pytest.raises(NotFoundError):
+            await bob.restore("restored", "good")
+        await ann.restore("restored", "good")
 
-            async def back() -> bool:
-                if (await ann.get("restored"))["status"] != "running":
-                    return False
-                return await shell(runtime, instance, SUM) == good
+        async def back() -> bool:
+            if (await ann.get("restored"))["status"] != "running":
+                return False
+            return await shell(runtime, instance, SUM) == good
 
-            await eventually(back, "the snapshot's bytes back, and the workspace running")
-            assert await shell(runtime, instance, "test -e ~/new.txt || echo gone") == "gone"
-            names = [s["name"] for s in (await ann.snapshots("restored"))["data"]]
-            assert names[0] == "good" and names[1].startswith("auto-restore-"), names
-            assert await ide_answers(ann, "restored")
-            await delete_and_wait(ann, "restored")
-    finally:
-        await runtime.aclose()
-        serve.stop()
+        await eventually(back, "the snapshot's bytes back, and the workspace running")
+        assert await shell(runtime, instance, "test -e ~/new.txt || echo gone") == "gone"
+        names = [s["name"] for s in (await ann.snapshots("restored"))["data"]]
+        assert names[0] == "good" and names[1].startswith("auto-restore-"), names
+        assert await ide_answers(ann, "restored")
+        await delete_and_wait(ann, "restored")
 
 
 async def test_undelete_within_retention_brings_the_files_back_and_after_it_nothing(
-    serve: ServeProcess,
+    serve: ServeProcess, runtime: Runtime
 ) -> None:
-    runtime = build_runtime(Settings())
-    try:
-        async with serve.api("ann") as ann, serve.api("bob") as bob:
-            made = await ann.create("undeleted")
-            await wait_for_status(ann, "undeleted", {"running"})
-            await shell(runtime, await instance_of(runtime, made["id"]), ODD)
-            before = await shell(runtime, await instance_of(runtime, made["id"]), SUM)
-            await delete_and_wait(ann, "undeleted")
-            with pytest.raises(NotFoundError):
-                await bob.undelete("undeleted")
-            back = await ann.undelete("undeleted")
-            assert back["owner"] == "ann" and back["id"] != made["id"]
-            await wait_for_status(ann, "undeleted", {"running"})
-            assert await shell(runtime, await instance_of(runtime, back["id"]), SUM) == before
-            assert await ide_answers(ann, "undeleted")
+    async with serve.api("ann") as ann, serve.api("bob") as bob:
+        made = await ann.create("undeleted")
+        await wait_for_status(ann, "undeleted", {"running"})
+        await shell(runtime, await instance_of(runtime, made["id"]), ODD)
+        before = await shell(runtime, await instance_of(runtime, made["id"]), SUM)
+        await delete_and_wait(ann, "undeleted")
+        with pytest.raises(NotFoundError):
+            await bob.undelete("undeleted")
+        back = await ann.undelete("undeleted")
+        assert back["owner"] == "ann" and back["id"] != made["id"]
+        await wait_for_status(ann, "undeleted", {"running"})
+        assert await shell(runtime, await instance_of(runtime, back["id"]), SUM) == before
+        assert await ide_answers(ann, "undeleted")
 
-            # Deleted again, and kept no longer than retention (about 20 s here).
-            await delete_and_wait(ann, "undeleted")
-            await asyncio.sleep(25)
+        # Deleted again, and kept no longer than retention (about 20 s here).
+        await delete_and_wait(ann, "undeleted")
+        await asyncio.sleep(25)
 
-            async def gone() -> bool:
-                try:
-                    await ann.undelete("undeleted")
-                except NotFoundError:
-                    return True
-                raise AssertionError("brought back after retention")
+        async def gone() -> bool:
+            try:
+                await ann.undelete("undeleted")
+            except NotFoundError:
+                return True
+            raise AssertionError("brought back after retention")
 
-            await eventually(gone, "undelete refused after retention", timeout=30)
-    finally:
-        await runtime.aclose()
-        serve.stop()
+        await eventually(gone, "undelete refused after retention", timeout=30)
 
 
 async def test_a_fork_of_a_running_workspace_has_its_files_and_its_own_identity(
-    serve: ServeProcess,
+    serve: ServeProcess, runtime: Runtime
 ) -> None:
-    runtime = build_runtime(Settings())
     identity = "cat /etc/machine-id; hostname; cat /etc/ssh/ssh_host_ed25519_key.pub 2>/dev/null"
-    try:
-        async with serve.api("ann") as ann, serve.api("bob") as bob:
-            made = await ann.create("source")
-            source = await wait_for_status(ann, "source", {"running"})
-            original = await instance_of(runtime, made["id"])
-            await shell(runtime, original, ODD)
-            before = await shell(runtime, original, SUM)
-            with pytest.raises(NotFoundError):
-                await bob.fork("source", "bobs-fork")
-            forked = await ann.fork("source", "the-fork")
-            fork = await wait_for_status(ann, "the-fork", {"running", "failed"})
-            assert fork["status"] == "running" and fork["owner"] == "ann"
-            copy = await instance_of(runtime, forked["id"])
-            assert copy != original and fork["address"] != source["address"]
-            assert await shell(runtime, copy, SUM) == before
-            mine, theirs = (
-                await shell(runtime, copy, identity, user=None),
-                await shell(runtime, original, identity, user=None),
-            )
-            assert mine.splitlines()[0] != theirs.splitlines()[0], "machine-id"
-            assert mine.splitlines()[1] != theirs.splitlines()[1], "hostname"
-            await shell(runtime, copy, "echo changed > ~/work.bin")
-            assert await shell(runtime, original, SUM) == before, "the source is untouched"
-            assert await ide_answers(ann, "the-fork")
-            await delete_and_wait(ann, "the-fork")
-            await delete_and_wait(ann, "source")
-    finally:
-        await runtime.aclose()
-        serve.stop()
+    async with serve.api("ann") as ann, serve.api("bob") as bob:
+        made = await ann.create("source")
+        source = await wait_for_status(ann, "source", {"running"})
+        original = await instance_of(runtime, made["id"])
+        await shell(runtime, original, ODD)
+        before = await shell(runtime, original, SUM)
+        with pytest.raises(NotFoundError):
+            await bob.fork("source", "bobs-fork")
+        forked = await ann.fork("source", "the-fork")
+        fork = await wait_for_status(ann, "the-fork", {"running", "failed"})
+        assert fork["status"] == "running" and fork["owner"] == "ann"
+        copy = await instance_of(runtime, forked["id"])
+        assert copy != original and fork["address"] != source["address"]
+        assert await shell(runtime, copy, SUM) == before
+        mine, theirs = (
+            await shell(runtime, copy, identity, user=None),
+            await shell(runtime, original, identity, user=None),
+        )
+        assert mine.splitlines()[0] != theirs.splitlines()[0], "machine-id"
+        assert mine.splitlines()[1] != theirs.splitlines()[1], "hostname"
+        await shell(runtime, copy, "echo changed > ~/work.bin")
+        assert await shell(runtime, original, SUM) == before, "the source is untouched"
+        assert await ide_answers(ann, "the-fork")
+        await delete_and_wait(ann, "the-fork")
+        await delete_and_wait(ann, "source")
 
 
 async def test_an_older_workspace_moves_its_home_onto_a_volume_at_its_next_start(
-    tmp_path: Path,
+    tmp_path: Path, runtime: Runtime
 ) -> None:
     """An upgrade: made by a serve without home volumes, started again by one with them."""
     data = tmp_path / "data"
     database = f"sqlite:///{data / 'tp.db'}"
     older = ServeProcess(data, free_port(), database, PREFIX, {"TIDEPOOL_HOME_VOLUMES": "false"})
     older.start()
-    runtime = build_runtime(Settings())
     try:
         async with older.api() as api:
             made = await api.create("older")
@@ -239,26 +229,25 @@ async def test_an_older_workspace_moves_its_home_onto_a_volume_at_its_next_start
             instance = await instance_of(runtime, made["id"])
             await shell(runtime, instance, f"{ODD}; ln -s work.bin ~/link; chmod 600 ~/work.bin")
             before = await shell(runtime, instance, f"{SUM}; stat -c '%a %U' ~/work.bin")
-        older.stop()
-        newer = ServeProcess(data, free_port(), database, PREFIX)
-        newer.start()
-        try:
-            async with newer.api() as api:
-                await api.act("older", "stop")
-                await wait_for_status(api, "older", {"stopped"})
-                await api.act("older", "start")
-                started = await wait_for_status(api, "older", {"running", "failed"})
-                assert started["status"] == "running", started
-                assert started["home_volume"] is True
-                mounted = await shell(runtime, instance, "findmnt -no SOURCE /home/dev", user=None)
-                assert f"{instance}-home" in mounted
-                after = await shell(runtime, instance, f"{SUM}; stat -c '%a %U' ~/work.bin")
-                assert after == before
-                assert await shell(runtime, instance, "readlink ~/link") == "work.bin"
-                assert await ide_answers(api, "older")
-                await api.take_snapshot("older", "now-it-can")
-                await delete_and_wait(api, "older")
-        finally:
-            newer.stop()
     finally:
-        await runtime.aclose()
+        older.stop()
+    newer = ServeProcess(data, free_port(), database, PREFIX)
+    newer.start()
+    try:
+        async with newer.api() as api:
+            await api.act("older", "stop")
+            await wait_for_status(api, "older", {"stopped"})
+            await api.act("older", "start")
+            started = await wait_for_status(api, "older", {"running", "failed"})
+            assert started["status"] == "running", started
+            assert started["home_volume"] is True
+            mounted = await shell(runtime, instance, "findmnt -no SOURCE /home/dev", user=None)
+            assert f"{instance}-home" in mounted
+            after = await shell(runtime, instance, f"{SUM}; stat -c '%a %U' ~/work.bin")
+            assert after == before
+            assert await shell(runtime, instance, "readlink ~/link") == "work.bin"
+            assert await ide_answers(api, "older")
+            await api.take_snapshot("older", "now-it-can")
+            await delete_and_wait(api, "older")
+    finally:
+        newer.stop()
