@@ -55,8 +55,9 @@ class HomeService:
     def _volumes_or_refuse(self) -> HomeVolumes:
         if self._volumes is None:
             raise ConflictError(
-                "This installation keeps homes in the workspaces' root filesystems (Tart, or "
-                "home_volumes = false): no snapshots, rebuilds, undeletes or forks."
+                "This installation keeps homes in the workspaces' root filesystems (Tart, an "
+                "Incus cluster, or home_volumes = false): no snapshots, rebuilds, undeletes "
+                "or forks."
             )
         return self._volumes
 
