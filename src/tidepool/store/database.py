@@ -42,7 +42,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from tidepool.domain.doorbell import Doorbell
-from tidepool.errors import RuntimeUnavailableError
+from tidepool.errors import RuntimeUnavailableError, TidepoolError
 from tidepool.store.tables import UtcDateTime
 from tidepool.store.urls import async_url, backend_name, sync_url
 
@@ -50,6 +50,8 @@ from tidepool.store.urls import async_url, backend_name, sync_url
 T = TypeVar("T")
 SQLITE_BUSY_TIMEOUT_MS = 15_000
 _WRITE = "tidepool_write"
+#: The PostgreSQL change marker's one row (migration 0003; outside ``metadata`` on purpose).
+_MARKER = sa.text("SELECT version FROM workspace_marker WHERE id = 1")
 _UNREACHABLE = (sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.TimeoutError)
 
 
@@ -117,6 +119,21 @@ class Database:
                     sync_url(self._url), pool_size=10, max_overflow=10, pool_pre_ping=True
                 )
         return self._reader
+
+    async def change_marker(self) -> int | None:
+        """SQLite's data version; on PostgreSQL, the row a trigger bumps in the same
+        transaction as every write to ``workspaces`` (migration 0003). None when it cannot be
+        read (nothing is kept then)."""
+        if self.backend == "sqlite":
+            return self.data_version()
+        if self._closed:
+            return None
+        try:
+            async with self.read() as connection:
+                found = (await connection.execute(_MARKER)).scalar()
+        except (TidepoolError, sa.exc.SQLAlchemyError):
+            return None
+        return int(found) if found is not None else None
 
     def data_version(self) -> int | None:
         """SQLite's ``PRAGMA data_version`` on the watcher connection (see the module's

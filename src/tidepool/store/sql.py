@@ -213,7 +213,7 @@ class SqlWorkspaceStore:
         await self._db.read_in_thread(lambda c: c.execute(query).first())
 
     async def change_marker(self) -> int | None:
-        return self._db.data_version()
+        return await self._db.change_marker()
 
     async def aclose(self) -> None:
         await self._db.aclose()
