@@ -184,7 +184,7 @@ def test_the_migrated_schema_is_the_one_tables_describes(migrated_url: str) -> N
     finally:
         engine.dispose()
     assert differences == [], "tables.py and the migrations disagree"
-    assert migrate.current(migrated_url) == "0003"
+    assert migrate.current(migrated_url) == "0004"
 
 
 # --- workspaces ----------------------------------------------------------------------------
@@ -442,6 +442,24 @@ async def test_events_are_kept_in_order_and_read_after_a_point(backend: Backend)
 async def test_an_event_for_an_unknown_workspace_is_refused(backend: Backend) -> None:
     with pytest.raises(NotFoundError):
         await backend.store.add_event("no-such-id", "phase", "booted")
+
+
+# --- workers' heartbeats -------------------------------------------------------------------
+
+
+async def test_a_worker_is_silent_once_its_last_beat_is_older_than_the_bound(
+    backend: Backend,
+) -> None:
+    queue = backend.queue
+    assert await queue.silent(0.5) == set(), "a worker that never beat is never silent"
+    await queue.beat("alive")
+    await queue.beat("gone")
+    assert await queue.silent(60) == set()
+    await asyncio.sleep(1.0)
+    await queue.beat("alive")
+    assert await queue.silent(0.6) == {"gone"}
+    await queue.beat("gone")  # back: a beat again clears it
+    assert await queue.silent(0.6) == set()
 
 
 # --- the job outbox ------------------------------------------------------------------------

@@ -76,6 +76,12 @@ class Outbox:
     async def release_abandoned(self, dead: Callable[[str], bool]) -> int:
         return 0  # the relay never dies mid-claim here
 
+    async def beat(self, worker: str) -> None:
+        return None
+
+    async def silent(self, after_seconds: float) -> set[str]:
+        return set()
+
     async def aclose(self) -> None:
         return None
 

@@ -226,6 +226,13 @@ class SqsJobQueue:
         visibility timeout (the lease) runs out."""
         return 0
 
+    async def beat(self, worker: str) -> None:
+        """SQS keeps no heartbeats: a dead worker's messages come back when their visibility
+        timeout (the lease) ends."""
+
+    async def silent(self, after_seconds: float) -> set[str]:
+        return set()
+
     async def aclose(self) -> None:
         """Close the client's connections; the queue is not used afterwards."""
         with self._lock:

@@ -184,6 +184,16 @@ class JobQueue(Protocol):
         releases none: its leases run out."""
         ...
 
+    async def beat(self, worker: str) -> None:
+        """Record that ``worker`` is alive now (its heartbeat), by the queue's own clock."""
+        ...
+
+    async def silent(self, after_seconds: float) -> set[str]:
+        """The workers whose last heartbeat is more than ``after_seconds`` old, on any host
+        (a worker that never beat is never among them). A queue that keeps no heartbeats
+        (SQS) answers none."""
+        ...
+
     async def aclose(self) -> None: ...
 
 

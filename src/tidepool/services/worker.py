@@ -3,9 +3,10 @@
 Several workers (in one process or many, against PostgreSQL) can run at once: each job is
 leased to one worker, and the lease is extended while the work goes on. A killed worker's
 leases are released as soon as another worker can prove it dead (``is_dead``: on one host, a
-gone pid; see ``tidepool.host.liveness``), at its start and at every resync; otherwise they
-run out. Either way the job is handed out again and the idempotent reconcile picks up where
-the dead one stopped.
+gone pid; see ``tidepool.host.liveness``), at its start and at every resync, or sees it
+silent: every worker writes a heartbeat every 2 s, and one silent for 6 s, on any host, loses
+its leases at once (``JobQueue.silent``). Otherwise they run out. Either way the job is handed
+out again and the idempotent reconcile picks up where the dead one stopped.
 """
 
 from __future__ import annotations
@@ -49,6 +50,10 @@ class WorkerSettings:
     #: While the runtime's daemon is down, a job asks again at least this often, for ever.
     daemon_backoff: float = 5.0
     resync_interval: float = 30.0
+    #: How often a worker records that it is alive, and looks for workers that went silent.
+    heartbeat_seconds: float = 2.0
+    #: A worker silent this long (on any host) has its jobs taken back at once.
+    silent_after: float = 6.0
     #: This installation's id: what a resync may prove an instance's (``domain.ownership``).
     installation: str = ""
 
@@ -90,6 +95,7 @@ class Worker:
         """Work until ``stop`` is set, then let in-flight jobs finish (their leases protect
         them if this process is killed instead)."""
         await self.release_abandoned()
+        beating = asyncio.create_task(self._keep_beating(stop), name="heartbeat")
         await self.resync_safely()
         slots = asyncio.Semaphore(self._settings.concurrency)
         tasks = self._jobs
@@ -116,6 +122,26 @@ class Worker:
             task.add_done_callback(finished)
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
+        beating.cancel()
+        await asyncio.gather(beating, return_exceptions=True)
+
+    async def _keep_beating(self, stop: asyncio.Event) -> None:
+        """Until ``stop``: record this worker alive, and take back the jobs of any worker,
+        on any host, silent for ``silent_after`` (killed, or its host gone), instead of
+        waiting out their leases. Never fatal: a failed beat is tried again."""
+        every = self._settings.heartbeat_seconds
+        while not stop.is_set():
+            try:
+                await self._queue.beat(self.name)
+                silent = await self._queue.silent(self._settings.silent_after) - {self.name}
+                if silent:
+                    released = await self._queue.release_abandoned(silent.__contains__)
+                    if released:
+                        log.info("took back %d job(s) from silent workers", released)
+            except TidepoolError as error:
+                log.warning("heartbeat failed, will try again: %s", error)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), every)
 
     async def hand_back(self) -> int:
         """Stop the jobs in flight now and give them back to the queue; returns how many.

@@ -57,6 +57,8 @@ class MemoryState:
     last_seq: int = 0
     #: Bumped by every write to a workspace: the store's ``change_marker``.
     workspace_writes: int = 0
+    #: Each worker's last heartbeat.
+    beats: dict[str, datetime] = field(default_factory=dict)
     #: Rung by every new event and job, as the database's is by every write.
     doorbell: Doorbell = field(default_factory=Doorbell)
 
@@ -271,6 +273,13 @@ class InMemoryJobQueue:
         for row in gone:
             row.release()
         return len(gone)
+
+    async def beat(self, worker: str) -> None:
+        self.state.beats[worker] = self.state.clock()
+
+    async def silent(self, after_seconds: float) -> set[str]:
+        cutoff = self.state.clock() - timedelta(seconds=after_seconds)
+        return {worker for worker, at in self.state.beats.items() if at < cutoff}
 
     async def aclose(self) -> None:
         """Nothing to release; the state lives as long as the store that shares it."""

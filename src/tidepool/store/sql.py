@@ -42,6 +42,7 @@ from tidepool.errors import (
 )
 from tidepool.ports import Backlog, Event, Job, Page
 from tidepool.store.database import Database
+from tidepool.store.heartbeats import beat, silent
 from tidepool.store.rows import WORKSPACE_COLUMNS, row_of, workspace_of
 from tidepool.store.tables import jobs, workspace_events, workspaces
 from tidepool.store.urls import async_url
@@ -329,6 +330,12 @@ class SqlJobQueue:
                 .values(_released())
             )
         return int(released.rowcount)
+
+    async def beat(self, worker: str) -> None:
+        await beat(self._db, worker)
+
+    async def silent(self, after_seconds: float) -> set[str]:
+        return await silent(self._db, after_seconds)
 
     async def aclose(self) -> None:
         await self._db.aclose()

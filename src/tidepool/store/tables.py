@@ -129,3 +129,12 @@ jobs = sa.Table(
     sa.UniqueConstraint("workspace_id", name="uq_jobs_workspace_id"),
     sa.Index("ix_jobs_run_after", "run_after"),
 )
+
+#: Each worker's last sign of life: a worker silent for longer than the queue's bound loses
+#: its leases at once, on whichever host it ran (``JobQueue.silent``).
+workers = sa.Table(
+    "workers",
+    metadata,
+    sa.Column("name", sa.String(200), primary_key=True),
+    sa.Column("beat_at", UtcDateTime(), nullable=False),
+)
