@@ -63,7 +63,8 @@ async def test_a_clone_cut_by_a_killed_serve_is_run_again_by_the_next(tmp_path: 
                     user=1000,
                     env={"HOME": "/home/dev"},
                 )
-                assert looked.stdout.split() == ["whole", "cloned", "setup"], looked
+                # (``home-seeded``: the image filled the new home volume at the first start)
+                assert looked.stdout.split() == ["whole", "cloned", "home-seeded", "setup"], looked
                 await delete_and_wait(api, "cut")
         finally:
             await runtime.aclose()

@@ -55,8 +55,6 @@ async def small_pool(settings: Settings) -> AsyncIterator[IncusClient]:
         yield client
     finally:
         with contextlib.suppress(NotFoundError):
-            await client.run("DELETE", f"/1.0/storage-pools/{POOL}/volumes/custom/{FILLER}")
-        with contextlib.suppress(NotFoundError):
             profile = await client.sync("GET", f"/1.0/profiles/{settings.incus_profile}")
             for used_by in profile["used_by"] or []:  # left by a failed run: only ours use it
                 with contextlib.suppress(NotFoundError):
@@ -66,6 +64,14 @@ async def small_pool(settings: Settings) -> AsyncIterator[IncusClient]:
                 with contextlib.suppress(NotFoundError):
                     await client.run("DELETE", used_by)
             await client.sync("DELETE", f"/1.0/profiles/{settings.incus_profile}")
+        # Then the filler, and the homes the test's deletes kept for undelete (with their
+        # snapshots): a pool with a volume on it cannot be deleted.
+        volumes = f"/1.0/storage-pools/{POOL}/volumes/custom"
+        with contextlib.suppress(NotFoundError):
+            for volume in await client.sync("GET", volumes, params={"recursion": "1"}) or []:
+                if "/" not in volume["name"]:
+                    with contextlib.suppress(NotFoundError):
+                        await client.run("DELETE", f"{volumes}/{volume['name']}")
         with contextlib.suppress(NotFoundError):
             await client.sync("DELETE", f"/1.0/storage-pools/{POOL}")
         await client.aclose()

@@ -240,3 +240,13 @@ async def test_a_stopped_workspace_restored_stays_stopped_with_the_snapshots_fil
     done = await plane.settle(await plane.homes.restore("ann-ws", "good", who=ANN))
     assert done.status is Status.STOPPED and RESTORE not in done.runtime_state
     assert plane.files(done) == {"a.txt": b"before"}
+
+
+async def test_a_templates_disk_size_holds_for_home_as_for_the_root() -> None:
+    plane = Plane()
+    sized = await plane.settle(
+        await plane.workspaces.create("ann-ws", who=ANN, size=Size(disk_gib=5))
+    )
+    assert plane.volumes.volumes[home_of(sized.runtime_state)].size_gib == 5
+    fork = await plane.settle(await plane.homes.fork("ann-ws", "ann-fork", who=ANN))
+    assert plane.volumes.volumes[home_of(fork.runtime_state)].size_gib == 5

@@ -38,12 +38,20 @@ class HomeVolume:
 @runtime_checkable
 class HomeVolumes(Protocol):
     async def create(
-        self, name: str, owner: InstanceOwner, *, copy_of: str = "", snapshot: str = ""
+        self,
+        name: str,
+        owner: InstanceOwner,
+        *,
+        copy_of: str = "",
+        snapshot: str = "",
+        size_gib: int | None = None,
     ) -> bool:
         """Make volume ``name`` (the workspace user's, empty; or a copy-on-write copy of
         ``copy_of``'s files, as they are now or as they were in its ``snapshot``, without
-        its snapshots) recording ``owner``. False when one of that name exists already
-        (nothing changes). ``NotFoundError`` for a missing ``copy_of`` or ``snapshot``."""
+        its snapshots) recording ``owner``, holding at most ``size_gib`` (None: no limit but
+        the pool's; a write past it fails as a full disk does). False when one of that name
+        exists already (nothing changes). ``NotFoundError`` for a missing ``copy_of`` or
+        ``snapshot``."""
         ...
 
     async def get(self, name: str) -> HomeVolume:

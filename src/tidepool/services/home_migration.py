@@ -80,8 +80,16 @@ class HomeMigration:
         self._volumes = volumes
         self._reached = reached
 
-    async def migrate(self, instance: InstanceName, volume: str, owner: InstanceOwner) -> None:
-        """Put ``instance``'s home on ``volume`` (made for ``owner`` if missing). Ends with the
+    async def migrate(
+        self,
+        instance: InstanceName,
+        volume: str,
+        owner: InstanceOwner,
+        *,
+        size_gib: int | None = None,
+    ) -> None:
+        """Put ``instance``'s home on ``volume`` (made for ``owner``, of ``size_gib``, if
+        missing). Ends with the
         instance stopped and the volume mounted at ``HOME_PATH`` (the caller starts it), or
         returns at once for an instance whose home is that volume already."""
         # A marker seen stays true for the rest of this run (nothing removes one): the stop
@@ -93,7 +101,7 @@ class HomeMigration:
             step = next_step(facts)
             if step is Step.DONE:
                 return
-            await self._take(step, instance, volume, owner)
+            await self._take(step, instance, volume, owner, size_gib)
             self._reached(STEP_DONE[step])
         raise RuntimeOperationError(f"The home of {instance!r} did not reach its volume.")
 
@@ -123,10 +131,15 @@ class HomeMigration:
         return owner.ok and owner.stdout.strip() == "0"
 
     async def _take(
-        self, step: Step, instance: InstanceName, volume: str, owner: InstanceOwner
+        self,
+        step: Step,
+        instance: InstanceName,
+        volume: str,
+        owner: InstanceOwner,
+        size_gib: int | None,
     ) -> None:
         if step is Step.MAKE_VOLUME:
-            await self._volumes.create(volume, owner)
+            await self._volumes.create(volume, owner, size_gib=size_gib)
         elif step is Step.START:
             await self._runtime.start(instance)
         elif step is Step.COPY:

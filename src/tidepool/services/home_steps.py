@@ -62,10 +62,13 @@ class HomeSteps:
             return
         source = source_of(workspace.runtime_state)
         owner = InstanceOwner(self._installation, workspace.id)
+        size = workspace.size.disk_gib  # a template's disk size holds for home as for root
         if source is None:
-            await self._volumes.create(home, owner)
+            await self._volumes.create(home, owner, size_gib=size)
             return
-        await self._volumes.create(home, owner, copy_of=source.volume, snapshot=source.snapshot)
+        await self._volumes.create(
+            home, owner, copy_of=source.volume, snapshot=source.snapshot, size_gib=size
+        )
 
     async def move_home(self, workspace: Workspace, instance: InstanceName) -> Workspace:
         """A workspace made before home volumes (or from the warm pool) gets one, at a start:
@@ -80,7 +83,8 @@ class HomeSteps:
             return workspace  # nothing to move: the start says what is missing
         owner = InstanceOwner(self._installation, workspace.id)
         await self._store.add_event(workspace.id, "phase", "home_moving", volume)
-        await HomeMigration(self._runtime, self._volumes).migrate(instance, volume, owner)
+        migration = HomeMigration(self._runtime, self._volumes)
+        await migration.migrate(instance, volume, owner, size_gib=workspace.size.disk_gib)
         state = {**workspace.runtime_state, HOME: volume}
         return await self._store.save(
             replace(workspace, runtime_state=state), event=("phase", "home_moved", volume)

@@ -20,6 +20,8 @@ class _Volume:
     files: dict[str, bytes] = field(default_factory=dict)
     snapshots: dict[str, tuple[datetime, dict[str, bytes]]] = field(default_factory=dict)
     used_by: set[str] = field(default_factory=set)
+    #: As asked (the fake enforces no limit: the Incus contract shows the real one holds).
+    size_gib: int | None = None
 
 
 class InMemoryHomeVolumes:
@@ -41,12 +43,18 @@ class InMemoryHomeVolumes:
             raise NotFoundError(f"No home volume named {name!r}.") from None
 
     async def create(
-        self, name: str, owner: InstanceOwner, *, copy_of: str = "", snapshot: str = ""
+        self,
+        name: str,
+        owner: InstanceOwner,
+        *,
+        copy_of: str = "",
+        snapshot: str = "",
+        size_gib: int | None = None,
     ) -> bool:
         files = self._files_of(copy_of, snapshot) if copy_of else {}
         if name in self.volumes:
             return False
-        self.volumes[name] = _Volume(owner, dict(files))
+        self.volumes[name] = _Volume(owner, dict(files), size_gib=size_gib)
         return True
 
     def _files_of(self, name: str, snapshot: str) -> dict[str, bytes]:

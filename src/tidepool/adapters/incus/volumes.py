@@ -52,7 +52,13 @@ class IncusHomeVolumes:
         return f"/1.0/storage-pools/{self._pool}/volumes/custom/{_checked(name)}"
 
     async def create(
-        self, name: str, owner: InstanceOwner, *, copy_of: str = "", snapshot: str = ""
+        self,
+        name: str,
+        owner: InstanceOwner,
+        *,
+        copy_of: str = "",
+        snapshot: str = "",
+        size_gib: int | None = None,
     ) -> bool:
         body: dict[str, Any] = {
             "name": _checked(name),
@@ -62,6 +68,10 @@ class IncusHomeVolumes:
                 WORKSPACE_KEY: owner.workspace_id,
             },
         }
+        if size_gib is not None:
+            # On btrfs a quota, as an instance's root disk's size: a write past it meets
+            # "disk quota exceeded".
+            body["config"]["size"] = f"{int(size_gib)}GiB"
         if copy_of:
             # A missing source is NotFoundError, as the port says.
             if snapshot and not any(s.name == snapshot for s in await self.snapshots(copy_of)):
