@@ -392,7 +392,10 @@ async def _home_volumes(settings: Settings, placing: Placing | None) -> HomeVolu
         clustered = await placing.clustered()
     except TidepoolError:
         return volumes
-    return None if clustered else volumes
+    if clustered:
+        await volumes.aclose()
+        return None
+    return volumes
 
 
 @contextlib.asynccontextmanager
@@ -422,7 +425,8 @@ async def build(
         if runtime is None:
             runtime = await stack.enter_async_context(opened_runtime(settings))
             placing = placing_for(settings)
-            volumes = volumes or await _home_volumes(settings, placing)
+            if volumes is None and (volumes := await _home_volumes(settings, placing)):
+                stack.push_async_callback(volumes.aclose)
             if placing is not None:
                 stack.push_async_callback(placing.aclose)
         if routes is None:

@@ -103,3 +103,7 @@ class HomeVolumes(Protocol):
     async def delete(self, name: str) -> None:
         """Delete the volume and its snapshots (attached to no instance). ``NotFoundError``."""
         ...
+
+    async def aclose(self) -> None:
+        """Release what it holds open (a connection to the runtime's daemon)."""
+        ...

@@ -133,6 +133,9 @@ class InMemoryHomeVolumes:
             )
         del self.volumes[name]
 
+    async def aclose(self) -> None:
+        """Nothing to release."""
+
 
 def _mountable(path: str) -> None:
     if path not in MOUNT_DEVICES:

@@ -48,6 +48,9 @@ class IncusHomeVolumes:
         self._client = client
         self._pool = pool
 
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
     def _path(self, name: str) -> str:
         return f"/1.0/storage-pools/{self._pool}/volumes/custom/{_checked(name)}"
 
