@@ -15,32 +15,32 @@ import contextlib
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
 
 import httpx
 
-from tidepool.adapters.caddy.admin import CaddyAdmin
-from tidepool.adapters.caddy.config import CaddyOptions
-from tidepool.adapters.caddy.front_door import CaddyFrontDoor
-from tidepool.adapters.caddy.process import CaddyProcess
-from tidepool.adapters.caddy.routes import CaddyRouteTable
-from tidepool.adapters.caddy.sessions import CaddySessionMap, CaddyTokenMap
 from tidepool.adapters.incus.activity import IncusActivityProbe
 from tidepool.adapters.sqs import SqsJobQueue
 from tidepool.adapters.sqs_relay import OutboxRelay
 from tidepool.auth.audit import AuditLog, audit_log_in
-from tidepool.auth.authenticator import Authenticator
-from tidepool.auth.grants import GrantStore
 from tidepool.auth.personal import PersonalFiles
-from tidepool.auth.ratelimit import SignInLimiter
-from tidepool.auth.sessions import SessionCache, SessionStore
 from tidepool.auth.ssh_keys import SshKeyStore
-from tidepool.auth.token_cache import TokenCache
-from tidepool.auth.tokens import TokenStore
-from tidepool.auth.users import UserFile
 from tidepool.domain.identity import HOST
 from tidepool.domain.pool import pool_specs
 from tidepool.domain.workspace import now
+
+# The front door's and sign-in's parts, importable from here as callers name them.
+from tidepool.edge_parts import LOOPBACK_NAMES as LOOPBACK_NAMES
+from tidepool.edge_parts import authenticator as authenticator
+from tidepool.edge_parts import build_route_table as build_route_table
+from tidepool.edge_parts import caddy_admin as caddy_admin
+from tidepool.edge_parts import caddy_options as caddy_options
+from tidepool.edge_parts import caddy_process as caddy_process
+from tidepool.edge_parts import front_door as front_door
+from tidepool.edge_parts import grant_store as grant_store
+from tidepool.edge_parts import opened_route_table as opened_route_table
+from tidepool.edge_parts import served_hosts as served_hosts
+from tidepool.edge_parts import session_cache as session_cache
+from tidepool.edge_parts import token_cache as token_cache
 from tidepool.errors import TidepoolError
 from tidepool.host.front_door_state import FrontDoorStateFile
 from tidepool.host.liveness import provably_dead, worker_identity
@@ -81,80 +81,6 @@ from tidepool.settings import Settings
 from tidepool.store import migrate
 from tidepool.store.sql import open_store
 
-#: What a browser on the host itself may call this installation.
-LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
-
-
-def caddy_admin(settings: Settings) -> CaddyAdmin:
-    return CaddyAdmin.over_unix_socket(settings.caddy_admin_socket)
-
-
-def build_route_table(settings: Settings) -> RouteTable:
-    return CaddyRouteTable(caddy_options(settings).routes_dir)
-
-
-def caddy_options(settings: Settings) -> CaddyOptions:
-    """Caddy's options, users included (read now: they change while Tidepool runs)."""
-    everyone = UserFile(settings.users_file).load() if settings.auth != "none" else []
-    users = everyone if settings.auth == "basic" else None
-    addresses = settings.workspace_addresses
-    return CaddyOptions(
-        users=tuple((u.name, u.password_hash) for u in users) if users is not None else None,
-        forward_auth=settings.auth == "forward_auth",
-        admins=tuple(u.name for u in everyone if u.admin),
-        admin_socket=settings.caddy_admin_socket,
-        storage_dir=settings.caddy_dir / "storage",
-        listen=f"{settings.listen_host}:{settings.http_port}",
-        api_socket=settings.api_socket,
-        tls=settings.tls,
-        domain=settings.domain,
-        https_listen=f"{settings.listen_host}:{settings.https_port}",
-        workspace_domain=addresses.domain,
-        workspace_scheme=addresses.scheme,
-        origin_port=addresses.port_suffix,
-        serve_paths=addresses.paths,
-        hosts=served_hosts(settings),
-    )
-
-
-def served_hosts(settings: Settings) -> tuple[str, ...]:
-    """The host names users open: the public URL's, the domain's and loopback's."""
-    named = {urlsplit(settings.workspace_base_url).hostname or "", settings.domain}
-    return tuple(sorted(name for name in named | LOOPBACK_NAMES if name))
-
-
-def authenticator(settings: Settings) -> Authenticator | None:
-    """What checks sign-ins, sessions and tokens, when the control plane does (forward_auth)."""
-    if settings.auth != "forward_auth":
-        return None
-    return Authenticator(
-        users=UserFile(settings.users_file),
-        sessions=SessionStore(settings.sessions_file, settings.session_hours * 3600),
-        tokens=TokenStore(settings.tokens_file),
-        limiter=SignInLimiter(),
-    )
-
-
-def grant_store(settings: Settings) -> GrantStore | None:
-    """Workspace origins' grants, when there is a sign-in to hand over to them."""
-    if settings.auth == "none" or not settings.workspace_addresses.origins:
-        return None
-    return GrantStore(
-        settings.grants_dir,
-        max_age_seconds=settings.session_hours * 3600,
-        routes_dir=caddy_options(settings).routes_dir,
-    )
-
-
-def session_cache(admin: CaddyAdmin) -> SessionCache:
-    """Caddy's map of live sessions (``forward_auth``), taught each session once."""
-    return CaddySessionMap(admin)
-
-
-def token_cache(admin: CaddyAdmin) -> TokenCache:
-    """Caddy's map of API tokens the control plane vouched for (``forward_auth``)."""
-    return CaddyTokenMap(admin)
-
 
 def job_queues(settings: Settings, outbox: JobQueue) -> tuple[JobQueue, OutboxRelay | None]:
     """The queue workers claim from, and the relay that feeds it if it is not the outbox.
@@ -168,10 +94,6 @@ def job_queues(settings: Settings, outbox: JobQueue) -> tuple[JobQueue, OutboxRe
     return outbox, None
 
 
-def caddy_process(settings: Settings) -> CaddyProcess:
-    return CaddyProcess(caddy_options(settings), settings.caddy_dir)
-
-
 @contextlib.asynccontextmanager
 async def opened_runtime(settings: Settings) -> AsyncIterator[Runtime]:
     """The configured runtime, closed when the block ends."""
@@ -180,26 +102,6 @@ async def opened_runtime(settings: Settings) -> AsyncIterator[Runtime]:
         yield runtime
     finally:
         await runtime.aclose()
-
-
-@contextlib.asynccontextmanager
-async def opened_route_table(settings: Settings) -> AsyncIterator[RouteTable]:
-    """Caddy's route table, closed when the block ends."""
-    routes = build_route_table(settings)
-    try:
-        yield routes
-    finally:
-        await routes.aclose()
-
-
-def front_door(settings: Settings) -> FrontDoor:
-    """Caddy as a process to start, stop and supervise, with today's config."""
-    return CaddyFrontDoor(
-        caddy_process(settings),
-        caddy_admin(settings),
-        lambda: caddy_options(settings),
-        inputs=(settings.users_file,),
-    )
 
 
 @dataclass

@@ -6,7 +6,6 @@ Nothing is read at import time: call ``get_settings()``.
 
 from __future__ import annotations
 
-import ipaddress
 import os
 from functools import cached_property
 from pathlib import Path
@@ -39,7 +38,7 @@ from tidepool.errors import TidepoolError
 from tidepool.settings_activity import ActivitySettings
 from tidepool.settings_cluster import ClusterSettings
 from tidepool.settings_homes import HomeSettings
-from tidepool.settings_network import NetworkSettings
+from tidepool.settings_network import NetworkSettings, is_address, is_loopback
 from tidepool.settings_paths import DataPaths
 from tidepool.settings_quotas import QuotaSettings
 from tidepool.settings_templates import TemplateSettings
@@ -230,7 +229,7 @@ class Settings(
             self.auth == "none"
             and not self.open_without_sign_in
             and explicit
-            and not _loopback(explicit)
+            and not is_loopback(explicit)
         ):
             raise ValueError(
                 f"http_host {self.http_host!r} would serve the network with auth = none: set "
@@ -249,7 +248,7 @@ class Settings(
     @property
     def open_network_without_sign_in(self) -> bool:
         """True when Caddy serves beyond loopback with nobody signing in (warned about)."""
-        return self.auth == "none" and not _loopback(self.listen_host)
+        return self.auth == "none" and not is_loopback(self.listen_host)
 
     @model_validator(mode="after")
     def _preview_domain_is_the_workspace_domain(self) -> Settings:
@@ -266,7 +265,7 @@ class Settings(
         if self.workspace_domain or self.workspace_paths == "serve":
             return self
         host = urlsplit(self.workspace_base_url).hostname or ""
-        if _is_address(host) and not _loopback(host):
+        if is_address(host) and not is_loopback(host):
             raise ValueError(
                 f"public URL {self.workspace_base_url!r} is an address, and each workspace "
                 "needs a host name of its own: set workspace_domain (with wildcard DNS to this "
@@ -354,12 +353,12 @@ class Settings(
         if self.workspace_domain:
             return self.workspace_domain
         host = urlsplit(self.workspace_base_url).hostname or ""
-        return "localhost" if not host or _is_address(host) else host
+        return "localhost" if not host or is_address(host) else host
 
     @property
     def single_user(self) -> bool:
         """Only one person can reach this installation: no sign-in, and loopback only."""
-        return self.auth == "none" and _loopback(self.listen_host)
+        return self.auth == "none" and is_loopback(self.listen_host)
 
     @property
     def workspace_addresses(self) -> WorkspaceAddresses:
@@ -382,21 +381,3 @@ class Settings(
 def get_settings() -> Settings:
     """Read the settings now (environment, then the TOML file, then defaults)."""
     return Settings()
-
-
-def _is_address(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host.strip("[]"))
-    except ValueError:
-        return False
-    return True
-
-
-def _loopback(host: str) -> bool:
-    """True for a loopback address (or ``localhost``); an empty host is every interface."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False

@@ -44,3 +44,22 @@ class NetworkSettings(BaseModel):
                     f"({error})"
                 ) from None
         return networks
+
+
+def is_address(host: str) -> bool:
+    """True for an IP address (IPv6 with or without brackets), not a name."""
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return True
+
+
+def is_loopback(host: str) -> bool:
+    """True for a loopback address (or ``localhost``); an empty host is every interface."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
