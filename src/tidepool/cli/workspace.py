@@ -109,8 +109,11 @@ async def follow(client: ApiClient, name: str, until: set[str], asked: JSON) -> 
     """
     if asked["status"] in until - {"failed"}:
         return asked  # already there: the request changed nothing
+    asked_at = datetime.fromisoformat(asked["updated_at"])
     with console.status(f"{name}: waiting...") as status:
         async for event in client.events(name):
+            if event["kind"] == "phase" and datetime.fromisoformat(event["at"]) < asked_at:
+                continue  # an earlier start's phase, replayed with the history
             if event["kind"] == "phase":
                 label = PHASES.get(event["value"], event["value"])
                 console.print(f"  [green]✓[/] {label} [dim]({event['detail']})[/]")
