@@ -221,6 +221,7 @@ class Tidepool:
             self.store,
             self.volumes,
             instance_prefix=settings.instance_prefix,
+            retention=settings.retention,
         )
         self.mover = Mover(self.workspaces, self.store, self.placing, self.audit)
         self.adoption = Adoption(

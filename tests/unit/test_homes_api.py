@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import replace
+from datetime import datetime, timedelta
 
 import httpx
 import pytest
@@ -55,6 +56,7 @@ async def test_snapshots_are_taken_listed_and_deleted_by_their_owner(
     )
     assert made.status_code == 201 and made.json()["name"] == "before"
     assert made.json()["automatic"] is False
+    assert made.json()["kept_until"] is None, "a user's snapshot is never pruned"
     listed = await api.get("/api/workspaces/anns/snapshots", headers=as_user("ann"))
     assert [s["name"] for s in listed.json()["data"]] == ["before"]
     gone = await api.delete("/api/workspaces/anns/snapshots/before", headers=as_user("ann"))
@@ -105,6 +107,11 @@ async def test_restore_and_rebuild_are_accepted_and_show_their_work(
     busy = await api.post("/api/workspaces/anns/rebuild", json={}, headers=as_user("ann"))
     assert busy.status_code == 409, "one piece of home work at a time"
     await plane.settle(await plane.store.get("anns"))
+    taken = (await api.get("/api/workspaces/anns/snapshots", headers=as_user("ann"))).json()
+    undo = taken["data"][1]
+    assert undo["automatic"] is True and undo["name"].startswith("auto-restore-")
+    kept_for = datetime.fromisoformat(undo["kept_until"]) - datetime.fromisoformat(undo["taken_at"])
+    assert kept_for == timedelta(days=7), "an automatic snapshot says when it goes"
     listed = await api.get("/api/workspaces/anns", headers=as_user("ann"))
     assert listed.json()["home_volume"] is True and listed.json()["image_outdated"] is False
     rebuilt = await api.post(

@@ -70,7 +70,10 @@ def list_snapshots(name: str, as_json: bool = JsonOption, url: str = UrlOption) 
         return
     table = Table("snapshot", "taken at", "kind")
     for snapshot in found:
-        kind = "automatic (pruned by retention)" if snapshot["automatic"] else "yours"
+        kind = "yours"
+        if snapshot["automatic"]:
+            until = snapshot.get("kept_until")
+            kind = f"automatic, kept until {until}" if until else "automatic"
         table.add_row(snapshot["name"], snapshot["taken_at"], kind)
     console.print(table)
 

@@ -26,7 +26,13 @@ from tidepool.domain.home import (
 )
 from tidepool.domain.identity import Identity
 from tidepool.domain.names import instance_name_for, validate_workspace_name
-from tidepool.domain.snapshots import Snapshot, Why, automatic_name, validate_snapshot_name
+from tidepool.domain.snapshots import (
+    Retention,
+    Snapshot,
+    Why,
+    automatic_name,
+    validate_snapshot_name,
+)
 from tidepool.domain.workspace import Desired, Status, Workspace, now
 from tidepool.errors import ConflictError, ForbiddenError, NotFoundError, TidepoolError
 from tidepool.ports import WorkspaceStore
@@ -34,6 +40,8 @@ from tidepool.ports.volumes import HomeVolumes
 from tidepool.services.workspaces import UNSET_SIZE, WorkspaceService, instance_name
 
 T = TypeVar("T")
+#: The settings' defaults (``snapshot_keep``, ``snapshot_days``).
+DEFAULT_RETENTION = Retention()
 #: A restore or a rebuild waits for a workspace at rest in one of these.
 AT_REST = (Status.RUNNING, Status.STOPPED, Status.FAILED)
 
@@ -46,7 +54,10 @@ class HomeService:
         volumes: HomeVolumes | None,
         *,
         instance_prefix: str,
+        retention: Retention = DEFAULT_RETENTION,
     ) -> None:
+        #: How long automatic snapshots are kept (what the API tells of each).
+        self.retention = retention
         self._workspaces = workspaces
         self._store = store
         self._volumes = volumes

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from tidepool.api.deps import ControlPlane, Me, Plane
 from tidepool.api.problems import declared
 from tidepool.api.schemas import NAME_RULE, WorkspacePublic
-from tidepool.domain.snapshots import SNAPSHOT_NAME_RULE, Snapshot
+from tidepool.domain.snapshots import SNAPSHOT_NAME_RULE, Retention, Snapshot
 from tidepool.domain.workspace import Workspace
 from tidepool.services.homes import HomeService
 
@@ -32,10 +32,19 @@ class SnapshotPublic(BaseModel):
     taken_at: datetime
     #: Taken by Tidepool (before a delete, an idle stop or a restore): pruned by retention.
     automatic: bool
+    #: An automatic one is deleted by then at the latest (a deleted workspace's: the end of
+    #: its undelete); None for a user's, or when retention keeps them at any age.
+    kept_until: datetime | None = None
 
     @classmethod
-    def of(cls, snapshot: Snapshot) -> SnapshotPublic:
-        return cls(name=snapshot.name, taken_at=snapshot.taken_at, automatic=snapshot.automatic)
+    def of(cls, snapshot: Snapshot, retention: Retention) -> SnapshotPublic:
+        until = retention.keeps_until(snapshot.taken_at) if snapshot.automatic else None
+        return cls(
+            name=snapshot.name,
+            taken_at=snapshot.taken_at,
+            automatic=snapshot.automatic,
+            kept_until=until,
+        )
 
 
 class SnapshotsPublic(BaseModel):
@@ -90,7 +99,8 @@ def _public(plane: ControlPlane, workspace: Workspace) -> WorkspacePublic:
 async def list_snapshots(name: Name, plane: Plane, me: Me) -> SnapshotsPublic:
     """``name``'s home snapshots, oldest first."""
     taken = await _homes(plane).snapshots(name, who=me)
-    return SnapshotsPublic(data=[SnapshotPublic.of(s) for s in taken])
+    homes = _homes(plane)
+    return SnapshotsPublic(data=[SnapshotPublic.of(s, homes.retention) for s in taken])
 
 
 @router.post(
@@ -101,7 +111,8 @@ async def list_snapshots(name: Name, plane: Plane, me: Me) -> SnapshotsPublic:
 )
 async def take_snapshot(name: Name, body: SnapshotCreate, plane: Plane, me: Me) -> SnapshotPublic:
     """Snapshot ``name``'s home now, running or not (copy-on-write: instant)."""
-    return SnapshotPublic.of(await _homes(plane).take_snapshot(name, body.name, who=me))
+    homes = _homes(plane)
+    return SnapshotPublic.of(await homes.take_snapshot(name, body.name, who=me), homes.retention)
 
 
 @router.delete(
