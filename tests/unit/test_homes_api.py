@@ -165,6 +165,7 @@ async def test_a_read_only_token_may_list_snapshots_but_change_nothing(plane: Pl
         plane.homes.take_snapshot("anns", "x", who=reader),
         plane.homes.rebuild("anns", who=reader),
         plane.homes.fork("anns", "anns-copy", who=reader),
+        plane.homes.undelete("anns-gone", who=reader),
     ):
         with pytest.raises(ForbiddenError):
             await change

@@ -207,6 +207,7 @@ class HomeService:
         retention keeps it), if the name is free. Its root comes from its template's image."""
         name = validate_workspace_name(name)
         volumes = self._volumes_or_refuse()
+        await self._check_may_change(who, "undelete", name)
         found = await self._deleted(name, who)
         home = home_of(found.runtime_state)
         snapshot = str(found.runtime_state.get(DELETE_SNAPSHOT) or "")
