@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 import httpx
 
+from tidepool import sign_in_records
 from tidepool.adapters.incus.activity import IncusActivityProbe
 from tidepool.adapters.sqs import SqsJobQueue
 from tidepool.adapters.sqs_relay import OutboxRelay
@@ -169,9 +170,9 @@ class Tidepool:
             if specs
             else None
         )
-        self.ssh_keys = SshKeyStore(settings.ssh_keys_file)
+        self.ssh_keys = sign_in_records.ssh_keys(settings)
         self.key_delivery = KeyDelivery(self.runtime, self.ssh_keys.lines_of)
-        self.personal = PersonalFiles.in_directory(settings.data_dir)
+        self.personal = sign_in_records.personal(settings)
         catalog = settings.catalog
         setup = Setup(
             self.runtime,

@@ -8,6 +8,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from urllib.parse import urlsplit
 
+from tidepool import sign_in_records
 from tidepool.adapters.caddy.admin import CaddyAdmin
 from tidepool.adapters.caddy.config import CaddyOptions
 from tidepool.adapters.caddy.front_door import CaddyFrontDoor
@@ -17,10 +18,8 @@ from tidepool.adapters.caddy.sessions import CaddySessionMap, CaddyTokenMap
 from tidepool.auth.authenticator import Authenticator
 from tidepool.auth.grants import GrantStore
 from tidepool.auth.ratelimit import SignInLimiter
-from tidepool.auth.sessions import SessionCache, SessionStore
+from tidepool.auth.sessions import SessionCache
 from tidepool.auth.token_cache import TokenCache
-from tidepool.auth.tokens import TokenStore
-from tidepool.auth.users import UserFile
 from tidepool.ports import FrontDoor, RouteTable
 from tidepool.settings import Settings
 
@@ -38,7 +37,7 @@ def build_route_table(settings: Settings) -> RouteTable:
 
 def caddy_options(settings: Settings) -> CaddyOptions:
     """Caddy's options, users included (read now: they change while Tidepool runs)."""
-    everyone = UserFile(settings.users_file).load() if settings.auth != "none" else []
+    everyone = sign_in_records.users(settings).load() if settings.auth != "none" else []
     users = everyone if settings.auth == "basic" else None
     addresses = settings.workspace_addresses
     return CaddyOptions(
@@ -71,9 +70,9 @@ def authenticator(settings: Settings) -> Authenticator | None:
     if settings.auth != "forward_auth":
         return None
     return Authenticator(
-        users=UserFile(settings.users_file),
-        sessions=SessionStore(settings.sessions_file, settings.session_hours * 3600),
-        tokens=TokenStore(settings.tokens_file),
+        users=sign_in_records.users(settings),
+        sessions=sign_in_records.sessions(settings),
+        tokens=sign_in_records.tokens(settings),
         limiter=SignInLimiter(),
     )
 

@@ -11,18 +11,19 @@ from collections.abc import Callable
 from datetime import timedelta
 
 from tidepool.auth.idle_choices import IdleChoices
-from tidepool.auth.users import UserFile
 from tidepool.domain.activity import IdlePolicy
 from tidepool.domain.placement import PlacementPolicy
 from tidepool.domain.quotas import Quota
 from tidepool.domain.workspace import Workspace
 from tidepool.settings import Settings
+from tidepool.sign_in_records import idle_choices as idle_choices_of
+from tidepool.sign_in_records import users as users_of
 
 
 def quota_of(settings: Settings) -> Callable[[str], Quota]:
     """Each user's quota: the platform's (``quota_*``), with what the users file gives them
     instead (an admin's ``tidepool user quota``), read fresh at each check."""
-    users = UserFile(settings.users_file)
+    users = users_of(settings)
 
     def of(name: str) -> Quota:
         user = next((u for u in users.load() if u.name == name), None)
@@ -34,9 +35,7 @@ def quota_of(settings: Settings) -> Callable[[str], Quota]:
 
 def idle_choices(settings: Settings) -> IdleChoices:
     """Users' own idle timeouts, within the bounds the settings give."""
-    return IdleChoices.in_directory(
-        settings.data_dir, settings.idle_bounds, settings.idle_timeout_minutes
-    )
+    return idle_choices_of(settings)
 
 
 def idle_policy_for(settings: Settings) -> Callable[[Workspace], IdlePolicy | None]:

@@ -23,12 +23,10 @@ from tidepool import bootstrap
 from tidepool.api.app import create_app
 from tidepool.api.deps import ControlPlane
 from tidepool.auth.grants import grant_source
-from tidepool.auth.handshake import HandshakeCodes
 from tidepool.auth.revocation import GrantRevoker
 from tidepool.auth.session_proof import cookies_can_be_planted
 from tidepool.auth.sessions import SessionStore, sweep_sessions
 from tidepool.auth.token_cache import TOKEN_SWEEP_SECONDS, sweep_tokens
-from tidepool.auth.users import UserFile
 from tidepool.host import daemons, revive
 from tidepool.host.connections import cut_connections
 from tidepool.host.daemon_keeper import CHECK_SECONDS, DaemonKeeper, host_daemons
@@ -38,11 +36,14 @@ from tidepool.policies import idle_choices
 from tidepool.services.authorized_keys import KeySync
 from tidepool.services.worker import Worker
 from tidepool.settings import Settings
+from tidepool.sign_in_records import handshake_codes, users
 
 log = logging.getLogger(__name__)
-#: How often ended sessions are dropped from the sessions file and Caddy's session map: an
-#: expired session stops opening workspaces at most this long after it expired.
-SESSION_SWEEP_SECONDS = 30.0
+#: How often ended sessions are dropped from the sessions store and Caddy's session map: an
+#: expired session stops opening workspaces at most this long after it expired, and one
+#: signed out through another serve (sharing PostgreSQL) stops being admitted by this one's
+#: Caddy within it (one Caddy admin read per sweep).
+SESSION_SWEEP_SECONDS = 2.0
 #: How often grants are checked against users, sessions, admins and workspaces: revocation
 #: reaches open terminals within this (plus the time to cut them), well inside 30 s; and it
 #: is shorter than any workspace's boot, so a name deleted and taken again by someone else
@@ -109,8 +110,8 @@ async def _serve(
                 grants=grants,
                 store=app.store,
                 routes=app.routes,
-                users=UserFile(settings.users_file).names,
-                admins=UserFile(settings.users_file).admins,
+                users=users(settings).names,
+                admins=users(settings).admins,
                 live_sources=_live_sources(authenticator.sessions) if authenticator else None,
                 cut=cut_connections,
             )
@@ -122,7 +123,7 @@ async def _serve(
             store=app.store,
             public_url=settings.workspace_base_url,
             auth=settings.auth == "basic",
-            admins=UserFile(settings.users_file).admins,
+            admins=users(settings).admins,
             authenticator=authenticator,
             session_cache=session_cache,
             token_cache=token_cache,
@@ -131,7 +132,7 @@ async def _serve(
             and cookies_can_be_planted(settings.workspace_base_url, settings.tls != "off"),
             addresses=settings.workspace_addresses,
             grants=grants,
-            codes=HandshakeCodes() if grants is not None else None,
+            codes=handshake_codes(settings) if grants is not None else None,
             revoke_grants=revoker.sweep if revoker is not None else None,
             audit=app.audit,
             ssh_keys=app.ssh_keys,
@@ -170,19 +171,19 @@ async def _serve(
             every = settings.snapshot_sweep_seconds
             tasks.append(asyncio.create_task(app.homes.keep(stop, every), name="homes"))
         if authenticator is not None and session_cache is not None:
-            sessions, cache, users = authenticator.sessions, session_cache, settings.users_file
+            sessions, cache, everyone = authenticator.sessions, session_cache, users(settings)
 
             async def sweep() -> int:
-                return await sweep_sessions(sessions, cache, UserFile(users).names())
+                return await sweep_sessions(sessions, cache, everyone.names())
 
             sweeper = _every(SESSION_SWEEP_SECONDS, stop, sweep, "sweep ended sessions")
             tasks.append(asyncio.create_task(sweeper, name="session-sweeper"))
         if authenticator is not None and token_cache is not None:
             tokens, known_tokens = authenticator.tokens, token_cache
-            users_file = settings.users_file
+            known_users = users(settings)
 
             async def sweep_cached_tokens() -> int:
-                return await sweep_tokens(tokens, known_tokens, UserFile(users_file).names())
+                return await sweep_tokens(tokens, known_tokens, known_users.names())
 
             token_sweeper = _every(
                 TOKEN_SWEEP_SECONDS, stop, sweep_cached_tokens, "sweep tokens Caddy admits"

@@ -13,7 +13,7 @@ from tidepool.api.clients import client_address
 from tidepool.api.schemas import ActivityOf, TemplateImage, no_activity, no_template_image
 from tidepool.auth.authenticator import Authenticator, Principal
 from tidepool.auth.grants import GrantStore
-from tidepool.auth.handshake import HandshakeCodes
+from tidepool.auth.handshake import CodeBook
 from tidepool.auth.idle_choices import IdleChoices
 from tidepool.auth.personal import PersonalFiles
 from tidepool.auth.session_proof import PROOF_PARAMETER, choose_session, cookie_values
@@ -64,7 +64,7 @@ class ControlPlane:
     #: Workspace origins' credentials and the one-time codes that lead to them; None when no
     #: sign-in is on (nothing to hand over) or workspaces are served under paths.
     grants: GrantStore | None = None
-    codes: HandshakeCodes | None = None
+    codes: CodeBook | None = None
     #: Deletes the grants that lost their reason and cuts their connections (sign-out).
     revoke_grants: Callable[[], Awaitable[object]] | None = None
 

@@ -51,7 +51,7 @@ class Authenticator:
         else:
             session = self.sessions.find(cookie) if cookie else None
             principal = Principal(session.user, session) if session is not None else None
-        if principal is None or principal.user not in self.users.names():
+        if principal is None or not self.users.exists(principal.user):
             return None
         return principal
 

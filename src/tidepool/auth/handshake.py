@@ -7,8 +7,10 @@ workspace origin with a code. The origin trades the code for its own grant
 (``/_tidepool/exchange``). A code is good once, for about a minute, for one user on one
 origin; only its hash is kept, so the table holds nothing worth stealing.
 
-Codes live in memory: the control plane is one process, a code lives for a minute, and a
-restart costs a browser one more redirect, never a sign-in.
+On SQLite (one host, one control plane) codes live in memory here: a code lives for a minute,
+and a restart costs a browser one more redirect, never a sign-in. Where several ``serve``
+share PostgreSQL, the code may be issued by one and traded at another, so they are rows of the
+database instead (``tidepool.store.handshake_codes.SharedCodes``, the same ``CodeBook``).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from tidepool.auth.records import fingerprint
 from tidepool.domain.origins import WorkspaceHost
@@ -34,6 +37,16 @@ class CodeClaim:
     user: str
     host: WorkspaceHost
     source: str
+
+
+class CodeBook(Protocol):
+    """Where codes are kept: this process's memory (``HandshakeCodes``) or the database."""
+
+    def issue(self, claim: CodeClaim) -> str:
+        """A new code for ``claim``; only its hash is kept."""
+
+    def redeem(self, code: str, host: WorkspaceHost) -> CodeClaim | None:
+        """The claim behind ``code`` if it is live and for ``host``; spent either way, once."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,7 +2,8 @@
 
 One small JSON file in the data directory (``idle_timeouts.json``, root's alone), changed
 under the same lock discipline as the other record files, so ``serve`` and the CLI never lose
-each other's change. It is kept apart from the users file because the local owner (no sign-in)
+each other's change (on PostgreSQL a row of the database instead, shared by every ``serve``:
+``records.RecordSet``). It is kept apart from the users file because the local owner (no sign-in)
 has no entry there and may still choose. The activity watch reads it at each look (a ``stat``
 when nothing changed), so a new choice applies within one look.
 """
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tidepool.auth.records import RecordFile
+from tidepool.auth.records import RecordSet, opened
 from tidepool.domain.activity import IdleBounds
 
 FILE_NAME = "idle_timeouts.json"
@@ -21,8 +22,8 @@ class IdleChoices:
     """``user -> minutes``: the timeouts users chose for their own workspaces, within
     ``bounds``; ``default`` is the platform's, which the others get."""
 
-    def __init__(self, path: Path, bounds: IdleBounds, default: float) -> None:
-        self._file = RecordFile(path)
+    def __init__(self, path: Path | RecordSet, bounds: IdleBounds, default: float) -> None:
+        self._file = opened(path)
         self.bounds = bounds
         self.default = default
 

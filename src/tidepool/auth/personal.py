@@ -10,14 +10,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from tidepool.auth.records import RecordFile
+from tidepool.auth.records import RecordSet, opened
 from tidepool.domain.personal import MAX_CREDENTIALS, GitCredential, Personal
 from tidepool.domain.repositories import Repository, repository
 from tidepool.errors import ConflictError
 
 
 class PersonalFiles:
-    """Each user's ``Personal`` on a ``RecordFile``: one record per user who set something.
+    """Each user's ``Personal`` on a ``RecordSet`` (the file; on PostgreSQL, a row): one
+    record per user who set something.
 
     ``personal(user)`` is what a workspace's setup reads (at each start, so a change reaches
     the next workspace made or started); the ``set_`` and ``remove_`` methods are for the
@@ -26,8 +27,8 @@ class PersonalFiles:
     #: The file's name in the data directory.
     FILE = "personal.json"
 
-    def __init__(self, path: Path) -> None:
-        self._file = RecordFile(path)
+    def __init__(self, path: Path | RecordSet) -> None:
+        self._file = opened(path)
 
     @classmethod
     def in_directory(cls, data_dir: Path) -> PersonalFiles:

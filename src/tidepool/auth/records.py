@@ -5,6 +5,11 @@ sign-out) and the CLI (``tidepool token create``). Each change reads, edits and 
 replaces the file while it holds ``flock`` on a lock file beside it, so neither loses the
 other's write. Readers keep the parsed file until its modification time or size changes, so
 checking a credential on every request costs a ``stat``, not a parse.
+
+That is the record set of one host (SQLite: one host, one data directory). Where several
+``serve`` share PostgreSQL, the same records are rows of the database instead
+(``tidepool.store.records.RecordTable``, the same interface, ``RecordSet``); the stores take
+either, and the composition root (``tidepool.sign_in_records``) picks.
 """
 
 from __future__ import annotations
@@ -15,8 +20,9 @@ import hashlib
 import json
 import os
 from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 Records = dict[str, dict[str, Any]]
 
@@ -25,6 +31,29 @@ def fingerprint(secret: str) -> str:
     """What a file keeps of a random secret (a session cookie, a token): its SHA-256. A fast
     hash is enough for 256 random bits; bcrypt is for passwords that people choose."""
     return hashlib.sha256(secret.encode()).hexdigest()
+
+
+class RecordSet(Protocol):
+    """``{key: record}`` that several processes read and change; what every store is built on.
+
+    ``read`` may answer from a copy up to a moment old (a ``stat`` for a file, half a second
+    for a table); ``read_fresh`` asks the source now, for a caller about to answer "not found"
+    (a session signed in through another process a moment ago is found at once). ``change``
+    yields a fresh copy, written back when the block ends, with no other change in between;
+    an exception in the block writes nothing. ``version`` changes whenever the records do."""
+
+    def read(self) -> Records: ...
+
+    def read_fresh(self) -> Records: ...
+
+    def change(self) -> AbstractContextManager[Records]: ...
+
+    def version(self) -> object: ...
+
+
+def opened(where: Path | RecordSet) -> RecordSet:
+    """A record set: the file at ``where``, or ``where`` itself (a table)."""
+    return RecordFile(where) if isinstance(where, Path) else where
 
 
 class RecordFile:
@@ -52,6 +81,10 @@ class RecordFile:
             self._cached = self._parse()
             self._seen = version
         return self._cached
+
+    def read_fresh(self) -> Records:
+        """The same as ``read``: a file's ``stat`` is already fresh."""
+        return self.read()
 
     def _parse(self) -> Records:
         try:

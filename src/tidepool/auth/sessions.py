@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from tidepool.auth.records import RecordFile, fingerprint
+from tidepool.auth.records import RecordSet, fingerprint, opened
 
 # The cookie's name and the proxy's key prefix are the contract with Caddy (``tidepool.edge``);
 # kept importable from here.
@@ -44,11 +44,11 @@ class Session:
 class SessionStore:
     def __init__(
         self,
-        path: Path,
+        path: Path | RecordSet,
         lifetime_seconds: float = DEFAULT_LIFETIME_SECONDS,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self._file = RecordFile(path)
+        self._file = opened(path)
         self.lifetime_seconds = lifetime_seconds
         self._clock = clock
 
@@ -77,7 +77,8 @@ class SessionStore:
         if not token or len(token) > 128:
             return None
         key = session_key(token)
-        record = self._file.read().get(key)
+        # Not in the copy: maybe signed in through another process a moment ago.
+        record = self._file.read().get(key) or self._file.read_fresh().get(key)
         if record is None or record["expires"] <= self._clock():
             return None
         return Session(key, record["user"], record["csrf_token"], record["expires"])

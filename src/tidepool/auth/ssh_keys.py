@@ -1,9 +1,10 @@
 """Users' SSH public keys: what lets them into their workspaces over ``tidepool ssh``.
 
 One JSON file beside the tokens (``DATA_DIR/ssh_keys.json``, root's alone), changed under a
-lock by ``serve`` and the CLI alike (``records.RecordFile``). A key belongs to one user: the
-same key under two users would make a key stand for two people, so it is refused (as already
-in use, without saying whose). Keys are public, so nothing here is secret; what matters is
+lock by ``serve`` and the CLI alike (``records.RecordFile``; on PostgreSQL a row of the
+database, ``records.RecordSet``, so every ``serve`` sees the same keys). A key belongs to one
+user: the same key under two users would make a key stand for two people, so it is refused (as
+already in use, without saying whose). Keys are public, so nothing here is secret; what matters is
 that only their owner (or root on the host) adds or removes them, which is the API's check.
 """
 
@@ -17,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from tidepool.auth.records import RecordFile
+from tidepool.auth.records import RecordSet, opened
 from tidepool.domain.ssh_keys import PublicKey, parse_public_key
 from tidepool.errors import ConflictError, InvalidInputError, NotFoundError
 
@@ -42,8 +43,8 @@ class SshKey:
 
 
 class SshKeyStore:
-    def __init__(self, path: Path, clock: Callable[[], float] = time.time) -> None:
-        self._file = RecordFile(path)
+    def __init__(self, path: Path | RecordSet, clock: Callable[[], float] = time.time) -> None:
+        self._file = opened(path)
         self._clock = clock
 
     def add(self, user: str, public_key: str, name: str = "") -> SshKey:
@@ -95,7 +96,7 @@ class SshKeyStore:
             del records[key_id]
         return _key(key_id, record)
 
-    def version(self) -> tuple[int, int] | None:
+    def version(self) -> object:
         """Changes when any key changes (for those who push keys to workspaces)."""
         return self._file.version()
 

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from tidepool.auth.records import RecordFile, fingerprint
+from tidepool.auth.records import RecordSet, fingerprint, opened
 from tidepool.domain.identity import (
     DEFAULT_SCOPES,
     LEGACY_SCOPES,
@@ -71,8 +71,8 @@ def check_label_and_days(label: str, days: float | None) -> None:
 
 
 class TokenStore:
-    def __init__(self, path: Path, clock: Callable[[], float] = time.time) -> None:
-        self._file = RecordFile(path)
+    def __init__(self, path: Path | RecordSet, clock: Callable[[], float] = time.time) -> None:
+        self._file = opened(path)
         self._clock = clock
 
     def create(
@@ -122,7 +122,8 @@ class TokenStore:
         if shape is None:
             return None
         token_id, secret = shape.groups()
-        record = self._file.read().get(token_id)
+        # Not in the copy: maybe created through another process (or the CLI) a moment ago.
+        record = self._file.read().get(token_id) or self._file.read_fresh().get(token_id)
         if record is None or not hmac.compare_digest(record["hash"], fingerprint(secret)):
             return None
         token = _token(token_id, record)
@@ -143,7 +144,11 @@ class TokenStore:
 
     def get(self, token_id: str) -> ApiToken:
         """The token with this id (live or not), or ``NotFoundError``."""
-        record = self._file.read().get(token_id) if TOKEN_ID_SHAPE.fullmatch(token_id) else None
+        record = (
+            self._file.read().get(token_id) or self._file.read_fresh().get(token_id)
+            if TOKEN_ID_SHAPE.fullmatch(token_id)
+            else None
+        )
         if record is None:
             raise NotFoundError(f"There is no token {token_id!r}.")
         return _token(token_id, record)

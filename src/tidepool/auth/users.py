@@ -3,6 +3,10 @@
 Caddy's ``basic_auth`` checks passwords against these hashes (with its hash cache, so bcrypt
 runs once per credential, not per request); the API only ever sees the name Caddy vouched
 for. Passwords are never stored, logged or echoed; the file is readable by root only.
+
+Where several ``serve`` share PostgreSQL the users are a row of the database instead (a
+``RecordSet`` keyed by name, ``users_in_file`` reads the old file into it), so a user added or
+removed through one process is one on all.
 """
 
 from __future__ import annotations
@@ -10,12 +14,15 @@ from __future__ import annotations
 import functools
 import json
 import os
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import bcrypt
 
 # The name rule is the domain's (Caddy's config needs it too); kept importable from here.
+from tidepool.auth.records import Records, RecordSet
 from tidepool.domain.users import USER_NAME as USER_NAME
 from tidepool.domain.users import validate_user_name as validate_user_name
 from tidepool.errors import ConflictError, InvalidInputError, NotFoundError
@@ -47,16 +54,38 @@ def hash_password(password: str) -> str:
     return bcrypt.hashpw(password.encode(), bcrypt.gensalt(BCRYPT_ROUNDS)).decode()
 
 
-class UserFile:
-    """The users, read fresh from disk on each call (it changes rarely and is tiny)."""
+def users_in_file(path: Path) -> Records:
+    """A users file's users as records keyed by name (what the database keeps)."""
+    return {u["name"]: _record(User(**u)) for u in json.loads(path.read_text()).get("users", [])}
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
+
+def _record(user: User) -> dict[str, Any]:
+    return {"password_hash": user.password_hash, "admin": user.admin, "quota": user.quota}
+
+
+def _users(records: Records) -> list[User]:
+    return [User(name, **record) for name, record in records.items()]
+
+
+class UserFile:
+    """The users, read fresh from disk on each call (it changes rarely and is tiny), or from
+    a ``RecordSet`` (the database's row) when given one."""
+
+    def __init__(self, path: Path | RecordSet) -> None:
+        self._table = None if isinstance(path, Path) else path
+        self.path = path if isinstance(path, Path) else Path(os.devnull)
         self._seen: tuple[int, int] | None = None
         self._cached: list[User] = []
+        self._cached_from: Records | None = None
 
-    def load(self) -> list[User]:
-        """The users now; parsed again only when the file changed (it is read per request)."""
+    def load(self, *, fresh: bool = False) -> list[User]:
+        """The users now; parsed again only when the file changed (it is read per request).
+        ``fresh`` asks the database now rather than a copy up to a moment old."""
+        if self._table is not None:
+            records = self._table.read_fresh() if fresh else self._table.read()
+            if records is not self._cached_from:
+                self._cached, self._cached_from = _users(records), records
+            return self._cached
         try:
             stat = self.path.stat()
         except FileNotFoundError:
@@ -70,6 +99,27 @@ class UserFile:
     def names(self) -> frozenset[str]:
         return frozenset(u.name for u in self.load())
 
+    def exists(self, name: str) -> bool:
+        """Whether ``name`` is a user, asking afresh before saying no (a user added through
+        another process a moment ago exists)."""
+        return self._find(name) is not None
+
+    def _find(self, name: str) -> User | None:
+        found = next((u for u in self.load() if u.name == name), None)
+        if found is None and self._table is not None:
+            found = next((u for u in self.load(fresh=True) if u.name == name), None)
+        return found
+
+    def _change(self, edit: Callable[[list[User]], list[User]]) -> None:
+        """Replace the users with ``edit(users)``: under the row's lock for the database."""
+        if self._table is None:
+            self._save(edit(self.load()))
+            return
+        with self._table.change() as records:
+            changed = edit(_users(records))
+            records.clear()
+            records.update({u.name: _record(u) for u in changed})
+
     def _save(self, users: list[User]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         partial = self.path.with_suffix(".partial")
@@ -81,49 +131,51 @@ class UserFile:
         partial.replace(self.path)
 
     def get(self, name: str) -> User:
-        for user in self.load():
-            if user.name == name:
-                return user
+        user = self._find(name)
+        if user is not None:
+            return user
         raise NotFoundError(f"There is no user {name!r}.")
 
     def add(self, name: str, password: str, *, admin: bool = False) -> User:
         name = validate_user_name(name)
-        users = self.load()
-        if any(u.name == name for u in users):
-            raise ConflictError(f"User {name!r} exists already.")
         user = User(name, hash_password(password), admin)
-        self._save([*users, user])
+
+        def added(users: list[User]) -> list[User]:
+            if any(u.name == name for u in users):
+                raise ConflictError(f"User {name!r} exists already.")
+            return [*users, user]
+
+        self._change(added)
         return user
 
     def remove(self, name: str) -> None:
-        users = self.load()
-        if not any(u.name == name for u in users):
-            raise NotFoundError(f"There is no user {name!r}.")
-        self._save([u for u in users if u.name != name])
+        self._change(lambda users: [u for u in _existing(users, name) if u.name != name])
 
     def set_admin(self, name: str, admin: bool) -> User:
         """Make ``name`` an admin or not. Their sessions and tokens lose (or gain) admin
         power at their next request; open event streams notice within seconds."""
-        users = self.load()
-        if not any(u.name == name for u in users):
-            raise NotFoundError(f"There is no user {name!r}.")
-        changed = [replace(u, admin=admin) if u.name == name else u for u in users]
-        self._save(changed)
+        self._change(
+            lambda users: [
+                replace(u, admin=admin) if u.name == name else u for u in _existing(users, name)
+            ]
+        )
         return self.get(name)
 
     def set_quota(self, name: str, quota: dict[str, int]) -> User:
         """Give ``name`` their own quotas (``{"workspaces": 5}``), replacing the ones they
         had; ``{}`` gives them the platform's again. Checked at their next create or start."""
-        users = self.load()
-        if not any(u.name == name for u in users):
-            raise NotFoundError(f"There is no user {name!r}.")
-        self._save([replace(u, quota=dict(quota)) if u.name == name else u for u in users])
+        self._change(
+            lambda users: [
+                replace(u, quota=dict(quota)) if u.name == name else u
+                for u in _existing(users, name)
+            ]
+        )
         return self.get(name)
 
     def check_password(self, name: str, password: str) -> User | None:
         """The user if ``password`` is theirs. An unknown name costs the same bcrypt run as a
         known one, so the time taken does not tell which names exist."""
-        user = next((u for u in self.load() if u.name == name), None)
+        user = self._find(name)
         candidate = password.encode()[:72]
         if user is None:
             bcrypt.checkpw(candidate, _unknown_user_hash())
@@ -132,3 +184,10 @@ class UserFile:
 
     def admins(self) -> frozenset[str]:
         return frozenset(u.name for u in self.load() if u.admin)
+
+
+def _existing(users: list[User], name: str) -> list[User]:
+    """``users``, if ``name`` is one of them; else ``NotFoundError``."""
+    if not any(u.name == name for u in users):
+        raise NotFoundError(f"There is no user {name!r}.")
+    return users

@@ -18,6 +18,7 @@ from tidepool.cli.output import console, friendly_errors
 from tidepool.errors import ConflictError
 from tidepool.host.service import serve_lock
 from tidepool.settings import get_settings
+from tidepool.sign_in_records import move_into_database
 from tidepool.store.copy import checked_url, copy_database, masked
 
 app = typer.Typer(help="The platform's database: copy it to another one (SQLite to PostgreSQL).")
@@ -51,6 +52,8 @@ def copy_command(
             ) from None
         with console.status(f"Copying {masked(source)} to {masked(target)}..."):
             report = copy_database(source, target)
+            # Users, sessions, tokens...: files on SQLite, rows on PostgreSQL (none is lost).
+            moved = move_into_database(settings, target)
     console.print(f"Copied {report.source} to {report.target}.", highlight=False, markup=False)
     table = Table(title="rows copied", header_style="bold")
     table.add_column("table")
@@ -58,6 +61,13 @@ def copy_command(
     for name, rows in report.rows.items():
         table.add_row(name, str(rows))
     console.print(table)
+    if moved:
+        console.print(
+            f"Sign-in records moved into the database: {', '.join(moved)} (each file renamed "
+            "*.moved-to-database).",
+            highlight=False,
+            markup=False,
+        )
     console.print(
         "Every table holds as many rows as in the source. Next: set "
         f"TIDEPOOL_DATABASE_URL (or database_url) to {report.target} and run "

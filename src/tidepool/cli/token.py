@@ -19,12 +19,11 @@ from rich.table import Table
 from tidepool import bootstrap
 from tidepool.auth.audit import audit_log_in
 from tidepool.auth.token_admin import TokenAdmin
-from tidepool.auth.tokens import TokenStore
-from tidepool.auth.users import UserFile
 from tidepool.cli.output import console, fail, friendly_errors, run_async
 from tidepool.domain.identity import HOST
 from tidepool.errors import ProxyError
 from tidepool.settings import get_settings
+from tidepool.sign_in_records import tokens, users
 
 app = typer.Typer(help="Create, list and revoke API tokens.")
 
@@ -32,8 +31,8 @@ app = typer.Typer(help="Create, list and revoke API tokens.")
 def _tokens() -> TokenAdmin:
     settings = get_settings()
     return TokenAdmin(
-        TokenStore(settings.tokens_file),
-        UserFile(settings.users_file),
+        tokens(settings),
+        users(settings),
         audit_log_in(settings.data_dir),
     )
 

@@ -19,12 +19,13 @@ from tidepool.domain.audit import AuditEntry, Outcome
 from tidepool.domain.identity import HOST
 from tidepool.policies import quota_of
 from tidepool.settings import get_settings
+from tidepool.sign_in_records import users
 
 app = typer.Typer(help="Add, remove and list the users who may sign in.")
 
 
 def _users() -> UserFile:
-    return UserFile(get_settings().users_file)
+    return users(get_settings())
 
 
 def _record(action: str, name: str, detail: str = "") -> None:
