@@ -49,7 +49,7 @@ from tidepool.host.unclaimed_file import UnclaimedFile
 from tidepool.installation import installation_id
 from tidepool.loopback import LoopbackNames
 from tidepool.policies import idle_policy_for, lifetime_policy_for, quota_of
-from tidepool.ports import FrontDoor, JobQueue, RouteTable, Runtime, WorkspaceStore
+from tidepool.ports import FrontDoor, JobQueue, Leadership, RouteTable, Runtime, WorkspaceStore
 from tidepool.ports.volumes import HomeVolumes
 from tidepool.processes import crash_hook
 
@@ -80,7 +80,8 @@ from tidepool.services.worker import Worker, WorkerSettings
 from tidepool.services.workspaces import WorkspaceService
 from tidepool.settings import Settings
 from tidepool.store import migrate
-from tidepool.store.sql import open_store
+from tidepool.store.leadership import leadership_for
+from tidepool.store.sql import SqlWorkspaceStore, open_store
 
 
 def job_queues(settings: Settings, outbox: JobQueue) -> tuple[JobQueue, OutboxRelay | None]:
@@ -153,9 +154,16 @@ class Tidepool:
     #: What keeps each running workspace up, and the idle stop (``serve`` runs it).
     activity: ActivityWatch = field(init=False)
     metrics: PlatformMetrics = field(init=False)
+    #: Which of the control planes on this database leads (``ports.Leadership``), and
+    #: whether several can share it (PostgreSQL: each then follows the others' routes).
+    leadership: Leadership = field(init=False)
+    shares_database: bool = field(init=False)
 
     def __post_init__(self) -> None:
         settings = self.settings
+        database = self.store.database if isinstance(self.store, SqlWorkspaceStore) else None
+        self.shares_database = database is not None and database.backend == "postgresql"
+        self.leadership = leadership_for(database)
         self.audit = audit_log_in(settings.data_dir)
         self.installation = installation_id(settings.data_dir)
         specs = pool_specs(settings.catalog)
@@ -282,6 +290,7 @@ class Tidepool:
             is_dead=provably_dead,
             on_resync=resynced,
             offline=self.placing.offline if self.placing is not None else None,
+            leadership=self.leadership,
         )
 
 
@@ -345,3 +354,4 @@ async def build(
         app = Tidepool(settings, *parts, volumes=volumes, setup_behind=setup_behind)
         stack.push_async_callback(app.activity.aclose)
         yield app
+        stack.push_async_callback(app.leadership.aclose)

@@ -33,6 +33,7 @@ from tidepool.host.daemon_keeper import CHECK_SECONDS, DaemonKeeper, host_daemon
 from tidepool.host.daemon_keeper import FILE_NAME as KEEPER_FILE
 from tidepool.host.service import keep_private, serve_lock
 from tidepool.policies import idle_choices
+from tidepool.services import route_follower
 from tidepool.services.authorized_keys import KeySync
 from tidepool.services.worker import Worker
 from tidepool.settings import Settings
@@ -44,6 +45,9 @@ log = logging.getLogger(__name__)
 #: signed out through another serve (sharing PostgreSQL) stops being admitted by this one's
 #: Caddy within it (one Caddy admin read per sweep).
 SESSION_SWEEP_SECONDS = 2.0
+#: How often a control plane tries for the lead (or confirms it holds it): the longest the
+#: once-only work waits after its leader died.
+LEAD_CHECK_SECONDS = 5.0
 #: How often grants are checked against users, sessions, admins and workspaces: revocation
 #: reaches open terminals within this (plus the time to cut them), well inside 30 s; and it
 #: is shorter than any workspace's boot, so a name deleted and taken again by someone else
@@ -157,19 +161,28 @@ async def _serve(
         server = api_server(plane, settings)
         key_sync = KeySync(app.key_delivery, app.store, app.ssh_keys.version, time.monotonic)
         worker = app.worker(work_queue)
+        # Lead (or not) before the worker's first resync, which only a leader's repairs.
+        await app.leadership.check()
+        leading = lambda: app.leadership.leading  # noqa: E731 (read at each use)
+        app.activity.acts = leading
         tasks = [
             asyncio.create_task(worker.run(stop), name="worker"),
             *([asyncio.create_task(relay.run(stop), name="sqs-relay")] if relay else []),
             asyncio.create_task(app.supervisor.watch(stop), name="caddy-supervisor"),
             asyncio.create_task(server.serve(), name="api"),
-            *([asyncio.create_task(app.pool.keep(stop), name="warm-pool")] if app.pool else []),
+            *([asyncio.create_task(app.pool.keep(stop, leading), name="pool")] if app.pool else []),
             asyncio.create_task(key_sync.keep(stop), name="ssh-keys"),
             asyncio.create_task(app.activity.keep(stop), name="activity"),
             asyncio.create_task(app.setup_runner.keep(stop), name="setups"),
         ]
         if app.homes is not None:
             every = settings.snapshot_sweep_seconds
-            tasks.append(asyncio.create_task(app.homes.keep(stop, every), name="homes"))
+            tasks.append(asyncio.create_task(app.homes.keep(stop, every, leading), name="homes"))
+        lead = _every(LEAD_CHECK_SECONDS, stop, app.leadership.check, "check the lead")
+        tasks.append(asyncio.create_task(lead, name="leadership"))
+        if app.shares_database:
+            following = route_follower.follow(app.store, app.routes, stop)
+            tasks.append(asyncio.create_task(following, name="route-follower"))
         if authenticator is not None and session_cache is not None:
             sessions, cache, everyone = authenticator.sessions, session_cache, users(settings)
 

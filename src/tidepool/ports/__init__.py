@@ -28,6 +28,7 @@ from tidepool.ports.instances import (
     RouteTable,
     Runtime,
 )
+from tidepool.ports.leadership import Leadership
 
 __all__ = [
     "AuditTrail",
@@ -42,6 +43,7 @@ __all__ = [
     "InstanceStatus",
     "Job",
     "JobQueue",
+    "Leadership",
     "Page",
     "RouteTable",
     "Runtime",

@@ -101,6 +101,9 @@ class ActivityWatch:
         #: (a stop and a start between two looks change it: read again then).
         self._running_since: dict[str, tuple[datetime, datetime]] = {}
         self._lifetime_warned: set[str] = set()
+        #: Whether this process may act on what it sees (stop, warn): with several control
+        #: planes, only the leader does; the others look, so the API shows the evidence.
+        self.acts: Callable[[], bool] = lambda: True
 
     async def aclose(self) -> None:
         await self._probe.aclose()
@@ -144,6 +147,8 @@ class ActivityWatch:
         for workspace in running:
             evidence = evidence_of(workspace, seen.get(instance_name(workspace)), now)
             activity = self._remember(workspace, evidence, now)
+            if not self.acts():
+                continue
             if await self._limit_lifetime(workspace, now) or await self._act(
                 workspace, activity, now
             ):

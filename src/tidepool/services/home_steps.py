@@ -160,11 +160,15 @@ class HomeSteps:
         await self.prune(home)
         return workspace
 
-    async def keep(self, stop: asyncio.Event, every: float) -> None:
-        """``sweep`` every ``every`` seconds until ``stop`` (``serve`` runs it)."""
+    async def keep(
+        self, stop: asyncio.Event, every: float, leading: Callable[[], bool] = lambda: True
+    ) -> None:
+        """``sweep`` every ``every`` seconds until ``stop`` (``serve`` runs it), while
+        ``leading``: one control plane sweeps for all."""
         while not stop.is_set():
             try:
-                await self.sweep()
+                if leading():
+                    await self.sweep()
             except TidepoolError as error:
                 log.warning("home volume sweep failed (tried again later): %s", error)
             with contextlib.suppress(TimeoutError):

@@ -23,7 +23,7 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 import httpx
@@ -130,11 +130,14 @@ class PoolKeeper:
                 return InstanceName(name), pool_owner(self._installation, key)
         return None
 
-    async def keep(self, stop: asyncio.Event) -> None:
-        """Keep every pool full until ``stop``; a pass that fails is logged and tried again."""
+    async def keep(self, stop: asyncio.Event, leading: Callable[[], bool] = lambda: True) -> None:
+        """Keep every pool full until ``stop``; a pass that fails is logged and tried again.
+        Only while ``leading``: two control planes refilling at once would make every pool
+        twice its size (the pool's takes happen in any process's reconciler)."""
         while not stop.is_set():
             try:
-                await self.keep_once()
+                if leading():
+                    await self.keep_once()
             except TidepoolError as error:
                 log.warning("keeping the warm pool failed, will try again: %s", error)
             except Exception:

@@ -66,6 +66,7 @@ async def resync(
     *,
     installation: str,
     offline: Mapping[str, str] | None = None,
+    lead: bool = True,
 ) -> ResyncReport:
     """One pass: unwanted instances removed, unclaimed ones reported, vanished instances
     reported, stopped ones restarted, and the route table brought to ``plan_routes``. On a
@@ -76,8 +77,14 @@ async def resync(
     route was made for already has its row when the rows are read (a row is always written
     before its instance or route), so a workspace created while this pass runs is never
     mistaken for an unknown one.
+
+    Only the leader among several control planes (``lead``, ``ports.Leadership``) repairs
+    instances and statuses; every other one brings its own Caddy's routes to the plan.
     """
     report = ResyncReport()
+    if not lead:
+        await follow_routes(store, routes, report)
+        return report
     seen = {instance.name: instance for instance in await runtime.list()}
     current_routes = dict(await routes.entries())
     workspaces = [w async for w in live_workspaces(store)]
@@ -116,6 +123,23 @@ async def resync(
         await store.add_event(by_name[name].id, "phase", "route_live", "restored by resync")
     if report.changed:
         log.info("resync repaired drift: %s", report)
+    return report
+
+
+async def follow_routes(
+    store: WorkspaceStore, routes: RouteTable, report: ResyncReport | None = None
+) -> ResyncReport:
+    """This process's route table brought to the database's plan, and nothing else: what a
+    control plane that does not lead does at each resync, and whenever another one changed a
+    workspace (``services.route_follower``), since each runs a Caddy of its own. Workspaces
+    mid-transition keep their routes: the job working on one writes its route itself."""
+    report = report if report is not None else ResyncReport()
+    current_routes = dict(await routes.entries())
+    workspaces = [w async for w in live_workspaces(store)]
+    plan = plan_routes(workspaces, current_routes)
+    await apply_route_plan(routes, plan)
+    report.orphan_routes_removed.extend(plan.remove)
+    report.routes_restored.extend(sorted(set(plan.add) | set(plan.change)))
     return report
 
 

@@ -28,7 +28,7 @@ from tidepool.errors import (
     TidepoolError,
     TimeoutExpiredError,
 )
-from tidepool.ports import Job, JobQueue, RouteTable, Runtime, WorkspaceStore
+from tidepool.ports import Job, JobQueue, Leadership, RouteTable, Runtime, WorkspaceStore
 from tidepool.services.reconcile import Reconciler
 from tidepool.services.resync import ResyncReport, resync
 
@@ -75,7 +75,11 @@ class Worker:
         is_dead: Callable[[str], bool] = lambda _: False,
         on_resync: Callable[[ResyncReport], None] = lambda _: None,
         offline: Callable[[], Awaitable[Mapping[str, str]]] | None = None,
+        leadership: Leadership | None = None,
     ) -> None:
+        #: Whether this process leads the control planes on its database: only the leader's
+        #: resyncs repair instances and statuses; the others keep their own routes.
+        self._leadership = leadership
         #: Told each resync's report: what it left unclaimed is published for operators.
         self._on_resync = on_resync
         #: On a cluster: the members that are away, and why (``Placing.offline``).
@@ -196,6 +200,7 @@ class Worker:
                 self._routes,
                 installation=self._settings.installation,
                 offline=away,
+                lead=self._leadership is None or self._leadership.leading,
             )
         except TidepoolError as error:
             log.warning("resync failed, will try again: %s", error)

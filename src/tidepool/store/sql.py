@@ -63,6 +63,8 @@ def open_store(url: str) -> tuple[SqlWorkspaceStore, SqlJobQueue]:
 
 
 class SqlWorkspaceStore:
+        #: The engine and backend under this store (the control planes' lead is held there).
+        self.database = database
     """The ``WorkspaceStore`` port on SQLite or PostgreSQL."""
 
     def __init__(self, database: Database) -> None:
