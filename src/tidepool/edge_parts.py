@@ -113,10 +113,13 @@ async def opened_route_table(settings: Settings) -> AsyncIterator[RouteTable]:
 
 
 def front_door(settings: Settings) -> FrontDoor:
-    """Caddy as a process to start, stop and supervise, with today's config."""
+    """Caddy as a process to start, stop and supervise, with today's config (made again when
+    the users change: their file, or their row where several serve share PostgreSQL)."""
+    users = sign_in_records.users(settings)
     return CaddyFrontDoor(
         caddy_process(settings),
         caddy_admin(settings),
         lambda: caddy_options(settings),
         inputs=(settings.users_file,),
+        version=users.version if sign_in_records.shared(settings) else None,
     )

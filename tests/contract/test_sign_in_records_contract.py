@@ -368,3 +368,12 @@ def _seconds_until(condition: Callable[[], bool], limit: float = 5.0) -> float:
         assert time.monotonic() - started < limit, "never happened"
         time.sleep(0.02)
     return time.monotonic() - started
+
+
+def test_the_proxy_config_sees_users_changed_through_another_process(
+    processes: tuple[Process, Process],
+) -> None:
+    a, b = (UserFile(p("users")) for p in processes)
+    before = b.version()
+    a.add("ann", "long enough")
+    assert _seconds_until(lambda: b.version() != before) <= REFUSED_WITHIN

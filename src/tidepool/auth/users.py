@@ -11,6 +11,7 @@ removed through one process is one on all.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
@@ -25,7 +26,12 @@ import bcrypt
 from tidepool.auth.records import Records, RecordSet
 from tidepool.domain.users import USER_NAME as USER_NAME
 from tidepool.domain.users import validate_user_name as validate_user_name
-from tidepool.errors import ConflictError, InvalidInputError, NotFoundError
+from tidepool.errors import (
+    ConflictError,
+    InvalidInputError,
+    NotFoundError,
+    RuntimeUnavailableError,
+)
 
 MIN_PASSWORD_LENGTH = 8
 BCRYPT_ROUNDS = 12
@@ -77,6 +83,7 @@ class UserFile:
         self._seen: tuple[int, int] | None = None
         self._cached: list[User] = []
         self._cached_from: Records | None = None
+        self._version = 0.0
 
     def load(self, *, fresh: bool = False) -> list[User]:
         """The users now; parsed again only when the file changed (it is read per request).
@@ -95,6 +102,16 @@ class UserFile:
             self._cached = [User(**item) for item in data.get("users", [])]
             self._seen = (stat.st_mtime_ns, stat.st_size)
         return self._cached
+
+    def version(self) -> float:
+        """What changes whenever the users do (the proxy's config holds them). On the
+        database, a moment when it cannot be reached keeps the last value: no change seen."""
+        if self._table is None:
+            return self.path.stat().st_mtime if self.path.exists() else 0.0
+        with contextlib.suppress(RuntimeUnavailableError):
+            found = self._table.version()
+            self._version = float(found) if isinstance(found, int) else self._version
+        return self._version
 
     def names(self) -> frozenset[str]:
         return frozenset(u.name for u in self.load())

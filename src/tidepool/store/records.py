@@ -28,7 +28,6 @@ under the row's lock, so none loses the other's records. A key in both keeps the
 from __future__ import annotations
 
 import contextlib
-import copy
 import fcntl
 import json
 import os
@@ -152,29 +151,30 @@ class RecordTable:
         nothing written if it raises."""
         self._ensure()
         with reachable(f"changing {self.name}"), self._engine.begin() as connection:
-            version, records = self._locked(connection)
-            before = copy.deepcopy(records)
+            version, text = self._locked(connection)
+            records: Records = json.loads(text)
             yield records
-            if records == before:
-                self._remember(version, before)
+            changed = json.dumps(records)
+            if changed == text:  # nothing changed (a sweep that found nothing): no new version
+                self._remember(version, records)
                 return
-            self._write(connection, records, version + 1)
+            self._write(connection, changed, version + 1)
         self._remember(version + 1, records)
 
-    def _locked(self, connection: sa.Connection) -> tuple[int, Records]:
+    def _locked(self, connection: sa.Connection) -> tuple[int, str]:
+        """The row's version and JSON, locked until the transaction ends."""
         row = connection.execute(
             sa.select(sign_in_records.c.version, sign_in_records.c.data)
             .where(sign_in_records.c.name == self.name)
             .with_for_update()
         ).one()
-        records: Records = json.loads(row[1])
-        return int(row[0]), records
+        return int(row[0]), str(row[1])
 
-    def _write(self, connection: sa.Connection, records: Records, version: int) -> None:
+    def _write(self, connection: sa.Connection, text: str, version: int) -> None:
         connection.execute(
             sa.update(sign_in_records)
             .where(sign_in_records.c.name == self.name)
-            .values(data=json.dumps(records), version=version)
+            .values(data=text, version=version)
         )
 
     def _remember(self, version: int, records: Records) -> None:
@@ -194,12 +194,13 @@ class RecordTable:
                     .values(name=self.name, data="{}", version=0)
                     .on_conflict_do_nothing()
                 )
-                version, records = self._locked(connection)
+                version, text = self._locked(connection)
                 found = self._import_from
                 if found is not None and found.exists():
+                    records: Records = json.loads(text)
                     for key, record in self._parse(found).items():
                         records.setdefault(key, record)
-                    self._write(connection, records, version + 1)
+                    self._write(connection, json.dumps(records), version + 1)
                 else:
                     found = None
             if found is not None:

@@ -31,6 +31,7 @@ class CaddyFrontDoor:
         admin: CaddyAdmin,
         options: Callable[[], config.CaddyOptions],
         inputs: tuple[Path, ...] = (),
+        version: Callable[[], float] | None = None,
     ) -> None:
         self._process = process
         self._admin = admin
@@ -38,6 +39,9 @@ class CaddyFrontDoor:
         self._options = options
         #: Files the config is made from (the users file): a change means a new config.
         self._inputs = inputs
+        #: What the config is made from that is not a file here: the users, where several
+        #: serve share them in PostgreSQL (a user added through another serve changes it).
+        self._version = version
         #: The Caddy being watched for its death, and how the last one died.
         self._watched: deaths.Watched | None = None
         self._death: Death | None = None
@@ -68,7 +72,8 @@ class CaddyFrontDoor:
         self._death = deaths.explain(code, watched, self._process.log_file)
 
     def config_inputs(self) -> tuple[float, ...]:
-        return tuple(p.stat().st_mtime if p.exists() else 0.0 for p in self._inputs)
+        files = tuple(p.stat().st_mtime if p.exists() else 0.0 for p in self._inputs)
+        return files if self._version is None else (*files, self._version())
 
     async def start(self) -> bool:
         self._notice_death()
