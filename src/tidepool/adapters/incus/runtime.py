@@ -131,9 +131,17 @@ class IncusRuntime:
         return await self.state(name)
 
     async def start(self, name: str) -> None:
+        """Start it; already running is done. Two reconciles of one workspace can both see it
+        stopped (a job SQS delivered twice, on a standard queue): the loser's "already
+        running" from Incus is that same success, not a failure of the workspace."""
         if (await self.state(name)).status is InstanceStatus.RUNNING:
             return
-        await self._change_state(name, {"action": "start"})
+        try:
+            await self._change_state(name, {"action": "start"})
+        except RuntimeOperationError:
+            if (await self.state(name)).status is InstanceStatus.RUNNING:
+                return
+            raise
 
     async def stop(self, name: str) -> None:
         """Stop cleanly; an instance that ignores the request (still booting) is forced."""
