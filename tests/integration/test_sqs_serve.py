@@ -173,6 +173,19 @@ async def test_the_whole_lifecycle_runs_through_sqs(serve: ServeProcess, queue: 
     await queue.drained()
 
 
+async def listed(api: ApiClient, name: str) -> list[dict[str, Any]]:
+    return [item for item in (await api.list())["items"] if item["name"] == name]
+
+
+async def deliver_again(queue: Queue, workspace_id: str, after: int) -> None:
+    """Once the relay has sent the workspace's job number ``after``, send it twice more,
+    while the first copy is being worked on."""
+    while len(bodies := queue.sent.of(workspace_id)) <= after:
+        await asyncio.sleep(0.05)
+    for _ in range(2):
+        await asyncio.to_thread(queue.send, bodies[after])
+
+
 async def test_a_kill_mid_create_converges_with_one_instance(
     serve: ServeProcess, queue: Queue
 ) -> None:
@@ -193,9 +206,23 @@ async def test_a_kill_mid_create_converges_with_one_instance(
         # The leased message comes back when its lease ends and is worked on again.
         await queue.drained()
         assert instances_of(serve) == instances, "created exactly once"
-        await delete_and_wait(api, "crashy")
-    assert instances_of(serve) == {}
-    assert queue.sent.of(created["id"])
+
+        await api.act("crashy", "delete")
+        async for event in api.events("crashy"):
+            if event["kind"] == "status" and event["value"] == "deleting":
+                break
+    serve.kill()  # the delete's job is in flight
+    serve.start()
+    async with serve.api() as api:
+        for _ in range(600):
+            if not await listed(api, "crashy"):
+                break
+            await asyncio.sleep(0.2)
+        assert await listed(api, "crashy") == []
+    await queue.drained()
+    assert instances_of(serve) == {}, "no orphan instance"
+    assert "crashy" not in await serve.route_table().list()
+    assert len(queue.sent.of(created["id"])) >= 2, "create and delete went through SQS"
 
 
 async def test_a_message_delivered_twice_does_no_harm(serve: ServeProcess, queue: Queue) -> None:
@@ -220,18 +247,31 @@ async def test_a_message_delivered_twice_does_no_harm(serve: ServeProcess, queue
         assert (again["status"], again["updated_at"]) == ("running", running["updated_at"])
         assert instances_of(serve) == instances
 
-        # A stale duplicate of the create does not start a stopped workspace: the job says
-        # "look at this workspace", and the database says it should be stopped.
+        # A stop delivered three times at once stops it once, and a stale duplicate of the
+        # create does not start it again: the job says "look at this workspace", and the
+        # database says it should be stopped.
+        sent_before = len(queue.sent.of(created["id"]))
         await api.act("twice", "stop")
+        await deliver_again(queue, created["id"], after=sent_before)
         await settled(api, "twice", "stopped")
+        await queue.drained()
         queue.send(create_job)
         await queue.drained()
         assert (await api.get("twice"))["status"] == "stopped"
         assert await serve.ide_status("twice") == 404
 
-        # Nor does it bring a deleted workspace back.
-        await delete_and_wait(api, "twice")
+        # A delete delivered three times at once deletes it, and a late duplicate of the
+        # create does not bring it back.
+        sent_before = len(queue.sent.of(created["id"]))
+        await api.act("twice", "delete")
+        await deliver_again(queue, created["id"], after=sent_before)
+        for _ in range(600):
+            if not await listed(api, "twice"):
+                break
+            await asyncio.sleep(0.2)
+        await queue.drained()
+        assert await listed(api, "twice") == []
         queue.send(create_job)
         await queue.drained()
-        assert [w for w in (await api.list())["items"] if w["name"] == "twice"] == []
+        assert await listed(api, "twice") == []
     assert instances_of(serve) == {}
