@@ -334,6 +334,7 @@ async def build(
             await asyncio.to_thread(migrate.upgrade, settings.resolved_database_url)
             store = open_store(settings.resolved_database_url)
             stack.push_async_callback(store[1].aclose)  # closes the shared engine
+            store[0].listen()  # PostgreSQL: every control plane's writes wake this one too
         placing = None
         if runtime is None:
             runtime = await stack.enter_async_context(opened_runtime(settings))
@@ -353,5 +354,5 @@ async def build(
         parts = (store[0], store[1], runtime, routes, door, http, clock, platform_runs, placing)
         app = Tidepool(settings, *parts, volumes=volumes, setup_behind=setup_behind)
         stack.push_async_callback(app.activity.aclose)
-        yield app
         stack.push_async_callback(app.leadership.aclose)
+        yield app

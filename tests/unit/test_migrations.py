@@ -50,7 +50,7 @@ def test_upgrade_builds_the_tables_in_an_empty_file(tmp_path: Path) -> None:
 
     tables = {name for kind, name, _ in schema(path) if kind == "table"}
     assert tables == {"alembic_version", "workspaces", "workspace_events", "jobs", "workers"}
-    assert migrate.current(url) == "0004"
+    assert migrate.current(url) == "0006"
     indexes = {name: sql for kind, name, sql in schema(path) if kind == "index"}
     assert "WHERE status != 'deleted'" in indexes["uq_workspaces_live_name"]
     assert indexes["uq_workspaces_live_name"].startswith("CREATE UNIQUE INDEX")
@@ -69,11 +69,11 @@ def test_upgrade_twice_changes_nothing_and_keeps_the_rows(tmp_path: Path) -> Non
     migrate.upgrade(url)
 
     assert schema(path) == before
-    assert migrate.current(url) == "0004"
+    assert migrate.current(url) == "0006"
     with sqlite3.connect(path) as connection:
         assert connection.execute("SELECT name FROM workspaces").fetchall() == [("alpha",)]
         versions = connection.execute("SELECT version_num FROM alembic_version").fetchall()
-    assert versions == [("0004",)]
+    assert versions == [("0006",)]
 
 
 def test_a_workspace_made_before_templates_is_of_the_default_template(tmp_path: Path) -> None:

@@ -3,8 +3,10 @@
 The worker looks for jobs, and every event stream for new events, again every fraction of a
 second. A write in the same process (the API's POST, the worker's status change) rings this,
 so they look at once instead: a create's job is picked up, and its ``running`` reaches the web
-app, without waiting out the poll. A write by another process (a second control plane) is
-still seen at the next poll, as before.
+app, without waiting out the poll. On PostgreSQL a write by any other process (a second
+control plane, an operator's SQL) rings it too, through the store's change notifications
+(``tidepool.store.notifications``); on SQLite, or while those are cut off, it is seen at the
+next poll.
 """
 
 from __future__ import annotations

@@ -12,11 +12,28 @@ deferred so they never wait for a writer. For that, the driver's own transaction
 switched off and SQLAlchemy's ``begin`` event issues the BEGIN (the recipe in SQLAlchemy's
 SQLite documentation).
 
-For readers that keep what they read (the API's rendered list pages), ``data_version`` tells
-cheaply whether anything committed since: SQLite's ``PRAGMA data_version`` on a connection of
-its own that never writes changes whenever any other connection, in this process or another,
-commits. PostgreSQL has no such local check (a query would cost about what it saves), so there
-it answers None and nothing is kept.
+For readers that keep what they read (the API's rendered list pages), ``change_marker`` tells
+cheaply whether anything committed since. On SQLite it is ``PRAGMA data_version`` on a
+connection of its own that never writes, which changes whenever any other connection, in this
+process or another, commits.
+
+On PostgreSQL it is kept in memory while this process's listener is connected (``listen``,
+``tidepool.store.notifications``): a count moved by every notification of a write to
+``workspaces`` (a trigger sends it in the writer's transaction: it arrives only after the
+commit, so a snapshot taken after it sees the write) and, at once, after each of this
+process's own write transactions (so a process always reads its own writes, before its
+notification is back). Why that is sound: the reader takes the marker BEFORE its snapshot. A
+write this process made, or heard of, before that moved the count first, so the page read
+after includes it; a write committed after the snapshot moves the count later, when it is
+done or heard of, and outdates the page. The one window is a write by another process that
+committed but whose notification is still on its way (a millisecond on one network): the same
+as reading from a replica that lags by that much. While the listener is down, the marker is
+read from migration 0003's row (one round trip), and a reconnection moves the count, since
+notifications sent meanwhile are lost. The memory count is negative and the row's version is
+not, so a marker of one kind is never taken for the other.
+
+The listener also rings this process's doorbell for every write, by anyone, to workspaces,
+events or jobs: the worker and the event streams of every process wake at once.
 
 PostgreSQL. Leases are compared with the database's clock, not each worker's, so workers on
 hosts whose clocks drift still agree on when a lease has run out.
@@ -43,8 +60,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 
 from tidepool.domain.doorbell import Doorbell
 from tidepool.errors import RuntimeUnavailableError, TidepoolError
+from tidepool.store.notifications import Listener
 from tidepool.store.tables import UtcDateTime
-from tidepool.store.urls import async_url, backend_name, sync_url
+from tidepool.store.urls import async_url, backend_name, libpq_url, sync_url
 
 #: How long a SQLite writer waits for another writer's lock before giving up.
 T = TypeVar("T")
@@ -83,8 +101,28 @@ class Database:
         self._watcher: sa.PoolProxiedConnection | None = None
         self._watcher_lock = threading.Lock()
         self._closed = False
-        #: Rung by the store after each committed event or job (``Doorbell``).
+        #: Rung by the store after each committed event or job (``Doorbell``), and by the
+        #: listener for every process's (``listen``).
         self.doorbell = Doorbell()
+        self._listener: Listener | None = None
+        #: The in-memory change marker on PostgreSQL (see the module's docstring).
+        self._moves = 1
+
+    def listen(self) -> Listener | None:
+        """On PostgreSQL, start hearing every process's writes, on the running event loop
+        (the one that uses this database); the listener, or None on SQLite or once closed.
+        Idempotent: ``change_marker`` calls it too."""
+        if self.backend != "postgresql" or self._closed:
+            return None
+        if self._listener is None:
+            self._listener = Listener(libpq_url(self._url), self._heard)
+            self._listener.start()
+        return self._listener
+
+    def _heard(self, table: str | None) -> None:
+        if table is None or table == "workspaces":
+            self._moves += 1
+        self.doorbell.ring()
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
@@ -121,13 +159,17 @@ class Database:
         return self._reader
 
     async def change_marker(self) -> int | None:
-        """SQLite's data version; on PostgreSQL, the row a trigger bumps in the same
-        transaction as every write to ``workspaces`` (migration 0003). None when it cannot be
-        read (nothing is kept then)."""
+        """SQLite's data version; on PostgreSQL, the count kept in memory while the listener
+        is connected, else the row a trigger bumps in the same transaction as every write to
+        ``workspaces`` (migration 0003). None when it cannot be read (nothing is kept then)."""
         if self.backend == "sqlite":
             return self.data_version()
         if self._closed:
             return None
+        listener = self.listen()
+        # Only on the loop it listens for: another loop's (a test's) reads the row.
+        if listener and listener.connected and listener.loop is asyncio.get_running_loop():
+            return -self._moves
         try:
             async with self.read() as connection:
                 found = (await connection.execute(_MARKER)).scalar()
@@ -162,10 +204,18 @@ class Database:
         return watcher
 
     @asynccontextmanager
-    async def write(self) -> AsyncIterator[AsyncConnection]:
-        """A transaction that writes; committed when the block ends, rolled back on error."""
-        async with self._transaction(write=True) as connection:
-            yield connection
+    async def write(self, *, workspaces: bool = True) -> AsyncIterator[AsyncConnection]:
+        """A transaction that writes; committed when the block ends, rolled back on error.
+
+        Unless told it leaves ``workspaces`` alone (the job queue's, the heartbeats'), it
+        moves the in-memory change marker once it is over, committed or not: never before
+        the commit, or a page read in between would be kept with the new marker."""
+        try:
+            async with self._transaction(write=True) as connection:
+                yield connection
+        finally:
+            if workspaces:
+                self._moves += 1
 
     @asynccontextmanager
     async def _transaction(self, *, write: bool) -> AsyncIterator[AsyncConnection]:
@@ -192,6 +242,8 @@ class Database:
         """Close every pooled connection; later calls do nothing."""
         if not self._closed:
             self._closed = True
+            if self._listener is not None:
+                await self._listener.aclose()
             await self.engine.dispose()
             with self._watcher_lock:
                 if self._watcher is not None:

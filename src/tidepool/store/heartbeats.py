@@ -18,7 +18,7 @@ FORGET_AFTER_SECONDS = 86400.0
 
 async def beat(database: Database, worker: str) -> None:
     """Record ``worker`` alive now, and forget the workers silent for a day."""
-    async with database.write() as connection:
+    async with database.write(workspaces=False) as connection:
         now = database.now()
         changed = await connection.execute(
             sa.update(workers).where(workers.c.name == worker).values(beat_at=now)

@@ -34,15 +34,11 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tidepool.domain.workspace import Status, Workspace, now
-from tidepool.errors import (
-    ConflictError,
-    InvalidInputError,
-    NotFoundError,
-    StaleWriteError,
-)
+from tidepool.errors import ConflictError, InvalidInputError, NotFoundError, StaleWriteError
 from tidepool.ports import Backlog, Event, Job, Page
 from tidepool.store.database import Database
 from tidepool.store.heartbeats import beat, silent
+from tidepool.store.notifications import Listener
 from tidepool.store.rows import WORKSPACE_COLUMNS, row_of, workspace_of
 from tidepool.store.tables import jobs, workspace_events, workspaces
 from tidepool.store.urls import async_url
@@ -63,12 +59,12 @@ def open_store(url: str) -> tuple[SqlWorkspaceStore, SqlJobQueue]:
 
 
 class SqlWorkspaceStore:
-        #: The engine and backend under this store (the control planes' lead is held there).
-        self.database = database
     """The ``WorkspaceStore`` port on SQLite or PostgreSQL."""
 
     def __init__(self, database: Database) -> None:
         self._db = database
+        #: The engine and backend under this store (the control planes' lead is held there).
+        self.database = database
         self.doorbell = database.doorbell
 
     async def add(self, workspace: Workspace) -> Workspace:
@@ -218,6 +214,10 @@ class SqlWorkspaceStore:
     async def change_marker(self) -> int | None:
         return await self._db.change_marker()
 
+    def listen(self) -> Listener | None:
+        """On PostgreSQL, hear every process's writes from now on (``Database.listen``)."""
+        return self._db.listen()
+
     async def aclose(self) -> None:
         await self._db.aclose()
 
@@ -238,7 +238,7 @@ class SqlJobQueue:
 
     async def claim(self, worker: str, lease_seconds: float) -> Job | None:
         receipt = uuid.uuid4().hex
-        async with self._db.write() as connection:
+        async with self._db.write(workspaces=False) as connection:
             # Built inside the transaction: on SQLite "now" is read after the write lock is ours.
             row = (
                 await connection.execute(self._claim_statement(worker, receipt, lease_seconds))
@@ -279,7 +279,7 @@ class SqlJobQueue:
         )
 
     async def extend(self, job: Job, lease_seconds: float) -> None:
-        async with self._db.write() as connection:
+        async with self._db.write(workspaces=False) as connection:
             await connection.execute(
                 sa.update(jobs).where(*_held(job)).values(lease_until=self._db.now(lease_seconds))
             )
@@ -287,7 +287,7 @@ class SqlJobQueue:
     async def complete(self, job: Job) -> None:
         """Delete the job; if it was enqueued again meanwhile, release it for the new request
         (with a fresh attempt count, since the old request's failures are not the new one's)."""
-        async with self._db.write() as connection:
+        async with self._db.write(workspaces=False) as connection:
             deleted = await connection.execute(
                 sa.delete(jobs).where(*_held(job), jobs.c.generation == job.generation)
             )
@@ -297,7 +297,7 @@ class SqlJobQueue:
                 )
 
     async def retry(self, job: Job, delay_seconds: float, error: str) -> None:
-        async with self._db.write() as connection:
+        async with self._db.write(workspaces=False) as connection:
             await connection.execute(
                 sa.update(jobs)
                 .where(*_held(job))
@@ -325,7 +325,7 @@ class SqlJobQueue:
             gone = [owner for owner in owners if owner is not None and dead(owner)]
         if not gone:
             return 0
-        async with self._db.write() as connection:
+        async with self._db.write(workspaces=False) as connection:
             released = await connection.execute(
                 sa.update(jobs)
                 .where(jobs.c.lease_owner.in_(gone), jobs.c.lease_until > self._db.now())

@@ -51,3 +51,9 @@ def backend_name(url: str) -> str:
 def _render(url: URL) -> str:
     # str(URL) masks the password as "***"; the engine needs the real one.
     return url.render_as_string(hide_password=False)
+
+
+def libpq_url(url: str) -> str:
+    """A PostgreSQL ``url`` as libpq (psycopg's own ``connect``) reads it: no driver name."""
+    parsed, _ = _backend(url)
+    return _render(parsed.set(drivername="postgresql"))
