@@ -74,6 +74,22 @@ async def test_a_failed_operation_quotes_incus() -> None:
         await runtime(handler).start("ws")
 
 
+async def test_a_start_that_loses_a_race_to_another_start_is_done() -> None:
+    """Two reconciles of one workspace (a job delivered twice) both saw it stopped: Incus
+    refuses the second start, and the instance is running, which is what was asked."""
+    states = iter(["Stopped", "Running"])
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/wait"):
+            return sync({"status_code": 400, "status": "Failure", "err": "already running"})
+        if request.url.path == "/1.0/instances/ws/state" and request.method == "GET":
+            return sync({"status": next(states), "network": {}})
+        return httpx.Response(202, json={"type": "async", "operation": "/1.0/operations/1"})
+
+    await runtime(handler).start("ws")
+    assert list(states) == [], "it looked again after Incus refused"
+
+
 async def test_a_full_pool_is_told_apart_and_says_what_to_do() -> None:
     """What incusd answered here when a create met a full pool (``tests/chaos``)."""
     full = "write /var/lib/incus/containers/ws/backup.yaml: no space left on device"
