@@ -1,7 +1,8 @@
 """The API app for ``bench/api.py``: the real app over a SQLite store named by the env.
 
 ``TIDEPOOL_BENCH_KEEP_PAGES=0`` turns the store's change marker off, so every list request
-reads and renders its page (as on PostgreSQL, which has no marker).
+reads and renders its page (as the first request after a write does). On PostgreSQL the
+store's first ``change_marker`` starts its listener, as ``serve`` does at start-up.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ runs by default: the standard asyncio event loop and httptools.
 
 Nothing is written while wrk runs, so the list is answered from the kept page (see
 ``tidepool.api.routers.workspaces.RenderedPages``). A second server, started the same way but
-with the store's change marker off (as on PostgreSQL, or the first request after a write),
+with the store's change marker off (as for the first request after a write),
 gives the list when every request reads and renders its page: the ``not_kept`` figures.
 
     apt-get install -y wrk        # the load generator (Debian's package)
