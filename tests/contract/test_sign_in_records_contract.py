@@ -35,6 +35,7 @@ from tidepool.errors import ConflictError, NotFoundError
 from tidepool.settings import Settings
 from tidepool.sign_in_records import move_into_database
 from tidepool.store import migrate
+from tidepool.store import records as records_module
 from tidepool.store.handshake_codes import SharedCodes
 from tidepool.store.records import MOVED_SUFFIX, RECHECK_SECONDS, RecordTable
 from tidepool.store.urls import sync_url
@@ -78,6 +79,10 @@ def pg_schema() -> Iterator[str]:
 def pg() -> Iterator[str]:
     with pg_schema() as url:
         yield url
+        # The process-wide engines a composition-root test made for this schema.
+        engine = records_module._engines.pop(url, None)
+        if engine is not None:
+            engine.dispose()
 
 
 Process = Callable[[str], RecordSet]
@@ -377,3 +382,31 @@ def test_the_proxy_config_sees_users_changed_through_another_process(
     before = b.version()
     a.add("ann", "long enough")
     assert _seconds_until(lambda: b.version() != before) <= REFUSED_WITHIN
+
+
+async def test_two_serve_wired_from_settings_share_sign_in(
+    pg: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What ``serve`` builds (``edge_parts.authenticator``, ``handshake_codes``) on two hosts,
+    each its own data directory: the users file of the first host is taken in, a session
+    signed in through it is the second's too, and a code from one is traded at the other."""
+    from tidepool import edge_parts, sign_in_records
+
+    hosts = [Settings(data_dir=tmp_path / h, database_url=pg, auth="forward_auth") for h in "ab"]
+    UserFile(hosts[0].users_file).add("ann", "long enough")
+    built = []
+    for settings in hosts:
+        monkeypatch.setattr(sign_in_records, "_tables", {})  # each process its own objects
+        authenticator = edge_parts.authenticator(settings)
+        assert authenticator is not None
+        built.append((authenticator, sign_in_records.handshake_codes(settings)))
+    (a, codes_a), (b, codes_b) = built
+    token, _ = await a.sign_in("ann", "long enough", "127.0.0.1")
+    principal = b.identify(token, None)
+    assert principal is not None and principal.user == "ann"
+    host = WorkspaceHost("alpha", None)
+    assert codes_b.redeem(codes_a.issue(CodeClaim("ann", host, "s")), host) is not None
+    assert not hosts[0].users_file.exists()
+    for settings in hosts:  # SQLite: the data directory's files, as before
+        local = settings.model_copy(update={"database_url": ""})
+        assert isinstance(sign_in_records.record_set(local, local.sessions_file), Path)

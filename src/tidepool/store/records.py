@@ -50,7 +50,9 @@ RECHECK_SECONDS = 0.5
 #: The suffix a record file gets once its records are in the database.
 MOVED_SUFFIX = ".moved-to-database"
 
-shared = sa.MetaData()  # outside ``tables.metadata``: ``database copy`` moves files, not rows
+#: Outside ``tables.metadata``: on PostgreSQL only (migration 0005); ``database copy`` moves
+#: the files, not rows.
+shared = sa.MetaData()
 sign_in_records = sa.Table(
     "sign_in_records",
     shared,

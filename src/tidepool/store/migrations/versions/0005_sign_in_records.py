@@ -10,8 +10,9 @@ browser signed in through one was a stranger to the next. On PostgreSQL each of 
 now one row of ``sign_in_records`` (its records as JSON, and a version bumped by every change,
 which readers compare to know whether their copy is stale); the one-time handshake codes, kept
 in memory until now, are rows of ``handshake_codes`` (only each code's hash), so a code issued
-by one process is traded at another. SQLite keeps the files (``tidepool.store.records``): the
-tables exist there too, empty, so both schemas stay one.
+by one process is traded at another. SQLite keeps the files (one host, one data directory:
+``tidepool.sign_in_records``), so the tables are made on PostgreSQL only, like 0003's marker,
+and stay outside ``tables.metadata`` (``database copy`` moves the files, not rows).
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    if op.get_bind().dialect.name != "postgresql":
+        return
     op.create_table(
         "sign_in_records",
         sa.Column("name", sa.String(64), primary_key=True),
@@ -48,6 +51,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    if op.get_bind().dialect.name != "postgresql":
+        return
     op.drop_index("handshake_codes_expires", "handshake_codes")
     op.drop_table("handshake_codes")
     op.drop_table("sign_in_records")
