@@ -25,21 +25,26 @@ import pytest
 import sqlalchemy as sa
 
 from tidepool.auth.handshake import CodeClaim
+from tidepool.auth.idle_choices import IdleChoices
+from tidepool.auth.personal import PersonalFiles
 from tidepool.auth.records import RecordSet
 from tidepool.auth.sessions import SessionStore, sweep_sessions
 from tidepool.auth.ssh_keys import SshKeyStore
 from tidepool.auth.token_cache import TOKEN_SWEEP_SECONDS
 from tidepool.auth.tokens import TokenStore
 from tidepool.auth.users import UserFile, users_in_file
+from tidepool.domain.activity import IdleBounds
 from tidepool.domain.origins import WorkspaceHost
-from tidepool.errors import ConflictError, NotFoundError
+from tidepool.domain.personal import git_credential
+from tidepool.domain.repositories import repository
+from tidepool.errors import ConflictError, NotFoundError, RuntimeUnavailableError
 from tidepool.server import SESSION_SWEEP_SECONDS
 from tidepool.settings import Settings
 from tidepool.sign_in_records import move_into_database
 from tidepool.store import migrate
 from tidepool.store import records as records_module
 from tidepool.store.handshake_codes import SharedCodes
-from tidepool.store.records import MOVED_SUFFIX, RECHECK_SECONDS, RecordTable
+from tidepool.store.records import MOVED_SUFFIX, RECHECK_SECONDS, RecordTable, shared_engine
 from tidepool.store.urls import sync_url
 
 POSTGRES_ENV = "TIDEPOOL_TEST_POSTGRES_URL"
@@ -171,6 +176,30 @@ def test_a_refused_change_writes_nothing(records: Process) -> None:
     with pytest.raises(ConflictError):
         keys.add("bob", KEY)
     assert [k.id for k in keys.list("ann")] == [added.id] and keys.list("bob") == []
+
+
+def test_personal_settings_and_idle_choices(records: Process) -> None:
+    personal = PersonalFiles(records("personal"))
+    personal.set_dotfiles("ann", repository("https://git.example/ann/dots.git", "main"))
+    personal.set_credential("ann", git_credential("git.example", "ann", "s3cret"))
+    assert personal.personal("ann").dotfiles == repository(
+        "https://git.example/ann/dots.git", "main"
+    )
+    assert personal.remove_credential("ann", "git.example") is True
+    assert personal.personal("ann").credentials == () and personal.personal("bob").dotfiles is None
+    choices = IdleChoices(records("idle_timeouts"), IdleBounds(10, 120), 30)
+    choices.choose("ann", 45)
+    assert choices.of("ann") == 45 and choices.chosen("bob") is None
+    choices.choose("ann", None)
+    assert choices.chosen("ann") is None
+
+
+def test_an_unreachable_database_is_a_transient_error_soon() -> None:
+    engine = shared_engine("postgresql://tidepool:x@127.0.0.1:1/nothing")
+    started = time.monotonic()
+    with pytest.raises(RuntimeUnavailableError):
+        SessionStore(RecordTable(engine, "sessions")).find("a-cookie")
+    assert time.monotonic() - started < 5
 
 
 # --- Two processes on one PostgreSQL ---------------------------------------------------------

@@ -47,6 +47,10 @@ from tidepool.store.urls import sync_url
 Records = dict[str, dict[str, Any]]
 #: How stale a read may be before it asks the database again, in seconds.
 RECHECK_SECONDS = 0.5
+#: How long reaching the database, and one statement, may take: the calls are synchronous, on
+#: the event loop, so a database that does not answer fails them (transient) instead.
+CONNECT_TIMEOUT_SECONDS = 3
+STATEMENT_TIMEOUT_MS = 5000
 #: The suffix a record file gets once its records are in the database.
 MOVED_SUFFIX = ".moved-to-database"
 
@@ -71,10 +75,26 @@ def shared_engine(url: str) -> Engine:
         engine = _engines.get(url)
         if engine is None:
             engine = sa.create_engine(
-                sync_url(url), pool_size=2, max_overflow=8, pool_pre_ping=True
+                sync_url(url),
+                pool_size=2,
+                max_overflow=8,
+                pool_pre_ping=True,
+                connect_args={"connect_timeout": CONNECT_TIMEOUT_SECONDS},
             )
+            sa.event.listen(engine, "connect", _bounded)
             _engines[url] = engine
         return engine
+
+
+def _bounded(dbapi_connection: Any, _record: Any) -> None:
+    """No statement (a row lock waited for included) runs past ``STATEMENT_TIMEOUT_MS``: these
+    calls run on the event loop, which an unreachable or stuck database must not hold."""
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute(f"SET statement_timeout = {STATEMENT_TIMEOUT_MS}")
+    finally:
+        cursor.close()
+    dbapi_connection.commit()
 
 
 @contextlib.contextmanager
