@@ -90,6 +90,42 @@ async def test_a_start_that_loses_a_race_to_another_start_is_done() -> None:
     assert list(states) == [], "it looked again after Incus refused"
 
 
+async def test_a_delete_that_loses_a_race_to_another_delete_finds_it_gone() -> None:
+    """What incusd answered the second of two deletes at once (``test_sqs_serve``)."""
+    lost = "Failed to create instance delete operation: A matching non-reusable operation"
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/wait"):
+            return sync({"status_code": 400, "status": "Failure", "err": lost})
+        if request.url.path == "/1.0/instances/ws/state":
+            return sync({"status": "Stopped", "network": {}})
+        if request.method == "GET":
+            return error(404, "Instance not found")
+        return httpx.Response(202, json={"type": "async", "operation": "/1.0/operations/1"})
+
+    with pytest.raises(NotFoundError, match="deleted meanwhile"):
+        await runtime(handler).delete("ws")
+
+
+async def test_a_directory_another_writer_made_meanwhile_is_there() -> None:
+    """Two reconciles push one file at once: both look, both mkdir, incusd refuses one."""
+    made: set[str] = set()
+    wrote: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        path = request.url.params["path"]
+        if request.method == "HEAD":
+            return sync({}) if path in made or path == "/home" else error(404, "not found")
+        if request.headers.get("X-Incus-type") == "directory":
+            made.add(path)  # the other writer's mkdir lands first
+            return error(500, f'sftp: "mkdir {path}: file exists" (SSH_FX_FAILURE)')
+        wrote.append(path)
+        return sync({})
+
+    await runtime(handler).push_file("ws", "/home/dev/x/settings.json", b"{}")
+    assert wrote == ["/home/dev/x/settings.json"]
+
+
 async def test_a_full_pool_is_told_apart_and_says_what_to_do() -> None:
     """What incusd answered here when a create met a full pool (``tests/chaos``)."""
     full = "write /var/lib/incus/containers/ws/backup.yaml: no space left on device"

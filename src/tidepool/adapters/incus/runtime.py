@@ -155,10 +155,21 @@ class IncusRuntime:
             await self._change_state(name, {"action": "stop", "force": True})
 
     async def delete(self, name: str) -> None:
-        current = await self.state(name)
-        if current.status is not InstanceStatus.STOPPED:
-            await self._change_state(name, {"action": "stop", "force": True})
-        await self._client.run("DELETE", f"/1.0/instances/{name}")
+        """Stop (forcefully) and delete. Two deletes of one instance at once (a job delivered
+        twice) race: a refusal after which the instance is stopped, or gone, is the other
+        delete's work, and gone is ``NotFoundError`` as for any missing instance."""
+        try:
+            if (await self.state(name)).status is not InstanceStatus.STOPPED:
+                try:
+                    await self._change_state(name, {"action": "stop", "force": True})
+                except RuntimeOperationError:
+                    if (await self.state(name)).status is not InstanceStatus.STOPPED:
+                        raise
+            await self._client.run("DELETE", f"/1.0/instances/{name}")
+        except RuntimeOperationError as error:
+            if await self._exists(name):
+                raise
+            raise NotFoundError(f"Instance {name!r} was deleted meanwhile.") from error
 
     async def _exists(self, name: str) -> bool:
         try:
@@ -292,23 +303,31 @@ class IncusRuntime:
         )
 
     async def _ensure_directory(self, name: str, path: str) -> None:
-        """Create ``path`` and its parents inside the instance (root-owned, 0755)."""
-        if path == "/":
+        """Create ``path`` and its parents inside the instance (root-owned, 0755). Another
+        writer (a second reconcile of the same job) may make it between the look and the
+        mkdir: Incus's "file exists" is then the same success."""
+        if path == "/" or await self._is_there(name, path):
             return
+        await self._ensure_directory(name, posixpath.dirname(path))
+        try:
+            await self._client.request(
+                "POST",
+                f"/1.0/instances/{name}/files",
+                params={"path": path},
+                headers={"X-Incus-type": "directory", "X-Incus-mode": "0755"},
+            )
+        except RuntimeOperationError:
+            if not await self._is_there(name, path):
+                raise
+
+    async def _is_there(self, name: str, path: str) -> bool:
         try:
             await self._client.request(
                 "HEAD", f"/1.0/instances/{name}/files", params={"path": path}
             )
-            return
         except NotFoundError:
-            pass
-        await self._ensure_directory(name, posixpath.dirname(path))
-        await self._client.request(
-            "POST",
-            f"/1.0/instances/{name}/files",
-            params={"path": path},
-            headers={"X-Incus-type": "directory", "X-Incus-mode": "0755"},
-        )
+            return False
+        return True
 
     async def _change_state(self, name: str, action: Mapping[str, Any]) -> None:
         await self._client.run("PUT", f"/1.0/instances/{name}/state", json=dict(action))
