@@ -373,3 +373,28 @@ async def test_the_first_page_is_asked_for_unless_the_pool_asked_already() -> No
     assert pages[warmed:] == [started.address], "a start's code-server renders anew"
     cold = await plane.reconciler.reconcile(await plane.create("cold", Size(cpus=1)))
     assert pages[-1] == cold.address
+
+
+async def test_a_control_plane_that_does_not_lead_takes_from_the_pool_but_never_fills_it() -> None:
+    """Several control planes on one database: the leader fills and drains; another one
+    only looks, so its creates take ready instances too, and a smaller pool of its own
+    making (a template it has not seen change yet) drains nothing."""
+    plane = Pooled()
+    http = httpx.AsyncClient(transport=httpx.MockTransport(lambda r: httpx.Response(200)))
+    follower = PoolKeeper(
+        plane.runtime,
+        [PoolSpec("default", IMAGE, 2, 2048, None, 1)],
+        http,
+        installation=INSTALLATION,
+        prefix="ws",
+        list_every=1,
+        refill_after_take=0,
+    )
+    await follower.keep_once(change=False)
+    assert plane.waiting() == [], "only the leader fills"
+    await plane.filled()
+    await follower.keep_once(change=False)
+    assert len(plane.waiting()) == 2, "only the leader drains"
+    assert follower.status()[0].ready == 1
+    candidate = follower.next_candidate(await plane.service.create("taker", who=ANN, size=FITS))
+    assert candidate is not None and candidate[0] in {i.name for i in plane.waiting()}

@@ -106,6 +106,8 @@ class PoolKeeper:
         self._status: list[PoolStatus] = []
         #: The instances whose workbench page was asked for once (``_warm``).
         self._warmed: set[str] = set()
+        #: Whether this pass may fill and drain (the leader's), or only look (``keep``).
+        self._changing = True
 
     def status(self) -> list[PoolStatus]:
         """Each pool as the last pass saw it, less what creates took since."""
@@ -132,12 +134,12 @@ class PoolKeeper:
 
     async def keep(self, stop: asyncio.Event, leading: Callable[[], bool] = lambda: True) -> None:
         """Keep every pool full until ``stop``; a pass that fails is logged and tried again.
-        Only while ``leading``: two control planes refilling at once would make every pool
-        twice its size (the pool's takes happen in any process's reconciler)."""
+        Only while ``leading`` does it fill and drain: two control planes refilling at once
+        would make every pool twice its size. The others look, so their creates take from
+        the pool too (a take is a compare-and-swap on the instance: one taker wins)."""
         while not stop.is_set():
             try:
-                if leading():
-                    await self.keep_once()
+                await self.keep_once(change=leading())
             except TidepoolError as error:
                 log.warning("keeping the warm pool failed, will try again: %s", error)
             except Exception:
@@ -147,8 +149,10 @@ class PoolKeeper:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), self._interval)
 
-    async def keep_once(self) -> None:
-        """One pass: drain what no pool wants, note what is ready, start what is missing."""
+    async def keep_once(self, change: bool = True) -> None:
+        """One pass: drain what no pool wants, note what is ready, start what is missing
+        (only noting, unless ``change``)."""
+        self._changing = change
         if self._passes % self._list_every == 0:
             await self._list_all()
         else:
@@ -179,7 +183,7 @@ class PoolKeeper:
                     spec.memory_mib,
                 )
             )
-            if time.monotonic() - self._last_take < self._refill_after_take:
+            if not change or time.monotonic() - self._last_take < self._refill_after_take:
                 continue
             for _ in range(spec.size - len(waiting)):
                 self._known[key].append(await self._fill(spec, key))
@@ -259,7 +263,7 @@ class PoolKeeper:
         """Delete an instance no one ever held: taken first for a drain mark, so that a
         create cannot take it in the same moment (and one taken already is left alone)."""
         owner = instance.owner
-        if owner is None or not is_unheld(owner, self._installation):
+        if owner is None or not is_unheld(owner, self._installation) or not self._changing:
             return
         name = InstanceName(instance.name)
         if not owner.workspace_id.startswith(DRAIN_MARK):
