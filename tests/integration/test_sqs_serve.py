@@ -231,7 +231,8 @@ async def test_a_message_delivered_twice_does_no_harm(serve: ServeProcess, queue
         while not (bodies := queue.sent.of(created["id"])):
             await asyncio.sleep(0.05)
         create_job = bodies[0]
-        # While the create is in flight, the same job twice more: up to three workers at once.
+        # While the create is in flight, the same job twice more: serve must neither
+        # reconcile them alongside the first (they would race its Incus calls) nor fail on them.
         queue.send(create_job)
         queue.send(create_job)
         running = await settled(api, "twice", "running")
@@ -247,7 +248,7 @@ async def test_a_message_delivered_twice_does_no_harm(serve: ServeProcess, queue
         assert (again["status"], again["updated_at"]) == ("running", running["updated_at"])
         assert instances_of(serve) == instances
 
-        # A stop delivered three times at once stops it once, and a stale duplicate of the
+        # A stop delivered three times stops it once, and a stale duplicate of the
         # create does not start it again: the job says "look at this workspace", and the
         # database says it should be stopped.
         sent_before = len(queue.sent.of(created["id"]))
@@ -260,7 +261,7 @@ async def test_a_message_delivered_twice_does_no_harm(serve: ServeProcess, queue
         assert (await api.get("twice"))["status"] == "stopped"
         assert await serve.ide_status("twice") == 404
 
-        # A delete delivered three times at once deletes it, and a late duplicate of the
+        # A delete delivered three times deletes it, and a late duplicate of the
         # create does not bring it back.
         sent_before = len(queue.sent.of(created["id"]))
         await api.act("twice", "delete")

@@ -15,7 +15,13 @@ import boto3
 import pytest
 
 from support.sqs import REGION, SqsServer, sqs_server
-from tidepool.adapters.sqs import SqsJobQueue, decode_job, encode_job, whole_seconds
+from tidepool.adapters.sqs import (
+    BUSY_SECONDS,
+    SqsJobQueue,
+    decode_job,
+    encode_job,
+    whole_seconds,
+)
 from tidepool.errors import InvalidInputError, RuntimeOperationError
 from tidepool.settings import Settings
 
@@ -151,6 +157,23 @@ async def test_a_fifo_queue_hands_out_one_job_per_workspace_at_a_time(sqs: SqsSe
         assert third is not None and third.workspace_id == "ws1"
     finally:
         await queue.aclose()
+
+
+async def test_a_workspace_whose_job_is_in_hand_waits_for_it(queue: SqsJobQueue) -> None:
+    """A duplicate (or a newer job) of a workspace this process is working on goes back for
+    a moment instead of being reconciled alongside it; other workspaces are not held up."""
+    await queue.publish("ws1", 1)
+    await queue.publish("ws1", 1)
+    await queue.publish("ws2", 1)
+    first = await queue.claim("w", 30)
+    assert first is not None
+    claimed = [await queue.claim("w", 30) for _ in range(3)]
+    assert [job.workspace_id for job in claimed if job] == ["ws2"]
+    await queue.complete(first)
+    await asyncio.sleep(BUSY_SECONDS + 0.5)
+    second = await queue.claim("w", 30)
+    assert second is not None
+    assert second.workspace_id == "ws1"
 
 
 async def test_acting_on_a_finished_job_quotes_sqs(queue: SqsJobQueue) -> None:

@@ -19,6 +19,11 @@ How the port maps onto SQS:
 - ``retry``: ChangeMessageVisibility to the delay: the message comes back after it, and its
   next receive counts the attempt.
 
+One process never holds two jobs of one workspace at once: a message for a workspace whose
+job it already holds goes back for ``BUSY_SECONDS`` (two reconciles of one workspace at once
+would race each other's runtime calls). Several processes on a standard queue can still
+overlap; a FIFO queue (below) rules that out too.
+
 SQS speaks whole seconds: leases and delays are rounded up, and capped at SQS's 12 hours.
 Delivery is at least once (SQS itself may hand a message out twice, and the relay may publish
 twice): that is safe because reconciling a workspace is idempotent.
@@ -41,6 +46,7 @@ import json
 import logging
 import math
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
@@ -66,6 +72,8 @@ T = TypeVar("T")
 
 #: SQS refuses a visibility timeout above 12 hours.
 MAX_VISIBILITY_SECONDS = 43_200
+#: How long a message waits when its workspace's job is already in hand in this process.
+BUSY_SECONDS = 2
 
 
 def encode_job(workspace_id: str, generation: int) -> str:
@@ -151,6 +159,8 @@ class SqsJobQueue:
         self._fifo = queue_url.endswith(".fifo")
         self._sqs: SQSClient | None = None
         self._lock = threading.Lock()
+        #: Workspaces whose job this process holds, and when that lease ends (monotonic).
+        self._held: dict[str, float] = {}
 
     @classmethod
     def from_settings(cls, settings: SqsSettings) -> SqsJobQueue:
@@ -194,6 +204,20 @@ class SqsJobQueue:
             )
             await self._delete(receipt)
             return None
+        now = time.monotonic()
+        self._held = {held: until for held, until in self._held.items() if until > now}
+        if workspace_id in self._held:
+            # The same job twice (SQS delivers at least once, the relay may publish twice) or
+            # a newer one: never two reconciles of one workspace at once in one process (they
+            # race each other's Incus calls), as with the database queue. It comes back soon.
+            await self._call(
+                "ChangeMessageVisibility",
+                lambda sqs: sqs.change_message_visibility(
+                    QueueUrl=self.queue_url, ReceiptHandle=receipt, VisibilityTimeout=BUSY_SECONDS
+                ),
+            )
+            return None
+        self._held[workspace_id] = now + lease_seconds
         received = int(message.get("Attributes", {}).get("ApproximateReceiveCount", "1"))
         log.debug("worker %s claimed the job of workspace %s", worker, workspace_id)
         return Job(
@@ -207,9 +231,11 @@ class SqsJobQueue:
     async def extend(self, job: Job, lease_seconds: float) -> None:
         """Hide the message for ``lease_seconds`` more, counted from now."""
         await self._change_visibility(job, lease_seconds)
+        self._held[job.workspace_id] = time.monotonic() + lease_seconds
 
     async def complete(self, job: Job) -> None:
         """Delete the message: this generation of the job is done."""
+        self._held.pop(job.workspace_id, None)
         await self._delete(job.receipt)
 
     async def retry(self, job: Job, delay_seconds: float, error: str) -> None:
@@ -219,6 +245,7 @@ class SqsJobQueue:
         permanent failures on the workspace itself).
         """
         log.info("job of workspace %s back in %.0fs: %s", job.workspace_id, delay_seconds, error)
+        self._held.pop(job.workspace_id, None)
         await self._change_visibility(job, delay_seconds)
 
     async def release_abandoned(self, dead: Callable[[str], bool]) -> int:
