@@ -31,6 +31,8 @@ class ServeProcess:
     prefix: str = "tpt"
     extra_env: dict[str, str] = field(default_factory=dict)
     process: subprocess.Popen[bytes] | None = None
+    #: Run before serve's own command, which it must exec (a namespace of its own).
+    command_prefix: list[str] = field(default_factory=list)
 
     @property
     def base_url(self) -> str:
@@ -69,7 +71,7 @@ class ServeProcess:
         self.api_socket.unlink(missing_ok=True)
         with (self.data_dir / "serve.log").open("ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "tidepool.cli", "serve"],
+                [*self.command_prefix, sys.executable, "-m", "tidepool.cli", "serve"],
                 env=self.env(),
                 stdout=log,
                 stderr=log,
