@@ -160,8 +160,9 @@ class Worker:
         return await self._queue.release_abandoned(lambda owner: owner == self.name)
 
     async def _idle(self, stop: asyncio.Event, ticket: asyncio.Event) -> None:
-        """Until ``stop``, a job enqueued by this process (the store's doorbell: the API's
-        POST is picked up at once), or ``idle_poll`` (another process's, SQS's)."""
+        """Until ``stop``, a job enqueued (the store's doorbell: the API's POST is picked up
+        at once, and on PostgreSQL another process's too, by its notification), or
+        ``idle_poll`` (SQS's, or a notification lost while the listener reconnects)."""
         waiting = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(ticket.wait())]
         try:
             await asyncio.wait(
