@@ -69,6 +69,20 @@ async def test_the_schema_states_the_rules_the_service_answers_with_400(
     assert "text/event-stream" in stream
 
 
+async def test_every_operation_with_a_body_declares_the_400_of_a_body_that_is_not_json(
+    api: httpx.AsyncClient,
+) -> None:
+    """Found by the fuzz test: a body that is not JSON is a 400, which the schema must say."""
+    spec = await openapi(api)
+    silent = [
+        f"{method.upper()} {path}"
+        for path, operations in spec["paths"].items()
+        for method, operation in operations.items()
+        if "requestBody" in operation and "400" not in operation["responses"]
+    ]
+    assert silent == []
+
+
 async def test_a_405_names_every_method_the_path_takes(api: httpx.AsyncClient) -> None:
     response = await api.put("/api/workspaces/dev1")
     assert response.status_code == 405

@@ -68,7 +68,7 @@ async def get_idle_timeout(me: Me, choices: Choices) -> IdleTimeoutPublic:
     return public(choices, me.name)
 
 
-@router.put("/idle-timeout", response_model=IdleTimeoutPublic, responses=declared(403, 409))
+@router.put("/idle-timeout", response_model=IdleTimeoutPublic, responses=declared(400, 403, 409))
 async def choose_idle_timeout(
     body: IdleTimeoutChoice, me: Me, choices: Choices, plane: Plane
 ) -> IdleTimeoutPublic:
