@@ -6,6 +6,7 @@ Advisory locks need no table, so this leaves the shared test database's rows alo
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import sys
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from sqlalchemy.engine import URL, make_url
 
 from tidepool.store.database import Database
 from tidepool.store.leadership import LEAD_KEY, AdvisoryLeadership, SoleLeader, leadership_for
@@ -24,6 +26,10 @@ def postgres_url() -> str:
     url = os.environ.get("TIDEPOOL_TEST_POSTGRES_URL")
     assert url, "TIDEPOOL_TEST_POSTGRES_URL is unset: run ./scripts/postgres (scripts/test does)"
     return url
+
+
+def sa_url(url: str) -> URL:
+    return make_url(url)
 
 
 def holders(url: str) -> list[int]:
@@ -110,6 +116,43 @@ async def test_a_killed_leaders_lock_is_free_at_once(
         if holder.returncode is None:
             holder.kill()
             await holder.wait()
+
+
+async def test_a_leader_whose_connection_hangs_stops_leading_within_its_timeout() -> None:
+    """A network cut that no packet reports: the leader's check gets no answer, and it must
+    drop the lead well before the server's keepalive lets another process take it."""
+    target = sa_url(postgres_url())
+    answering = asyncio.Event()
+    answering.set()
+
+    async def pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(OSError):
+            while chunk := await source.read(65536):
+                await answering.wait()  # a cut network: bytes go nowhere, nothing says so
+                sink.write(chunk)
+                await sink.drain()
+        sink.close()
+
+    async def relay(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection(target.host, target.port)
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+
+    server = await asyncio.start_server(relay, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    database = Database(target.set(host="127.0.0.1", port=port).render_as_string(False))
+    leader = AdvisoryLeadership(database, timeout=1.0)
+    try:
+        assert await leader.check() is True
+        answering.clear()
+        started = time.monotonic()
+        assert await leader.check() is False
+        assert time.monotonic() - started < 3, "the check waited past its timeout"
+        assert leader.leading is False
+    finally:
+        answering.set()
+        await leader.aclose()
+        await database.aclose()
+        server.close()
 
 
 _HOLD = """

@@ -7,12 +7,13 @@ no lease has to run out. Every other process tries for it at each ``check`` and 
 at the first try after.
 
 A leader that loses its connection stops leading at its next check, before anyone else can
-have taken the lock (a failed check drops the lead; it never assumes). On SQLite and in
+have taken the lock (a failed or late check drops the lead; it never assumes). On SQLite and in
 memory there is one process family on one host, and it always leads (``SoleLeader``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import logging
@@ -23,6 +24,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from tidepool.store.database import Database
 
 log = logging.getLogger(__name__)
+
+#: The longest one check may take. A connection that hangs (a network cut that no packet
+#: reports) must not keep this process leading while the server, by its keepalive, has
+#: already let the lock go to another: an answer not back in time drops the lead.
+CHECK_TIMEOUT = 3.0
 
 #: The advisory lock's key: fixed, from a name, so every version of Tidepool agrees on it.
 #: Advisory locks belong to one database, so two installations on one server never meet.
@@ -55,27 +61,59 @@ class SoleLeader:
 class AdvisoryLeadership:
     """The lead held as a PostgreSQL advisory lock on a connection of its own."""
 
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, timeout: float = CHECK_TIMEOUT) -> None:
         self._database = database
+        self._timeout = timeout
         self._connection: AsyncConnection | None = None
         self._leading = False
+        #: Hung checks given up on, ending in the background (``_abandon``).
+        self._ending: set[asyncio.Future[None]] = set()
 
     @property
     def leading(self) -> bool:
         return self._leading
 
     async def check(self) -> bool:
-        try:
-            if self._connection is None:
-                await self._try_to_lead()
-            else:
-                await self._connection.execute(sa.text("SELECT 1"))
-                await self._connection.commit()
-        except (sa.exc.SQLAlchemyError, OSError) as error:
+        # Not ``wait_for``: it waits for the cancelled check to finish, and a driver that
+        # cancels a query on a hung connection waits for the network too. A late check is
+        # left to end on its own while the lead is dropped now.
+        checking = asyncio.ensure_future(self._check())
+        done, _ = await asyncio.wait({checking}, timeout=self._timeout)
+        if not done:
+            log.warning("lost the lead (its connection did not answer in %g s)", self._timeout)
+            self._abandon(checking)
+            return False
+        error = checking.exception()
+        if isinstance(error, (sa.exc.SQLAlchemyError, OSError)):
             if self._leading:
                 log.warning("lost the lead (its connection failed: %s)", error)
             await self._drop()
+        elif error is not None:
+            raise error
         return self._leading
+
+    def _abandon(self, checking: asyncio.Future[None]) -> None:
+        """Stop leading at once; the hung check and its connection end in the background."""
+        connection, self._connection = self._connection, None
+        self._leading = False
+
+        async def end() -> None:
+            checking.cancel()
+            await asyncio.gather(checking, return_exceptions=True)
+            if connection is not None:
+                with contextlib.suppress(sa.exc.SQLAlchemyError, OSError):
+                    await connection.invalidate()  # never back to the pool
+
+        ending = asyncio.ensure_future(end())
+        self._ending.add(ending)
+        ending.add_done_callback(self._ending.discard)
+
+    async def _check(self) -> None:
+        if self._connection is None:
+            await self._try_to_lead()
+        else:
+            await self._connection.execute(sa.text("SELECT 1"))
+            await self._connection.commit()
 
     async def _try_to_lead(self) -> None:
         connection = await self._database.engine.connect()
