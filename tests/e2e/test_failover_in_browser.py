@@ -10,8 +10,6 @@ from the shared session, without a sign-in.
 
 from __future__ import annotations
 
-import contextlib
-import os
 import shutil
 import signal
 from collections.abc import AsyncIterator, Iterator
@@ -54,13 +52,8 @@ def edges(tmp_path: Path) -> Iterator[tuple[ServeProcess, ServeProcess, int]]:
         for serve in (first, second):
             if serve.process and serve.process.poll() is None:
                 serve.stop()
-            kill_caddy(serve)
+            serve.signal_caddy(signal.SIGKILL)
         leftovers.delete_made_by([first_dir])
-
-
-def kill_caddy(serve: ServeProcess) -> None:
-    with contextlib.suppress(OSError, ValueError):
-        os.kill(int((serve.data_dir / "caddy" / "caddy.pid").read_text()), signal.SIGKILL)
 
 
 @pytest.fixture
@@ -100,7 +93,7 @@ async def test_a_browser_keeps_working_when_the_edge_it_signed_in_through_dies(
         await open_ide(page, str(front))
 
         first.kill()
-        kill_caddy(first)
+        first.signal_caddy(signal.SIGKILL)
         await page.reload()
         await expect(page).to_have_url(f"{base}/app/")
         await expect(page.locator("#who")).to_have_text(f"Signed in as {USER}")

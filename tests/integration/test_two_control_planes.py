@@ -17,7 +17,6 @@ import asyncio
 import contextlib
 import itertools
 import json
-import os
 import re
 import shutil
 import signal
@@ -143,9 +142,7 @@ def planes(tmp_path: Path) -> Iterator[tuple[ServeProcess, ServeProcess, str]]:
         for serve in (first, second):
             if serve.process and serve.process.poll() is None:
                 serve.stop()
-            with contextlib.suppress(OSError, ValueError):
-                pid = int((serve.data_dir / "caddy" / "caddy.pid").read_text())
-                os.kill(pid, signal.SIGTERM)
+            serve.signal_caddy(signal.SIGTERM)
         leftovers.delete_made_by([first_dir])
 
 

@@ -93,6 +93,11 @@ class ServeProcess:
         self.process.send_signal(signal.SIGKILL)
         self.process.wait()
 
+    def signal_caddy(self, sig: signal.Signals) -> None:
+        """Send ``sig`` to this serve's Caddy, if one runs (it outlives a SIGKILLed serve)."""
+        with contextlib.suppress(OSError, ValueError):
+            os.kill(int((self.caddy_admin_socket.parent / "caddy.pid").read_text()), sig)
+
     def stop(self) -> int:
         """SIGTERM and wait for the clean shutdown; returns the exit code."""
         assert self.process is not None
@@ -148,10 +153,7 @@ def running_serve(data_dir: Path, database_url: str, **kwargs: object) -> Iterat
     finally:
         if serve.process and serve.process.poll() is None:
             serve.stop()
-        # Caddy outlives a SIGKILLed serve: stop whatever is left.
-        pid_file = data_dir / "caddy" / "caddy.pid"
-        with contextlib.suppress(OSError, ValueError):
-            os.kill(int(pid_file.read_text()), signal.SIGTERM)
+        serve.signal_caddy(signal.SIGTERM)  # Caddy outlives a SIGKILLed serve
         # What it made outlives it: its warm pool above all, which a stopped platform keeps
         # (a module's serve outlives the test that started it, and its clean-up). Only its
         # own: another serve of the test may still be running.
