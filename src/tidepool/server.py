@@ -60,6 +60,8 @@ DRAIN_SECONDS = 0.3
 #: How often the workspace firewall is checked while serve runs: a ruleset flushed by hand or
 #: by another firewall tool is put back within this.
 FIREWALL_CHECK_SECONDS = 10.0
+#: How often serve makes sure the pool's quotas still count (``host.btrfs_quota``).
+QUOTA_CHECK_SECONDS = 10.0
 
 
 async def serve(
@@ -213,6 +215,13 @@ async def _serve(
                 "check the firewall",
             )
             tasks.append(asyncio.create_task(firewall, name="firewall-keeper"))
+            quotas = _every(
+                QUOTA_CHECK_SECONDS,
+                stop,
+                lambda: revive.keep_quotas(settings),
+                "keep disk quotas counting",
+            )
+            tasks.append(asyncio.create_task(quotas, name="quota-keeper"))
         if revoker is not None:
             revoking = _every(GRANT_SWEEP_SECONDS, stop, revoker.sweep, "revoke grants")
             tasks.append(asyncio.create_task(revoking, name="grant-revoker"))

@@ -25,6 +25,7 @@ def host_init() -> None:
             results.append(step())
             status.update(f"Preparing the host... {results[-1].name}: {results[-1].detail}")
         results.extend(run_async(init.preseed(settings, bootstrap.incus_client(settings))))
+        results.append(init.quota_step(settings))
         results.append(init.firewall_step(settings))
     changed = print_steps("tidepool host init", results)
     console.print("Host ready." if changed else "Host already ready: nothing changed.")

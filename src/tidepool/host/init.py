@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 
 from tidepool.adapters.incus.client import IncusClient
 from tidepool.errors import HostSetupError
-from tidepool.host import apt, daemons, firewall, incus_preseed, sysctl
+from tidepool.host import apt, btrfs_quota, daemons, firewall, incus_preseed, sysctl
 from tidepool.host.steps import StepResult
 from tidepool.settings import Settings
 
@@ -56,6 +56,13 @@ def firewall_step(settings: Settings) -> StepResult:
     workspaces reach the internet but not private ranges or the host's LAN (but
     ``egress_allow``)."""
     return firewall.ensure_firewall(settings.bridge_name, allow=settings.egress_allow)
+
+
+def quota_step(settings: Settings) -> StepResult:
+    """After the pool is mounted: its quotas keep counting, so workspaces' disk sizes hold
+    (``host.btrfs_quota``)."""
+    mount = btrfs_quota.pool_mount(settings.incus_socket, settings.storage_pool)
+    return btrfs_quota.ensure_quota_accounting(mount)
 
 
 async def preseed(settings: Settings, client: IncusClient) -> list[StepResult]:

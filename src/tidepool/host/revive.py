@@ -46,11 +46,24 @@ async def bring_back(settings: Settings, client: IncusClient) -> list[StepResult
         log.error("host: could not bring the runtime back (%s); workspaces wait for it", error)
     finally:
         await client.aclose()
+    try:
+        results.append(await asyncio.to_thread(init.quota_step, settings))
+    except TidepoolError as error:
+        log.error("host: workspace disk quotas may not hold (%s)", error)
     results.append(await asyncio.to_thread(init.firewall_step, settings))
     for result in results:
         if result.changed:
             log.warning("host: %s: %s (it was not in place)", result.name, result.detail)
     return results
+
+
+async def keep_quotas(settings: Settings) -> bool:
+    """Keep the pool's quotas counting while serve runs (incusd mounting the pool again
+    sets btrfs's default back); True if they were not."""
+    result = await asyncio.to_thread(init.quota_step, settings)
+    if result.changed:
+        log.warning("host: workspace disk quotas had stopped holding; %s", result.detail)
+    return result.changed
 
 
 async def keep_firewall(settings: Settings) -> bool:
