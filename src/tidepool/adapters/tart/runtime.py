@@ -25,14 +25,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import posixpath
 import shutil
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from tidepool.adapters.tart.cli import CommandResult, TartCLI, error_for
+from tidepool.adapters.tart.cli import TartCLI
 from tidepool.adapters.tart.environment_file import (
     ENV_FILE,
     RESTART_CODE_SERVER,
@@ -42,17 +41,14 @@ from tidepool.adapters.tart.environment_file import (
 from tidepool.adapters.tart.guest import GuestRunner, SSHSettings, wrap_command
 from tidepool.adapters.tart.keys import key_path
 from tidepool.adapters.tart.owners import read_owner, write_owner
-from tidepool.adapters.tart.parse import TartVM, TartVMInfo, parse_get, parse_ip, parse_list
-from tidepool.adapters.tart.vm_process import process_alive, read_from
+from tidepool.adapters.tart.vms import RUN_LOG, TartVMs
 from tidepool.domain.environment import WORKSPACE_ENV_PATH, render_env_file
 from tidepool.domain.names import validate_workspace_name
 from tidepool.domain.ownership import InstanceOwner
 from tidepool.errors import (
     ConflictError,
     InvalidInputError,
-    NotFoundError,
     RuntimeOperationError,
-    TimeoutExpiredError,
 )
 from tidepool.ports import ExecResult, InstanceSpec, InstanceState, InstanceStatus
 
@@ -61,7 +57,6 @@ log = logging.getLogger(__name__)
 #: Apple's limit on VMs running at once on one Mac.
 MAX_RUNNING_VMS = 2
 DEFAULT_SSH = SSHSettings()
-_RUN_LOG = "tart-run.log"
 
 
 class TartRuntime:
@@ -89,18 +84,26 @@ class TartRuntime:
         self._tart = TartCLI(tart, tart_home=tart_home, extra_env=extra_env)
         self._state_dir = state_dir or Path.home() / ".tidepool" / "tart"
         self._prefix = vm_prefix
-        self._max_running = max_running_vms
-        self._ip_resolver = ip_resolver
         self._command_timeout = command_timeout
-        self._clone_timeout = clone_timeout
         self._boot_timeout = boot_timeout
         self._stop_timeout = stop_timeout
         self._poll = poll_interval
+        self._vms = TartVMs(
+            self._tart,
+            vm_dir=self._vm_dir,
+            describe=lambda vm: self.workspace_name(vm) or vm,
+            max_running=max_running_vms,
+            ip_resolver=ip_resolver,
+            command_timeout=command_timeout,
+            clone_timeout=clone_timeout,
+            boot_timeout=boot_timeout,
+            poll_interval=poll_interval,
+        )
         self._guest = GuestRunner(
             self._tart,
             ssh=ssh,
             ssh_cli=TartCLI(ssh.executable, extra_env=extra_env) if ssh else None,
-            address_of=lambda vm: self._ip(vm, wait=min(30.0, self._boot_timeout)),
+            address_of=lambda vm: self._vms.ip(vm, wait=min(30.0, self._boot_timeout)),
             known_hosts_of=lambda vm: self._vm_dir(vm) / "known_hosts",
             default_identity=self.ssh_key_path,
         )
@@ -117,9 +120,9 @@ class TartRuntime:
         vm = self.vm_name(name)
         env_file = render_env_file(spec.environment)
         async with self._lock(vm):
-            if await self._info_or_none(vm) is not None:
+            if await self._vms.info_or_none(vm) is not None:
                 raise ConflictError(f"An instance named {name!r} already exists (Tart VM {vm!r}).")
-            await self._clone(spec.image, vm)
+            await self._vms.clone(spec.image, vm)
             try:
                 # A disk size only grows the image's disk (Tart cannot shrink one).
                 disk = ["--disk-size", str(spec.disk_gib)] if spec.disk_gib is not None else []
@@ -142,10 +145,10 @@ class TartRuntime:
     async def start(self, name: str) -> None:
         vm = self.vm_name(validate_workspace_name(name))
         async with self._lock(vm):
-            if (await self._info(vm)).status is not InstanceStatus.RUNNING:
+            if (await self._vms.info(vm)).status is not InstanceStatus.RUNNING:
                 async with self._starting():
-                    await self._check_vm_limit(vm)
-                    await self._run(vm)
+                    await self._vms.check_limit(vm)
+                    await self._vms.run(vm)
             if environment_pending(self._vm_dir(vm)):
                 await deliver_environment(
                     self._vm_dir(vm),
@@ -161,15 +164,15 @@ class TartRuntime:
     async def stop(self, name: str) -> None:
         vm = self.vm_name(validate_workspace_name(name))
         async with self._lock(vm):
-            if (await self._info(vm)).status is InstanceStatus.STOPPED:
+            if (await self._vms.info(vm)).status is InstanceStatus.STOPPED:
                 return
-            await self._stop(vm, grace=self._stop_timeout)
+            await self._vms.stop(vm, grace=self._stop_timeout)
 
     async def delete(self, name: str) -> None:
         vm = self.vm_name(validate_workspace_name(name))
         async with self._lock(vm):
-            if (await self._info(vm)).status is not InstanceStatus.STOPPED:
-                await self._stop(vm, grace=0)
+            if (await self._vms.info(vm)).status is not InstanceStatus.STOPPED:
+                await self._vms.stop(vm, grace=0)
             deadline = time.monotonic() + self._command_timeout
             while True:
                 try:
@@ -183,19 +186,19 @@ class TartRuntime:
 
     async def state(self, name: str) -> InstanceState:
         vm = self.vm_name(validate_workspace_name(name))
-        info = await self._info(vm)
-        ipv4 = await self._ip_or_none(vm) if info.status is InstanceStatus.RUNNING else None
+        info = await self._vms.info(vm)
+        ipv4 = await self._vms.ip_or_none(vm) if info.status is InstanceStatus.RUNNING else None
         return InstanceState(name=name, status=info.status, ipv4=ipv4)
 
     async def list(self) -> Sequence[InstanceState]:
         managed = [
             (workspace, vm)
-            for vm in await self._list_vms()
+            for vm in await self._vms.list_vms()
             if vm.local and (workspace := self.workspace_name(vm.name)) is not None
         ]
         addresses = await asyncio.gather(
             *(
-                self._ip_or_none(vm.name) if vm.status is InstanceStatus.RUNNING else _none()
+                self._vms.ip_or_none(vm.name) if vm.status is InstanceStatus.RUNNING else _none()
                 for _, vm in managed
             )
         )
@@ -211,13 +214,13 @@ class TartRuntime:
 
     async def owner(self, name: str) -> InstanceOwner | None:
         vm = self.vm_name(validate_workspace_name(name))
-        await self._info(vm)
+        await self._vms.info(vm)
         return read_owner(self._vm_dir(vm))
 
     async def claim(self, name: str, owner: InstanceOwner) -> None:
         vm = self.vm_name(validate_workspace_name(name))
         async with self._lock(vm):
-            await self._info(vm)
+            await self._vms.info(vm)
             write_owner(self._vm_dir(vm), owner)
 
     async def take(self, name: str, expected: InstanceOwner, owner: InstanceOwner) -> bool:
@@ -225,7 +228,7 @@ class TartRuntime:
         of its own, so two processes driving one Mac must not share a pool."""
         vm = self.vm_name(validate_workspace_name(name))
         async with self._lock(vm):
-            await self._info(vm)
+            await self._vms.info(vm)
             if read_owner(self._vm_dir(vm)) != expected:
                 return False
             write_owner(self._vm_dir(vm), owner)
@@ -235,14 +238,14 @@ class TartRuntime:
         """The image's name: Tart keeps no digest of a local VM, so a pool is drained by a
         new name (``tidepool image build`` with another alias, or an OCI tag)."""
         if "/" not in image:
-            await self._info(image)
+            await self._vms.info(image)
         return image
 
     async def wait_for_ipv4(self, name: str, timeout: float) -> str:
         vm = self.vm_name(validate_workspace_name(name))
-        if (await self._info(vm)).status is not InstanceStatus.RUNNING:
+        if (await self._vms.info(vm)).status is not InstanceStatus.RUNNING:
             raise RuntimeOperationError(f"Instance {name!r} is not running; it has no address.")
-        return await self._ip(vm, wait=timeout)
+        return await self._vms.ip(vm, wait=timeout)
 
     async def exec(
         self,
@@ -307,7 +310,7 @@ class TartRuntime:
 
     def run_log(self, workspace: str) -> Path:
         """Where ``tart run``'s output for ``workspace`` is captured."""
-        return self._vm_dir(self.vm_name(workspace)) / _RUN_LOG
+        return self._vm_dir(self.vm_name(workspace)) / RUN_LOG
 
     def _vm_dir(self, vm: str) -> Path:
         return self._state_dir / vm
@@ -320,108 +323,6 @@ class TartRuntime:
         if self._start_lock is None:
             self._start_lock = asyncio.Lock()
         return self._start_lock
-
-    # --- Tart calls -------------------------------------------------------------------------
-
-    async def _info(self, vm: str) -> TartVMInfo:
-        try:
-            text = await self._tart.check(
-                ["get", vm, "--format", "json"], timeout=self._command_timeout
-            )
-        except NotFoundError:
-            workspace = self.workspace_name(vm) or vm
-            raise NotFoundError(f"No instance named {workspace!r} (Tart VM {vm!r}).") from None
-        return parse_get(text)
-
-    async def _info_or_none(self, vm: str) -> TartVMInfo | None:
-        try:
-            return await self._info(vm)
-        except NotFoundError:
-            return None
-
-    async def _list_vms(self) -> Sequence[TartVM]:
-        text = await self._tart.check(
-            ["list", "--source", "local", "--format", "json"], timeout=self._command_timeout
-        )
-        return parse_list(text)
-
-    async def _clone(self, image: str, vm: str) -> None:
-        remote = "/" in image  # local VM names cannot contain "/" (Clone.swift)
-        if not remote and await self._info_or_none(image) is None:
-            raise NotFoundError(
-                f"Image {image!r} is not in Tart; build it with `tidepool image build --runtime "
-                "tart` or give an OCI reference such as ghcr.io/cirruslabs/ubuntu:latest."
-            )
-        try:
-            await self._tart.check(["clone", image, vm], timeout=self._clone_timeout)
-        except RuntimeOperationError as error:
-            text = str(error)
-            if remote and any(
-                mark in text for mark in ("code: 404", "MANIFEST_UNKNOWN", "NAME_UNKNOWN")
-            ):
-                raise NotFoundError(f"Image {image!r} is not in its registry: {text}") from error
-            raise
-
-    async def _check_vm_limit(self, vm: str) -> None:
-        running = [v.name for v in await self._list_vms() if v.status is InstanceStatus.RUNNING]
-        if len(running) >= self._max_running:
-            raise ConflictError(
-                f"Cannot start {vm!r}: macOS runs at most {self._max_running} VMs at once and "
-                f"{len(running)} are running ({', '.join(running)}). Stop one of them first."
-            )
-
-    async def _run(self, vm: str) -> None:
-        """``tart run --no-graphics`` in the background; wait until Tart reports it running."""
-        directory = self._vm_dir(vm)
-        directory.mkdir(parents=True, exist_ok=True)
-        log_path = directory / _RUN_LOG
-        offset = log_path.stat().st_size if log_path.exists() else 0
-        pid = await self._tart.spawn_detached(
-            ["run", "--no-graphics", vm], log_path=log_path, timeout=self._command_timeout
-        )
-        deadline = time.monotonic() + self._boot_timeout
-        while True:
-            if (await self._info(vm)).status is InstanceStatus.RUNNING:
-                return
-            if not process_alive(pid):
-                said = await asyncio.to_thread(read_from, log_path, offset)
-                result = CommandResult(("tart", "run", vm), 1, "", said)
-                raise error_for(result, f"`tart run --no-graphics {vm}` stopped at once")
-            if time.monotonic() >= deadline:
-                raise TimeoutExpiredError(
-                    f"Tart did not report {vm!r} running within {self._boot_timeout:g}s; "
-                    f"see {log_path}."
-                )
-            await asyncio.sleep(self._poll)
-
-    async def _stop(self, vm: str, *, grace: int) -> None:
-        await self._tart.check(
-            ["stop", vm, "--timeout", str(grace)], timeout=grace + self._command_timeout
-        )
-        deadline = time.monotonic() + self._command_timeout
-        while (await self._info(vm)).status is InstanceStatus.RUNNING:
-            if time.monotonic() >= deadline:
-                raise TimeoutExpiredError(f"Tart still reports {vm!r} running after `tart stop`.")
-            await asyncio.sleep(self._poll)
-
-    async def _ip(self, vm: str, *, wait: float) -> str:
-        args = ["ip", vm, "--wait", str(max(0, math.ceil(wait)))]
-        if self._ip_resolver:
-            args += ["--resolver", self._ip_resolver]
-        result = await self._tart.run(args, timeout=wait + self._command_timeout)
-        if result.exit_code != 0:
-            if "no IP address found" in result.message:
-                raise TimeoutExpiredError(
-                    f"{vm!r} got no IPv4 address in {wait:g}s. Tart says: {result.message}"
-                )
-            raise error_for(result, f"`tart ip {vm}`")
-        return parse_ip(result.stdout)
-
-    async def _ip_or_none(self, vm: str) -> str | None:
-        try:
-            return await self._ip(vm, wait=0)
-        except TimeoutExpiredError:
-            return None
 
 
 async def _none() -> None:
