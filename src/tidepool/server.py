@@ -59,9 +59,8 @@ HAND_OVER_SECONDS = 60.0
 DRAIN_SECONDS = 0.3
 #: How often the workspace firewall is checked while serve runs: a ruleset flushed by hand or
 #: by another firewall tool is put back within this.
-FIREWALL_CHECK_SECONDS = 10.0
-#: How often serve makes sure the pool's quotas still count (``host.btrfs_quota``).
-QUOTA_CHECK_SECONDS = 10.0
+#: How often serve makes sure the workspace firewall is in place and the pool's quotas count.
+HOST_CHECK_SECONDS = 10.0
 
 
 async def serve(
@@ -208,20 +207,13 @@ async def _serve(
             keeping = _every(CHECK_SECONDS, stop, keeper.check, "keep incusd and lxcfs alive")
             tasks.append(asyncio.create_task(keeping, name="daemon-keeper"))
         if revive.applies(settings):
-            firewall = _every(
-                FIREWALL_CHECK_SECONDS,
+            host = _every(
+                HOST_CHECK_SECONDS,
                 stop,
-                lambda: revive.keep_firewall(settings),
-                "check the firewall",
+                lambda: revive.keep_host(settings),
+                "check the firewall and the disk quotas",
             )
-            tasks.append(asyncio.create_task(firewall, name="firewall-keeper"))
-            quotas = _every(
-                QUOTA_CHECK_SECONDS,
-                stop,
-                lambda: revive.keep_quotas(settings),
-                "keep disk quotas counting",
-            )
-            tasks.append(asyncio.create_task(quotas, name="quota-keeper"))
+            tasks.append(asyncio.create_task(host, name="host-keeper"))
         if revoker is not None:
             revoking = _every(GRANT_SWEEP_SECONDS, stop, revoker.sweep, "revoke grants")
             tasks.append(asyncio.create_task(revoking, name="grant-revoker"))
