@@ -51,7 +51,7 @@ import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -60,9 +60,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 
 from tidepool.domain.doorbell import Doorbell
 from tidepool.errors import RuntimeUnavailableError, TidepoolError
-from tidepool.store.notifications import Listener
 from tidepool.store.tables import UtcDateTime
 from tidepool.store.urls import async_url, backend_name, libpq_url, sync_url
+
+if TYPE_CHECKING:
+    from tidepool.store.notifications import Listener
 
 #: How long a SQLite writer waits for another writer's lock before giving up.
 T = TypeVar("T")
@@ -115,6 +117,9 @@ class Database:
         if self.backend != "postgresql" or self._closed:
             return None
         if self._listener is None:
+            # Imported here: psycopg costs a start on SQLite 50 ms (and a crash's recovery).
+            from tidepool.store.notifications import Listener
+
             self._listener = Listener(libpq_url(self._url), self._heard)
             self._listener.start()
         return self._listener

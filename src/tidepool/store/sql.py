@@ -26,7 +26,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -38,10 +38,12 @@ from tidepool.errors import ConflictError, InvalidInputError, NotFoundError, Sta
 from tidepool.ports import Backlog, Event, Job, Page
 from tidepool.store.database import Database
 from tidepool.store.heartbeats import beat, silent
-from tidepool.store.notifications import Listener
 from tidepool.store.rows import WORKSPACE_COLUMNS, row_of, workspace_of
 from tidepool.store.tables import jobs, workspace_events, workspaces
 from tidepool.store.urls import async_url
+
+if TYPE_CHECKING:
+    from tidepool.store.notifications import Listener
 
 __all__ = ["SqlJobQueue", "SqlWorkspaceStore", "async_url", "open_store"]
 
