@@ -57,9 +57,8 @@ GRANT_SWEEP_SECONDS = 2.0
 HAND_OVER_SECONDS = 60.0
 #: After that, how long it still answers what was already sent to its socket.
 DRAIN_SECONDS = 0.3
-#: How often the workspace firewall is checked while serve runs: a ruleset flushed by hand or
-#: by another firewall tool is put back within this.
-#: How often serve makes sure the workspace firewall is in place and the pool's quotas count.
+#: How often serve checks the host while it runs: a firewall ruleset flushed by hand or by
+#: another tool is put back, and the pool's quotas made to count again, within this.
 HOST_CHECK_SECONDS = 10.0
 
 
