@@ -31,8 +31,7 @@ def applies(settings: Settings) -> bool:
 
 async def bring_back(settings: Settings, client: IncusClient) -> list[StepResult]:
     """lxcfs, incusd, Tidepool's network, pool and profile, the pool's quotas, then the
-    firewall; ``client``
-    is closed at the end. Returns every step, changed or not.
+    firewall; ``client`` is closed at the end. Returns every step, changed or not.
 
     A daemon that will not start is logged and left to the worker, which waits for the
     runtime as long as it takes; a firewall that cannot be put in place stops the start
