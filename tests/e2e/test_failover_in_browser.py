@@ -10,7 +10,6 @@ from the shared session, without a sign-in.
 
 from __future__ import annotations
 
-import shutil
 import signal
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -18,13 +17,12 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Browser, Page, expect
 
-from support import leftovers
 from support.balancer import balancer
 from support.databases import database_url
+from support.edges import two_edges
 from support.ports import free_port
 from support.serve import ServeProcess, wait_for_status
 from support.users import write_users
-from tidepool.installation import FILE_NAME, installation_id
 
 pytestmark = [pytest.mark.e2e, pytest.mark.incus]
 USER, PASSWORD = "ann", "ann-password-1"
@@ -38,22 +36,10 @@ def edges(tmp_path: Path) -> Iterator[tuple[ServeProcess, ServeProcess, int]]:
     """Two edges for one public address (the balancer's port), one installation."""
     url = database_url("postgresql", tmp_path)
     front = free_port()
-    first_dir, second_dir = tmp_path / "first", tmp_path / "second"
-    installation_id(first_dir)
-    second_dir.mkdir()
-    shutil.copy(first_dir / FILE_NAME, second_dir / FILE_NAME)
-    write_users(first_dir / "users.json", {USER: PASSWORD}, frozenset())
     env = {"TIDEPOOL_AUTH": "forward_auth", "TIDEPOOL_PUBLIC_URL": f"http://localhost:{front}"}
-    first = ServeProcess(first_dir, free_port(), url, PREFIX, dict(env))
-    second = ServeProcess(second_dir, free_port(), url, PREFIX, dict(env))
-    try:
+    with two_edges(tmp_path, url, PREFIX, env) as (first, second):
+        write_users(first.data_dir / "users.json", {USER: PASSWORD}, frozenset())
         yield first, second, front
-    finally:
-        for serve in (first, second):
-            if serve.process and serve.process.poll() is None:
-                serve.stop()
-            serve.signal_caddy(signal.SIGKILL)
-        leftovers.delete_made_by([first_dir])
 
 
 @pytest.fixture

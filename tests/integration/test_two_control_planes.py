@@ -18,7 +18,6 @@ import contextlib
 import itertools
 import json
 import re
-import shutil
 import signal
 import subprocess
 import time
@@ -29,13 +28,11 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from support import leftovers
 from support.databases import database_url
-from support.ports import free_port
+from support.edges import two_edges
 from support.serve import ServeProcess
 from tidepool.adapters.caddy.routes import CaddyRouteTable
 from tidepool.domain.names import instance_name_for
-from tidepool.installation import FILE_NAME, installation_id
 
 PREFIX = "tpn"
 COUNT = 50
@@ -128,22 +125,10 @@ async def wait_until(check: Callable[[], object], what: str, timeout: float) -> 
 @pytest.fixture
 def planes(tmp_path: Path) -> Iterator[tuple[ServeProcess, ServeProcess, str]]:
     url = database_url("postgresql", tmp_path)
-    first_dir, second_dir = tmp_path / "first", tmp_path / "second"
-    installation_id(first_dir)
-    second_dir.mkdir()
-    shutil.copy(first_dir / FILE_NAME, second_dir / FILE_NAME)
     # The first on a host of its own name, as another machine would be: the second cannot
     # prove its worker dead by its pid, and must go by its silent heartbeat.
-    first = ServeProcess(first_dir, free_port(), url, PREFIX, dict(ENV), command_prefix=OTHER_HOST)
-    second = ServeProcess(second_dir, free_port(), url, PREFIX, dict(ENV))
-    try:
-        yield first, second, url
-    finally:
-        for serve in (first, second):
-            if serve.process and serve.process.poll() is None:
-                serve.stop()
-            serve.signal_caddy(signal.SIGTERM)
-        leftovers.delete_made_by([first_dir])
+    with two_edges(tmp_path, url, PREFIX, ENV, first_command_prefix=OTHER_HOST) as edges:
+        yield *edges, url
 
 
 async def test_two_control_planes_share_the_work_and_survive_one_killed(
