@@ -60,9 +60,8 @@ async def _follow(
 ) -> AsyncIterator[str]:
     """Read the event log after ``after`` whenever the store's doorbell rings (this process's
     writes; on PostgreSQL every process's) and at least every ``poll`` seconds (the rest), and
-    emit what
-    ``name_of`` lets through, with a keep-alive comment when nothing happens for a while; end
-    as soon as ``still_valid`` says no (asked every ``recheck_every`` seconds)."""
+    emit what ``name_of`` lets through, with a keep-alive comment when nothing happens for a
+    while; end as soon as ``still_valid`` says no (asked every ``recheck_every`` seconds)."""
     yield "retry: 1000\n\n"
     checked = last_sent = time.monotonic()
     while True:

@@ -16,7 +16,9 @@ app = typer.Typer(help="Prepare this Linux host: Incus, its bridge, storage and 
 @app.command("init")
 @friendly_errors
 def host_init() -> None:
-    """Install and start Incus, preseed its bridge, storage pool and profile. Idempotent."""
+    """Install and start Incus, preseed its bridge, storage pool and profile. Idempotent.
+
+    Also keeps the pool's disk quotas counting and puts the workspace firewall in place."""
     settings = get_settings()
     init.check_host()
     results: list[StepResult] = []
