@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections.abc import AsyncIterator
 
@@ -49,3 +50,14 @@ async def test_forgets_by_id_and_a_missing_one_quietly(cache: TokenCache) -> Non
     await cache.forget("0123456789ab")
     await cache.forget("ffffffffffff")
     assert await cache.known() == set()
+
+
+async def test_tokens_taught_at_once_all_land(cache: TokenCache) -> None:
+    """Each first request of a script teaches its token after its answer, so several changes
+    of the proxy's config arrive together; a change refused or cut meanwhile is made again."""
+    ids = [f"{n:012x}" for n in range(12)]
+    await asyncio.gather(
+        *(cache.remember(i, f"Bearer tpt_{i}_" + "c" * 43, "ann") for i in ids),
+        *(cache.remember(i, f"Bearer tpt_{i}_" + "c" * 43, "ann") for i in ids[:4]),
+    )
+    assert await cache.known() == set(ids)

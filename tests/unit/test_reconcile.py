@@ -330,3 +330,21 @@ async def test_the_instance_gets_the_workspaces_size_or_the_platforms(plane: Pla
         ReconcileLimits().memory_mib,
         None,
     )
+
+
+async def test_an_instance_deleted_while_seen_stopped_fails_its_workspace_as_vanished(
+    plane: Plane,
+) -> None:
+    """A delete by hand stops the instance before it removes it: a resync in between sees a
+    stop and queues a start, which then finds nothing. The user reads why, not Incus's 404."""
+    await plane.service.create("gone", who=user("ann"))
+    await plane.drain()
+    workspace = await plane.service.get("gone", who=HOST)
+    plane.runtime.crash(instance_name(workspace))  # the delete's stop, seen by the resync
+    report = await resync(plane.store, plane.runtime, plane.routes, installation=INSTALLATION)
+    assert report.requeued == ["gone"]
+    del plane.runtime.instances[instance_name(workspace)]  # and then the delete itself
+    await plane.drain()
+    failed = await plane.service.get("gone", who=HOST)
+    assert failed.status is Status.FAILED
+    assert failed.error == "The workspace's instance vanished outside Tidepool."

@@ -38,7 +38,7 @@ from tidepool.services.pool import PoolKeeper
 from tidepool.services.pooled_create import POOLED, PooledCreate
 from tidepool.services.setup import Setup
 from tidepool.services.setup_runner import SetupRunner
-from tidepool.services.workspaces import instance_name
+from tidepool.services.workspaces import VANISHED, instance_name
 
 #: Every step boundary of a reconcile, in the order a create, a start, a stop and a delete
 #: pass them (``start`` is ``create`` without the first two).
@@ -252,9 +252,14 @@ class Reconciler:
         if self._homes is not None and not creating and not home_of(workspace.runtime_state):
             # Made before home volumes, or from the warm pool: home moves at this start.
             workspace = await self._homes.move_home(workspace, instance)
-        await self._runtime.start(instance)
-        self._reached("instance_started")
-        address = await self._runtime.wait_for_ipv4(instance, timeout=self._limits.boot_timeout)
+        try:
+            await self._runtime.start(instance)
+            self._reached("instance_started")
+            address = await self._runtime.wait_for_ipv4(instance, timeout=self._limits.boot_timeout)
+        except NotFoundError as error:
+            # Made above or found at rest before: gone now is gone behind Tidepool's back
+            # (a delete by hand, which the resync may have seen mid-way as a stop).
+            raise NotFoundError(VANISHED) from error
         location = await self._placing.location(instance) if self._placing else ""
         # Saved before "booted" is told: followers read them.
         if (workspace.address, workspace.location) != (address, location):

@@ -24,7 +24,7 @@ from tidepool.domain.workspace import Desired, Status, Workspace
 from tidepool.errors import NotFoundError
 from tidepool.ports import InstanceState, InstanceStatus, RouteTable, Runtime, WorkspaceStore
 from tidepool.services.routing import apply_route_plan
-from tidepool.services.workspaces import instance_name, live_workspaces
+from tidepool.services.workspaces import VANISHED, instance_name, live_workspaces
 
 log = logging.getLogger(__name__)
 
@@ -171,10 +171,9 @@ async def _repair_status(
         return await _member_away_or_back(store, workspace, report, offline)
     instance = instances.get(instance_name(workspace))
     if workspace.status in (Status.RUNNING, Status.STOPPED) and instance is None:
-        error = "The workspace's instance vanished outside Tidepool."
         report.vanished.append(workspace.name)
         return await store.save(
-            workspace.move_to(Status.FAILED, error=error), event=("status", "failed", error)
+            workspace.move_to(Status.FAILED, error=VANISHED), event=("status", "failed", VANISHED)
         )
     if workspace.status is Status.RUNNING and instance is not None:
         if instance.status is InstanceStatus.RUNNING:

@@ -340,6 +340,11 @@ def _source(template: Template, url: str | None, branch: str | None) -> Reposito
     return repository(template.repository.url, branch or template.repository.branch)
 
 
+#: Why a workspace failed whose instance was deleted outside Tidepool, whoever finds it gone:
+#: the resync, or a job that was starting it again (the resync saw it stopped mid-delete).
+VANISHED = "The workspace's instance vanished outside Tidepool."
+
+
 def instance_name(workspace: Workspace) -> InstanceName:
     """The runtime instance behind a workspace: derived from its id, never from its name.
 

@@ -9,6 +9,7 @@ a sign-in.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from abc import ABC, abstractmethod
@@ -24,6 +25,11 @@ from tidepool.adapters.caddy.config.tokens import (
 from tidepool.errors import NotFoundError, ProxyError
 
 log = logging.getLogger(__name__)
+
+#: How often an entry is offered to Caddy before the next request's own try is left to it.
+REMEMBER_ATTEMPTS = 5
+#: Seconds before the second try (growing by as much each time): a config change is quick.
+REMEMBER_BACKOFF = 0.05
 
 
 class CaddyCredentialMap(ABC):
@@ -46,22 +52,32 @@ class CaddyCredentialMap(ABC):
         """The name an entry's id carries ("" for an entry not of this map)."""
 
     async def remember(self, name: str, credential: str, user: str) -> None:
-        """Add the entry unless Caddy has it; a failure only means a slower next request."""
-        try:
-            await self._admin.get(f"/id/{self.entry_id(name)}")
-            return
-        except NotFoundError:
-            pass
-        except ProxyError as error:
-            log.warning("could not read Caddy's map %s: %s", self._map_id, error)
-            return
-        try:
-            await self._admin.post(
-                f"/id/{self._map_id}/mappings", self.mapping(name, credential, user)
-            )
-        except (NotFoundError, ProxyError) as error:
-            # Two first requests with one credential race to add it; Caddy refuses the second.
-            log.info("Caddy did not take an entry: %s", str(error).replace(credential, "…"))
+        """Add the entry unless Caddy has it; a failure only means a slower next request.
+
+        Several first requests teach Caddy at once, and a config change cuts the admin
+        connections of the changes that arrived with it (or refuses a second add of one
+        entry): each try reads again first, so a change that did land is not made twice."""
+        for attempt in range(REMEMBER_ATTEMPTS):
+            try:
+                await self._admin.get(f"/id/{self.entry_id(name)}")
+                return
+            except NotFoundError:
+                pass
+            except ProxyError as error:
+                log.warning("could not read Caddy's map %s: %s", self._map_id, error)
+                return
+            try:
+                await self._admin.post(
+                    f"/id/{self._map_id}/mappings", self.mapping(name, credential, user)
+                )
+                return
+            except (NotFoundError, ProxyError) as error:
+                log.info(
+                    "Caddy did not take an entry (try %d): %s",
+                    attempt + 1,
+                    str(error).replace(credential, "…"),
+                )
+                await asyncio.sleep(REMEMBER_BACKOFF * (attempt + 1))
 
     async def forget(self, name: str) -> None:
         with contextlib.suppress(NotFoundError):
