@@ -124,15 +124,22 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wrk_rps(url: str, seconds: float, headers: dict[str, str] | None = None) -> float:
-    """Requests per second from wrk (2 threads, 16 connections); non-2xx answers fail it."""
+def wrk_run(url: str, seconds: float, headers: dict[str, str] | None = None) -> tuple[float, int]:
+    """Requests per second and requests answered, from wrk (2 threads, 16 connections);
+    non-2xx answers fail it."""
     argv = ["wrk", "-t2", "-c16", f"-d{int(seconds)}s"]
     for key, value in (headers or {}).items():
         argv += ["-H", f"{key}: {value}"]
     done = subprocess.run([*argv, url], capture_output=True, text=True, check=True)
     if "Non-2xx" in done.stdout:
         raise RuntimeError(f"errors under load: {done.stdout}")
-    match = re.search(r"Requests/sec:\s+([\d.]+)", done.stdout)
-    if match is None:
+    rate = re.search(r"Requests/sec:\s+([\d.]+)", done.stdout)
+    count = re.search(r"(\d+) requests in", done.stdout)
+    if rate is None or count is None:
         raise RuntimeError(done.stdout)
-    return float(match.group(1))
+    return float(rate.group(1)), int(count.group(1))
+
+
+def wrk_rps(url: str, seconds: float, headers: dict[str, str] | None = None) -> float:
+    """Requests per second from wrk (``wrk_run``)."""
+    return wrk_run(url, seconds, headers)[0]

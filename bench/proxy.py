@@ -18,7 +18,10 @@ static upstream (a second Caddy serving a 512-byte body) and the same request
   forward), admitted from Caddy's token map, plus the owner check.
 
 wrk (2 threads, 16 connections) runs against each in turn, alternating, ``--rounds`` times;
-the medians are compared. Everything runs on loopback.
+the medians are compared. Beside each throughput, the Caddy's own CPU time per request (from
+``/proc/PID/stat`` around each wrk run): on two shared cores it moves far less than
+throughput does, so its ratios say what a shape costs when throughput is lost in the noise.
+Everything runs on loopback.
 
     apt-get install -y wrk
     .venv/bin/python bench/proxy.py [--seconds 3] [--rounds 9]
@@ -31,6 +34,7 @@ import asyncio
 import base64
 import contextlib
 import json
+import os
 import shutil
 import statistics
 import subprocess
@@ -43,7 +47,7 @@ from typing import Any
 import bcrypt
 import httpx
 
-from _caddy import free_port, static_upstream, wrk_rps
+from _caddy import free_port, static_upstream, wrk_run
 from tidepool.adapters.caddy import config
 from tidepool.adapters.caddy.admin import CaddyAdmin
 from tidepool.adapters.caddy.process import CaddyProcess, wait_until_serving
@@ -108,10 +112,17 @@ async def signed_in_cookie(options: config.CaddyOptions) -> str:
     sys.exit("Caddy never learnt the session")
 
 
-def wrk(port: int, seconds: float, headers: dict[str, str]) -> float:
-    """Through the path URL, or, with a ``Host`` header, at the workspace's own origin."""
+def wrk(port: int, seconds: float, headers: dict[str, str]) -> tuple[float, int]:
+    """Requests per second and answered, through the path URL, or, with a ``Host`` header,
+    at the workspace's own origin."""
     path = "/static/app.js" if "Host" in headers else "/workspace/ws0/static/app.js"
-    return wrk_rps(f"http://127.0.0.1:{port}{path}", seconds, headers)
+    return wrk_run(f"http://127.0.0.1:{port}{path}", seconds, headers)
+
+
+def cpu_seconds(pid: int) -> float:
+    """The process's user and system CPU time so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def grant_cookie(options: config.CaddyOptions) -> str:
@@ -142,6 +153,7 @@ def main() -> None:
         "origin_token": (None, {}),
     }
     samples: dict[str, list[float]] = {name: [] for name in shapes}
+    cpu_us: dict[str, list[float]] = {name: [] for name in shapes}
     with static_upstream(UPSTREAM, upstream_port), contextlib.ExitStack() as stack:
         processes: dict[str, CaddyProcess] = {}
         for name, (users, headers) in shapes.items():
@@ -178,12 +190,18 @@ def main() -> None:
                 headers["Cookie"] = grant_cookie(options)
             processes[name] = process
         for name, process in processes.items():  # warm up (and fill the hash cache)
-            wrk(int(process.options.listen.rsplit(":", 1)[1]), 1, shapes[name][1])
+            wrk(int(process.options.listen.rsplit(":", 1)[1]), 1, shapes[name][1])  # (discarded)
         for _ in range(args.rounds):
             for name, process in processes.items():
                 port = int(process.options.listen.rsplit(":", 1)[1])
-                samples[name].append(wrk(port, args.seconds, shapes[name][1]))
+                pid = process.pid()
+                assert pid is not None
+                before = cpu_seconds(pid)
+                rate, answered = wrk(port, args.seconds, shapes[name][1])
+                samples[name].append(rate)
+                cpu_us[name].append((cpu_seconds(pid) - before) / answered * 1e6)
     medians = {name: round(statistics.median(values), 1) for name, values in samples.items()}
+    cpu = {name: round(statistics.median(values), 1) for name, values in cpu_us.items()}
     result: dict[str, Any] = {
         "benchmark": "proxy",
         "workspaces_routed": args.workspaces,
@@ -197,6 +215,11 @@ def main() -> None:
         "ratio_origin_vs_none": round(medians["origin"] / medians["none"], 3),
         "ratio_origin_grant_vs_origin": round(medians["origin_grant"] / medians["origin"], 3),
         "ratio_origin_token_vs_origin": round(medians["origin_token"] / medians["origin"], 3),
+        # Caddy's CPU per request, and each shape's as a share of the same origin's without
+        # sign-in (1 = it costs Caddy nothing more): steadier than the throughput ratios.
+        "caddy_cpu_us_per_request": cpu,
+        "cpu_ratio_origin_grant": round(cpu["origin"] / cpu["origin_grant"], 3),
+        "cpu_ratio_origin_token": round(cpu["origin"] / cpu["origin_token"], 3),
         "targets": {
             "basic_vs_none": 0.95,
             "forward_auth_multi_user_vs_none": 0.90,

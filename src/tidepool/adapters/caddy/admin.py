@@ -54,9 +54,10 @@ class CaddyAdmin:
                     f"Cannot reach Caddy's admin API ({error!r}); is it running? "
                     "Try `tidepool caddy bootstrap`."
                 ) from error
-            except httpx.RemoteProtocolError as error:
-                # A config load closes the admin endpoint's open connections: a read caught
-                # there is asked again (a change is not: it may have been applied).
+            except (httpx.RemoteProtocolError, httpx.ReadError) as error:
+                # A config load closes the admin endpoint's open connections (as a protocol
+                # error, or a reset read): a read caught there is asked again (a change is
+                # not: it may have been applied).
                 if method == "GET" and attempt + 1 < CONNECT_ATTEMPTS:
                     await asyncio.sleep(CONNECT_BACKOFF)
                     continue

@@ -59,25 +59,27 @@ class CaddyCredentialMap(ABC):
         entry): each try reads again first, so a change that did land is not made twice."""
         for attempt in range(REMEMBER_ATTEMPTS):
             try:
-                await self._admin.get(f"/id/{self.entry_id(name)}")
-                return
-            except NotFoundError:
-                pass
-            except ProxyError as error:
-                log.warning("could not read Caddy's map %s: %s", self._map_id, error)
-                return
-            try:
+                if await self._holds(name):
+                    return
                 await self._admin.post(
                     f"/id/{self._map_id}/mappings", self.mapping(name, credential, user)
                 )
                 return
             except (NotFoundError, ProxyError) as error:
                 log.info(
-                    "Caddy did not take an entry (try %d): %s",
+                    "Caddy's map %s did not take an entry (try %d): %s",
+                    self._map_id,
                     attempt + 1,
                     str(error).replace(credential, "…"),
                 )
                 await asyncio.sleep(REMEMBER_BACKOFF * (attempt + 1))
+
+    async def _holds(self, name: str) -> bool:
+        try:
+            await self._admin.get(f"/id/{self.entry_id(name)}")
+        except NotFoundError:
+            return False
+        return True
 
     async def forget(self, name: str) -> None:
         with contextlib.suppress(NotFoundError):
