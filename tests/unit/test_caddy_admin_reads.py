@@ -24,7 +24,7 @@ def cut_once(error: type[httpx.TransportError]) -> tuple[httpx.MockTransport, li
 
 
 @pytest.mark.parametrize("error", [httpx.ReadError, httpx.RemoteProtocolError])
-async def test_a_read_cut_by_a_config_load_is_asked_again(
+async def test_a_read_cut_by_a_config_load_is_asked_again_and_a_change_is_not(
     error: type[httpx.TransportError],
 ) -> None:
     transport, seen = cut_once(error)
@@ -32,11 +32,6 @@ async def test_a_read_cut_by_a_config_load_is_asked_again(
     assert await admin.get("/id/tidepool-tokens/mappings") == {}
     assert seen == ["GET", "GET"]
 
-
-@pytest.mark.parametrize("error", [httpx.ReadError, httpx.RemoteProtocolError])
-async def test_a_change_cut_by_a_config_load_is_not_sent_again(
-    error: type[httpx.TransportError],
-) -> None:
     transport, seen = cut_once(error)
     admin = CaddyAdmin(httpx.AsyncClient(transport=transport, base_url="http://localhost"))
     with pytest.raises(ProxyError, match="cut by a config load"):
