@@ -15,6 +15,7 @@ import os
 import socket
 import time
 from collections.abc import Awaitable, Callable
+from functools import partial
 from pathlib import Path
 
 import uvicorn
@@ -206,13 +207,14 @@ async def _serve(
             keeping = _every(CHECK_SECONDS, stop, keeper.check, "keep incusd and lxcfs alive")
             tasks.append(asyncio.create_task(keeping, name="daemon-keeper"))
         if revive.applies(settings):
-            host = _every(
-                HOST_CHECK_SECONDS,
-                stop,
-                lambda: revive.keep_host(settings),
-                "check the firewall and the disk quotas",
+            # Two loops, so that one check that keeps failing never starves the other.
+            checks = (
+                ("firewall", revive.keep_firewall, "check the firewall"),
+                ("quotas", revive.keep_quotas, "check the disk quotas"),
             )
-            tasks.append(asyncio.create_task(host, name="host-keeper"))
+            for name, keep, what in checks:
+                keeping = _every(HOST_CHECK_SECONDS, stop, partial(keep, settings), what)
+                tasks.append(asyncio.create_task(keeping, name=f"{name}-keeper"))
         if revoker is not None:
             revoking = _every(GRANT_SWEEP_SECONDS, stop, revoker.sweep, "revoke grants")
             tasks.append(asyncio.create_task(revoking, name="grant-revoker"))

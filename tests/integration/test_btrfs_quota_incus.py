@@ -9,13 +9,15 @@ lowered so that one delete does it for certain; then:
 - a real ``serve`` starting puts the threshold back and has the count rescanned, after which
   a write past a workspace's disk size fails;
 - while ``serve`` runs, a threshold set back (incusd mounting the pool again) is raised
-  within its check interval.
+  within its check interval, and so is the workspace firewall deleted by hand (each check
+  in a loop of its own, so that one failing never starves the other).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import subprocess
 import time
 from pathlib import Path
 
@@ -26,6 +28,7 @@ from support.serve import ServeProcess
 from tidepool import bootstrap
 from tidepool.domain.names import InstanceName
 from tidepool.errors import NotFoundError
+from tidepool.host import firewall
 from tidepool.host.btrfs_quota import DEEPEST_LEVEL, pool_mount, qgroups_dir
 from tidepool.ports import InstanceSpec, Runtime
 from tidepool.server import HOST_CHECK_SECONDS
@@ -53,6 +56,15 @@ def qgroups() -> Path:
 
 def read(name: str) -> str:
     return (qgroups() / name).read_text().strip()
+
+
+def forget_firewall() -> None:
+    subprocess.run(["nft", "delete", "table", "inet", firewall.TABLE], check=True)
+
+
+def firewall_present() -> bool:
+    tables = subprocess.run(["nft", "list", "tables"], capture_output=True, text=True, check=True)
+    return f"table inet {firewall.TABLE}" in tables.stdout
 
 
 async def wait_for(what: str, value: str, timeout: float) -> float:
@@ -96,6 +108,12 @@ async def test_serve_makes_a_lost_count_hold_again(tmp_path: Path) -> None:
             (qgroups() / "drop_subtree_threshold").write_text("3\n")
             took = await wait_for("drop_subtree_threshold", str(DEEPEST_LEVEL), 30)
             assert took <= HOST_CHECK_SECONDS + 2, took
+
+            await asyncio.to_thread(forget_firewall)
+            began = time.monotonic()
+            while not firewall_present():
+                assert time.monotonic() - began <= HOST_CHECK_SECONDS + 2, "no firewall"
+                await asyncio.sleep(0.2)
         finally:
             if serve.process is not None:
                 serve.stop()
@@ -103,3 +121,4 @@ async def test_serve_makes_a_lost_count_hold_again(tmp_path: Path) -> None:
                 with contextlib.suppress(NotFoundError):
                     await runtime.delete(InstanceName(name))
             (qgroups() / "drop_subtree_threshold").write_text(f"{DEEPEST_LEVEL}\n")
+            firewall.ensure_firewall(settings.bridge_name, allow=settings.egress_allow)

@@ -73,11 +73,3 @@ async def keep_firewall(settings: Settings) -> bool:
     if result.changed:
         log.warning("host: the workspace firewall was gone; %s", result.detail)
     return result.changed
-
-
-async def keep_host(settings: Settings) -> bool:
-    """What serve keeps in place while it runs: the firewall, then the quotas; True if
-    either had to be put back."""
-    firewall = await keep_firewall(settings)
-    quotas = await keep_quotas(settings)
-    return firewall or quotas
